@@ -1,0 +1,36 @@
+# Two entry points: `make demo` and `make test`. Both create/refresh .venv themselves.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON_FOR_VENV = $(shell ./tools/find_python.sh)
+
+.PHONY: demo test lint bench clean venv
+
+$(VENV)/.created:
+	@py="$$(./tools/find_python.sh)" || exit 1; \
+	echo "Creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV) && $(PY) -m pip install -q --upgrade pip && touch $@
+
+# Reinstall whenever pyproject.toml changes.
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -q -e '.[test,fast]'
+	@touch $@ $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -q -e '.[fast]'
+	@touch $@
+
+venv: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/hte-mrt demo --out reports/demo
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/wcls.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache reports

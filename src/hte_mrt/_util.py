@@ -1,0 +1,16 @@
+"""Small helpers shared by several rooms (no statistics here)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def first_ids(frame: pd.DataFrame, mask, cols: list[str], k: int = 5) -> list[tuple]:
+    """The first ``k`` rows of ``frame[mask]`` as tuples of ``cols`` (for error messages)."""
+    sub = frame.loc[mask, cols].head(k)
+    return [tuple(r) for r in sub.itertuples(index=False, name=None)]
+
+
+def fmt_ids(examples: list[tuple], cols: list[str]) -> str:
+    """Render ``[(1, 5), ...]`` as ``user=1 decision=5; ...``."""
+    return "; ".join(" ".join(f"{c}={v}" for c, v in zip(cols, ex, strict=True)) for ex in examples)

@@ -1,0 +1,5 @@
+"""Data room: the MRT schema, validation, bundled datasets and the trial simulator."""
+
+from hte_mrt.data.schema import MRTData, TrialSummary
+
+__all__ = ["MRTData", "TrialSummary"]

@@ -1,0 +1,85 @@
+"""Datasets shipped with the package (see ``data/files/README.md`` for sources and citations)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+from hte_mrt.data.schema import MRTData
+from hte_mrt.errors import DataError
+
+HEARTSTEPS_CITATION = (
+    "Klasnja P, Smith S, Seewald NJ, et al. Efficacy of contextually tailored suggestions for "
+    "physical activity: a micro-randomized optimization trial of HeartSteps. Ann Behav Med "
+    "2019;53(6):573-582. Data: klasnja/HeartStepsV1."
+)
+
+HEARTSTEPS_COLUMNS = {
+    "user": "participant id 1..37",
+    "decision_index": "decision index from the participant's first decision (travel included)",
+    "decision_index_nogap": "decision index skipping travel",
+    "study_day_nogap": "day in study, 0..41, travel excluded",
+    "slot": "time slot 1..5 within the day",
+    "avail": "availability 0/1",
+    "send": "any activity suggestion delivered (A); P = 0.6 when available",
+    "send_active": "walking suggestion delivered (P = 0.3)",
+    "send_sedentary": "anti-sedentary suggestion delivered (P = 0.3)",
+    "rand_prob": "0.6",
+    "jbsteps30_zero": "steps in the 30 min after the decision (missing recorded as 0)",
+    "jbsteps30pre_zero": "steps in the 30 min before the decision",
+    "jbsteps30_log": "log(jbsteps30_zero + 0.5): the proximal outcome",
+    "jbsteps30pre_log": "log(jbsteps30pre_zero + 0.5): the usual control",
+    "location_other": "location other/unknown at decision time",
+    "location_home": "location home",
+    "location_work": "location work",
+    "recent_dose": "send at the previous decision",
+    "recent_resp": "recent responsivity (15-decision window; NA early and around travel)",
+    "recent_resp_binary": "1(recent_resp > 0)",
+}
+
+DATASETS = {"heartsteps": "HeartSteps V1 analysis set (37 participants, 7,540 decisions)"}
+
+
+def load_heartsteps(*, with_arm: bool = True) -> pd.DataFrame:
+    """The HeartSteps V1 analysis set as published (Klasnja et al. 2019), one row per decision.
+
+    ``with_arm`` adds a derived column ``arm`` in {"none", "walking", "sedentary"} (the
+    three-level treatment randomized with probabilities 0.4 / 0.3 / 0.3 when available).
+    """
+    path = resources.files("hte_mrt.data") / "files" / "heartsteps_v1.csv.gz"
+    with resources.as_file(path) as p:
+        df = pd.read_csv(p, compression="gzip")
+    if with_arm:
+        df["arm"] = "none"
+        df.loc[df["send_active"] == 1, "arm"] = "walking"
+        df.loc[df["send_sedentary"] == 1, "arm"] = "sedentary"
+    df.attrs["citation"] = HEARTSTEPS_CITATION
+    return df
+
+
+def heartsteps(*, categorical: bool = False, missing: str = "error") -> MRTData:
+    """HeartSteps V1 as :class:`MRTData`: outcome ``jbsteps30_log``, treatment ``send`` (p = 0.6).
+
+    ``categorical=True`` uses the three-level ``arm`` (none 0.4, walking 0.3, sedentary 0.3).
+    """
+    df = load_heartsteps()
+    common = dict(
+        id="user",
+        time="decision_index_nogap",
+        outcome="jbsteps30_log",
+        availability="avail",
+        missing=missing,
+    )
+    if categorical:
+        return MRTData(
+            df, treatment="arm", levels={"none": 0.4, "walking": 0.3, "sedentary": 0.3}, **common
+        )
+    return MRTData(df, treatment="send", prob="rand_prob", **common)
+
+
+def load(name: str) -> pd.DataFrame:
+    """Load a bundled dataset by name (see :data:`DATASETS`)."""
+    if name == "heartsteps":
+        return load_heartsteps()
+    raise DataError(f"Unknown dataset {name!r}; bundled datasets: {', '.join(DATASETS)}.")

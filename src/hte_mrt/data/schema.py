@@ -1,0 +1,507 @@
+"""The MRT data model: a long DataFrame with explicit column roles, validated once.
+
+One row per (participant i, decision point t). Roles:
+
+* ``id`` participant, ``time`` decision point (numeric, unique within participant);
+* ``treatment`` A_it: binary 0/1, or categorical with named ``levels``;
+* ``prob`` P(A_it = a | H_it), the randomization probability (constant or column; per level for
+  categorical treatments);
+* ``availability`` I_it in {0, 1} (default: always available);
+* ``outcome`` the proximal outcome Y_{i,t+1}; optional ``cluster``.
+
+Only available decision points carry the estimand beta(t; s) = E[Y(1) - Y(0) | S = s, I = 1], so
+checks on treatment, probability and outcome apply to available rows; unavailable rows are kept
+(they matter for lags and for n) and are never randomized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from hte_mrt._util import first_ids, fmt_ids
+from hte_mrt.errors import (
+    DataError,
+    DuplicateRowError,
+    MissingColumnError,
+    MissingValueError,
+    OutcomeTypeError,
+    ProbabilityError,
+    TreatmentError,
+)
+
+ProbSpec = float | str
+PROB_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which column plays which role."""
+
+    id: str
+    time: str
+    treatment: str
+    outcome: str
+    availability: str | None = None
+    cluster: str | None = None
+
+
+@dataclass
+class TrialSummary:
+    """What :meth:`MRTData.describe` returns: counts, randomization check, exclusions."""
+
+    n_participants: int
+    n_clusters: int | None
+    n_rows: int
+    decision_points: tuple[float, float]
+    decisions_per_participant: pd.Series
+    availability_rate: float
+    randomization: pd.DataFrame
+    exclusions: pd.DataFrame = field(repr=False)
+
+    def __str__(self) -> str:
+        d = self.decisions_per_participant
+        lines = [
+            "MRT data",
+            f"  participants          {self.n_participants}",
+        ]
+        if self.n_clusters is not None:
+            lines.append(f"  clusters              {self.n_clusters}")
+        lines += [
+            f"  rows (decisions)      {self.n_rows}",
+            f"  decision points       {self.decision_points[0]:g} .. {self.decision_points[1]:g}",
+            f"  per participant       min {d.min()}, median {d.median():g}, max {d.max()}",
+            f"  availability rate     {self.availability_rate:.3f}",
+            "  randomization (available rows): observed vs stated probability",
+        ]
+        lines += ["    " + s for s in self.randomization.to_string(index=False).splitlines()]
+        if len(self.exclusions):
+            lines.append(f"  rows excluded         {len(self.exclusions)}")
+            counts = self.exclusions["reason"].value_counts()
+            lines += [f"    {n:6d}  {reason}" for reason, n in counts.items()]
+        else:
+            lines.append("  rows excluded         0")
+        return "\n".join(lines)
+
+    _repr_pretty_ = None  # plain __str__ in notebooks too
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class MRTData:
+    """A validated micro-randomized-trial data set.
+
+    Parameters
+    ----------
+    frame
+        Long data, one row per participant and decision point (any order: it is sorted).
+    id, time, treatment, outcome
+        Column names for participant, decision point, treatment A and proximal outcome Y.
+    prob
+        Randomization probability. Binary treatment: P(A = 1), a constant in (0, 1) or a column.
+        Categorical treatment: leave ``None`` and give ``levels``.
+    levels
+        Categorical treatment only: ``{level: probability}`` in order, the first level being the
+        reference (usually "no treatment"); each probability a constant or a column name.
+    availability
+        0/1 column; ``None`` means every decision point is available.
+    cluster
+        Optional cluster column (participants nested in clusters).
+    missing
+        ``"error"`` (default): NaN outcome on an available row raises. ``"drop"``: such rows are
+        removed and listed in :attr:`exclusions` with the reason.
+
+    Raises
+    ------
+    MissingColumnError, MissingValueError, ProbabilityError, TreatmentError, DuplicateRowError,
+    OutcomeTypeError, DataError
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        *,
+        id: str,
+        time: str,
+        treatment: str,
+        outcome: str,
+        prob: ProbSpec | None = None,
+        levels: Mapping[object, ProbSpec] | None = None,
+        availability: str | None = None,
+        cluster: str | None = None,
+        missing: Literal["error", "drop"] = "error",
+    ) -> None:
+        if missing not in ("error", "drop"):
+            raise DataError(f"missing must be 'error' or 'drop', got {missing!r}.")
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"MRTData needs a pandas DataFrame, got {type(frame).__name__}.")
+        self.roles = Roles(id, time, treatment, outcome, availability, cluster)
+        self.missing = missing
+        self._exclusions: list[pd.DataFrame] = []
+
+        role_cols = {"id": id, "time": time, "treatment": treatment, "outcome": outcome}
+        if availability is not None:
+            role_cols["availability"] = availability
+        if cluster is not None:
+            role_cols["cluster"] = cluster
+        if levels is None and prob is None:
+            raise DataError(
+                "Give the randomization probability: prob=<constant or column> for a binary "
+                "treatment, or levels={level: probability, ...} for a categorical one."
+            )
+        if levels is not None and prob is not None:
+            raise DataError("Give either prob= (binary treatment) or levels= (categorical), not both.")
+        prob_specs: dict[object, ProbSpec]
+        if levels is None:
+            prob_specs = {1: prob}  # type: ignore[dict-item]
+        else:
+            prob_specs = dict(levels)
+            if len(prob_specs) < 2:
+                raise DataError("levels= needs at least two treatment levels (reference first).")
+        for role, col in role_cols.items():
+            self._require(frame, col, role)
+        for lev, spec in prob_specs.items():
+            if isinstance(spec, str):
+                self._require(frame, spec, f"randomization probability of level {lev!r}")
+
+        df = frame.copy()
+        df["_row"] = np.arange(len(frame))  # position in the user's frame, for reports
+        # --- ids and decision points -------------------------------------------------------
+        for role in ("id", "time"):
+            col = role_cols[role]
+            bad = df[col].isna().to_numpy()
+            if bad.any():
+                raise MissingValueError(
+                    f"Column '{col}' ({role}) has {bad.sum()} missing value(s), first at row(s) "
+                    f"{list(df.loc[bad, '_row'].head(5))} of the input. Every row needs a "
+                    f"{role}: fill or remove those rows.",
+                    column=col,
+                    n_rows=int(bad.sum()),
+                    examples=list(df.loc[bad, "_row"].head(5)),
+                )
+        if not pd.api.types.is_numeric_dtype(df[time]):
+            raise DataError(
+                f"Column '{time}' (decision point) must be numeric (an index or a time), got "
+                f"dtype {df[time].dtype}.",
+                column=time,
+            )
+        df = df.sort_values([id, time], kind="stable").reset_index(drop=True)
+        dup = df.duplicated([id, time], keep=False).to_numpy()
+        if dup.any():
+            ex = first_ids(df, dup, [id, time])
+            raise DuplicateRowError(
+                f"Columns '{id}', '{time}': {dup.sum()} rows share a (participant, decision point) "
+                f"with another row, e.g. {fmt_ids(ex, [id, time])}. Keep one row per decision "
+                "point (deduplicate, or fix the decision index).",
+                column=time,
+                n_rows=int(dup.sum()),
+                examples=ex,
+            )
+        key = [id, time]
+
+        # --- availability ------------------------------------------------------------------
+        if availability is None:
+            avail = np.ones(len(df), dtype=bool)
+        else:
+            a = df[availability]
+            bad = a.isna().to_numpy()
+            if bad.any():
+                ex = first_ids(df, bad, key)
+                raise MissingValueError(
+                    f"Column '{availability}' (availability) has {bad.sum()} missing value(s), "
+                    f"e.g. {fmt_ids(ex, key)}. Record availability as 0/1 for every decision point.",
+                    column=availability,
+                    n_rows=int(bad.sum()),
+                    examples=ex,
+                )
+            av = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
+            bad = ~np.isin(av, (0.0, 1.0))
+            if bad.any():
+                ex = first_ids(df, bad, key)
+                raise DataError(
+                    f"Column '{availability}' (availability) must be 0/1; {bad.sum()} rows are not, "
+                    f"e.g. {fmt_ids(ex, key)}.",
+                    column=availability,
+                    n_rows=int(bad.sum()),
+                    examples=ex,
+                )
+            avail = av == 1.0
+
+        # --- treatment -----------------------------------------------------------------------
+        a_raw = df[treatment]
+        if levels is None:
+            level_values: list[object] = [0, 1]
+        else:
+            level_values = list(prob_specs)
+        nan_a = a_raw.isna().to_numpy()
+        bad = nan_a & avail
+        if bad.any():
+            ex = first_ids(df, bad, key)
+            raise MissingValueError(
+                f"Column '{treatment}' (treatment) is missing on {bad.sum()} available decision "
+                f"point(s), e.g. {fmt_ids(ex, key)}. Record the randomized treatment, or mark "
+                "those decision points unavailable.",
+                column=treatment,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        a_idx = np.full(len(df), -1, dtype=np.int64)
+        for k, lev in enumerate(level_values):
+            if levels is None:
+                match = pd.to_numeric(a_raw, errors="coerce").to_numpy(dtype=float) == float(k)
+            else:
+                match = (a_raw == lev).to_numpy(dtype=bool, na_value=False)
+            a_idx[match] = k
+        a_idx[nan_a & ~avail] = 0  # unavailable and unrecorded: not randomized, no treatment
+        bad = a_idx < 0
+        if bad.any():
+            ex = first_ids(df, bad, key + [treatment])
+            allowed = "0/1" if levels is None else ", ".join(map(repr, level_values))
+            raise TreatmentError(
+                f"Column '{treatment}' (treatment) has {bad.sum()} value(s) not among the levels "
+                f"({allowed}), e.g. {fmt_ids(ex, key + [treatment])}. Recode, or list every level "
+                "in levels=.",
+                column=treatment,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        bad = (a_idx != 0) & ~avail
+        if bad.any():
+            ex = first_ids(df, bad, key)
+            raise TreatmentError(
+                f"Column '{treatment}' (treatment): {bad.sum()} decision point(s) received "
+                f"treatment level {level_values[1]!r}/... while unavailable "
+                f"('{availability}' = 0), e.g. {fmt_ids(ex, key)}. Unavailable decision points are "
+                "not randomized: fix the availability or treatment record, or exclude those rows "
+                "before analysis (and report them).",
+                column=treatment,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+
+        # --- randomization probabilities -------------------------------------------------------
+        probs = np.empty((len(df), len(level_values)))
+        for k, lev in enumerate(level_values):
+            if levels is None:
+                continue
+            probs[:, k] = self._prob_column(df, prob_specs[lev], lev, avail, key)
+        if levels is None:
+            p1 = self._prob_column(df, prob_specs[1], 1, avail, key)
+            probs[:, 1] = p1
+            probs[:, 0] = 1.0 - p1
+        else:
+            total = probs[avail].sum(axis=1)
+            bad_sum = np.abs(total - 1.0) > PROB_TOL
+            if bad_sum.any():
+                bad = np.zeros(len(df), bool)
+                bad[np.flatnonzero(avail)[bad_sum]] = True
+                ex = first_ids(df, bad, key)
+                cols = [s for s in prob_specs.values() if isinstance(s, str)]
+                raise ProbabilityError(
+                    f"Randomization probabilities of the levels ({', '.join(map(repr, cols)) or 'constants'}) "
+                    f"do not sum to 1 on {bad_sum.sum()} available row(s), e.g. "
+                    f"{fmt_ids(ex, key)} (sum {total[bad_sum][0]:.4g}). Give one probability per "
+                    "level, the reference level included.",
+                    column=cols[0] if cols else None,
+                    n_rows=int(bad_sum.sum()),
+                    examples=ex,
+                )
+
+        # --- outcome ---------------------------------------------------------------------------
+        y_raw = df[outcome]
+        if not (pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw)):
+            conv = pd.to_numeric(y_raw, errors="coerce")
+            bad = (conv.isna() & y_raw.notna()).to_numpy()
+            ex = first_ids(df, bad, key + [outcome])
+            raise OutcomeTypeError(
+                f"Column '{outcome}' (outcome) must be numeric, got dtype {y_raw.dtype} with "
+                f"{bad.sum()} non-numeric value(s), e.g. {fmt_ids(ex, key + [outcome])}. Convert "
+                "it (pd.to_numeric) or choose the right column.",
+                column=outcome,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        y = y_raw.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(y) & avail
+        if bad.any():
+            ex = first_ids(df, bad, key)
+            if missing == "error":
+                raise MissingValueError(
+                    f"Column '{outcome}' (outcome) is missing on {bad.sum()} available decision "
+                    f"point(s), e.g. {fmt_ids(ex, key)}. Impute it, or pass missing='drop' to "
+                    "exclude those rows (they are then listed in .exclusions).",
+                    column=outcome,
+                    n_rows=int(bad.sum()),
+                    examples=ex,
+                )
+            self._exclude(df, bad, f"outcome '{outcome}' missing on an available decision point")
+            keep = ~bad
+            df, avail, a_idx, probs, y = df[keep], avail[keep], a_idx[keep], probs[keep], y[keep]
+            df = df.reset_index(drop=True)
+
+        self.frame: pd.DataFrame = df
+        self.level_values = level_values
+        self.available = avail
+        self.a_index = a_idx
+        self.probs = probs
+        self.y = y
+        codes, uniques = pd.factorize(df[id], sort=False)
+        self.id_codes = codes.astype(np.int64)
+        self.id_values = pd.Index(uniques, name=id)
+        if cluster is not None:
+            if df[cluster].isna().any():
+                bad = df[cluster].isna().to_numpy()
+                ex = first_ids(df, bad, key)
+                raise MissingValueError(
+                    f"Column '{cluster}' (cluster) has {bad.sum()} missing value(s), e.g. "
+                    f"{fmt_ids(ex, key)}.",
+                    column=cluster,
+                    n_rows=int(bad.sum()),
+                    examples=ex,
+                )
+            n_cl_per_id = df.groupby(id)[cluster].nunique()
+            if (n_cl_per_id > 1).any():
+                ex = list(n_cl_per_id[n_cl_per_id > 1].index[:5])
+                raise DataError(
+                    f"Column '{cluster}' (cluster) varies within participant for {len(ex)}+ "
+                    f"participant(s), e.g. {id}={ex}. Each participant belongs to one cluster.",
+                    column=cluster,
+                    examples=ex,
+                )
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _require(frame: pd.DataFrame, col: str, role: str) -> None:
+        if not isinstance(col, str) or col not in frame.columns:
+            close = [c for c in frame.columns if str(c).lower() == str(col).lower()]
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise MissingColumnError(
+                f"Column '{col}' ({role}) is not in the data.{hint} Available columns: "
+                f"{', '.join(map(str, frame.columns[:20]))}{' ...' if frame.shape[1] > 20 else ''}.",
+                column=str(col),
+            )
+
+    @staticmethod
+    def _prob_column(
+        df: pd.DataFrame, spec: ProbSpec, level: object, avail: np.ndarray, key: list[str]
+    ) -> np.ndarray:
+        if isinstance(spec, str):
+            p = pd.to_numeric(df[spec], errors="coerce").to_numpy(dtype=float)
+            col = spec
+        else:
+            try:
+                p = np.full(len(df), float(spec))
+            except (TypeError, ValueError):
+                raise ProbabilityError(
+                    f"Randomization probability of level {level!r} must be a number or a column "
+                    f"name, got {spec!r}."
+                ) from None
+            col = None
+        where = f"column '{col}'" if col else f"constant {spec!r}"
+        bad = np.isnan(p) & avail
+        if bad.any():
+            ex = first_ids(df, bad, key)
+            raise MissingValueError(
+                f"Randomization probability ({where}, level {level!r}) is missing on {bad.sum()} "
+                f"available row(s), e.g. {fmt_ids(ex, key)}. Every randomized decision needs its "
+                "probability.",
+                column=col,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        bad = avail & ((p <= 0) | (p >= 1))
+        if bad.any():
+            ex = first_ids(df, bad, key)
+            raise ProbabilityError(
+                f"Randomization probability ({where}, level {level!r}) must lie strictly in (0, 1) "
+                f"on available rows; {bad.sum()} row(s) do not, e.g. {fmt_ids(ex, key)} "
+                f"(value {p[bad][0]:g}). A probability of 0 or 1 means the decision was not "
+                "randomized: mark it unavailable.",
+                column=col,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        return np.where(avail, p, np.nan_to_num(p, nan=0.5))
+
+    def _exclude(self, df: pd.DataFrame, mask: np.ndarray, reason: str) -> None:
+        r = self.roles
+        ex = df.loc[mask, ["_row", r.id, r.time]].rename(columns={"_row": "row"})
+        ex["reason"] = reason
+        self._exclusions.append(ex)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def exclusions(self) -> pd.DataFrame:
+        """Every input row removed during validation, with the reason (never silent)."""
+        if not self._exclusions:
+            r = self.roles
+            return pd.DataFrame(columns=["row", r.id, r.time, "reason"])
+        return pd.concat(self._exclusions, ignore_index=True)
+
+    @property
+    def n_participants(self) -> int:
+        return len(self.id_values)
+
+    @property
+    def is_binary(self) -> bool:
+        """True for a 0/1 treatment given with ``prob=``."""
+        return self.level_values == [0, 1]
+
+    @property
+    def treatment_labels(self) -> list[str]:
+        """Level names; for binary treatment ``["0", "1"]``."""
+        return [str(v) for v in self.level_values]
+
+    def column(self, name: str) -> pd.Series:
+        """A column of the (sorted, validated) frame."""
+        if name not in self.frame.columns:
+            self._require(self.frame, name, "requested column")
+        return self.frame[name]
+
+    def describe(self) -> TrialSummary:
+        """Trial summary: participants, decision points, availability, randomization check."""
+        r = self.roles
+        df = self.frame
+        per = df.groupby(r.id, sort=False).size()
+        rows = []
+        av = self.available
+        for k, lev in enumerate(self.level_values):
+            if self.is_binary and k == 0:
+                continue
+            obs = float(np.mean(self.a_index[av] == k)) if av.any() else np.nan
+            stated = float(np.mean(self.probs[av, k])) if av.any() else np.nan
+            n = int(av.sum())
+            rows.append(
+                {
+                    "level": str(lev),
+                    "n_available": n,
+                    "observed": round(obs, 4),
+                    "stated": round(stated, 4),
+                    "difference_se": round((obs - stated) / np.sqrt(stated * (1 - stated) / n), 2)
+                    if n
+                    else np.nan,
+                }
+            )
+        return TrialSummary(
+            n_participants=self.n_participants,
+            n_clusters=int(df[r.cluster].nunique()) if r.cluster else None,
+            n_rows=len(df),
+            decision_points=(float(df[r.time].min()), float(df[r.time].max())),
+            decisions_per_participant=per,
+            availability_rate=float(av.mean()),
+            randomization=pd.DataFrame(rows),
+            exclusions=self.exclusions,
+        )
+
+    def __repr__(self) -> str:
+        r = self.roles
+        kind = "binary" if self.is_binary else f"{len(self.level_values)}-level"
+        return (
+            f"<MRTData: {self.n_participants} participants, {len(self.frame)} rows, {kind} "
+            f"treatment '{r.treatment}', outcome '{r.outcome}'>"
+        )

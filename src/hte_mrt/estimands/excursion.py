@@ -1,0 +1,291 @@
+"""Causal excursion effects and the design matrices that estimate them.
+
+For a treatment with reference level 0 and levels k = 1..K-1, the (lag-``lag``) causal excursion
+effect moderated by S is
+
+    beta_k(t; s) = E[ Y_{t+lag}(A_t = k) - Y_{t+lag}(A_t = 0) | S_t = s, I_t = 1 ],
+
+marginal over past randomizations, modelled as f(S_t)' beta_k (additive scale) or as a log
+relative risk for binary outcomes. WCLS uses, on available rows, the working model
+
+    Y = g_t' alpha + sum_k (1[A_t = k] - pt_k) f_t' beta_k,
+
+with g = control terms + every moderator main effect (as R's ``*`` adds them), numerator
+probabilities pt_k that may depend only on S_t, and weights W = pt_{A_t} / p_{A_t}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+from formulaic.errors import FormulaicError
+
+from hte_mrt._util import first_ids, fmt_ids
+from hte_mrt.data.schema import PROB_TOL, MRTData
+from hte_mrt.errors import DesignError, FormulaError, MissingColumnError, MissingValueError
+
+NumeratorSpec = float | str | Mapping[Any, float | str] | None
+
+
+def _rhs(formula: str) -> str:
+    """'~ a + b' or 'a + b' -> 'a + b'; '~ 1' -> '1'."""
+    f = formula.strip()
+    if "~" in f:
+        lhs, _, rhs = f.partition("~")
+        if lhs.strip():
+            raise FormulaError(
+                f"Formula {formula!r} has a left-hand side; moderator and control formulas look "
+                "like '~ 1' or '~ day + location'."
+            )
+        f = rhs.strip()
+    return f or "1"
+
+
+@dataclass(frozen=True)
+class ExcursionEffect:
+    """What to estimate: the moderated, possibly lagged, causal excursion effect.
+
+    Parameters
+    ----------
+    moderators
+        Formula of f(S): ``"~ 1"`` (marginal effect), ``"~ day"``, ``"~ C(location)"`` ...
+    controls
+        Formula of the control terms g (an intercept is included; moderator main effects are
+        added automatically).
+    lag
+        Effect of A_t on the outcome ``lag`` decision points later (0 = proximal).
+    numerator
+        Numerator probability pt: ``None`` uses the stated probability when it is constant on
+        available rows (and asks you to choose otherwise); a constant (P(A=1) for a binary
+        treatment), a column name, or ``{level: constant or column}`` for categorical treatments.
+        It may depend only on the moderators.
+    """
+
+    moderators: str = "~ 1"
+    controls: str = "~ 1"
+    lag: int = 0
+    numerator: NumeratorSpec = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lag, int | np.integer) or self.lag < 0:
+            raise DesignError(f"lag must be a non-negative integer, got {self.lag!r}.")
+
+
+@dataclass
+class Design:
+    """Design arrays on the analysed rows (available, outcome present), participant-sorted."""
+
+    y: np.ndarray
+    G: np.ndarray
+    F: np.ndarray
+    a_index: np.ndarray
+    prob: np.ndarray
+    num: np.ndarray
+    group: np.ndarray
+    n_groups: int
+    group_values: pd.Index
+    g_names: list[str]
+    f_names: list[str]
+    levels: list[str]
+    f_spec: Any
+    g_spec: Any
+    rows: np.ndarray
+    n_participants_total: int
+    exclusions: pd.DataFrame = field(repr=False)
+
+    @property
+    def n_levels(self) -> int:
+        return self.prob.shape[1]
+
+    @property
+    def effect_names(self) -> list[str]:
+        """Names of the beta entries: f names, prefixed by the level for categorical A."""
+        if len(self.levels) == 1 and self.levels[0] == "1":
+            return list(self.f_names)
+        return [f"{lev}:{f}" for lev in self.levels for f in self.f_names]
+
+    @property
+    def dim(self) -> int:
+        return self.G.shape[1] + self.F.shape[1] * (self.n_levels - 1)
+
+    def x_for(self, level: np.ndarray | int) -> np.ndarray:
+        """Rows x_t = [g_t; (1[A=k] - pt_k) f_t for k >= 1] with A set to ``level``."""
+        lev = np.broadcast_to(np.asarray(level), self.y.shape)
+        parts = [self.G]
+        for k in range(1, self.n_levels):
+            c = (lev == k).astype(float) - self.num[:, k]
+            parts.append(c[:, None] * self.F)
+        return np.hstack(parts)
+
+    def w_for(self, level: np.ndarray | int) -> np.ndarray:
+        """WCLS weight pt_A / p_A with A set to ``level``."""
+        lev = np.broadcast_to(np.asarray(level), self.y.shape)
+        idx = np.arange(len(self.y))
+        return self.num[idx, lev] / self.prob[idx, lev]
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.x_for(self.a_index)
+
+    @property
+    def W(self) -> np.ndarray:
+        return self.w_for(self.a_index)
+
+    def f_matrix(self, newdata: pd.DataFrame) -> np.ndarray:
+        """f(s) for new moderator values (e.g. a grid for an effect curve)."""
+        try:
+            mm = self.f_spec.get_model_matrix(newdata, na_action="raise")
+        except FormulaicError as e:
+            raise FormulaError(f"Cannot build the moderator terms on the new data: {e}") from e
+        return np.asarray(mm, dtype=float)
+
+
+def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFrame, key):
+    try:
+        needed = Formula(rhs).required_variables
+    except FormulaicError as e:
+        raise FormulaError(f"Cannot parse the {role} formula '~ {rhs}': {e}") from e
+    absent = sorted(v for v in needed if v not in frame.columns)
+    if absent:
+        raise MissingColumnError(
+            f"The {role} formula '~ {rhs}' names column(s) not in the data: "
+            f"{', '.join(repr(a) for a in absent)}. Check the spelling or add the column.",
+            column=absent[0],
+        )
+    for v in sorted(needed):
+        bad = frame[v].isna().to_numpy()
+        if bad.any():
+            ex = first_ids(key_frame, bad, key)
+            raise MissingValueError(
+                f"Column '{v}' (in the {role} formula) is missing on {bad.sum()} analysed "
+                f"row(s), e.g. {fmt_ids(ex, key)}. Impute it, or restrict the analysis.",
+                column=v,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+    try:
+        mm = model_matrix(rhs, frame, na_action="raise")
+    except FormulaicError as e:
+        raise FormulaError(f"Cannot build the {role} formula '~ {rhs}': {e}") from e
+    return np.asarray(mm, dtype=float), list(mm.model_spec.column_names), mm.model_spec
+
+
+def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> np.ndarray:
+    """Numerator probabilities (n_used x K)."""
+    probs = data.probs[used]
+    K = probs.shape[1]
+    if spec is None:
+        spread = probs.max(axis=0) - probs.min(axis=0)
+        if np.any(spread > PROB_TOL):
+            raise DesignError(
+                "The randomization probability varies across available decision points, so the "
+                "numerator probability must be chosen explicitly: numerator=<constant>, a column "
+                "that depends only on the moderators, or {level: ...}. (MRTAnalysis silently uses "
+                "0.5; pass numerator=0.5 to reproduce it.)"
+            )
+        return np.broadcast_to(probs[:1], probs.shape).copy()
+    frame = data.frame.loc[used]
+
+    def one(v: float | str, lev: object) -> np.ndarray:
+        if isinstance(v, str):
+            if v not in frame.columns:
+                raise MissingColumnError(
+                    f"Numerator probability column '{v}' (level {lev!r}) is not in the data.",
+                    column=v,
+                )
+            x = pd.to_numeric(frame[v], errors="coerce").to_numpy(dtype=float)
+        else:
+            x = np.full(len(frame), float(v))
+        if np.any(np.isnan(x)) or np.any((x <= 0) | (x >= 1)):
+            raise DesignError(
+                f"Numerator probability for level {lev!r} must lie in (0, 1) on every analysed "
+                f"row (got {v!r})."
+            )
+        return x
+
+    if isinstance(spec, Mapping):
+        keys = {str(k): v for k, v in spec.items()}
+        labels = data.treatment_labels
+        missing = [lab for lab in labels[1:] if lab not in keys]
+        if missing:
+            raise DesignError(f"numerator= lacks level(s) {missing}; give one value per level.")
+        num = np.empty_like(probs)
+        for k in range(1, K):
+            num[:, k] = one(keys[labels[k]], labels[k])
+        num[:, 0] = one(keys[labels[0]], labels[0]) if labels[0] in keys else 1 - num[:, 1:].sum(1)
+        if np.any(num[:, 0] <= 0):
+            raise DesignError("Numerator probabilities of the treated levels sum to 1 or more.")
+        return num
+    if K != 2:
+        raise DesignError(
+            "A categorical treatment needs numerator={level: probability, ...} (or None)."
+        )
+    p1 = one(spec, data.level_values[1])
+    return np.column_stack([1 - p1, p1])
+
+
+def build_design(data: MRTData, est: ExcursionEffect) -> Design:
+    """Rows, outcome, control/moderator matrices and probabilities for an excursion effect."""
+    r = data.roles
+    df = data.frame
+    key = [r.id, r.time]
+    y = data.y.copy()
+    excl = [data.exclusions]
+    used = data.available.copy()
+    if est.lag:
+        shifted = df[[r.id, r.time]].copy()
+        shifted[r.time] = shifted[r.time] + est.lag
+        lookup = pd.Series(data.y, index=pd.MultiIndex.from_frame(df[[r.id, r.time]]))
+        y = lookup.reindex(pd.MultiIndex.from_frame(shifted)).to_numpy(dtype=float)
+        lost = used & np.isnan(y)
+        if lost.any():
+            ex = df.loc[lost, ["_row", r.id, r.time]].rename(columns={"_row": "row"})
+            ex["reason"] = f"no outcome {est.lag} decision point(s) later (lag {est.lag})"
+            excl.append(ex)
+        used &= ~np.isnan(y)
+    if not used.any():
+        raise DesignError("No available decision points with an outcome: nothing to analyse.")
+    rows = np.flatnonzero(used)
+    sub = df.iloc[rows]
+    mod_rhs, ctl_rhs = _rhs(est.moderators), _rhs(est.controls)
+    F, f_names, f_spec = _model_matrix(mod_rhs, sub, "moderator", sub, key)
+    G, g_names, g_spec = _model_matrix(f"{ctl_rhs} + {mod_rhs}", sub, "control", sub, key)
+    num = _resolve_numerator(data, est.numerator, used)
+    codes, uniq = pd.factorize(sub[r.id], sort=False)
+    labels = data.treatment_labels
+    levels = labels[1:] if not data.is_binary else ["1"]
+    design = Design(
+        y=y[rows],
+        G=G,
+        F=F,
+        a_index=data.a_index[rows],
+        prob=data.probs[rows],
+        num=num,
+        group=codes.astype(np.int64),
+        n_groups=len(uniq),
+        group_values=pd.Index(uniq, name=r.id),
+        g_names=g_names,
+        f_names=f_names,
+        levels=levels,
+        f_spec=f_spec,
+        g_spec=g_spec,
+        rows=rows,
+        n_participants_total=data.n_participants,
+        exclusions=pd.concat([e for e in excl if len(e)], ignore_index=True)
+        if any(len(e) for e in excl)
+        else data.exclusions,
+    )
+    dim = design.dim
+    if design.n_groups <= dim:
+        raise DesignError(
+            f"{design.n_groups} participants contribute available decision points, but the model "
+            f"has {dim} parameters ({len(g_names)} control + {dim - len(g_names)} effect). WCLS "
+            "needs more participants than parameters (its t tests use n - dim degrees of freedom): "
+            "simplify the moderator or control formula."
+        )
+    return design

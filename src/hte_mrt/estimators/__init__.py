@@ -1,0 +1,1 @@
+"""Estimators: WCLS, EMEE, the randomization test (and, later, Bayesian models and learners)."""
