@@ -16,6 +16,8 @@ probabilities pt_k that may depend only on S_t, and weights W = pt_{A_t} / p_{A_
 
 from __future__ import annotations
 
+import ast
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
+from formulaic.transforms import TRANSFORMS
 
 from hte_mrt._util import first_ids, fmt_ids
 from hte_mrt.data.schema import PROB_TOL, MRTData
@@ -145,9 +148,33 @@ class Design:
         return np.asarray(mm, dtype=float)
 
 
+def _required_columns(formula: Formula) -> set[str]:
+    """Data columns a formula reads.
+
+    formulaic's ``required_variables`` loses the arguments of stateful transforms (``center(x)``,
+    ``scale(x)``, ``bs(x, df=3)``) when they are not yet defined, so the bare names of every
+    Python factor are added (transform and builtin names excepted).
+    """
+    needed = {str(v) for v in formula.required_variables}
+    for term in formula:
+        for factor in term.factors:
+            try:
+                tree = ast.parse(factor.expr, mode="eval")
+            except SyntaxError:  # a quoted column name: already in required_variables
+                continue
+            needed |= {
+                node.id
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Name)
+                and node.id not in TRANSFORMS
+                and not hasattr(builtins, node.id)
+            }
+    return needed
+
+
 def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFrame, key):
     try:
-        needed = Formula(rhs).required_variables
+        needed = _required_columns(Formula(rhs))
     except FormulaicError as e:
         raise FormulaError(f"Cannot parse the {role} formula '~ {rhs}': {e}") from e
     absent = sorted(v for v in needed if v not in frame.columns)
@@ -170,7 +197,7 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
             )
     try:
         mm = model_matrix(rhs, frame, na_action="raise")
-    except FormulaicError as e:
+    except (FormulaicError, ValueError) as e:  # formulaic raises ValueError on NaN after transforms
         raise FormulaError(f"Cannot build the {role} formula '~ {rhs}': {e}") from e
     return np.asarray(mm, dtype=float), list(mm.model_spec.column_names), mm.model_spec
 
@@ -229,8 +256,14 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
     return np.column_stack([1 - p1, p1])
 
 
-def build_design(data: MRTData, est: ExcursionEffect) -> Design:
-    """Rows, outcome, control/moderator matrices and probabilities for an excursion effect."""
+def build_design(
+    data: MRTData, est: ExcursionEffect, *, add_moderator_main_effects: bool = True
+) -> Design:
+    """Rows, outcome, control/moderator matrices and probabilities for an excursion effect.
+
+    ``add_moderator_main_effects`` (WCLS) puts every moderator term into g as R's ``*`` does;
+    EMEE uses the control formula exactly as given.
+    """
     r = data.roles
     df = data.frame
     key = [r.id, r.time]
@@ -254,7 +287,8 @@ def build_design(data: MRTData, est: ExcursionEffect) -> Design:
     sub = df.iloc[rows]
     mod_rhs, ctl_rhs = _rhs(est.moderators), _rhs(est.controls)
     F, f_names, f_spec = _model_matrix(mod_rhs, sub, "moderator", sub, key)
-    G, g_names, g_spec = _model_matrix(f"{ctl_rhs} + {mod_rhs}", sub, "control", sub, key)
+    g_rhs = f"{ctl_rhs} + {mod_rhs}" if add_moderator_main_effects else ctl_rhs
+    G, g_names, g_spec = _model_matrix(g_rhs, sub, "control", sub, key)
     num = _resolve_numerator(data, est.numerator, used)
     codes, uniq = pd.factorize(sub[r.id], sort=False)
     labels = data.treatment_labels

@@ -1,0 +1,21 @@
+"""Bayesian hierarchical Gaussian models for MRTs (collapsed and row-level reference)."""
+
+from hte_mrt.estimators.bayes.collapsed import (
+    CollapsedStats,
+    build_collapsed_model,
+    collapsed_logp_numpy,
+    collapsed_stats,
+    draw_random_effects,
+    pointwise_loglik,
+)
+from hte_mrt.estimators.bayes.rowlevel import build_rowlevel_model
+
+__all__ = [
+    "CollapsedStats",
+    "build_collapsed_model",
+    "build_rowlevel_model",
+    "collapsed_logp_numpy",
+    "collapsed_stats",
+    "draw_random_effects",
+    "pointwise_loglik",
+]
