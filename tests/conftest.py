@@ -13,7 +13,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def shared_csv(name: str) -> pd.DataFrame:
     path = SHARED / name
     if not path.exists():
-        pytest.fail(f"reference data {path} missing: the repository expects ../shared/data beside it")
+        pytest.fail(
+            f"reference data {path} missing: the repository expects ../shared/data beside it"
+        )
     return pd.read_csv(path)
 
 
@@ -41,7 +43,13 @@ def binary():
 
     d = shared_csv("MRTAnalysis_data_binary.csv")
     return MRTData(
-        d, id="userid", time="time", treatment="A", outcome="Y", prob="rand_prob", availability="avail"
+        d,
+        id="userid",
+        time="time",
+        treatment="A",
+        outcome="Y",
+        prob="rand_prob",
+        availability="avail",
     )
 
 

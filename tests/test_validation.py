@@ -345,6 +345,23 @@ def test_non_numeric_outcome(frame):
     assert "id=2 t=3" in msg
 
 
+def test_numbers_stored_as_text_outcome(frame):
+    df = frame.assign(y=frame["y"].map(lambda v: f"{v:.3f}"))
+    msg = raises(OutcomeTypeError, df, BINARY)
+    assert names_column(msg, "y")
+    assert "stored as text" in msg
+    assert "e.g. ." not in msg
+
+
+def test_non_numeric_probability(frame):
+    df = frame.astype({"p": object})
+    df.loc[row_of(frame, 3, 1), ["p", "I"]] = ["half", 1]
+    msg = raises(ProbabilityError, df, BINARY)
+    assert names_column(msg, "p")
+    assert "numeric" in msg
+    assert "id=3 t=1 p=half" in msg
+
+
 def test_non_numeric_time(frame):
     df = frame.assign(t=frame["t"].map(lambda v: f"day{v}"))
     msg = raises(DataError, df, BINARY)
@@ -368,6 +385,14 @@ def test_formula_names_absent_column(frame, moderators, controls, role):
     msg = str(err)
     assert f"'{absent}'" in msg
     assert role in msg
+
+
+@pytest.mark.parametrize("moderators", ["~ center(z)", "~ scale(z)", "~ bs(z, df=3)"])
+def test_formula_absent_column_inside_stateful_transform(frame, moderators):
+    data = MRTData(frame, **BINARY)
+    with pytest.raises(MissingColumnError, match="'z'") as info:
+        wcls(data, moderators)
+    assert info.value.column == "z"
 
 
 def test_numerator_column_absent(frame):
@@ -412,8 +437,11 @@ def test_unsorted_input_is_sorted(frame):
 
 
 # --------------------------------------------------------------------------- 13. NaN moderator
-@pytest.mark.parametrize(("column", "moderators", "controls"),
-                         [("x", "~ x", "~ 1"), ("y2", "~ 1", "~ y2")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("column", "moderators", "controls"),
+    [("x", "~ x", "~ 1"), ("y2", "~ 1", "~ y2"), ("x", "~ center(x)", "~ 1"),
+     ("y2", "~ 1", "~ scale(y2)")],
+)  # fmt: skip
 def test_nan_in_formula_column_on_analysed_row(frame, column, moderators, controls):
     df = frame.copy()
     df.loc[row_of(frame, 2, 1), [column, "I"]] = [np.nan, 1]

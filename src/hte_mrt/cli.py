@@ -69,7 +69,9 @@ def _cmd_wcls(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hte-mrt",
-        description="Treatment-effect heterogeneity in micro-randomized and cluster-randomized trials.",
+        description=(
+            "Treatment-effect heterogeneity in micro-randomized and cluster-randomized trials."
+        ),
     )
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -155,7 +155,9 @@ class MRTData:
                 "treatment, or levels={level: probability, ...} for a categorical one."
             )
         if levels is not None and prob is not None:
-            raise DataError("Give either prob= (binary treatment) or levels= (categorical), not both.")
+            raise DataError(
+                "Give either prob= (binary treatment) or levels= (categorical), not both."
+            )
         prob_specs: dict[object, ProbSpec]
         if levels is None:
             prob_specs = {1: prob}  # type: ignore[dict-item]
@@ -214,7 +216,8 @@ class MRTData:
                 ex = first_ids(df, bad, key)
                 raise MissingValueError(
                     f"Column '{availability}' (availability) has {bad.sum()} missing value(s), "
-                    f"e.g. {fmt_ids(ex, key)}. Record availability as 0/1 for every decision point.",
+                    f"e.g. {fmt_ids(ex, key)}. Record availability as 0/1 for every decision "
+                    "point.",
                     column=availability,
                     n_rows=int(bad.sum()),
                     examples=ex,
@@ -224,7 +227,8 @@ class MRTData:
             if bad.any():
                 ex = first_ids(df, bad, key)
                 raise DataError(
-                    f"Column '{availability}' (availability) must be 0/1; {bad.sum()} rows are not, "
+                    f"Column '{availability}' (availability) must be 0/1; {bad.sum()} rows are "
+                    "not, "
                     f"e.g. {fmt_ids(ex, key)}.",
                     column=availability,
                     n_rows=int(bad.sum()),
@@ -260,11 +264,11 @@ class MRTData:
         a_idx[nan_a & ~avail] = 0  # unavailable and unrecorded: not randomized, no treatment
         bad = a_idx < 0
         if bad.any():
-            ex = first_ids(df, bad, key + [treatment])
+            ex = first_ids(df, bad, [*key, treatment])
             allowed = "0/1" if levels is None else ", ".join(map(repr, level_values))
             raise TreatmentError(
                 f"Column '{treatment}' (treatment) has {bad.sum()} value(s) not among the levels "
-                f"({allowed}), e.g. {fmt_ids(ex, key + [treatment])}. Recode, or list every level "
+                f"({allowed}), e.g. {fmt_ids(ex, [*key, treatment])}. Recode, or list every level "
                 "in levels=.",
                 column=treatment,
                 n_rows=int(bad.sum()),
@@ -303,7 +307,8 @@ class MRTData:
                 ex = first_ids(df, bad, key)
                 cols = [s for s in prob_specs.values() if isinstance(s, str)]
                 raise ProbabilityError(
-                    f"Randomization probabilities of the levels ({', '.join(map(repr, cols)) or 'constants'}) "
+                    "Randomization probabilities of the levels "
+                    f"({', '.join(map(repr, cols)) or 'constants'}) "
                     f"do not sum to 1 on {bad_sum.sum()} available row(s), e.g. "
                     f"{fmt_ids(ex, key)} (sum {total[bad_sum][0]:.4g}). Give one probability per "
                     "level, the reference level included.",
@@ -317,11 +322,15 @@ class MRTData:
         if not (pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw)):
             conv = pd.to_numeric(y_raw, errors="coerce")
             bad = (conv.isna() & y_raw.notna()).to_numpy()
-            ex = first_ids(df, bad, key + [outcome])
+            ex = first_ids(df, bad, [*key, outcome])
+            what = (
+                f"{bad.sum()} non-numeric value(s), e.g. {fmt_ids(ex, [*key, outcome])}"
+                if bad.any()
+                else "numbers stored as text"
+            )
             raise OutcomeTypeError(
                 f"Column '{outcome}' (outcome) must be numeric, got dtype {y_raw.dtype} with "
-                f"{bad.sum()} non-numeric value(s), e.g. {fmt_ids(ex, key + [outcome])}. Convert "
-                "it (pd.to_numeric) or choose the right column.",
+                f"{what}. Convert it (pd.to_numeric) or choose the right column.",
                 column=outcome,
                 n_rows=int(bad.sum()),
                 examples=ex,
@@ -382,7 +391,8 @@ class MRTData:
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise MissingColumnError(
                 f"Column '{col}' ({role}) is not in the data.{hint} Available columns: "
-                f"{', '.join(map(str, frame.columns[:20]))}{' ...' if frame.shape[1] > 20 else ''}.",
+                f"{', '.join(map(str, frame.columns[:20]))}"
+                f"{' ...' if frame.shape[1] > 20 else ''}.",
                 column=str(col),
             )
 
@@ -393,6 +403,17 @@ class MRTData:
         if isinstance(spec, str):
             p = pd.to_numeric(df[spec], errors="coerce").to_numpy(dtype=float)
             col = spec
+            bad = np.isnan(p) & df[spec].notna().to_numpy() & avail
+            if bad.any():
+                ex = first_ids(df, bad, [*key, spec])
+                raise ProbabilityError(
+                    f"Randomization probability (column '{spec}', level {level!r}) must be "
+                    f"numeric; {bad.sum()} available row(s) are not, e.g. "
+                    f"{fmt_ids(ex, [*key, spec])}.",
+                    column=spec,
+                    n_rows=int(bad.sum()),
+                    examples=ex,
+                )
         else:
             try:
                 p = np.full(len(df), float(spec))

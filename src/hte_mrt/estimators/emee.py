@@ -27,9 +27,9 @@ from typing import Literal
 import numpy as np
 
 from hte_mrt.data.schema import MRTData
+from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
 from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
 from hte_mrt.estimators.sandwich import corrected_cov, group_starts, plain_cov
-from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
 from hte_mrt.results.frequentist import ExcursionResult
 
 

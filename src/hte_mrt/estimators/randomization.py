@@ -28,10 +28,10 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from hte_mrt.data.schema import MRTData
+from hte_mrt.errors import DesignError
 from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
 from hte_mrt.estimators.sandwich import group_starts, wls_sandwich
 from hte_mrt.estimators.wcls import fit_design, resolve_small_sample
-from hte_mrt.errors import DesignError
 from hte_mrt.results.frequentist import ExcursionResult
 
 _BATCH_BYTES = 150e6
@@ -74,7 +74,8 @@ class RandomizationResult:
     def summary(self) -> str:
         with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
             return (
-                f"Randomization test ({self.n_resamples} redraws, {self.scheme}, seed {self.seed})\n"
+                f"Randomization test ({self.n_resamples} redraws, {self.scheme}, "
+                f"seed {self.seed})\n"
                 + self.table().to_string(index=False)
             )
 

@@ -49,9 +49,7 @@ def group_crossprod(
     return C, b
 
 
-def wls_sandwich(
-    C: np.ndarray, b: np.ndarray, small_sample: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def wls_sandwich(C: np.ndarray, b: np.ndarray, small_sample: bool) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares and its cluster sandwich from per-participant statistics.
 
     ``C`` (..., N, d, d) and ``b`` (..., N, d); leading axes are independent fits.

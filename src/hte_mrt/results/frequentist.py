@@ -132,7 +132,9 @@ class ExcursionResult:
     def table(self, conf_level: float | None = None) -> pd.DataFrame:
         """Tidy table of the effect terms: term, estimate, se, lcl, ucl, t, df, p."""
         level = self.conf_level if conf_level is None else conf_level
-        return _t_table(self.names_effect, self.params.to_numpy(), self.bse.to_numpy(), self.df, level)
+        return _t_table(
+            self.names_effect, self.params.to_numpy(), self.bse.to_numpy(), self.df, level
+        )
 
     def control_fit(self, conf_level: float | None = None) -> pd.DataFrame:
         """Control-model coefficients alpha (nuisance parameters; not causal)."""
@@ -152,7 +154,9 @@ class ExcursionResult:
             L = weights.reindex(columns=self.names_effect, fill_value=0.0)
             unknown = set(weights.columns) - set(self.names_effect)
             if unknown:
-                raise DesignError(f"Unknown effect term(s) {sorted(unknown)}; terms are {self.names_effect}.")
+                raise DesignError(
+                    f"Unknown effect term(s) {sorted(unknown)}; terms are {self.names_effect}."
+                )
             return L.astype(float)
         if isinstance(weights, Mapping):
             weights = [weights]
