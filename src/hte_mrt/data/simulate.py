@@ -262,7 +262,7 @@ class MRTSimulation:
 
         shape = (T, n)
         S, P, Y = np.empty(shape), np.empty(shape), np.empty(shape)
-        A, I = np.zeros(shape, dtype=np.int8), np.zeros(shape, dtype=np.int8)
+        A, avl = np.zeros(shape, dtype=np.int8), np.zeros(shape, dtype=np.int8)
         beta_t = np.empty(shape)
 
         s = self.sd_s / np.sqrt(1.0 - rho**2) * z_s0
@@ -277,7 +277,7 @@ class MRTSimulation:
             e = ar * e + innov_sd * z_err[t]
             mean0 = level + np.asarray(self.baseline(s, f), dtype=float)
             y = mean0 + a * (bt + dev) + e
-            S[t], P[t], A[t], I[t], Y[t], beta_t[t] = s, p, a, avail, y, bt
+            S[t], P[t], A[t], avl[t], Y[t], beta_t[t] = s, p, a, avail, y, bt
             if self.endogenous:
                 y_tilde = y - a * dev
                 s = (
@@ -307,7 +307,7 @@ class MRTSimulation:
                 "tfrac": np.tile(tt / T, n),
                 "A": long(A).astype(np.int64),
                 "prob": long(P),
-                "avail": long(I).astype(np.int64),
+                "avail": long(avl).astype(np.int64),
                 "S": long(S),
                 "y": long(Y),
                 "beta_true": long(beta_t),
