@@ -103,7 +103,10 @@ def _draw(
     if scheme == "redraw":
         cum = np.cumsum(design.prob, axis=1)
         u = rng.random((n, rows))
-        return (u[:, :, None] >= cum[None, :, :-1]).sum(axis=2)
+        out = np.zeros((n, rows), dtype=np.int8)
+        for k in range(design.n_levels - 1):
+            out += u >= cum[None, :, k]
+        return out
     out = np.empty((n, rows), dtype=np.int64)
     ends = np.r_[starts[1:], rows]
     for lo, hi in zip(starts, ends, strict=True):
@@ -158,7 +161,8 @@ def randomization_test(
     base = np.add.reduceat(phi[0], starts, axis=0)  # all rows at the reference level
     delta = phi[1:] - phi[:1]
     d, q, N = design.dim, design.G.shape[1], design.n_groups
-    batch = int(max(1, min(n_resamples, _BATCH_BYTES // (8 * N * (d * d + d) * 3))))
+    per_draw = 8 * (N * (d * d + d) * 3 + len(design.y) * (design.n_levels + 2))
+    batch = int(max(1, min(n_resamples, _BATCH_BYTES // per_draw)))
     rng = np.random.default_rng(seed)
     ends = np.r_[starts[1:], len(design.y)]
     t_all = np.empty((n_resamples, d - q))
