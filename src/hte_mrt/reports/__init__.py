@@ -1,0 +1,1 @@
+"""Reports: tables, figures and documents built from results objects (never refits models)."""
