@@ -12,7 +12,10 @@ Every error says *where* (column, row count, first offending ids) and *what to d
     │   └── OutcomeTypeError
     ├── FormulaError              a formula that cannot be evaluated on the data
     ├── DesignError               the estimand does not fit the design (e.g. too few participants)
+    │   └── PriorError            invalid prior specification (names the key)
     └── EstimationError           a solver that did not converge / singular system
+
+    HteMrtWarning                 (UserWarning) e.g. ConvergenceWarning for divergent fits
 """
 
 from __future__ import annotations
@@ -90,6 +93,18 @@ class FormulaError(HteMrtError, ValueError):
 
 class DesignError(HteMrtError, ValueError):
     """The requested analysis does not fit the trial design (e.g. too few participants)."""
+
+
+class PriorError(DesignError):
+    """A prior specification that cannot be used (unknown key or distribution, bad parameter)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)
+
+
+class ConvergenceWarning(HteMrtWarning):
+    """MCMC diagnostics (divergences, R-hat, ESS, BFMI) indicate an unreliable fit."""
 
 
 class EstimationError(HteMrtError, RuntimeError):

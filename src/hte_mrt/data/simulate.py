@@ -146,6 +146,9 @@ class MRTSimulation:
         Mean-zero random treatment-effect deviations u_i and v_k.
     sd_error, ar
         Marginal residual sd and within-participant AR(1) correlation of the errors.
+    slope_feedback
+        Feed the raw outcome (including the participant's own response A_t u_i) back into S:
+        S becomes informative about u_i (see :meth:`true_beta`).
     """
 
     n_participants: int = 30
@@ -169,6 +172,7 @@ class MRTSimulation:
     sd_cluster_slope: float = 0.0
     sd_error: float = 1.0
     ar: float = 0.0
+    slope_feedback: bool = False
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -204,6 +208,12 @@ class MRTSimulation:
     # ------------------------------------------------------------------ truth
     def true_beta(self) -> dict[str, float]:
         """Coefficients of the marginal proximal excursion effect for ``moderators="~ tfrac + S"``.
+
+        With ``slope_feedback=True`` these are the effects *conditional* on the participant's
+        random slope u_i: S then carries information about u_i (the state feeds back the
+        participant's own response), so the marginal effect given S differs from them. This is
+        the endogenous-covariate scenario in which random-effects models and WCLS disagree
+        (Qian, Klasnja & Murphy 2020).
 
         beta(t; s) = E[Y_{t+1}(1) - Y_{t+1}(0) | S_t = s, I_t = 1] = beta0 + beta1 t/T + beta2 s,
         exactly (see the module docstring), keyed by WCLS term names
@@ -279,7 +289,7 @@ class MRTSimulation:
             y = mean0 + a * (bt + dev) + e
             S[t], P[t], A[t], avl[t], Y[t], beta_t[t] = s, p, a, avail, y, bt
             if self.endogenous:
-                y_tilde = y - a * dev
+                y_tilde = y if self.slope_feedback else y - a * dev
                 s = (
                     rho * s
                     + self.s_treatment * a

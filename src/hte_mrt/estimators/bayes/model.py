@@ -1,0 +1,424 @@
+"""Hierarchical Bayesian causal-excursion-effect models for MRTs (the package's core model).
+
+For participant i in cluster k(i) at an available decision point t, with the centred treatment
+A~_it = 1[A_it = level] - pt_it (one column per non-reference level, pt as in WCLS):
+
+    Y_it = g_it' alpha + A~_it f(t, S_it)' beta + b_i + c_k + A~_it u_i + e_it,
+    b_i ~ N(0, sd_b^2),  c_k ~ N(0, sd_c^2),  u_i ~ N(0, sd_u^2) (optionally corr(b_i, u_i) = rho),
+    e_it ~ N(0, sigma^2).
+
+f(t, S)' beta is the causal excursion effect beta(t; s) (marginal over u_i, whose mean is 0);
+g holds the controls plus every moderator main effect, as in WCLS. A ``bs(...)`` term in the
+moderator formula is a penalized B-spline: its coefficients follow a second-order random walk
+whose scale ``smooth_sd`` is learned (the smoothness of beta(t)).
+
+Gaussian outcomes (``method="collapsed"``, default): b, u and c are integrated out analytically
+(:mod:`.collapsed`), so one log-density evaluation costs O(participants x dim^2) whatever the
+number of decision points; b, u, c are then drawn from their exact conditional posteriors.
+``method="rowlevel"`` samples them (reference implementation, small data).
+
+Binary outcomes (``family="bernoulli"``): logit P(Y_it = 1) = the same linear predictor (b, c, u
+sampled). The excursion effect is reported on the log relative-risk and risk-difference scales
+by standardizing over the available decision points (comparable with EMEE):
+
+    log RR = log mean_t P(Y_it = 1 | A = 1) - log mean_t P(Y_it = 1 | A = 0).
+
+Only available decision points enter the likelihood (availability is part of the estimand).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from importlib.util import find_spec
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hte_mrt.data.schema import MRTData
+from hte_mrt.errors import DesignError, OutcomeTypeError
+from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
+from hte_mrt.estimators.bayes.priors import make_rv, resolve_priors, validate_priors
+
+SPLINE_PREFIX = "bs("
+
+
+@dataclass
+class BuiltModel:
+    """A PyMC model with everything needed to interpret its draws."""
+
+    model: Any
+    design: Design
+    priors: dict
+    config: dict
+    stats: Any = None
+    at: np.ndarray | None = None
+    cluster_of: np.ndarray | None = None
+    cluster_values: list | None = None
+
+
+@dataclass
+class BayesMRT:
+    """Hierarchical Bayesian model of a (moderated, time-varying) causal excursion effect.
+
+    Parameters (no work is done until :meth:`fit`)
+    ----------
+    moderators, controls
+        Formulas of f and of the controls g (moderator main effects are added to g). Use
+        ``bs(day, df=6)`` in ``moderators`` for a smooth, penalized time-varying effect.
+    family
+        ``"gaussian"`` or ``"bernoulli"`` (logit link; effects reported as log RR and RD).
+    random_slope, correlated
+        Participant random treatment effect u_i; correlated with b_i if ``correlated``.
+    cluster_intercept
+        Cluster random intercept c_k; default: when the data have a cluster column.
+    numerator, lag
+        As in WCLS (:class:`~hte_mrt.estimands.ExcursionEffect`).
+    priors
+        Overrides of the default priors (see :mod:`.priors`), as plain data.
+    method
+        ``"collapsed"`` (random effects integrated out; Gaussian only) or ``"rowlevel"``.
+    """
+
+    moderators: str = "~ 1"
+    controls: str = "~ 1"
+    family: Literal["gaussian", "bernoulli"] = "gaussian"
+    random_slope: bool = False
+    correlated: bool = False
+    cluster_intercept: bool | None = None
+    numerator: NumeratorSpec = None
+    lag: int = 0
+    priors: dict | None = field(default=None)
+    method: Literal["collapsed", "rowlevel"] = "collapsed"
+
+    # ------------------------------------------------------------------ configuration
+    def config(self) -> dict:
+        """The model configuration as JSON-serializable data (saved with the posterior)."""
+        cfg = asdict(self)
+        if isinstance(cfg["numerator"], dict):
+            cfg["numerator"] = {str(k): v for k, v in cfg["numerator"].items()}
+        json.dumps(cfg)  # fail early if not serializable
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> BayesMRT:
+        return cls(**cfg)
+
+    def _check(self, data: MRTData) -> None:
+        if self.family not in ("gaussian", "bernoulli"):
+            raise DesignError(f"family must be 'gaussian' or 'bernoulli', got {self.family!r}.")
+        if self.method not in ("collapsed", "rowlevel"):
+            raise DesignError(f"method must be 'collapsed' or 'rowlevel', got {self.method!r}.")
+        if self.family == "bernoulli" and self.method == "collapsed":
+            pass  # bernoulli always samples its random effects (row level); not an error
+        if self.random_slope and not data.is_binary:
+            raise DesignError(
+                "random_slope needs a binary treatment (one slope per participant); for a "
+                "categorical treatment fit one level against the reference at a time."
+            )
+        if self.correlated and not self.random_slope:
+            raise DesignError("correlated=True needs random_slope=True.")
+        validate_priors(self.priors)
+        cl = data.roles.cluster
+        if self.cluster_intercept and cl is None:
+            raise DesignError("cluster_intercept=True but the data have no cluster column.")
+        if cl is not None and self.cluster_intercept is not False:
+            n_cl = data.frame[cl].nunique()
+            if n_cl < 2:
+                raise DesignError(
+                    f"Cluster column '{cl}' has a single cluster: a cluster random intercept is "
+                    "not identified. Drop cluster= from MRTData or set cluster_intercept=False."
+                )
+
+    # ------------------------------------------------------------------ building
+    def build(self, data: MRTData) -> BuiltModel:
+        """Validate, build the design and the PyMC model (no sampling)."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        self._check(data)
+        design = build_design(
+            data, ExcursionEffect(self.moderators, self.controls, self.lag, self.numerator)
+        )
+        y = design.y
+        if self.family == "bernoulli" and not np.isin(y, (0.0, 1.0)).all():
+            col = data.roles.outcome
+            raise OutcomeTypeError(
+                f"Column '{col}' (outcome) must be 0/1 for family='bernoulli'; "
+                f"{int((~np.isin(y, (0.0, 1.0))).sum())} analysed rows are not.",
+                column=col,
+            )
+        pri = resolve_priors(self.priors, y, design.G, design.g_names, design.F, self.family)
+        X = design.X
+        effect_names = design.effect_names
+        at = None
+        if self.random_slope:
+            at = (design.a_index == 1).astype(float) - design.num[:, 1]
+        use_cluster = data.roles.cluster is not None and self.cluster_intercept is not False
+        cluster_of = cluster_values = None
+        if use_cluster:
+            cl = data.frame[data.roles.cluster].to_numpy()[design.rows]
+            first = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
+            cl_per_part = cl[first]
+            cluster_values, cluster_of = np.unique(cl_per_part, return_inverse=True)
+            cluster_values = list(cluster_values)
+        coords = {
+            "control_term": design.g_names,
+            "term": effect_names,
+            "participant": list(design.group_values),
+        }
+        if use_cluster:
+            coords["cluster"] = [str(c) for c in cluster_values]
+        spline = np.array([n.split(":", 1)[-1].startswith(SPLINE_PREFIX) for n in effect_names])
+        with pm.Model(coords=coords) as model:
+            # sample in a centred parameterization (columns centred within the control block and
+            # within each effect block, splines excepted), report alpha and beta on the data scale
+            alpha_c = self._alpha(pri, design.g_names)
+            beta_c = self._beta(pri, effect_names, spline)
+            alpha, beta = _uncentre(alpha_c, beta_c, design, spline)
+            alpha = pm.Deterministic("alpha", alpha, dims="control_term")
+            beta = pm.Deterministic("beta", beta, dims="term")
+            theta = pt.concatenate([alpha, beta])
+            sd_b = make_rv("sd_b", pri["sd_b"])
+            sd_u = make_rv("sd_u", pri["sd_u"]) if self.random_slope else None
+            sd_c = make_rv("sd_c", pri["sd_c"]) if use_cluster else None
+            rho = None
+            if self.correlated:
+                eta = pri["corr"]["eta"]
+                r01 = pm.Beta("rho01", eta, eta)  # LKJ(eta) marginal for a 2x2 correlation
+                rho = pm.Deterministic("rho", 2.0 * r01 - 1.0)
+            stats = None
+            if self.family == "gaussian" and self.method == "collapsed":
+                import pytensor
+
+                from hte_mrt.estimators.bayes._op import collapsed_logp_op
+                from hte_mrt.estimators.bayes.collapsed import collapsed_stats, packed_data
+
+                sigma = make_rv("sigma", pri["sigma"])
+                stats = collapsed_stats(
+                    X,
+                    at if at is not None else np.zeros(len(y)),
+                    y,
+                    design.group,
+                    cluster_of,
+                    coef_names=[f"control:{n}" for n in design.g_names] + effect_names,
+                )
+                # all statistics travel in one shared vector: the compiled kernel is data-free
+                packed = pytensor.shared(packed_data(stats), name="collapsed_data")
+                zero = pt.constant(0.0)
+                pm.Potential(
+                    "loglik",
+                    collapsed_logp_op(
+                        packed, theta, sigma, sd_b, sd_u if sd_u is not None else zero, rho, sd_c
+                    ),
+                )
+            else:
+                mu = pt.dot(pt.as_tensor(X), theta)
+                zb = pm.Normal("b_raw", 0.0, 1.0, dims="participant")
+                if rho is not None:
+                    zu = pm.Normal("u_raw", 0.0, 1.0, dims="participant")
+                    b = pm.Deterministic("b", sd_b * zb, dims="participant")
+                    u = pm.Deterministic(
+                        "u", sd_u * (rho * zb + pt.sqrt(1 - rho**2) * zu), dims="participant"
+                    )
+                else:
+                    b = pm.Deterministic("b", sd_b * zb, dims="participant")
+                    u = None
+                    if sd_u is not None:
+                        zu = pm.Normal("u_raw", 0.0, 1.0, dims="participant")
+                        u = pm.Deterministic("u", sd_u * zu, dims="participant")
+                mu = mu + b[design.group]
+                if u is not None:
+                    mu = mu + u[design.group] * at
+                if sd_c is not None:
+                    zc = pm.Normal("c_raw", 0.0, 1.0, dims="cluster")
+                    c = pm.Deterministic("c", sd_c * zc, dims="cluster")
+                    mu = mu + c[cluster_of][design.group]
+                if self.family == "gaussian":
+                    sigma = make_rv("sigma", pri["sigma"])
+                    pm.Normal("y", mu, sigma, observed=y)
+                else:
+                    pm.Bernoulli("y", logit_p=mu, observed=y)
+        return BuiltModel(model, design, pri, self.config(), stats, at, cluster_of, cluster_values)
+
+    @staticmethod
+    def _alpha(pri: dict, g_names: list[str]):
+        import pytensor.tensor as pt
+
+        others = [n for n in g_names if n != "Intercept"]
+        raw = make_rv("alpha_raw", pri["alpha"], shape=len(others)) if others else None
+        elems, j = [], 0
+        for n in g_names:
+            if n == "Intercept":
+                elems.append(make_rv("intercept", pri["intercept"]))
+            else:
+                elems.append(raw[j])
+                j += 1
+        return pt.stack(elems)
+
+    @staticmethod
+    def _beta(pri: dict, names: list[str], spline: np.ndarray):
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        spec = dict(pri["beta"])
+        sig = np.resize(np.asarray(spec.get("sigma", 1.0), dtype=float), len(names))
+        if "sigma" in spec:
+            spec["sigma"] = sig
+        if not spline.any():
+            return make_rv("beta_c", spec, shape=len(names))
+        lin_idx, sp_idx = np.flatnonzero(~spline), np.flatnonzero(spline)
+        vec = pt.zeros(len(names))
+        if len(lin_idx):
+            lin_spec = {**spec, "sigma": sig[lin_idx]} if "sigma" in spec else spec
+            vec = pt.set_subtensor(
+                vec[lin_idx], make_rv("beta_linear", lin_spec, shape=len(lin_idx))
+            )
+        # second-order random walk on the spline coefficients: smoothness learned via smooth_sd
+        K = len(sp_idx)
+        smooth_sd = make_rv("smooth_sd", pri["smooth_sd"])
+        start = pm.Normal("spline_start", 0.0, float(sig[sp_idx].max()), shape=min(K, 2))
+        if K > 2:
+            z = pm.Normal("spline_z", 0.0, 1.0, shape=K - 2)
+            slope0 = start[1] - start[0]
+            slopes = pt.concatenate([pt.atleast_1d(slope0), slope0 + pt.cumsum(smooth_sd * z)])
+            gamma = start[0] + pt.concatenate([pt.zeros(1), pt.cumsum(slopes)])
+        else:
+            gamma = start
+        return pt.set_subtensor(vec[sp_idx], gamma)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        data: MRTData,
+        *,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        seed: int | None = None,
+        sampler: Literal["auto", "nutpie", "pymc"] = "auto",
+        progress: bool = True,
+        target_accept: float = 0.9,
+    ):
+        """Sample the posterior; returns a :class:`~hte_mrt.results.bayes.BayesResult`.
+
+        ``sampler="auto"`` uses nutpie when installed, else PyMC's NUTS. ``seed`` makes the run
+        reproducible (same draws for the same seed, data and settings).
+        """
+        import pymc as pm
+
+        from hte_mrt.results.bayes import BayesResult
+
+        built = self.build(data)
+        nuts_sampler = sampler
+        if sampler == "auto":
+            nuts_sampler = "nutpie" if find_spec("nutpie") else "pymc"
+        kwargs: dict[str, Any] = {}
+        if nuts_sampler == "pymc":
+            kwargs["cores"] = min(chains, os.cpu_count() or 1)
+        with built.model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tune.*", category=UserWarning)
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=seed,
+                nuts_sampler=nuts_sampler,
+                progressbar=progress,
+                nuts={"target_accept": target_accept},
+                compute_convergence_checks=False,
+                **kwargs,
+            )
+        result = BayesResult.from_fit(idata, built, seed=seed, sampler=nuts_sampler)
+        result.warn_if_unreliable()
+        return result
+
+    def prior_predictive(self, data: MRTData, *, draws: int = 200, seed: int | None = None):
+        """Draws of the parameters and of y from the prior (row level), as an xarray Dataset."""
+        import pymc as pm
+
+        built = self.build(data)
+        rng = np.random.default_rng(seed)
+        with built.model, warnings.catch_warnings():
+            # the Potential is the (collapsed) likelihood: y is simulated below, row by row
+            warnings.filterwarnings("ignore", message=".*Potentials.*", category=UserWarning)
+            prior = pm.sample_prior_predictive(draws=draws, random_seed=rng)
+        pr = prior["prior"] if "prior" in prior.children else prior
+        theta = np.concatenate(
+            [pr["alpha"].values.reshape(draws, -1), pr["beta"].values.reshape(draws, -1)], axis=1
+        )
+        d = built.design
+        mu = theta @ d.X.T
+        sd_b = pr["sd_b"].values.reshape(draws)
+        mu = mu + (sd_b[:, None] * rng.standard_normal((draws, d.n_groups)))[:, d.group]
+        if "sd_u" in pr:
+            sd_u = pr["sd_u"].values.reshape(draws)
+            mu = (
+                mu
+                + (sd_u[:, None] * rng.standard_normal((draws, d.n_groups)))[:, d.group] * built.at
+            )
+        if "sd_c" in pr and built.cluster_of is not None:
+            sd_c = pr["sd_c"].values.reshape(draws)
+            cl = built.cluster_of[d.group]
+            mu = (
+                mu
+                + (sd_c[:, None] * rng.standard_normal((draws, len(built.cluster_values))))[:, cl]
+            )
+        if self.family == "gaussian":
+            sigma = pr["sigma"].values.reshape(draws)
+            ysim = mu + sigma[:, None] * rng.standard_normal(mu.shape)
+        else:
+            ysim = (rng.random(mu.shape) < 1 / (1 + np.exp(-mu))).astype(float)
+        return xr.Dataset(
+            {
+                "y": (("draw", "row"), ysim),
+                "beta": (("draw", "term"), pr["beta"].values.reshape(draws, -1)),
+            },
+            coords={"term": d.effect_names},
+            attrs={"observed_mean": float(d.y.mean()), "observed_sd": float(d.y.std())},
+        )
+
+
+def _uncentre(alpha_c, beta_c, design: Design, spline: np.ndarray):
+    """Map coefficients of centred columns back to the data scale.
+
+    With x_j = x_cj + m_j, an intercept absorbs -sum_j m_j coef_j, within the control block and
+    within each treatment level's effect block (when that block has an intercept).
+    """
+    import pytensor.tensor as pt
+
+    alpha = alpha_c
+    if "Intercept" in design.g_names:
+        i0 = design.g_names.index("Intercept")
+        m = design.G.mean(axis=0)
+        m[i0] = 0.0
+        alpha = pt.set_subtensor(alpha[i0], alpha_c[i0] - pt.dot(m, alpha_c))
+    beta = beta_c
+    if "Intercept" in design.f_names:
+        p = len(design.f_names)
+        j0 = design.f_names.index("Intercept")
+        m = design.F.mean(axis=0)
+        m[j0] = 0.0
+        for k in range(len(design.levels)):
+            blk = slice(k * p, (k + 1) * p)
+            mk = np.where(spline[blk], 0.0, m)
+            beta = pt.set_subtensor(beta[k * p + j0], beta[k * p + j0] - pt.dot(mk, beta_c[blk]))
+    return alpha, beta
+
+
+def summarize_prior_predictive(ds: xr.Dataset) -> pd.DataFrame:
+    """Mean and sd of simulated outcomes per prior draw vs the observed ones (quantiles)."""
+    m = ds["y"].mean("row").values
+    s = ds["y"].std("row").values
+    q = [0.05, 0.5, 0.95]
+    return pd.DataFrame(
+        {
+            "statistic": ["mean", "sd"],
+            "observed": [ds.attrs["observed_mean"], ds.attrs["observed_sd"]],
+            **{f"prior_q{int(100 * p)}": [np.quantile(m, p), np.quantile(s, p)] for p in q},
+        }
+    )

@@ -1,0 +1,165 @@
+"""Priors as data: weakly informative defaults scaled to the outcome, overridable by a dict.
+
+Gaussian outcome with spread s_y = sd(y) and mean m_y (available rows), each column x_j of the
+control design g and f of the moderator design (scale s_j = sd of the column; 1 for constants):
+
+    alpha_0 ~ N(m_y, (2.5 s_y)^2)          control intercept
+    alpha_j ~ N(0, (2.5 s_y / s_j)^2)      control terms
+    beta_j  ~ N(0, (s_y / s_j)^2)          excursion-effect terms (A~ has sd <= 0.5)
+    spline block of beta (terms 'bs(...)'): second-order random walk with sd ``smooth_sd``
+    sd_b, sd_c, sd_u ~ HalfNormal(s_y)     participant / cluster intercepts, effect slopes
+    sigma ~ HalfNormal(s_y);  smooth_sd ~ HalfNormal(s_y);  corr(b, u) from LKJ(eta = 2)
+
+Bernoulli outcome (logit scale): the same with s_y = 1 and m_y = logit(mean y).
+
+Override any entry with ``{"beta": {"dist": "normal", "mu": 0, "sigma": 0.5}, ...}``; values are
+absolute (not rescaled). Distributions: normal, student_t (nu, mu, sigma), halfnormal (sigma),
+halfstudent_t (nu, sigma), exponential (lam), lkj (eta, for "corr").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hte_mrt.errors import PriorError
+
+PRIOR_KEYS = ("intercept", "alpha", "beta", "sd_b", "sd_c", "sd_u", "sigma", "smooth_sd", "corr")
+DISTS: dict[str, tuple[str, ...]] = {
+    "normal": ("mu", "sigma"),
+    "student_t": ("nu", "mu", "sigma"),
+    "halfnormal": ("sigma",),
+    "halfstudent_t": ("nu", "sigma"),
+    "exponential": ("lam",),
+    "lkj": ("eta",),
+}
+POSITIVE = {"sigma", "nu", "lam", "eta"}
+SCALE_KEYS = {"sd_b", "sd_c", "sd_u", "sigma", "smooth_sd"}
+
+
+def validate_priors(priors: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Check a user prior dict; raise :class:`PriorError` naming the offending key."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, spec in (priors or {}).items():
+        if key not in PRIOR_KEYS:
+            raise PriorError(
+                f"Unknown prior key {key!r}; known keys: {', '.join(PRIOR_KEYS)}.", key=key
+            )
+        if not isinstance(spec, Mapping) or "dist" not in spec:
+            raise PriorError(
+                f"Prior {key!r} must be a mapping with a 'dist' entry, e.g. "
+                "{'dist': 'normal', 'mu': 0, 'sigma': 1}.",
+                key=key,
+            )
+        dist = spec["dist"]
+        if dist not in DISTS:
+            raise PriorError(
+                f"Prior {key!r}: unknown distribution {dist!r}; use one of {', '.join(DISTS)}.",
+                key=key,
+            )
+        if key in SCALE_KEYS and dist in ("normal", "student_t"):
+            raise PriorError(
+                f"Prior {key!r} is a standard deviation: use a positive distribution "
+                "(halfnormal, halfstudent_t, exponential).",
+                key=key,
+            )
+        if (key == "corr") != (dist == "lkj"):
+            raise PriorError(f"Prior {key!r}: 'lkj' is the prior for 'corr' only.", key=key)
+        params = {k: v for k, v in spec.items() if k != "dist"}
+        extra = set(params) - set(DISTS[dist])
+        lacking = set(DISTS[dist]) - set(params)
+        if extra or lacking:
+            raise PriorError(
+                f"Prior {key!r} ({dist}) takes parameters {DISTS[dist]}; got {sorted(params)}.",
+                key=key,
+            )
+        for name, value in params.items():
+            try:
+                v = np.asarray(value, dtype=float)
+            except (TypeError, ValueError):
+                raise PriorError(
+                    f"Prior {key!r}: parameter {name!r} must be numeric, got {value!r}.", key=key
+                ) from None
+            if not np.all(np.isfinite(v)):
+                raise PriorError(f"Prior {key!r}: parameter {name!r} is not finite.", key=key)
+            if name in POSITIVE and np.any(v <= 0):
+                raise PriorError(
+                    f"Prior {key!r}: parameter {name!r} must be positive, got {value!r}.", key=key
+                )
+        out[key] = {"dist": dist, **params}
+    return out
+
+
+def default_priors(
+    y: np.ndarray,
+    G: np.ndarray,
+    g_names: list[str],
+    F: np.ndarray,
+    family: str = "gaussian",
+) -> dict[str, dict[str, Any]]:
+    """Weakly informative defaults (module docstring), as plain data (JSON-serializable)."""
+    if family == "bernoulli":
+        m = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+        sy, my = 1.0, math.log(m / (1 - m))
+    else:
+        sy, my = float(np.std(y)) or 1.0, float(np.mean(y))
+
+    def col_sd(M: np.ndarray) -> list[float]:
+        s = M.std(axis=0)
+        return [float(v) if v > 1e-12 else 1.0 for v in s]
+
+    keep = [j for j, n in enumerate(g_names) if n != "Intercept"]
+    g_sd = col_sd(G[:, keep]) if keep else []
+    f_sd = col_sd(F)
+    return {
+        "intercept": {"dist": "normal", "mu": my, "sigma": 2.5 * sy},
+        "alpha": {"dist": "normal", "mu": 0.0, "sigma": [2.5 * sy / s for s in g_sd]},
+        "beta": {"dist": "normal", "mu": 0.0, "sigma": [sy / s for s in f_sd]},
+        "sd_b": {"dist": "halfnormal", "sigma": sy},
+        "sd_c": {"dist": "halfnormal", "sigma": sy},
+        "sd_u": {"dist": "halfnormal", "sigma": sy},
+        "sigma": {"dist": "halfnormal", "sigma": sy},
+        "smooth_sd": {"dist": "halfnormal", "sigma": sy},
+        "corr": {"dist": "lkj", "eta": 2.0},
+    }
+
+
+def resolve_priors(
+    user: Mapping[str, Any] | None,
+    y: np.ndarray,
+    G: np.ndarray,
+    g_names: list[str],
+    F: np.ndarray,
+    family: str,
+) -> dict[str, dict[str, Any]]:
+    """Defaults overridden by the (validated) user entries."""
+    pri = default_priors(y, G, g_names, F, family)
+    pri.update(validate_priors(user))
+    return pri
+
+
+def make_rv(name: str, spec: Mapping[str, Any], shape: int | None = None, dims=None):
+    """A PyMC random variable from a prior spec (call inside a model context)."""
+    import pymc as pm
+
+    kw = {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in spec.items() if k != "dist"}
+    extra: dict[str, Any] = {}
+    if dims is not None:
+        extra["dims"] = dims
+    elif shape is not None:
+        extra["shape"] = shape
+    dist = spec["dist"]
+    if dist == "normal":
+        return pm.Normal(name, mu=kw["mu"], sigma=kw["sigma"], **extra)
+    if dist == "student_t":
+        return pm.StudentT(name, nu=kw["nu"], mu=kw["mu"], sigma=kw["sigma"], **extra)
+    if dist == "halfnormal":
+        return pm.HalfNormal(name, sigma=kw["sigma"], **extra)
+    if dist == "halfstudent_t":
+        return pm.HalfStudentT(name, nu=kw["nu"], sigma=kw["sigma"], **extra)
+    if dist == "exponential":
+        return pm.Exponential(name, lam=kw["lam"], **extra)
+    raise PriorError(f"Prior {name!r}: distribution {dist!r} cannot be used here.", key=name)

@@ -1,0 +1,208 @@
+"""BayesMRT: agreement with WCLS / EMEE, the endogenous-covariate flag, saving, bad input.
+
+MCMC here uses small data and few draws; tolerances are in units of the WCLS standard error
+(the acceptance criterion), far above the Monte Carlo error of the posterior means
+(posterior sd / sqrt(ESS) ~ 0.05 WCLS SE with ESS > 300).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hte_mrt import MRTData, wcls
+from hte_mrt.data.simulate import MRTSimulation
+from hte_mrt.errors import (
+    ConvergenceWarning,
+    DesignError,
+    MissingColumnError,
+    OutcomeTypeError,
+    PriorError,
+)
+from hte_mrt.estimators.bayes.model import BayesMRT
+from hte_mrt.estimators.bootstrap import bayesian_bootstrap
+from hte_mrt.estimators.emee import emee
+from hte_mrt.results.bayes import BayesResult
+from hte_mrt.results.crosscheck import crosscheck
+
+FAST = dict(draws=500, tune=500, chains=2, progress=False)
+CONTROL = "~ jbsteps30pre_log"
+
+
+@pytest.fixture(scope="module")
+def hs_day(heartsteps):
+    return BayesMRT("~ study_day_nogap", CONTROL).fit(heartsteps, seed=11, **FAST)
+
+
+def test_heartsteps_marginal_agrees_with_wcls(heartsteps):
+    post = BayesMRT("~ 1", CONTROL).fit(heartsteps, seed=3, **FAST)
+    w = wcls(heartsteps, "~ 1", CONTROL)
+    tab = crosscheck(post, w, bootstrap=bayesian_bootstrap(heartsteps, "~ 1", CONTROL, seed=1))
+    row = tab.iloc[0]
+    assert row["wcls_estimate"] == pytest.approx(0.1312, abs=1e-4)
+    assert abs(row["difference_in_wcls_se"]) < 1 and not row["flag"]
+    assert 0.5 < row["sd_ratio"] < 1.5
+    assert row["bootstrap_mean"] == pytest.approx(row["wcls_estimate"], abs=0.2 * row["wcls_se"])
+
+
+def test_heartsteps_day_moderated_agrees_with_wcls(heartsteps, hs_day):
+    w = wcls(heartsteps, "~ study_day_nogap", CONTROL)
+    tab = crosscheck(
+        hs_day, w, lincombs={"effect at day 20": {"Intercept": 1, "study_day_nogap": 20}}
+    )
+    assert list(tab["term"]) == ["Intercept", "study_day_nogap", "effect at day 20"]
+    assert (tab["difference_in_wcls_se"].abs() < 1).all() and not tab["flag"].any()
+    s = hs_day.summary().set_index("term")
+    assert {
+        "mean",
+        "sd",
+        "2.5%",
+        "97.5%",
+        "hdi_3%",
+        "hdi_97%",
+        "p_gt_0",
+        "r_hat",
+        "ess_bulk",
+    } <= set(s.columns)
+    assert s.loc["study_day_nogap", "p_gt_0"] < 0.05
+    d = hs_day.diagnostics()
+    assert d["divergences"] == 0 and d["max_rhat"] < 1.02
+
+
+def test_effect_curve_and_participant_effects(heartsteps, hs_day):
+    grid = pd.DataFrame({"study_day_nogap": [0.0, 20.0, 40.0]})
+    curve = hs_day.effect_curve(grid)
+    assert curve.dims == ("chain", "draw", "point")
+    b = hs_day.posterior["beta"].values
+    np.testing.assert_allclose(curve.values[..., 1], b[..., 0] + 20 * b[..., 1])
+    summ = hs_day.effect_curve_summary(grid)
+    assert summ["mean"].is_monotonic_decreasing
+    pe = hs_day.participant_effects()
+    assert len(pe) == 37 and pe["lcl"].lt(pe["ucl"]).all()
+    # random effects are drawn from their exact conditional posterior: shrunk, centred
+    bmean = hs_day.posterior["b"].mean(("chain", "draw")).values
+    assert abs(bmean.mean()) < 0.15 and bmean.std() < hs_day.posterior["sd_b"].mean().item() * 1.5
+
+
+def test_save_and_load_round_trip(tmp_path, heartsteps, hs_day):
+    path = hs_day.to_netcdf(tmp_path / "fit.nc")
+    assert path.with_suffix(".json").exists()
+    back = BayesResult.from_netcdf(path)
+    assert back.config == hs_day.config
+    np.testing.assert_array_equal(back.posterior["beta"].values, hs_day.posterior["beta"].values)
+    grid = pd.DataFrame({"study_day_nogap": [5.0]})
+    np.testing.assert_allclose(back.effect_curve(grid).values, hs_day.effect_curve(grid).values)
+    assert not list(tmp_path.glob("*.pkl"))
+
+
+@pytest.mark.filterwarnings("ignore::hte_mrt.errors.ConvergenceWarning")
+def test_seeded_fits_are_reproducible(heartsteps):
+    kw = dict(draws=100, tune=100, chains=2, progress=False, seed=5)
+    a = BayesMRT("~ 1", CONTROL).fit(heartsteps, **kw)
+    b = BayesMRT("~ 1", CONTROL).fit(heartsteps, **kw)
+    np.testing.assert_array_equal(a.posterior["beta"].values, b.posterior["beta"].values)
+    np.testing.assert_array_equal(a.posterior["b"].values, b.posterior["b"].values)
+
+
+def test_binary_log_rr_agrees_with_emee(binary):
+    post = BayesMRT("~ 1", "~ time_var1 + time_var2", family="bernoulli", numerator=0.5).fit(
+        binary, seed=2, draws=600, tune=600, chains=2, progress=False
+    )
+    e = emee(binary, "~ 1", "~ time_var1 + time_var2", numerator=0.5)
+    row = crosscheck(post, e).iloc[0]
+    assert row["wcls_estimate"] == pytest.approx(0.3406, abs=1e-4)
+    assert abs(row["difference_in_wcls_se"]) < 1 and not row["flag"]
+    rd = post.effect_draws("risk_difference").mean().item()
+    assert 0 < rd < 0.2
+
+
+@pytest.mark.parametrize("endogenous", [True, False])
+def test_crosscheck_flags_endogenous_moderator(endogenous):
+    """Qian, Klasnja & Murphy (2020): when the moderator S feeds back each participant's own
+    response, the random-slope model's (conditional) S coefficient differs from the marginal
+    excursion effect that WCLS targets; the cross-check must flag it, and stay quiet otherwise."""
+    sim = MRTSimulation(
+        n_participants=60, n_decisions=100, sd_slope=1.0, s_outcome=0.4, slope_feedback=endogenous
+    )
+    data = sim.mrt_data(seed=3)
+    post = BayesMRT("~ tfrac + S", "~ tfrac + S", random_slope=True).fit(data, seed=1, **FAST)
+    tab = crosscheck(post, wcls(data, "~ tfrac + S", "~ tfrac + S")).set_index("term")
+    if endogenous:
+        assert tab.loc["S", "flag"] and abs(tab.loc["S", "difference_in_wcls_se"]) > 2
+    else:
+        assert not tab["flag"].any()
+
+
+# ------------------------------------------------------------------ bad input (no sampling)
+def _tiny(cluster_values=None, y=None):
+    rng = np.random.default_rng(0)
+    n, T = 8, 6
+    df = pd.DataFrame(
+        {
+            "id": np.repeat(np.arange(n), T),
+            "t": np.tile(np.arange(T), n),
+            "A": rng.integers(0, 2, n * T),
+            "y": rng.normal(size=n * T) if y is None else y,
+            "x": rng.normal(size=n * T),
+        }
+    )
+    kw = {}
+    if cluster_values is not None:
+        df["clinic"] = cluster_values
+        kw["cluster"] = "clinic"
+    return MRTData(df, id="id", time="t", treatment="A", outcome="y", prob=0.5, **kw)
+
+
+def test_model_term_not_in_data():
+    with pytest.raises(MissingColumnError, match="'nope'"):
+        BayesMRT("~ nope").build(_tiny())
+
+
+def test_single_cluster_is_refused():
+    with pytest.raises(DesignError, match="single cluster"):
+        BayesMRT().build(_tiny(cluster_values="c1"))
+
+
+def test_binary_model_on_non_binary_outcome():
+    with pytest.raises(OutcomeTypeError, match="'y'"):
+        BayesMRT(family="bernoulli").build(_tiny())
+
+
+@pytest.mark.parametrize(
+    ("priors", "match"),
+    [
+        ({"betta": {"dist": "normal", "mu": 0, "sigma": 1}}, "betta"),
+        ({"beta": {"dist": "normal", "mu": 0, "sigma": -1}}, "sigma"),
+        ({"sd_b": {"dist": "normal", "mu": 0, "sigma": 1}}, "sd_b"),
+        ({"beta": {"dist": "cauchy", "alpha": 0}}, "cauchy"),
+        ({"beta": {"dist": "normal", "mu": 0}}, "beta"),
+    ],
+)
+def test_invalid_priors_name_the_key(priors, match):
+    with pytest.raises(PriorError, match=match) as err:
+        BayesMRT(priors=priors).build(_tiny())
+    assert err.value.key == next(iter(priors))
+
+
+def test_prior_override_and_prior_predictive():
+    m = BayesMRT(priors={"beta": {"dist": "normal", "mu": 0.0, "sigma": 0.1}})
+    built = m.build(_tiny())
+    assert built.priors["beta"]["sigma"] == 0.1
+    pp = m.prior_predictive(_tiny(), draws=50, seed=1)
+    assert pp["y"].shape == (50, 48) and float(pp["beta"].std()) < 0.2
+
+
+def test_divergences_are_reported_in_plain_words():
+    assert issubclass(ConvergenceWarning, UserWarning)
+    msgs = BayesResult._messages(
+        {
+            "divergences": 12,
+            "n_chains": 4,
+            "max_rhat": 1.0,
+            "min_ess_bulk": 1000.0,
+            "n_draws": 4000,
+            "bfmi": [1.0],
+        }
+    )
+    assert len(msgs) == 1 and "12 divergent transitions" in msgs[0] and "target_accept" in msgs[0]
