@@ -202,6 +202,29 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
     return np.asarray(mm, dtype=float), list(mm.model_spec.column_names), mm.model_spec
 
 
+def _check_rank(M: np.ndarray, names: list[str], role: str) -> None:
+    """Refuse collinear columns, naming those that are combinations of the others."""
+    from scipy.linalg import qr
+
+    if M.shape[1] == 0:
+        return
+    scale = np.sqrt((M**2).mean(axis=0))
+    Ms = M / np.where(scale > 0, scale, 1.0)
+    _, R, piv = qr(Ms, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(R))
+    rank = int((diag > diag[0] * 1e-9 * max(M.shape)).sum()) if diag.size else 0
+    if np.any(scale == 0) or rank < M.shape[1]:
+        bad = [names[j] for j in piv[rank:]] or [
+            n for n, sc in zip(names, scale, strict=True) if sc == 0
+        ]
+        raise DesignError(
+            f"The {role} terms are collinear on the analysed rows: {bad} can be written as a "
+            f"combination of the other terms {[n for n in names if n not in bad]}. Remove it "
+            "(e.g. a linear term of a variable that also has a spline, a constant column, or "
+            "overlapping dummies)."
+        )
+
+
 def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> np.ndarray:
     """Numerator probabilities (n_used x K)."""
     probs = data.probs[used]
@@ -314,6 +337,8 @@ def build_design(
         if any(len(e) for e in excl)
         else data.exclusions,
     )
+    _check_rank(G, g_names, "control (controls + moderator main effects)")
+    _check_rank(F, f_names, "moderator")
     dim = design.dim
     if design.n_groups <= dim:
         raise DesignError(

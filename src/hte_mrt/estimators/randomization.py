@@ -75,8 +75,7 @@ class RandomizationResult:
         with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
             return (
                 f"Randomization test ({self.n_resamples} redraws, {self.scheme}, "
-                f"seed {self.seed})\n"
-                + self.table().to_string(index=False)
+                f"seed {self.seed})\n" + self.table().to_string(index=False)
             )
 
     def __str__(self) -> str:
