@@ -26,7 +26,7 @@ from hte_mrt.estimators.emee import emee
 from hte_mrt.results.bayes import BayesResult
 from hte_mrt.results.crosscheck import crosscheck
 
-FAST = dict(draws=500, tune=500, chains=2, progress=False)
+FAST = dict(draws=1000, tune=1000, chains=2, progress=False)
 CONTROL = "~ jbsteps30pre_log"
 
 

@@ -47,6 +47,38 @@ from hte_mrt.estimators.bayes.priors import make_rv, resolve_priors, validate_pr
 SPLINE_PREFIX = "bs("
 
 
+class _Shared:
+    """Data-dependent constants as named shared variables, so a compiled model can be refitted
+    to new data (same structure) with nutpie's ``with_data`` instead of being recompiled."""
+
+    def __init__(self) -> None:
+        self.vars: dict[str, Any] = {}
+
+    def __call__(self, name: str, value: Any):
+        import pytensor
+
+        v = pytensor.shared(np.asarray(value, dtype=float), name=name)
+        self.vars[name] = v
+        return v
+
+    def rv(self, name: str, spec: dict, n: int | None = None, **kw):
+        """``make_rv`` with every numeric parameter shared (vector ones resized to ``n``)."""
+        out = {"dist": spec["dist"]}
+        for k, v in spec.items():
+            if k == "dist":
+                continue
+            arr = np.asarray(v, dtype=float)
+            if n is not None and k in ("mu", "sigma") and arr.ndim:
+                arr = np.resize(arr, n)
+            out[k] = self(f"prior__{name}__{k}", arr)
+        if n is not None:
+            kw.setdefault("shape", n)
+        return make_rv(name, out, **kw)
+
+    def values(self) -> dict[str, np.ndarray]:
+        return {k: v.get_value() for k, v in self.vars.items()}
+
+
 @dataclass
 class BuiltModel:
     """A PyMC model with everything needed to interpret its draws."""
@@ -59,6 +91,8 @@ class BuiltModel:
     at: np.ndarray | None = None
     cluster_of: np.ndarray | None = None
     cluster_values: list | None = None
+    shared: _Shared | None = None
+    key: tuple | None = None
 
 
 @dataclass
@@ -177,15 +211,16 @@ class BayesMRT:
         with pm.Model(coords=coords) as model:
             # sample in a centred parameterization (columns centred within the control block and
             # within each effect block), report alpha and beta on the data scale
-            alpha_c = self._alpha(pri, design.g_names)
-            beta_c = self._beta(pri, effect_names, spline)
-            alpha, beta = _uncentre(alpha_c, beta_c, design)
+            sh = _Shared()
+            alpha_c = self._alpha(pri, design.g_names, sh)
+            beta_c = self._beta(pri, effect_names, spline, sh)
+            alpha, beta = _uncentre(alpha_c, beta_c, design, sh)
             alpha = pm.Deterministic("alpha", alpha, dims="control_term")
             beta = pm.Deterministic("beta", beta, dims="term")
             theta = pt.concatenate([alpha, beta])
-            sd_b = make_rv("sd_b", pri["sd_b"])
-            sd_u = make_rv("sd_u", pri["sd_u"]) if self.random_slope else None
-            sd_c = make_rv("sd_c", pri["sd_c"]) if use_cluster else None
+            sd_b = sh.rv("sd_b", pri["sd_b"])
+            sd_u = sh.rv("sd_u", pri["sd_u"]) if self.random_slope else None
+            sd_c = sh.rv("sd_c", pri["sd_c"]) if use_cluster else None
             rho = None
             if self.correlated:
                 eta = pri["corr"]["eta"]
@@ -193,12 +228,10 @@ class BayesMRT:
                 rho = pm.Deterministic("rho", 2.0 * r01 - 1.0)
             stats = None
             if self.family == "gaussian" and self.method == "collapsed":
-                import pytensor
-
                 from hte_mrt.estimators.bayes._op import collapsed_logp_op
                 from hte_mrt.estimators.bayes.collapsed import collapsed_stats, packed_data
 
-                sigma = make_rv("sigma", pri["sigma"])
+                sigma = sh.rv("sigma", pri["sigma"])
                 stats = collapsed_stats(
                     X,
                     at if at is not None else np.zeros(len(y)),
@@ -208,7 +241,7 @@ class BayesMRT:
                     coef_names=[f"control:{n}" for n in design.g_names] + effect_names,
                 )
                 # all statistics travel in one shared vector: the compiled kernel is data-free
-                packed = pytensor.shared(packed_data(stats), name="collapsed_data")
+                packed = sh("collapsed_data", packed_data(stats))
                 zero = pt.constant(0.0)
                 pm.Potential(
                     "loglik",
@@ -239,55 +272,63 @@ class BayesMRT:
                     c = pm.Deterministic("c", sd_c * zc, dims="cluster")
                     mu = mu + c[cluster_of][design.group]
                 if self.family == "gaussian":
-                    sigma = make_rv("sigma", pri["sigma"])
+                    sigma = sh.rv("sigma", pri["sigma"])
                     pm.Normal("y", mu, sigma, observed=y)
                 else:
                     pm.Bernoulli("y", logit_p=mu, observed=y)
-        return BuiltModel(model, design, pri, self.config(), stats, at, cluster_of, cluster_values)
+        shapes = tuple(sorted((k, v.get_value().shape) for k, v in sh.vars.items()))
+        key = (
+            json.dumps(self.config(), sort_keys=True, default=str),
+            tuple(design.g_names),
+            tuple(effect_names),
+            use_cluster,
+            tuple((k, sh_) for k, sh_ in shapes if k != "collapsed_data"),
+        )
+        return BuiltModel(
+            model, design, pri, self.config(), stats, at, cluster_of, cluster_values, sh, key
+        )
 
     @staticmethod
-    def _alpha(pri: dict, g_names: list[str]):
+    def _alpha(pri: dict, g_names: list[str], sh: _Shared):
         import pytensor.tensor as pt
 
         others = [n for n in g_names if n != "Intercept"]
-        raw = make_rv("alpha_raw", pri["alpha"], shape=len(others)) if others else None
+        raw = sh.rv("alpha_raw", pri["alpha"], n=len(others)) if others else None
         elems, j = [], 0
         for n in g_names:
             if n == "Intercept":
-                elems.append(make_rv("intercept", pri["intercept"]))
+                elems.append(sh.rv("intercept", pri["intercept"]))
             else:
                 elems.append(raw[j])
                 j += 1
         return pt.stack(elems)
 
     @staticmethod
-    def _beta(pri: dict, names: list[str], spline: np.ndarray):
+    def _beta(pri: dict, names: list[str], spline: np.ndarray, sh: _Shared):
         import pymc as pm
         import pytensor.tensor as pt
 
         spec = dict(pri["beta"])
-        sig = np.resize(np.asarray(spec.get("sigma", 1.0), dtype=float), len(names))
-        if "sigma" in spec:
-            spec["sigma"] = sig
         if not spline.any():
-            return make_rv("beta_c", spec, shape=len(names))
+            return sh.rv("beta_c", spec, n=len(names))
+        sig = np.resize(np.asarray(spec.get("sigma", 1.0), dtype=float), len(names))
         lin_idx, sp_idx = np.flatnonzero(~spline), np.flatnonzero(spline)
         vec = pt.zeros(len(names))
         if len(lin_idx):
             lin_spec = {**spec, "sigma": sig[lin_idx]} if "sigma" in spec else spec
-            vec = pt.set_subtensor(
-                vec[lin_idx], make_rv("beta_linear", lin_spec, shape=len(lin_idx))
-            )
+            vec = pt.set_subtensor(vec[lin_idx], sh.rv("beta_linear", lin_spec, n=len(lin_idx)))
         # P-spline in mixed-model form: gamma = N a + P (smooth_sd z), where N spans the null
         # space of the second-difference penalty (level, slope over the basis index) and P the
         # eigen-scaled penalized directions, so gamma' D'D gamma = smooth_sd^2 z'z (mgcv-style;
         # far better conditioned for NUTS than a cumulative-sum random walk).
         K = len(sp_idx)
         null, pen = _pspline_bases(K)
-        a = pm.Normal("spline_null", 0.0, float(sig[sp_idx].max()), shape=null.shape[1])
+        a = pm.Normal(
+            "spline_null", 0.0, sh("spline_null_sd", sig[sp_idx].max()), shape=null.shape[1]
+        )
         gamma = pt.dot(null, a)
         if pen.shape[1]:
-            smooth_sd = make_rv("smooth_sd", pri["smooth_sd"])
+            smooth_sd = sh.rv("smooth_sd", pri["smooth_sd"])
             z = pm.Normal("spline_z", 0.0, 1.0, shape=pen.shape[1])
             gamma = gamma + pt.dot(pen, smooth_sd * z)
         return pt.set_subtensor(vec[sp_idx], gamma)
@@ -322,22 +363,25 @@ class BayesMRT:
         nuts_sampler = sampler
         if sampler == "auto":
             nuts_sampler = "nutpie" if find_spec("nutpie") else "pymc"
-        kwargs: dict[str, Any] = {}
-        if nuts_sampler == "pymc":
-            kwargs["cores"] = min(chains, os.cpu_count() or 1)
-        with built.model, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*tune.*", category=UserWarning)
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=seed,
-                nuts_sampler=nuts_sampler,
-                progressbar=progress,
-                nuts={"target_accept": target_accept},
-                compute_convergence_checks=False,
-                **kwargs,
-            )
+        if nuts_sampler == "nutpie" and built.stats is not None:
+            idata = _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_accept)
+        else:
+            kwargs: dict[str, Any] = {}
+            if nuts_sampler == "pymc":
+                kwargs["cores"] = min(chains, os.cpu_count() or 1)
+            with built.model, warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*tune.*", category=UserWarning)
+                idata = pm.sample(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=seed,
+                    nuts_sampler=nuts_sampler,
+                    progressbar=progress,
+                    nuts={"target_accept": target_accept},
+                    compute_convergence_checks=False,
+                    **kwargs,
+                )
         result = BayesResult.from_fit(idata, built, seed=seed, sampler=nuts_sampler)
         result.warn_if_unreliable()
         return result
@@ -388,6 +432,39 @@ class BayesMRT:
         )
 
 
+_COMPILED: dict[tuple, Any] = {}
+_COMPILED_MAX = 8
+
+
+def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_accept):
+    """nutpie sampling of a collapsed model, reusing a compiled model of the same structure.
+
+    Every data-dependent constant is a named shared variable (:class:`_Shared`), so a cached
+    compiled model is refitted with ``with_data`` (no recompilation: ~0.2 s instead of ~5 s).
+    """
+    import nutpie
+
+    compiled = _COMPILED.get(built.key)
+    if compiled is None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            compiled = nutpie.compile_pymc_model(built.model, freeze_model=False)
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[built.key] = compiled
+    compiled = compiled.with_data(**built.shared.values())
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress_bar=progress,
+        save_warmup=False,
+        target_accept=target_accept,
+    )
+
+
 def _pspline_bases(K: int) -> tuple[np.ndarray, np.ndarray]:
     """Null-space and scaled range-space bases of the second-difference penalty on K coefs."""
     if K <= 2:
@@ -399,7 +476,7 @@ def _pspline_bases(K: int) -> tuple[np.ndarray, np.ndarray]:
     return null, pen
 
 
-def _uncentre(alpha_c, beta_c, design: Design):
+def _uncentre(alpha_c, beta_c, design: Design, sh: _Shared):
     """Map coefficients of centred columns back to the data scale.
 
     With x_j = x_cj + m_j, an intercept absorbs -sum_j m_j coef_j, within the control block and
@@ -412,13 +489,14 @@ def _uncentre(alpha_c, beta_c, design: Design):
         i0 = design.g_names.index("Intercept")
         m = design.G.mean(axis=0)
         m[i0] = 0.0
-        alpha = pt.set_subtensor(alpha[i0], alpha_c[i0] - pt.dot(m, alpha_c))
+        alpha = pt.set_subtensor(alpha[i0], alpha_c[i0] - pt.dot(sh("centre_g", m), alpha_c))
     beta = beta_c
     if "Intercept" in design.f_names:
         p = len(design.f_names)
         j0 = design.f_names.index("Intercept")
         m = design.F.mean(axis=0)
         m[j0] = 0.0
+        m = sh("centre_f", m)
         for k in range(len(design.levels)):
             blk = slice(k * p, (k + 1) * p)
             beta = pt.set_subtensor(beta[k * p + j0], beta[k * p + j0] - pt.dot(m, beta_c[blk]))
