@@ -258,3 +258,21 @@ def test_rowlevel_and_collapsed_agree_on_small_data():
     # MC error of each mean ~ sd / sqrt(ESS ~ 800): the difference's MC sd ~ 0.05 sd
     assert float(np.max(np.abs(ma - mb) / sa)) < 0.15
     assert float(np.max(np.abs(sb / sa - 1))) < 0.12
+
+
+def test_plots_render(tmp_path, heartsteps, hs_day):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = pd.DataFrame({"study_day_nogap": np.arange(0.0, 42.0, 2.0)})
+    ax = hs_day.plot_effect_curve(grid, wcls=wcls(heartsteps, "~ study_day_nogap", CONTROL))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["posterior", "WCLS"]
+    ax.figure.savefig(tmp_path / "curve.png")
+    ax2 = hs_day.plot_participants()
+    assert len(ax2.get_yticks()) == 37
+    ax2.figure.savefig(tmp_path / "participants.png")
+    plt.close("all")
+    assert (tmp_path / "curve.png").stat().st_size > 5000

@@ -377,6 +377,7 @@ class BayesResult:
         ax.set_xlabel(x)
         ax.set_ylabel("causal excursion effect")
         ax.legend(frameon=False)
+        ax.figure.tight_layout()
         return ax
 
     def plot_participants(self, ax=None):
@@ -397,4 +398,5 @@ class BayesResult:
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_yticks(np.arange(len(t)), [str(p) for p in t["participant"]], fontsize=6)
         ax.set_xlabel("participant's average excursion effect")
+        ax.figure.tight_layout()
         return ax
