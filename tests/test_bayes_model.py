@@ -80,6 +80,7 @@ def test_effect_curve_and_participant_effects(heartsteps, hs_day):
     assert summ["mean"].is_monotonic_decreasing
     pe = hs_day.participant_effects()
     assert len(pe) == 37 and pe["lcl"].lt(pe["ucl"]).all()
+    assert sorted(pe["participant"]) == list(range(1, 38))  # HeartSteps user ids, not positions
     # random effects are drawn from their exact conditional posterior: shrunk, centred
     bmean = hs_day.posterior["b"].mean(("chain", "draw")).values
     assert abs(bmean.mean()) < 0.15 and bmean.std() < hs_day.posterior["sd_b"].mean().item() * 1.5

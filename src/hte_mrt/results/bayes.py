@@ -85,6 +85,9 @@ class BayesResult:
             lrr, rd = cls._standardize(flat, design, built)
             post["log_rr"] = (("chain", "draw"), lrr.reshape(chains, draws))
             post["risk_difference"] = (("chain", "draw"), rd.reshape(chains, draws))
+        post = post.assign_coords(participant=np.asarray(design.group_values))
+        if "cluster" in post.dims and built.cluster_values is not None:
+            post = post.assign_coords(cluster=[str(c) for c in built.cluster_values])
         idata["posterior"] = xr.DataTree(post)
         meta = {
             "seed": seed,
