@@ -109,3 +109,11 @@ class ConvergenceWarning(HteMrtWarning):
 
 class EstimationError(HteMrtError, RuntimeError):
     """A numerical solve failed (singular bread, no convergence)."""
+
+
+class UnseenLevelError(DataError):
+    """A categorical covariate level, at prediction time, that was not seen when fitting."""
+
+
+class UncleanedCodeError(DataError):
+    """A dataset's documented missing-value codes (e.g. BMI = 0, 999) are still in the data."""

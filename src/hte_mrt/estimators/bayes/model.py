@@ -115,7 +115,8 @@ class BayesMRT:
     priors
         Overrides of the default priors (see :mod:`.priors`), as plain data.
     method
-        ``"collapsed"`` (random effects integrated out; Gaussian only) or ``"rowlevel"``.
+        ``"collapsed"`` (random effects integrated out; Gaussian only: a Bernoulli model always
+        samples its random effects) or ``"rowlevel"``.
     """
 
     moderators: str = "~ 1"
@@ -147,8 +148,6 @@ class BayesMRT:
             raise DesignError(f"family must be 'gaussian' or 'bernoulli', got {self.family!r}.")
         if self.method not in ("collapsed", "rowlevel"):
             raise DesignError(f"method must be 'collapsed' or 'rowlevel', got {self.method!r}.")
-        if self.family == "bernoulli" and self.method == "collapsed":
-            pass  # bernoulli always samples its random effects (row level); not an error
         if self.random_slope and not data.is_binary:
             raise DesignError(
                 "random_slope needs a binary treatment (one slope per participant); for a "
