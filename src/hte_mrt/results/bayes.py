@@ -47,6 +47,10 @@ class BayesResult:
         design = built.design
         chains, draws = post.sizes["chain"], post.sizes["draw"]
         S = chains * draws
+        alpha, beta = built.theta_draws(post)
+        post["alpha"] = (("chain", "draw", "control_term"), alpha.reshape(chains, draws, -1))
+        post["beta"] = (("chain", "draw", "term"), beta.reshape(chains, draws, -1))
+        post = post.assign_coords(control_term=list(design.g_names), term=list(design.effect_names))
         flat = {k: post[k].values.reshape(S, *post[k].shape[2:]) for k in post.data_vars}
         if built.stats is not None:  # collapsed Gaussian model: draw b, u, c exactly
             from hte_mrt.estimators.bayes.collapsed import draw_random_effects
