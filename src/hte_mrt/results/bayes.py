@@ -66,7 +66,17 @@ class BayesResult:
                 params["rho"] = flat["rho"]
             if "sd_c" in flat:
                 params["sd_c"] = flat["sd_c"]
-            re = draw_random_effects(built.stats, params, np.random.default_rng(seed))
+            # chunk over draws: the exact conditional draws need ~20 (draws x participants)
+            # temporaries, which must not all be alive at once for large trials
+            rng = np.random.default_rng(seed)
+            step = max(1, int(2_000_000 // max(1, design.n_groups)))
+            chunks = [
+                draw_random_effects(
+                    built.stats, {k: v[s0 : s0 + step] for k, v in params.items()}, rng
+                )
+                for s0 in range(0, S, step)
+            ]
+            re = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
             post["b"] = (("chain", "draw", "participant"), re["b"].reshape(chains, draws, -1))
             if "sd_u" in flat:
                 post["u"] = (("chain", "draw", "participant"), re["u"].reshape(chains, draws, -1))
