@@ -47,6 +47,9 @@ class BayesResult:
         design = built.design
         chains, draws = post.sizes["chain"], post.sizes["draw"]
         S = chains * draws
+        if built.scale_names and "scales" in post:
+            for k, n in enumerate(built.scale_names):
+                post[n] = post["scales"].isel({post["scales"].dims[-1]: k}, drop=True)
         alpha, beta = built.theta_draws(post)
         post["alpha"] = (("chain", "draw", "control_term"), alpha.reshape(chains, draws, -1))
         post["beta"] = (("chain", "draw", "term"), beta.reshape(chains, draws, -1))

@@ -124,6 +124,15 @@ class BuiltModel:
     key: tuple | None = None
     theta_map: np.ndarray | None = None
     rebuild: list | None = None
+    scale_names: list | None = None
+
+    def split_scales(self, draws: dict) -> dict:
+        """Name the entries of the vector RV ``scales`` (sd_b, sd_u, sd_c, sigma)."""
+        if self.scale_names and "scales" in draws:
+            v = np.asarray(draws["scales"])
+            for k, n in enumerate(self.scale_names):
+                draws[n] = v[..., k]
+        return draws
 
     def theta_draws(self, draws: Any) -> tuple[np.ndarray, np.ndarray]:
         """(alpha, beta) on the data scale from raw draws (a Dataset or dict), flattened (S, .)."""
@@ -257,16 +266,36 @@ class BayesMRT:
             # sample in a centred parameterization (columns centred within the control block and
             # within each effect block), report alpha and beta on the data scale
             sh = _Shared()
-            alpha_c, rebuild_a = self._alpha(pri, design.g_names, sh)
-            beta_raw, Tb, rebuild_b = self._beta(pri, effect_names, spline, sh)
+            if not spline.any() and all(
+                pri[k]["dist"] == "normal" for k in ("intercept", "alpha", "beta")
+            ):
+                # all coefficients in one vector RV: a smaller graph compiles faster
+                alpha_c, rebuild_a, beta_raw, Tb, rebuild_b = self._coef_vector(
+                    pri, design.g_names, len(effect_names), sh
+                )
+            else:
+                alpha_c, rebuild_a = self._alpha(pri, design.g_names, sh)
+                beta_raw, Tb, rebuild_b = self._beta(pri, effect_names, spline, sh)
             # theta = T raw: centring and the spline construction are linear maps, so alpha and
             # beta are rebuilt from the raw draws after sampling (no Deterministics to compile)
             T = _theta_map(design, Tb)
             raw = pt.concatenate([alpha_c, beta_raw])
             theta = pt.dot(sh("theta_map", T.ravel()).reshape(T.shape), raw)
-            sd_b = sh.rv("sd_b", pri["sd_b"])
-            sd_u = sh.rv("sd_u", pri["sd_u"]) if self.random_slope else None
-            sd_c = sh.rv("sd_c", pri["sd_c"]) if use_cluster else None
+            scale_names = ["sd_b"]
+            scale_names += ["sd_u"] if self.random_slope else []
+            scale_names += ["sd_c"] if use_cluster else []
+            scale_names += ["sigma"] if self.family == "gaussian" else []
+            if all(pri[n]["dist"] == "halfnormal" for n in scale_names):
+                vec = pm.HalfNormal(
+                    "scales",
+                    sigma=sh("scales.sigma", [pri[n]["sigma"] for n in scale_names]),
+                    shape=len(scale_names),
+                )
+                sc = {n: vec[k] for k, n in enumerate(scale_names)}
+            else:
+                sc = {n: sh.rv(n, pri[n]) for n in scale_names}
+                scale_names = []
+            sd_b, sd_u, sd_c = sc["sd_b"], sc.get("sd_u"), sc.get("sd_c")
             rho = None
             if self.correlated:
                 eta = pri["corr"]["eta"]
@@ -277,7 +306,7 @@ class BayesMRT:
                 from hte_mrt.estimators.bayes._op import collapsed_logp_op
                 from hte_mrt.estimators.bayes.collapsed import collapsed_stats, packed_data
 
-                sigma = sh.rv("sigma", pri["sigma"])
+                sigma = sc["sigma"]
                 stats = collapsed_stats(
                     X,
                     at if at is not None else np.zeros(len(y)),
@@ -318,8 +347,7 @@ class BayesMRT:
                     c = pm.Deterministic("c", sd_c * zc, dims="cluster")
                     mu = mu + c[cluster_of][design.group]
                 if self.family == "gaussian":
-                    sigma = sh.rv("sigma", pri["sigma"])
-                    pm.Normal("y", mu, sigma, observed=y)
+                    pm.Normal("y", mu, sc["sigma"], observed=y)
                 else:
                     pm.Bernoulli("y", logit_p=mu, observed=y)
         built_map, built_rebuild = T, rebuild_a + rebuild_b
@@ -343,7 +371,35 @@ class BayesMRT:
             key,
             built_map,
             built_rebuild,
+            scale_names,
         )
+
+    @staticmethod
+    def _coef_vector(pri: dict, g_names: list[str], n_beta: int, sh: _Shared):
+        """Intercept, controls and effects (all Normal priors) as one RV ``theta_raw``."""
+        import pymc as pm
+
+        others = [n for n in g_names if n != "Intercept"]
+        a_mu = np.resize(np.asarray(pri["alpha"]["mu"], dtype=float), max(1, len(others)))
+        a_sd = np.resize(np.asarray(pri["alpha"]["sigma"], dtype=float), max(1, len(others)))
+        mu, sd, j = [], [], 0
+        for n in g_names:
+            if n == "Intercept":
+                mu.append(float(pri["intercept"]["mu"]))
+                sd.append(float(pri["intercept"]["sigma"]))
+            else:
+                mu.append(a_mu[j])
+                sd.append(a_sd[j])
+                j += 1
+        mu += list(np.resize(np.asarray(pri["beta"]["mu"], dtype=float), n_beta))
+        sd += list(np.resize(np.asarray(pri["beta"]["sigma"], dtype=float), n_beta))
+        raw = pm.Normal(
+            "theta_raw", sh("theta_raw.mu", mu), sh("theta_raw.sigma", sd), shape=len(mu)
+        )
+        q = len(g_names)
+        rebuild_a = [("theta_raw", k, None) for k in range(q)]
+        rebuild_b = [("theta_raw", q + k, None) for k in range(n_beta)]
+        return raw[:q], rebuild_a, raw[q:], np.eye(n_beta), rebuild_b
 
     @staticmethod
     def _alpha(pri: dict, g_names: list[str], sh: _Shared):
@@ -474,27 +530,28 @@ class BayesMRT:
             warnings.filterwarnings("ignore", message=".*Potentials.*", category=UserWarning)
             prior = pm.sample_prior_predictive(draws=draws, random_seed=rng)
         pr = prior["prior"] if "prior" in prior.children else prior
-        alpha, beta = built.theta_draws({k: pr[k].values[0] for k in pr.data_vars})
+        prd = built.split_scales({k: pr[k].values[0] for k in pr.data_vars})
+        alpha, beta = built.theta_draws(prd)
         theta = np.concatenate([alpha, beta], axis=1)
         d = built.design
         mu = theta @ d.X.T
-        sd_b = pr["sd_b"].values.reshape(draws)
+        sd_b = np.asarray(prd["sd_b"]).reshape(draws)
         mu = mu + (sd_b[:, None] * rng.standard_normal((draws, d.n_groups)))[:, d.group]
-        if "sd_u" in pr:
-            sd_u = pr["sd_u"].values.reshape(draws)
+        if "sd_u" in prd:
+            sd_u = np.asarray(prd["sd_u"]).reshape(draws)
             mu = (
                 mu
                 + (sd_u[:, None] * rng.standard_normal((draws, d.n_groups)))[:, d.group] * built.at
             )
-        if "sd_c" in pr and built.cluster_of is not None:
-            sd_c = pr["sd_c"].values.reshape(draws)
+        if "sd_c" in prd and built.cluster_of is not None:
+            sd_c = np.asarray(prd["sd_c"]).reshape(draws)
             cl = built.cluster_of[d.group]
             mu = (
                 mu
                 + (sd_c[:, None] * rng.standard_normal((draws, len(built.cluster_values))))[:, cl]
             )
         if self.family == "gaussian":
-            sigma = pr["sigma"].values.reshape(draws)
+            sigma = np.asarray(prd["sigma"]).reshape(draws)
             ysim = mu + sigma[:, None] * rng.standard_normal(mu.shape)
         else:
             ysim = (rng.random(mu.shape) < 1 / (1 + np.exp(-mu))).astype(float)
