@@ -12,5 +12,8 @@ def first_ids(frame: pd.DataFrame, mask, cols: list[str], k: int = 5) -> list[tu
 
 
 def fmt_ids(examples: list[tuple], cols: list[str]) -> str:
-    """Render ``[(1, 5), ...]`` as ``user=1 decision=5; ...``."""
-    return "; ".join(" ".join(f"{c}={v}" for c, v in zip(cols, ex, strict=True)) for ex in examples)
+    """Render ``[(1, 5), ...]`` as ``user=1 decision=5; ...`` (internal ``_row`` as ``row``)."""
+    names = ["row" if c == "_row" else c for c in cols]
+    return "; ".join(
+        " ".join(f"{c}={v}" for c, v in zip(names, ex, strict=True)) for ex in examples
+    )

@@ -26,13 +26,12 @@ import pandas as pd
 
 from hte_mrt._util import first_ids
 from hte_mrt._util import fmt_ids as _fmt_ids
+from hte_mrt.data.checks import numeric_outcome, require_column
 from hte_mrt.errors import (
     DataError,
     DesignError,
     DuplicateRowError,
-    MissingColumnError,
     MissingValueError,
-    OutcomeTypeError,
     TreatmentError,
     UnseenLevelError,
 )
@@ -256,11 +255,11 @@ class CRTData:
         if id is not None:
             role_cols["id"] = id
         for role, col in role_cols.items():
-            _require(frame, col, role)
+            require_column(frame, col, role)
         for col in individual:
-            _require(frame, col, "baseline" if col == baseline else "individual covariate")
+            require_column(frame, col, "baseline" if col == baseline else "individual covariate")
         for col in cluster_covariates:
-            _require(frame, col, "cluster covariate")
+            require_column(frame, col, "cluster covariate")
         covs = individual + cluster_covariates
         dup = sorted({c for c in covs if covs.count(c) > 1})
         if dup:
@@ -383,24 +382,7 @@ class CRTData:
                 )
 
         # --- outcome -------------------------------------------------------------------------
-        y_raw = df[outcome]
-        if not (pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw)):
-            conv = pd.to_numeric(y_raw, errors="coerce")
-            bad = (conv.isna() & y_raw.notna()).to_numpy()
-            ex = first_ids(df, bad, [*key, outcome])
-            what = (
-                f"{bad.sum()} non-numeric value(s), e.g. {fmt_ids(ex, [*key, outcome])}"
-                if bad.any()
-                else "numbers stored as text"
-            )
-            raise OutcomeTypeError(
-                f"Column '{outcome}' (outcome) must be numeric, got dtype {y_raw.dtype} with "
-                f"{what}. Convert it (pd.to_numeric) or choose the right column.",
-                column=outcome,
-                n_rows=int(bad.sum()),
-                examples=ex,
-            )
-        y = y_raw.to_numpy(dtype=float, na_value=np.nan)
+        y = numeric_outcome(df, outcome, key)
         bad = np.isnan(y)
         if bad.any():
             ex = first_ids(df, bad, key)
@@ -552,7 +534,7 @@ class CRTData:
         blocks: dict[str, list[np.ndarray]] = {"individual": [], "cluster": []}
         names: dict[str, list[str]] = {"individual": [], "cluster": []}
         for cov in self._covariates:  # every column present before any value is checked
-            _require(frame, cov.name, f"{cov.level} covariate")
+            require_column(frame, cov.name, f"{cov.level} covariate")
         for cov in self._covariates:
             s = frame[cov.name]
             na = s.isna().to_numpy()
@@ -734,18 +716,6 @@ class CRTData:
 # ---------------------------------------------------------------------------------------------
 # module helpers
 # ---------------------------------------------------------------------------------------------
-def _require(frame: pd.DataFrame, col: str, role: str) -> None:
-    if not isinstance(col, str) or col not in frame.columns:
-        close = [c for c in frame.columns if str(c).lower() == str(col).lower()]
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise MissingColumnError(
-            f"Column '{col}' ({role}) is not in the data.{hint} Available columns: "
-            f"{', '.join(map(str, frame.columns[:20]))}"
-            f"{' ...' if frame.shape[1] > 20 else ''}.",
-            column=str(col),
-        )
-
-
 def fmt_ids(examples: list[tuple], cols: list[str]) -> str:
     """Like :func:`hte_mrt._util.fmt_ids`, the internal ``_row`` shown as ``row``."""
     return _fmt_ids(examples, ["row" if c == "_row" else c for c in cols])

@@ -24,12 +24,11 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt._util import first_ids, fmt_ids
+from hte_mrt.data.checks import numeric_outcome, require_column
 from hte_mrt.errors import (
     DataError,
     DuplicateRowError,
-    MissingColumnError,
     MissingValueError,
-    OutcomeTypeError,
     ProbabilityError,
     TreatmentError,
 )
@@ -318,24 +317,7 @@ class MRTData:
                 )
 
         # --- outcome ---------------------------------------------------------------------------
-        y_raw = df[outcome]
-        if not (pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw)):
-            conv = pd.to_numeric(y_raw, errors="coerce")
-            bad = (conv.isna() & y_raw.notna()).to_numpy()
-            ex = first_ids(df, bad, [*key, outcome])
-            what = (
-                f"{bad.sum()} non-numeric value(s), e.g. {fmt_ids(ex, [*key, outcome])}"
-                if bad.any()
-                else "numbers stored as text"
-            )
-            raise OutcomeTypeError(
-                f"Column '{outcome}' (outcome) must be numeric, got dtype {y_raw.dtype} with "
-                f"{what}. Convert it (pd.to_numeric) or choose the right column.",
-                column=outcome,
-                n_rows=int(bad.sum()),
-                examples=ex,
-            )
-        y = y_raw.to_numpy(dtype=float, na_value=np.nan)
+        y = numeric_outcome(df, outcome, key)
         bad = np.isnan(y) & avail
         if bad.any():
             ex = first_ids(df, bad, key)
@@ -384,17 +366,7 @@ class MRTData:
                 )
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _require(frame: pd.DataFrame, col: str, role: str) -> None:
-        if not isinstance(col, str) or col not in frame.columns:
-            close = [c for c in frame.columns if str(c).lower() == str(col).lower()]
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise MissingColumnError(
-                f"Column '{col}' ({role}) is not in the data.{hint} Available columns: "
-                f"{', '.join(map(str, frame.columns[:20]))}"
-                f"{' ...' if frame.shape[1] > 20 else ''}.",
-                column=str(col),
-            )
+    _require = staticmethod(require_column)
 
     @staticmethod
     def _prob_column(
