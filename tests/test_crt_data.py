@@ -488,3 +488,13 @@ def test_tassh_raw_frame_is_refused():
     df.loc[df.index[:3], "bmi"] = 999.0
     with pytest.raises(UncleanedCodeError, match="'bmi' = 0 or 999 in 3 row"):
         tassh(df)
+
+
+def test_tassh_is_a_registered_dataset():
+    from hte_mrt.cli import main
+    from hte_mrt.data.datasets import DATASETS, load
+
+    assert "tassh" in DATASETS
+    df = load("tassh")
+    assert len(df) == 757 and df["Site_Number"].nunique() == 32
+    assert main(["datasets"]) == 0

@@ -38,7 +38,10 @@ HEARTSTEPS_COLUMNS = {
     "recent_resp_binary": "1(recent_resp > 0)",
 }
 
-DATASETS = {"heartsteps": "HeartSteps V1 analysis set (37 participants, 7,540 decisions)"}
+DATASETS = {
+    "heartsteps": "HeartSteps V1 analysis set (MRT; 37 participants, 7,540 decisions)",
+    "tassh": "TASSH, Ghana (CRT; 757 patients in 32 health centres, CC0)",
+}
 
 
 def load_heartsteps(*, with_arm: bool = True) -> pd.DataFrame:
@@ -82,4 +85,8 @@ def load(name: str) -> pd.DataFrame:
     """Load a bundled dataset by name (see :data:`DATASETS`)."""
     if name == "heartsteps":
         return load_heartsteps()
+    if name == "tassh":
+        from hte_mrt.data.tassh import load_tassh
+
+        return load_tassh()
     raise DataError(f"Unknown dataset {name!r}; bundled datasets: {', '.join(DATASETS)}.")
