@@ -42,3 +42,17 @@ def numeric_outcome(df: pd.DataFrame, outcome: str, key: list[str]) -> np.ndarra
             examples=ex,
         )
     return y_raw.to_numpy(dtype=float, na_value=np.nan)
+
+
+def excluded_rows(df: pd.DataFrame, mask: np.ndarray, key: list[str], reason: str) -> pd.DataFrame:
+    """The rows of ``df[mask]`` as an exclusion record: input row, key columns, reason."""
+    ex = df.loc[mask, ["_row", *key]].rename(columns={"_row": "row"})
+    ex["reason"] = reason
+    return ex
+
+
+def exclusions_table(parts: list[pd.DataFrame], key: list[str]) -> pd.DataFrame:
+    """All exclusion records (an empty, correctly labelled table when there are none)."""
+    if not parts:
+        return pd.DataFrame(columns=["row", *key, "reason"])
+    return pd.concat(parts, ignore_index=True)

@@ -26,7 +26,12 @@ import pandas as pd
 
 from hte_mrt._util import first_ids
 from hte_mrt._util import fmt_ids as _fmt_ids
-from hte_mrt.data.checks import numeric_outcome, require_column
+from hte_mrt.data.checks import (
+    excluded_rows,
+    exclusions_table,
+    numeric_outcome,
+    require_column,
+)
 from hte_mrt.errors import (
     DataError,
     DesignError,
@@ -523,12 +528,11 @@ class CRTData:
         self.cluster_arm = arm_by.reindex(self.cluster_values).to_numpy(dtype=np.int64)
 
     # ------------------------------------------------------------------ helpers
+    def _exclusion_key(self) -> list[str]:
+        return [self.roles.cluster] + ([self.roles.id] if self.roles.id else [])
+
     def _exclude(self, df: pd.DataFrame, mask: np.ndarray, reason: str) -> None:
-        r = self.roles
-        cols = ["_row", r.cluster] + ([r.id] if r.id else [])
-        ex = df.loc[mask, cols].rename(columns={"_row": "row"})
-        ex["reason"] = reason
-        self._exclusions.append(ex)
+        self._exclusions.append(excluded_rows(df, mask, self._exclusion_key(), reason))
 
     def _encode(self, frame: pd.DataFrame) -> EncodedDesign:
         blocks: dict[str, list[np.ndarray]] = {"individual": [], "cluster": []}
@@ -619,10 +623,7 @@ class CRTData:
     @property
     def exclusions(self) -> pd.DataFrame:
         """Every input row removed during validation, with the reason (never silent)."""
-        if not self._exclusions:
-            r = self.roles
-            return pd.DataFrame(columns=["row", r.cluster] + ([r.id] if r.id else []) + ["reason"])
-        return pd.concat(self._exclusions, ignore_index=True)
+        return exclusions_table(self._exclusions, self._exclusion_key())
 
     @property
     def imputations(self) -> pd.DataFrame:

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt._util import first_ids, fmt_ids
-from hte_mrt.data.checks import numeric_outcome, require_column
+from hte_mrt.data.checks import (
+    excluded_rows,
+    exclusions_table,
+    numeric_outcome,
+    require_column,
+)
 from hte_mrt.errors import (
     DataError,
     DuplicateRowError,
@@ -422,19 +427,13 @@ class MRTData:
         return np.where(avail, p, np.nan_to_num(p, nan=0.5))
 
     def _exclude(self, df: pd.DataFrame, mask: np.ndarray, reason: str) -> None:
-        r = self.roles
-        ex = df.loc[mask, ["_row", r.id, r.time]].rename(columns={"_row": "row"})
-        ex["reason"] = reason
-        self._exclusions.append(ex)
+        self._exclusions.append(excluded_rows(df, mask, [self.roles.id, self.roles.time], reason))
 
     # ------------------------------------------------------------------ public API
     @property
     def exclusions(self) -> pd.DataFrame:
         """Every input row removed during validation, with the reason (never silent)."""
-        if not self._exclusions:
-            r = self.roles
-            return pd.DataFrame(columns=["row", r.id, r.time, "reason"])
-        return pd.concat(self._exclusions, ignore_index=True)
+        return exclusions_table(self._exclusions, [self.roles.id, self.roles.time])
 
     @property
     def n_participants(self) -> int:
