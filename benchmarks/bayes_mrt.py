@@ -226,6 +226,7 @@ def instrument_ours(ph: Phases) -> None:
     import nutpie.compile_pymc
     import pymc
 
+    import hte_mrt.estimators.bayes._nutpie as cnut
     import hte_mrt.estimators.bayes.collapsed as col
     import hte_mrt.estimators.bayes.model as mdl
     from hte_mrt.results.bayes import BayesResult
@@ -234,6 +235,7 @@ def instrument_ours(ph: Phases) -> None:
     ph.wrap(col, "collapsed_stats", "collapsed_stats")
     ph.wrap(col, "packed_data", "packed_data")
     ph.wrap(mdl.BayesMRT, "build", "BayesMRT.build")
+    ph.wrap(cnut, "compile_c", "compile_c (PyTensor C backend)")
     ph.wrap(nutpie, "compile_pymc_model", "nutpie.compile_pymc_model")
     ph.wrap(nutpie.compile_pymc, "_make_functions", "nutpie _make_functions")
     ph.wrap_cfunc()

@@ -26,7 +26,8 @@ from hte_mrt.estimators.emee import emee
 from hte_mrt.results.bayes import BayesResult
 from hte_mrt.results.crosscheck import crosscheck
 
-FAST = dict(draws=1000, tune=1000, chains=2, progress=False)
+# four chains: R-hat > 1.01 is then a reliable alarm (Vehtari et al. 2021), not a 2-chain fluke
+FAST = dict(draws=500, tune=1000, chains=4, progress=False)
 CONTROL = "~ jbsteps30pre_log"
 
 

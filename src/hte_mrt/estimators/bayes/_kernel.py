@@ -32,7 +32,7 @@ from numba import njit
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _unit(i, theta, s2, l11, l21, l22, g00, g01, g11, XZ, Zy):
     d = theta.shape[0]
     zr0 = Zy[i, 0]
@@ -61,7 +61,7 @@ def _unit(i, theta, s2, l11, l21, l22, g00, g01, g11, XZ, Zy):
     return zr0, zr1, GL00, GL01, GL10, GL11, det, P00, P01, P11, w0, w1, m0, m1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cluster_aq(zr0, a00, a01, l11, l21, l22, s2, P00, P01, P11, w0, w1):
     h0 = l11 * a00 + l21 * a01
     h1 = l22 * a01
@@ -72,7 +72,7 @@ def _cluster_aq(zr0, a00, a01, l11, l21, l22, s2, P00, P01, P11, w0, w1):
     return a, q, v0, v1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def value_and_grad(
     theta, sd, sd_b, sd_u, rho, sd_c, correlated, clusters,
     g00, g01, g11, XZ, Zy, cluster, n_clusters, XX, Xy, yy, n_obs,
@@ -211,7 +211,7 @@ def prior_slices(d: int) -> tuple[slice, int]:
     return slice(HEADER, HEADER + d), HEADER + d
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unpack(p):
     N = int(p[0])
     d = int(p[1])
@@ -235,7 +235,7 @@ def unpack(p):
     return g00, g01, g11, XZ, Zy, cluster, K, XX, Xy, yy, n_obs
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def value_and_grad_packed(theta, sd, sd_b, sd_u, rho, sd_c, correlated, clusters, packed):
     g00, g01, g11, XZ, Zy, cluster, K, XX, Xy, yy, n_obs = unpack(packed)
     return value_and_grad(
