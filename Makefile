@@ -13,11 +13,11 @@ $(VENV)/.created:
 
 # Reinstall whenever pyproject.toml changes.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
-	$(PY) -m pip install -q -e '.[test,fast]'
+	$(PY) -m pip install -q -e '.[test,all]'
 	@touch $@ $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.created
-	$(PY) -m pip install -q -e '.[fast]'
+	$(PY) -m pip install -q -e '.[all]'
 	@touch $@
 
 venv: $(VENV)/.installed-test

@@ -1,0 +1,203 @@
+r"""The learner contract for CATEs in cluster-randomized trials.
+
+Every learner estimates the CATE :math:`\tau(x, v) = E[Y(1) - Y(0) \mid x, v]` of
+:math:`Y_{ij}(z) = \mu(x_{ij}, v_j) + z\,\tau(x_{ij}, v_j) + b_j + e_{ij}`, marginal over the
+cluster random intercept :math:`b_j`, so it predicts for clusters never seen in training.
+
+Contract (scikit-learn style): parameters are stored by ``__init__`` and nothing else happens
+there; :meth:`CRTLearner.fit` takes a validated :class:`~hte_mrt.data.crt.CRTData`;
+:meth:`CRTLearner.cate` returns a :class:`~hte_mrt.results.cate.CATEResult` for the training
+rows or for new rows (encoded with the training levels: an unseen categorical level raises
+:class:`~hte_mrt.errors.UnseenLevelError`); :meth:`CRTLearner.ate` and
+:meth:`CRTLearner.predict_outcome` sit on top.
+
+Subclasses implement ``_fit(W, z, y, cluster, rng)``, ``_tau(W)`` (point CATE) and ``_mu(W)``
+(the control-arm mean, marginal over :math:`b_j`); Bayesian learners also ``_tau_draws(W)``.
+Point learners get intervals from a cluster bootstrap (:meth:`CRTLearner.bootstrap`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from hte_mrt.data.crt import CRTData
+from hte_mrt.errors import DataError, DesignError, EstimationError
+from hte_mrt.results.cate import ATEKind, CATEResult
+
+
+class CRTLearner:
+    """Base class: see the module docstring for the contract."""
+
+    name: ClassVar[str] = "learner"
+    bayesian: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ sklearn-style params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params) -> Self:
+        for k, v in params.items():
+            if k not in self._param_names():
+                raise DesignError(f"{type(self).__name__} has no parameter '{k}'.")
+            setattr(self, k, v)
+        return self
+
+    def clone(self) -> Self:
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, data: CRTData) -> Self:
+        """Fit to a validated trial. Returns ``self``."""
+        if not isinstance(data, CRTData):
+            raise DataError(
+                f"{type(self).__name__}.fit needs a CRTData (hte_mrt.data.crt.CRTData), got "
+                f"{type(data).__name__}; build one with CRTData(frame, cluster=..., arm=..., "
+                "outcome=...)."
+            )
+        X, V, names = data.encode()
+        W = np.hstack([X, V]).astype(float)
+        self.data_ = data
+        self.feature_names_ = [*names.individual, *names.cluster]
+        self.n_individual_ = X.shape[1]
+        self._boot_models = None
+        t0 = time.perf_counter()
+        self._fit(W, data.arm.astype(float), data.y.astype(float), data.cluster_codes,
+                  self._rng())  # fmt: skip
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(getattr(self, "random_state", None))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "data_"):
+            raise EstimationError(f"{type(self).__name__} is not fitted yet: call .fit(data).")
+
+    def _design(self, frame: pd.DataFrame | None) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+        self._check_fitted()
+        d = self.data_
+        if frame is None:
+            X, V, _ = d.encode()
+            frame = d.frame
+        else:
+            X, V, _ = d.encode(frame)
+        W = np.hstack([X, V]).astype(float)
+        col = d.roles.cluster
+        cluster = (
+            frame[col].to_numpy() if col in frame.columns else np.full(len(frame), "new", object)
+        )
+        return W, frame, cluster
+
+    # ------------------------------------------------------------------ predictions
+    def cate(
+        self, frame: pd.DataFrame | None = None, *, interval: bool = True, conf_level: float = 0.95
+    ) -> CATEResult:
+        """CATE for the training rows (``frame=None``) or for new rows (any clusters).
+
+        Bayesian learners: posterior mean and draws. Point learners: the full-data fit and,
+        with ``interval=True``, cluster-bootstrap replicates (fitted once, then reused).
+        """
+        W, frame, cluster = self._design(frame)
+        if self.bayesian:
+            draws = self._tau_draws(W)
+            est, kind = draws.mean(axis=0), "posterior"
+        else:
+            est = self._tau(W)
+            draws, kind = None, "none"
+            if interval and getattr(self, "n_boot", 0):
+                draws, kind = self._bootstrap_tau(W), "bootstrap"
+        return CATEResult(
+            estimate=np.asarray(est, float), draws=draws, frame=frame.reset_index(drop=True),
+            cluster=cluster, learner=self.name, interval=kind, conf_level=conf_level,
+        )  # fmt: skip
+
+    def ate(
+        self, kind: ATEKind = "individual", frame: pd.DataFrame | None = None, **kw
+    ) -> pd.Series:
+        """Individual- or cluster-average treatment effect over ``frame`` (default: the trial)."""
+        return self.cate(frame, **kw).ate(kind)
+
+    def predict_outcome(self, frame: pd.DataFrame | None = None, arm: int | np.ndarray = 0):
+        r"""Mean outcome :math:`\mu(x, v) + z\,\tau(x, v)` marginal over :math:`b_j` (for a new
+        cluster), at arm ``arm`` (0/1 or a vector)."""
+        W, _, _ = self._design(frame)
+        z = np.broadcast_to(np.asarray(arm, dtype=float), (len(W),))
+        if not np.isin(z, (0.0, 1.0)).all():
+            raise DataError("predict_outcome: arm must be 0 or 1.")
+        return self._mu(W) + z * self._tau(W)
+
+    # ------------------------------------------------------------------ bootstrap
+    def bootstrap(self, n_boot: int | None = None, n_jobs: int | None = None) -> Self:
+        """Refit on ``n_boot`` cluster-bootstrap resamples (clusters drawn with replacement
+        within arm, each copy a distinct cluster) in parallel with joblib. Returns ``self``."""
+        from joblib import Parallel, delayed
+
+        self._check_fitted()
+        B = int(n_boot if n_boot is not None else getattr(self, "n_boot", 0))
+        if B < 2:
+            raise DesignError("bootstrap needs n_boot >= 2 (200 or more for reported intervals).")
+        d = self.data_
+        X, V, _ = d.encode()
+        W = np.hstack([X, V]).astype(float)
+        seeds = np.random.SeedSequence(getattr(self, "random_state", None)).spawn(B)
+        jobs = n_jobs if n_jobs is not None else getattr(self, "n_jobs", None)
+        self._boot_models = Parallel(n_jobs=jobs)(
+            delayed(_fit_resample)(self.clone(), W, d.arm, d.y, d.cluster_codes, d.cluster_arm, s)
+            for s in seeds
+        )
+        return self
+
+    def _bootstrap_tau(self, W: np.ndarray) -> np.ndarray:
+        if self._boot_models is None:
+            self.bootstrap()
+        return np.stack([m._tau(W) for m in self._boot_models])
+
+    # ------------------------------------------------------------------ hooks
+    def _fit(self, W, z, y, cluster, rng) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _tau(self, W: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _mu(self, W: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _tau_draws(self, W: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def resample_clusters(
+    cluster: np.ndarray, cluster_arm: np.ndarray, rng
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices and new cluster codes of one cluster bootstrap resample (within arm)."""
+    order = np.argsort(cluster, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(cluster[order])) + 1]
+    ends = np.r_[starts[1:], len(order)]
+    picks = np.concatenate([
+        rng.choice(np.flatnonzero(cluster_arm == a), size=(cluster_arm == a).sum(), replace=True)
+        for a in (0, 1)
+    ])  # fmt: skip
+    rows = [order[starts[c] : ends[c]] for c in picks]
+    new_codes = np.concatenate([np.full(len(r), k) for k, r in enumerate(rows)])
+    return np.concatenate(rows), new_codes
+
+
+def _fit_resample(model: CRTLearner, W, z, y, cluster, cluster_arm, seed) -> CRTLearner:
+    rng = np.random.default_rng(seed)
+    rows, codes = resample_clusters(cluster, cluster_arm, rng)
+    model._fit(W[rows], z[rows].astype(float), y[rows].astype(float), codes, rng)
+    return model

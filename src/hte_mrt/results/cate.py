@@ -1,0 +1,176 @@
+r"""CATE results for cluster-randomized trials: one container for every learner.
+
+Estimand (Li et al. 2026): with :math:`Y_{ij}(z) = \mu(x_{ij}, v_j) + z\,\tau(x_{ij}, v_j) + b_j
++ e_{ij}`, the conditional average treatment effect
+
+.. math:: \tau(x, v) = E[Y(1) - Y(0) \mid x, v],
+
+marginal over the cluster effect :math:`b_j`. Summaries over a set of individuals
+:math:`\{(i, j)\}`:
+
+* individual-average ATE :math:`\frac{1}{n}\sum_{ij} \tau(x_{ij}, v_j)`;
+* cluster-average ATE :math:`\frac{1}{K}\sum_j \frac{1}{n_j}\sum_i \tau(x_{ij}, v_j)`;
+* subgroup CATE: the individual average within each level of a grouping column;
+* best linear projection: the least-squares coefficients of :math:`\tau(x_{ij}, v_j)` on chosen
+  moderators (with an intercept), computed draw by draw.
+
+Uncertainty comes as ``draws`` of the whole CATE vector: posterior draws for the Bayesian
+learners, cluster-bootstrap replicates (clusters resampled within arm) for point learners.
+Intervals are equal-tailed quantiles of the draws (percentile intervals for the bootstrap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hte_mrt.errors import DesignError
+
+ATEKind = Literal["individual", "cluster"]
+
+
+@dataclass
+class CATEResult:
+    """CATE point estimates and draws for a set of individuals.
+
+    ``estimate``: (n,) point estimate (posterior mean, or the full-data fit of a point learner).
+    ``draws``: (n_draws, n) posterior draws or bootstrap replicates, or None (no intervals).
+    ``frame``: the individuals' covariate rows (for subgroups and projections); ``cluster``: the
+    cluster label of each row (for the cluster-average ATE).
+    """
+
+    estimate: np.ndarray
+    draws: np.ndarray | None
+    frame: pd.DataFrame
+    cluster: np.ndarray
+    learner: str
+    interval: Literal["posterior", "bootstrap", "none"] = "none"
+    conf_level: float = 0.95
+    meta: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return len(self.estimate)
+
+    def _q(self) -> tuple[float, float]:
+        a = (1.0 - self.conf_level) / 2.0
+        return a, 1.0 - a
+
+    def to_xarray(self) -> xr.Dataset:
+        """``estimate`` (individual) and, when present, ``draws`` (draw, individual)."""
+        ds = xr.Dataset({"estimate": ("individual", self.estimate)})
+        if self.draws is not None:
+            ds["draws"] = (("draw", "individual"), self.draws)
+        ds = ds.assign_coords(cluster=("individual", np.asarray(self.cluster)))
+        ds.attrs.update(learner=self.learner, interval=self.interval)
+        return ds
+
+    def table(self) -> pd.DataFrame:
+        """One row per individual: cate, lcl, ucl (when draws exist), cluster."""
+        out = pd.DataFrame({"cluster": self.cluster, "cate": self.estimate}, index=self.frame.index)
+        if self.draws is not None:
+            lo, hi = self._q()
+            out["lcl"] = np.quantile(self.draws, lo, axis=0)
+            out["ucl"] = np.quantile(self.draws, hi, axis=0)
+        return out
+
+    def _summ(self, name: str, est: float, draws: np.ndarray | None) -> dict:
+        row = {"quantity": name, "estimate": float(est)}
+        if draws is not None:
+            lo, hi = self._q()
+            row |= {
+                "sd": float(np.std(draws, ddof=1)),
+                "lcl": float(np.quantile(draws, lo)),
+                "ucl": float(np.quantile(draws, hi)),
+                "pr_positive": float(np.mean(draws > 0)),
+            }
+        return row
+
+    # ------------------------------------------------------------------ averages
+    def _weights(self, kind: ATEKind) -> np.ndarray:
+        if kind == "individual":
+            return np.full(len(self), 1.0 / len(self))
+        if kind == "cluster":
+            codes, uniq = pd.factorize(pd.Series(self.cluster))
+            sizes = np.bincount(codes)
+            return 1.0 / (len(uniq) * sizes[codes])
+        raise DesignError(f"kind must be 'individual' or 'cluster', got {kind!r}.")
+
+    def ate(self, kind: ATEKind = "individual") -> pd.Series:
+        """Individual- or cluster-average treatment effect with its interval."""
+        w = self._weights(kind)
+        d = None if self.draws is None else self.draws @ w
+        return pd.Series(self._summ(f"ATE ({kind}-average)", self.estimate @ w, d))
+
+    def subgroups(self, by: str | pd.Series, *, bins=None) -> pd.DataFrame:
+        """Average CATE within each level of ``by`` (a column of ``frame`` or a Series aligned
+        with it); ``bins`` cuts a numeric column (passed to :func:`pandas.cut`)."""
+        if isinstance(by, str):
+            if by not in self.frame.columns:
+                raise DesignError(
+                    f"subgroups: column '{by}' is not among the prediction rows' columns "
+                    f"({', '.join(map(str, self.frame.columns[:12]))}...)."
+                )
+            g = self.frame[by]
+            name = by
+        else:
+            g = pd.Series(by, index=self.frame.index)
+            name = g.name or "group"
+        if bins is not None:
+            g = pd.cut(g, bins=bins)
+        rows = []
+        for level in pd.unique(g.dropna()):
+            m = (g == level).to_numpy()
+            w = m / m.sum()
+            d = None if self.draws is None else self.draws @ w
+            row = self._summ(str(level), self.estimate @ w, d)
+            row = {
+                name: level,
+                "n": int(m.sum()),
+                **{k: v for k, v in row.items() if k != "quantity"},
+            }
+            rows.append(row)
+        out = pd.DataFrame(rows)
+        try:
+            out = out.sort_values(name).reset_index(drop=True)
+        except TypeError:
+            pass
+        return out
+
+    def blp(self, moderators: list[str]) -> pd.DataFrame:
+        """Best linear projection of the CATE on ``moderators`` (numeric columns of ``frame``),
+        with an intercept: coefficients, intervals from the draws."""
+        missing = [m for m in moderators if m not in self.frame.columns]
+        if missing:
+            raise DesignError(f"blp: column '{missing[0]}' is not among the prediction columns.")
+        M = np.column_stack([np.ones(len(self))] + [
+            self.frame[m].to_numpy(dtype=float) for m in moderators
+        ])  # fmt: skip
+        pinv = np.linalg.pinv(M)
+        coef = pinv @ self.estimate
+        rows = []
+        draws = None if self.draws is None else self.draws @ pinv.T
+        for k, name in enumerate(["Intercept", *moderators]):
+            rows.append(self._summ(name, coef[k], None if draws is None else draws[:, k]))
+        return pd.DataFrame(rows).rename(columns={"quantity": "term"})
+
+    def summary(self) -> pd.DataFrame:
+        """Both ATEs and the spread of the CATE (sd over individuals)."""
+        rows = [self.ate("individual"), self.ate("cluster")]
+        sd_d = None if self.draws is None else self.draws.std(axis=1, ddof=1)
+        rows.append(
+            pd.Series(self._summ("sd of CATE over individuals", self.estimate.std(ddof=1), sd_d))
+        )
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        a = self.ate()
+        iv = f" [{a['lcl']:.3g}, {a['ucl']:.3g}]" if "lcl" in a else ""
+        return (
+            f"<CATEResult {self.learner}: {len(self)} individuals, ATE {a['estimate']:.4g}{iv} "
+            f"({self.interval} intervals)>"
+        )
