@@ -23,9 +23,10 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.created
 venv: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/hte-mrt demo --out reports/demo
+	$(VENV)/bin/hte-mrt run models/heartsteps_v1_primary.toml
 
 test: $(VENV)/.installed-test
+	./tools/ensure_browser.sh
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 

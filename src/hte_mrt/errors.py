@@ -117,3 +117,13 @@ class UnseenLevelError(DataError):
 
 class UncleanedCodeError(DataError):
     """A dataset's documented missing-value codes (e.g. BMI = 0, 999) are still in the data."""
+
+
+class PlanError(HteMrtError, ValueError):
+    """An analysis plan (``models/*.toml``) that cannot be run: names the key and its line."""
+
+    def __init__(self, message: str, *, key: str | None = None, line: int | None = None) -> None:
+        self.key = key
+        self.line = line
+        where = f"{key}" + (f" (line {line})" if line else "") if key else ""
+        super().__init__(f"{where}: {message}" if where else message)

@@ -6,9 +6,15 @@
 * binary proximal outcome (log relative risk): Cohn, Qian & Murphy (2023), as
   MRTSampleSizeBinary computes it — :func:`binary_sample_size`, :func:`binary_power`;
 * :class:`Curve` describes effect / availability / probability trajectories over days;
-  :func:`plot_power_curve` draws power against N.
+  :func:`plot_power_curve` draws power against N;
+* randomization schedules from a design (:class:`RandomizationDesign`) and audits of recorded
+  trial logs (:func:`audit`).
+
+Simulation-based power for the analysis actually planned is in
+:func:`hte_mrt.studies.simulated_power` (it needs the estimators).
 """
 
+from hte_mrt.design.randomization import AuditResult, RandomizationDesign, audit
 from hte_mrt.design.samplesize import (
     BinaryDesign,
     ContinuousDesign,
@@ -30,6 +36,7 @@ from hte_mrt.design.samplesize import (
 )
 
 __all__ = [
+    "AuditResult",
     "BinaryDesign",
     "ContinuousDesign",
     "Curve",
@@ -37,7 +44,9 @@ __all__ = [
     "MDEResult",
     "PowerNotReachableError",
     "PowerResult",
+    "RandomizationDesign",
     "SampleSizeResult",
+    "audit",
     "binary_design",
     "binary_power",
     "binary_sample_size",

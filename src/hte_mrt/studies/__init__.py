@@ -1,5 +1,14 @@
-"""Simulation studies: CATE learners on simulated cluster-randomized trials."""
+"""Simulation studies: CATE learners on simulated CRTs; simulation-based MRT power."""
 
 from hte_mrt.studies.crt_simulation import METRICS, StudyResult, oat_scenarios, run_study
+from hte_mrt.studies.mrt_power import SimulatedPowerResult, heterogeneity_power, simulated_power
 
-__all__ = ["METRICS", "StudyResult", "oat_scenarios", "run_study"]
+__all__ = [
+    "METRICS",
+    "SimulatedPowerResult",
+    "StudyResult",
+    "heterogeneity_power",
+    "oat_scenarios",
+    "run_study",
+    "simulated_power",
+]

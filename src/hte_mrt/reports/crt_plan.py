@@ -1,0 +1,198 @@
+"""The CRT plan runner: CATE learners on a cluster-randomized trial, summarized for a paper.
+
+For every learner of the plan: the individual- and cluster-average ATE with its interval
+(posterior for Bayesian learners, cluster bootstrap for point learners with ``n_boot``), the
+CATE's subgroup averages and bands, the best linear projection on chosen moderators and a
+moderator-importance ranking (how much the CATE moves when one covariate is permuted).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hte_mrt.data.crt import CRTData
+from hte_mrt.errors import HteMrtWarning, PlanError
+from hte_mrt.plans import Plan, _line
+from hte_mrt.reports.render import Report
+
+ROLE_KEYS = ("cluster", "arm", "outcome", "baseline", "id")
+QUICK = {
+    "bamm": {"draws": 200, "tune": 300, "chains": 2},
+    "bart": {"draws": 100, "tune": 100, "chains": 2},
+    "bcf_pymc": {"draws": 100, "tune": 100, "chains": 2},
+    "bcf_stochtree": {"num_burnin": 50, "num_mcmc": 100},
+}
+
+
+def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
+    """Every role and covariate column named by the plan exists in the data."""
+    d = plan.section("data")
+    cols = [(f"data.{r}", d[r]) for r in ROLE_KEYS if isinstance(d.get(r), str)]
+    cols += [("data.individual", c) for c in d.get("individual", [])]
+    cols += [("data.cluster_covariates", c) for c in d.get("cluster_covariates", [])]
+    for e in plan.estimands:
+        cols += [(f"estimands[{e['name']}].subgroups", c) for c in e.get("subgroups", [])]
+        cols += [(f"estimands[{e['name']}].bands", c) for c in e.get("bands", {})]
+        cols += [(f"estimands[{e['name']}].blp", c) for c in e.get("blp", [])]
+    for key, col in cols:
+        if col not in frame.columns:
+            raise PlanError(
+                f"column '{col}' is not in the data; columns: "
+                f"{', '.join(map(str, frame.columns[:15]))}...",
+                key=key,
+                line=_line(plan.text, key.split(".")[-1]),
+            )
+
+
+def crt_data(plan: Plan, frame: pd.DataFrame) -> CRTData:
+    d = {k: v for k, v in plan.section("data").items() if k not in ("dataset", "path")}
+    return CRTData(frame, **d)
+
+
+def _importance(learner, frame: pd.DataFrame, columns: list[str], seed: int) -> pd.DataFrame:
+    """Root mean squared change of the CATE when one covariate column is permuted."""
+    rng = np.random.default_rng(seed)
+    base = learner.cate(frame, interval=False).estimate
+    rows = []
+    for c in columns:
+        f2 = frame.copy()
+        f2[c] = rng.permutation(f2[c].to_numpy())
+        est = learner.cate(f2, interval=False).estimate
+        rows.append({"covariate": c, "rms_change": float(np.sqrt(np.mean((est - base) ** 2)))})
+    out = pd.DataFrame(rows).sort_values("rms_change", ascending=False).reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
+
+
+def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bool, progress: bool):
+    import matplotlib.pyplot as plt
+
+    from hte_mrt.estimators.learners import LEARNERS
+
+    p = plan.raw["plan"]
+    data = crt_data(plan, frame)
+    rep = Report(plan.title, p.get("description", ""))
+    tables: dict[str, pd.DataFrame] = {}
+    files: dict[str, Path] = {}
+    caught: list[str] = []
+
+    rep.section("Trial")
+    if p.get("citation"):
+        rep.p(f"Data: {p['citation']}")
+    s = data.summary()
+    rep.p(
+        f"{s.n_individuals} individuals in {s.n_clusters} clusters; outcome ICC {s.icc:.3f} "
+        f"(within arm {s.icc_within_arm:.3f})."
+    )
+    rep.table(s.by_arm, "Clusters, cluster sizes and outcome by arm", "by_arm")
+    if len(s.exclusions):
+        rep.p(
+            f"{len(s.exclusions)} individuals excluded: "
+            + "; ".join(f"{r} ({n})" for r, n in s.exclusions["reason"].value_counts().items())
+        )
+    if len(s.imputations):
+        rep.table(s.imputations, "Missing covariates handled with missing indicators", "imputed")
+
+    fitted = {}
+    for k, (name, params) in enumerate(plan.raw["learners"].items()):
+        params = dict(params)
+        if quick:
+            params.update(QUICK.get(name, {}))
+            if "n_boot" in params:
+                params["n_boot"] = min(int(params["n_boot"]), 10)
+        cls = LEARNERS[name]
+        if "random_state" in cls._param_names():
+            params.setdefault("random_state", plan.seed + k)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always", HteMrtWarning)
+            learner = cls(**params).fit(data)
+            res = learner.cate()
+        caught += [f"{name}: {x.message}" for x in w if issubclass(x.category, HteMrtWarning)]
+        fitted[name] = (learner, res)
+
+    names = list(fitted)
+    primary = names[0]
+    rep.section("Average treatment effects")
+    rows = []
+    for name, (learner, res) in fitted.items():
+        for kind in ("individual", "cluster"):
+            a = res.ate(kind)
+            rows.append(
+                {
+                    "learner": name,
+                    "average": kind,
+                    **{
+                        k: a.get(k, np.nan) for k in ("estimate", "sd", "lcl", "ucl", "pr_positive")
+                    },
+                    "interval": res.interval,
+                    "fit_seconds": learner.fit_seconds_,
+                }
+            )
+    tables["ate"] = pd.DataFrame(rows)
+    rep.table(
+        tables["ate"],
+        "Individual- and cluster-average treatment effects by learner "
+        "(95% intervals: posterior, or cluster bootstrap)",
+        "ate",
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, (_, res) in fitted.items():
+        ax.hist(res.estimate, bins=30, alpha=0.45, label=name)
+    ax.set_xlabel("estimated CATE")
+    ax.set_ylabel("individuals")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    rep.figure(fig, "Distribution of the estimated CATE over the trial's individuals", "cate_hist")
+
+    for e in plan.estimands:
+        res = fitted[primary][1]
+        rep.section(f"Heterogeneity: {e.get('label', e['name'])} ({primary})")
+        for col in e.get("subgroups", []):
+            t = res.subgroups(col)
+            tables[f"subgroup_{col}"] = t
+            rep.table(t, f"CATE by {col}", f"subgroup_{col}")
+        for col, bins in e.get("bands", {}).items():
+            t = res.subgroups(col, bins=bins)
+            t[col] = t[col].astype(str)
+            tables[f"band_{col}"] = t
+            rep.table(t, f"CATE by {col} band", f"band_{col}")
+        if e.get("blp"):
+            t = res.blp(list(e["blp"]))
+            tables["blp"] = t
+            rep.table(t, "Best linear projection of the CATE on the moderators", "blp")
+        cov = [*data.roles.individual, *data.roles.cluster_covariates]
+        imp = _importance(fitted[primary][0], data.frame, cov, plan.seed)
+        tables["importance"] = imp
+        rep.table(
+            imp,
+            "Moderator importance: RMS change of the CATE when the covariate is "
+            "permuted (larger = more heterogeneity attributed to it)",
+            "importance",
+        )
+
+    rep.section("Diagnostics")
+    if caught:
+        for m in caught:
+            rep.p("Warning: " + m)
+    else:
+        rep.p("No convergence warnings from the Bayesian learners.")
+    rep.section("Methods")
+    lrn = ", ".join(f"{n} ({type(fitted[n][0]).__name__})" for n in names)
+    rep.p(
+        "Conditional average treatment effects tau(x, v) = E[Y(1) - Y(0) | x, v], marginal over "
+        "the cluster random intercept, were estimated with " + lrn + ". Intervals are posterior "
+        "credible intervals (Bayesian learners) or cluster-bootstrap percentile intervals "
+        f"(clusters resampled within arm). Seed {plan.seed}; hte_mrt "
+        f"{meta['versions'].get('hte_mrt', '-')}; plan '{plan.name}' (SHA-256 "
+        f"{plan.sha256[:12]}...)."
+    )
+    res = fitted[primary][1]
+    path = out / "posterior.nc"
+    res.to_xarray().drop_vars("cluster").to_netcdf(path, engine="h5netcdf")
+    files["posterior.nc"] = path
+    meta["warnings"] = caught
+    return rep, tables, files

@@ -1,0 +1,63 @@
+"""The sample-size plan runner: the MRT-SS calculation, a power table and the power curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from hte_mrt.errors import PlanError
+from hte_mrt.plans import Plan, _line
+from hte_mrt.reports.render import Report
+
+SHAPES = ("constant", "linear", "quadratic")
+
+
+def curve_from(spec, key: str, plan: Plan):
+    """A :class:`~hte_mrt.design.Curve` (or number / list) from a plan entry."""
+    from hte_mrt.design import Curve
+
+    if isinstance(spec, int | float | list):
+        return spec
+    if not isinstance(spec, dict) or spec.get("shape") not in SHAPES:
+        raise PlanError(
+            f"give a number, a list or a table with shape = {' | '.join(SHAPES)}.",
+            key=key,
+            line=_line(plan.text, key.split(".")[-1]),
+        )
+    args = {k: v for k, v in spec.items() if k != "shape"}
+    try:
+        return getattr(Curve, spec["shape"])(**args)
+    except TypeError as e:
+        raise PlanError(
+            f"bad curve arguments ({e}).", key=key, line=_line(plan.text, key.split(".")[-1])
+        ) from e
+
+
+def run_samplesize(plan: Plan, out: Path, meta: dict):
+    from hte_mrt.design import mrt_sample_size, plot_power_curve, power_table
+
+    d = dict(plan.raw["design"])
+    kw = {
+        "days": d.pop("days"),
+        "per_day": d.pop("per_day"),
+        "prob": curve_from(d.pop("prob"), "design.prob", plan),
+        "availability": curve_from(d.pop("availability"), "design.availability", plan),
+        "effect": curve_from(d.pop("effect"), "design.effect", plan),
+        "q": d.pop("q", 3),
+        "alpha": d.pop("alpha", 0.05),
+    }
+    target = d.pop("power", 0.8)
+    ns = d.pop("power_table", [20, 100])
+    if d:
+        k = next(iter(d))
+        raise PlanError(f"unknown key '{k}'.", key=f"design.{k}", line=_line(plan.text, k))
+    res = mrt_sample_size(**kw, power=target)
+    tab = power_table(range(int(ns[0]), int(ns[1]) + 1), **kw)
+    rep = Report(plan.title, plan.raw["plan"].get("description", ""))
+    rep.section("Sample size")
+    rep.p(str(res))
+    rep.table(res.summary(), "Sample size (Liao et al. 2016, as MRT-SS)", "samplesize")
+    rep.table(tab, f"Power at N = {ns[0]}..{ns[1]}", "power_table")
+    rep.figure(plot_power_curve(res), "Power against the number of participants", "power_curve")
+    return rep, {"samplesize": res.summary(), "power_table": pd.DataFrame(tab)}, {}

@@ -1,0 +1,98 @@
+"""Self-contained HTML reports checked in a real headless browser (Debian's chromium).
+
+Needs chromium + chromedriver (``make test`` runs tools/ensure_browser.sh first) and selenium.
+The screenshot of the good page is kept as tests/artifacts/browser_check.png.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hte_mrt.reports.browser import check_html
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60">'
+    '<rect width="120" height="60" fill="#4c72b0"/>'
+    '<text x="10" y="35" fill="white" font-size="16">SVG ok</text></svg>'
+)
+
+
+def _png_data_uri() -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+    ax.plot([0, 1, 2, 3], [0.1, 0.4, 0.2, 0.5], marker="o")
+    ax.set_title("Effect curve")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<link rel="icon" href="data:,"></head>'  # no favicon request (it would 404 on file://)
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def test_self_contained_report_renders(tmp_path):
+    svg_uri = "data:image/svg+xml;base64," + base64.b64encode(SVG.encode()).decode("ascii")
+    body = (
+        "<h1>Browser check</h1>"
+        "<table><tr><th>term</th><th>estimate</th></tr>"
+        "<tr><td>Intercept</td><td>0.13</td></tr></table>"
+        f'<img alt="matplotlib figure" src="{_png_data_uri()}">'
+        f'<img alt="svg figure" src="{svg_uri}">'
+    )
+    html = tmp_path / "report.html"
+    html.write_text(_page("Browser check", body), encoding="utf-8")
+
+    res = check_html(html, screenshot=tmp_path / "shot.png")
+
+    assert res.console_errors == []
+    assert res.images_total == 2
+    assert res.images_broken == []
+    assert res.ok
+    assert res.title == "Browser check"
+    assert res.browser_version
+    assert res.screenshot is not None and res.screenshot.is_file()
+    data = res.screenshot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1024
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(res.screenshot, ARTIFACTS / "browser_check.png")
+
+
+def test_broken_image_and_console_error_are_reported(tmp_path):
+    body = (
+        "<h1>Broken</h1>"
+        '<img alt="broken" src="data:image/png;base64,AAAA">'
+        '<script>console.error("boom")</script>'
+    )
+    html = tmp_path / "broken.html"
+    html.write_text(_page("Broken", body), encoding="utf-8")
+
+    res = check_html(html)
+
+    assert res.images_total == 1
+    assert len(res.images_broken) == 1
+    assert res.images_broken[0].startswith("data:image/png;base64,AAAA")
+    assert any("boom" in msg for msg in res.console_errors), res.console_errors
+    assert not res.ok
+    assert res.screenshot is None
+
+
+def test_missing_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        check_html(tmp_path / "nope.html")

@@ -1,0 +1,156 @@
+"""Simulation-based MRT power against the analytic calculator (Liao et al. 2016)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hte_mrt.design.samplesize import Curve
+from hte_mrt.errors import DesignError
+from hte_mrt.studies import mrt_power as mp
+from hte_mrt.studies.mrt_power import heterogeneity_power, simulated_power
+
+# MRT-SS's reference design: N = 46 for 80% power (analytic power 0.8033 at N = 46)
+REF = {
+    "days": 42,
+    "per_day": 5,
+    "prob": 0.4,
+    "availability": Curve.quadratic(initial=0.7, mean=0.5, turn_day=42),
+    "effect": Curve.quadratic(initial=0, mean=0.1, turn_day=28, turn="max"),
+}
+# a constant effect at a smaller N (analytic N = 33 for 80%)
+CONST = {"days": 30, "per_day": 5, "prob": 0.5, "availability": 0.7, "effect": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("design", "n", "analytic"), [(REF, 46, 0.8033), (CONST, 33, 0.8118)], ids=["ref", "const"]
+)
+def test_matches_analytic_under_working_assumptions(design, n, analytic):
+    res = simulated_power(n, n_sims=1000, seed=2024, **design)
+    assert res.analytic_power == pytest.approx(analytic, abs=5e-5)
+    assert res.mc_se <= 0.02
+    assert abs(res.power - res.analytic_power) <= 3 * res.mc_se, str(res)
+    assert res.ci[0] < res.power < res.ci[1]
+    assert res.n_failed == 0
+    # the estimates are unbiased for the (projected) effect coefficients
+    est = res.mean_estimates()
+    assert np.all(np.abs(est["mean"] - est["true"]) <= 4 * est["mc_se"])
+    assert isinstance(res.summary(), pd.DataFrame) and "simulated power" in str(res)
+
+
+@pytest.mark.parametrize(("design", "z"), [(REF, "quadratic"), (CONST, None)], ids=["p3", "p1"])
+def test_type_one_error(design, z):
+    n_sims, alpha = 2000, 0.05
+    res = simulated_power(46, n_sims=n_sims, seed=1, z=z, **{**design, "effect": 0.0})
+    assert res.analytic_power == pytest.approx(alpha)
+    se0 = math.sqrt(alpha * (1 - alpha) / n_sims)  # MC SE under H0
+    assert abs(res.power - alpha) <= 3 * se0, str(res)
+
+
+def test_effect_heterogeneity_lowers_power():
+    """slope_sd = 1.5 x the average effect: the formula ignores the between-person variance.
+
+    The simulation follows the formula corrected for the random slope (heterogeneity_power).
+    """
+    base = simulated_power(46, n_sims=1000, seed=11, **REF)
+    het = simulated_power(46, n_sims=1000, seed=11, slope_sd=0.15, **REF)
+    drop = het.analytic_power - het.power
+    assert drop > 4 * het.mc_se, str(het)  # ~0.17, i.e. > 10 MC SE
+    assert base.power - het.power > 4 * het.mc_se
+    adjusted = heterogeneity_power(het.design, 46, 0.15)
+    assert adjusted == pytest.approx(0.631, abs=0.005)
+    assert abs(het.power - adjusted) <= 3 * het.mc_se
+    assert heterogeneity_power(het.design, 46, 0.0) == pytest.approx(het.analytic_power)
+
+
+def test_other_options():
+    small = {"days": 14, "per_day": 5, "prob": 0.5, "availability": 0.8, "effect": 0.2}
+    plain = simulated_power(20, n_sims=300, seed=3, **small)
+    fb = simulated_power(20, n_sims=300, seed=3, availability_feedback=0.4, **small)
+    # availability drops by 0.4 after a treated decision (P(treated) = 0.4): ~0.8 - 0.4 * 0.35
+    assert plain.availability_realized == pytest.approx(0.8, abs=0.01)
+    assert fb.availability_realized < 0.7
+    assert fb.power < plain.power
+    ar = simulated_power(20, n_sims=300, seed=3, rho=0.7, cluster_sd=0.5, cluster_size=4, **small)
+    assert ar.n_failed == 0 and 0 < ar.power < 1
+    with pytest.raises(DesignError, match="rho"):
+        simulated_power(20, rho=1.0, **small)
+    with pytest.raises(DesignError, match="p \\+ q"):
+        simulated_power(4, **small)
+    with pytest.raises(DesignError, match="slope_sd"):
+        simulated_power(20, slope_sd=-1, **small)
+
+
+def test_batched_fit_equals_wcls():
+    """One simulated replicate refitted with hte_mrt.wcls gives the same Hotelling F."""
+    from hte_mrt import MRTData
+    from hte_mrt.estimators.wcls import wcls
+
+    opts = {"rho": 0.5, "slope_sd": 0.1, "availability_feedback": 0.2, "cluster_sd": 0.5}
+    n, T = 20, 210
+    res = simulated_power(n, n_sims=2, seed=5, **REF, **opts)
+    d = res.design
+    Q, R = np.linalg.qr(d.z)
+    spec = mp._Spec(
+        n,
+        d.prob,
+        d.availability,
+        d.effect,
+        mp._control_basis(42, 5, 3),
+        Q * math.sqrt(T),
+        np.linalg.inv(R) * math.sqrt(T),
+        0.05,
+        opts["rho"],
+        opts["slope_sd"],
+        opts["availability_feedback"],
+        opts["cluster_sd"],
+        10,
+        True,
+    )
+    sim = mp._generate(spec, np.random.SeedSequence(5).spawn(2)[1:])
+    j = np.tile(np.repeat(np.arange(42.0), 5), n)
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(np.arange(n), T),
+            "t": np.tile(np.arange(T), n),
+            "j": j,
+            "j2": j**2,
+            "a": sim["treatment"][0].ravel().astype(int),
+            "avail": sim["available"][0].ravel().astype(int),
+            "y": sim["y"][0].ravel(),
+        }
+    )
+    data = MRTData(
+        frame, id="id", time="t", treatment="a", outcome="y", prob=0.4, availability="avail"
+    )
+    fit = wcls(data, moderators="~ j + j2", controls="~ j + j2", small_sample=True)
+    b, V = fit.params.to_numpy(), fit.cov.to_numpy()
+    p, q = 3, 3
+    f = (b @ np.linalg.solve(V, b)) * (n - p - q) / (p * (n - q - 1))
+    assert res.replicates["F"].iloc[1] == pytest.approx(f, rel=1e-8)
+    est = res.replicates[["beta[1]", "beta[day]", "beta[day^2]"]].iloc[1].to_numpy()
+    np.testing.assert_allclose(est, b, rtol=1e-7, atol=1e-12)
+
+
+def test_backends_identical():
+    from distributed import Client, LocalCluster
+
+    small = {"days": 10, "per_day": 3, "prob": 0.5, "availability": 0.8, "effect": 0.2}
+    kw = {"n_sims": 600, "seed": 99, "slope_sd": 0.1, "rho": 0.3}  # 3 batches of <= 256
+    serial = simulated_power(20, n_jobs=1, **small, **kw)
+    parallel = simulated_power(20, n_jobs=2, **small, **kw)
+    with (
+        LocalCluster(processes=False, n_workers=1, threads_per_worker=1) as cluster,
+        Client(cluster) as client,
+    ):
+        viadask = simulated_power(20, client=client, **small, **kw)
+    assert viadask.backend == "dask" and serial.backend == "joblib"
+    for other in (parallel, viadask):
+        pd.testing.assert_frame_equal(serial.replicates, other.replicates, check_exact=True)
+        assert other.power == serial.power
+    # the same replicates whatever n_sims: a prefix of the seed sequence
+    fewer = simulated_power(20, n_jobs=1, **small, **{**kw, "n_sims": 300})
+    pd.testing.assert_frame_equal(fewer.replicates, serial.replicates.iloc[:300])

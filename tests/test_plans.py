@@ -1,0 +1,176 @@
+"""Analysis plans: validation errors name the key, plans rerun to the same numbers, the
+HeartSteps primary report is complete and renders in a real browser, the CLI's exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hte_mrt.cli import main
+from hte_mrt.errors import PlanError
+from hte_mrt.plans import load_plan
+from hte_mrt.reports.run import run_plan, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+BASE = """
+[plan]
+name = "t"
+design = "mrt"
+seed = 7
+
+[data]
+dataset = "heartsteps"
+id = "user"
+time = "decision_index_nogap"
+treatment = "send"
+outcome = "jbsteps30_log"
+prob = "rand_prob"
+availability = "avail"
+
+[[estimands]]
+name = "marginal"
+moderators = "~ 1"
+controls = "~ jbsteps30pre_log"
+"""
+
+
+def _plan(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "plan.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("plan", sorted(MODELS.glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_plans_validate(plan):
+    p = validate(plan)
+    assert p.name == plan.stem
+    assert len(p.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    "edit, key, match",
+    [
+        (("[plan]", "[plan]\ncolour = 'red'"), "plan.colour", "unknown key 'colour'"),
+        (("dataset = \"heartsteps\"", "dataset = \"heartsteeps\""), "data.dataset",
+         "unknown dataset 'heartsteeps'"),
+        (("outcome = \"jbsteps30_log\"", "outcome = \"steps\""), "data.outcome",
+         "column 'steps'"),
+        (("moderators = \"~ 1\"", "moderators = \"~ weather\""), "estimands[marginal].moderators",
+         "'weather'"),
+        (("name = \"marginal\"", "name = \"marginal\"\ntype = \"cate\""), "estimands.type",
+         "CRT estimand"),
+        (("seed = 7", "seed = 7\n[model]\npriors = { sigma = { dist = \"halfnormal\", "
+          "sigma = -1 } }"), "model.priors.sigma", "sigma"),
+        (("seed = 7", "seed = -7"), "plan.seed", "non-negative"),
+    ],
+)  # fmt: skip
+def test_validation_errors_name_the_key_and_line(tmp_path, edit, key, match):
+    text = BASE.replace(*edit)
+    assert text != BASE
+    with pytest.raises(PlanError, match=match) as ei:
+        validate(_plan(tmp_path, text))
+    assert ei.value.key == key
+    assert ei.value.line is not None
+    line = text.splitlines()[ei.value.line - 1]
+    parts = [p.split("[")[0] for p in key.split(".")]
+    assert any(p and p in line for p in parts), (line, key)
+    assert str(ei.value).startswith(key)
+
+
+def test_invalid_toml_reports_the_line(tmp_path):
+    with pytest.raises(PlanError, match="not valid TOML") as ei:
+        load_plan(_plan(tmp_path, BASE + "\nbroken = = 1\n"))
+    assert ei.value.line == BASE.count("\n") + 2
+
+
+def test_same_plan_same_numbers(tmp_path):
+    """Bitwise-identical WCLS and identical seeded draws on a rerun."""
+    p = _plan(tmp_path, BASE)
+    a = run_plan(p, tmp_path / "a", quick=True, progress=False)
+    b = run_plan(p, tmp_path / "b", quick=True, progress=False)
+    ta, tb = a.tables["effects_marginal"], b.tables["effects_marginal"]
+    assert ta["wcls_estimate"].to_numpy().tobytes() == tb["wcls_estimate"].to_numpy().tobytes()
+    pd.testing.assert_frame_equal(ta, tb)
+    from hte_mrt.results.bayes import BayesResult
+
+    da = BayesResult.from_netcdf(tmp_path / "a" / "posterior.nc").posterior["beta"].values
+    db = BayesResult.from_netcdf(tmp_path / "b" / "posterior.nc").posterior["beta"].values
+    np.testing.assert_array_equal(da, db)
+    ma = json.loads((tmp_path / "a" / "metadata.json").read_text())
+    assert ma["plan_sha256"] == a.plan.sha256 and len(ma["data_sha256"]) == 64
+    assert ma["seed"] == 7 and "pymc" in ma["versions"]
+
+
+@pytest.fixture(scope="module")
+def primary(tmp_path_factory):
+    out = tmp_path_factory.mktemp("primary")
+    return run_plan(MODELS / "heartsteps_v1_primary.toml", out, quick=True, progress=False)
+
+
+def test_primary_report_is_complete(primary):
+    out = primary.out
+    for f in ("report.html", "report.md", "tables.tex", "posterior.nc", "posterior.json",
+              "metadata.json"):  # fmt: skip
+        assert (out / f).is_file(), f
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert {"curve_by_day.png", "curve_by_day.svg", "participants.png"} <= figs
+    tab = primary.tables["effects_marginal"]
+    # the published WCLS estimate, reproduced inside the report, and the posterior agrees
+    assert tab["wcls_estimate"].iloc[0] == pytest.approx(0.13120, abs=5e-5)
+    assert abs(tab["difference_in_wcls_se"].iloc[0]) < 1
+    tex = (out / "tables.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex
+    md = (out / "report.md").read_text()
+    for section in ("## Trial", "## Causal excursion effects", "## Participant heterogeneity",
+                    "## Diagnostics", "## Robustness", "## Methods"):  # fmt: skip
+        assert section in md
+    assert "prior_sensitivity" in primary.tables and "randomization_test" in primary.tables
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html  # self-contained
+
+
+def test_primary_report_renders_in_a_browser(primary):
+    from hte_mrt.reports.browser import check_html
+
+    shot = primary.out / "screenshot.png"
+    res = check_html(primary.out / "report.html", screenshot=shot)
+    assert res.console_errors == []
+    assert res.images_total >= 2 and res.images_broken == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "report_heartsteps_v1_primary.png")
+    assert (ARTIFACTS / "report_heartsteps_v1_primary.png").stat().st_size > 10_000
+
+
+def test_samplesize_plan_and_cli(tmp_path, capsys):
+    r = run_plan(MODELS / "samplesize_reference.toml", tmp_path / "ss", progress=False)
+    s = r.tables["samplesize"].iloc[0]
+    assert s["n"] == 46 and s["power_at_n"] == pytest.approx(0.803257, abs=1e-6)
+    assert len(r.tables["power_table"]) == 81
+    args = ["samplesize", "--days", "42", "--per-day", "5", "--prob", "0.4",
+            "--availability-shape", "quadratic", "--availability-initial", "0.7",
+            "--availability-mean", "0.5", "--availability-turn-day", "42",
+            "--effect-shape", "quadratic", "--effect-initial", "0", "--effect-mean", "0.1",
+            "--effect-turn-day", "28", "--table", "20", "100"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "N = 46" in out and "0.803257" in out
+    assert out.count("\n") > 80  # the power table N = 20..100
+    bad = [a if a != "0.4" else "1.4" for a in args]
+    assert main(bad) == 3
+    assert "prob" in capsys.readouterr().err
+
+
+def test_cli_validate_exit_codes(tmp_path, capsys):
+    assert main(["validate", str(MODELS / "heartsteps_v1_primary.toml")]) == 0
+    assert (
+        main(["validate", str(_plan(tmp_path, BASE.replace("seed = 7", "seed = 7\nx = 1")))]) == 4
+    )
+    assert "unknown key 'x'" in capsys.readouterr().err
