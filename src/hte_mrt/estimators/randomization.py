@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bar: no ipywidgets needed in notebooks
 
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
