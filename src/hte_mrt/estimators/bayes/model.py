@@ -568,6 +568,7 @@ class BayesMRT:
 _COMPILED: dict[tuple, Any] = {}
 _COMPILED_MAX = 8
 PARALLEL_CHAINS_MIN_PARTICIPANTS = 400
+NUMBA_MIN_PARTICIPANTS = 10_000
 
 
 def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_accept):
@@ -582,16 +583,21 @@ def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_acc
 
     from hte_mrt.estimators.bayes._nutpie import compile_c
 
-    compiled = _COMPILED.get(built.key)
+    n_part = len(built.design.group_values)
+    # very large trials: the kernel dominates each evaluation, so nutpie's numba cfunc (no
+    # Python in the loop, ~9 s to compile) beats the C backend's per-call overhead
+    numba_path = n_part >= NUMBA_MIN_PARTICIPANTS
+    key = (*built.key, numba_path)
+    compiled = _COMPILED.get(key)
     if compiled is None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning)
-            compiled = compile_c(built.model)
-            if compiled is None:  # nutpie without the layout helpers: numba cfunc path
+            compiled = None if numba_path else compile_c(built.model)
+            if compiled is None:  # numba cfunc path (also: nutpie without layout helpers)
                 compiled = nutpie.compile_pymc_model(built.model, freeze_model=False)
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[built.key] = compiled
+        _COMPILED[key] = compiled
     cores = None  # nutpie's default: one thread per chain, up to the CPU count
     if hasattr(compiled, "set_data"):
         compiled.set_data(built.shared.values())
@@ -599,7 +605,7 @@ def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_acc
         # Python-callable chains share the GIL; only the likelihood kernel releases it, so
         # threads pay off only when the kernel dominates (many participants). Chains draw
         # from their own seeded streams, so the draws do not depend on the thread count.
-        if len(built.design.group_values) < PARALLEL_CHAINS_MIN_PARTICIPANTS:
+        if n_part < PARALLEL_CHAINS_MIN_PARTICIPANTS:
             cores = 1
     else:
         sampler_model = compiled.with_data(**built.shared.values())
