@@ -157,7 +157,9 @@ def test_new_clusters(fitted, frame):
 
 def test_no_leftover_processes(fitted):
     # each pymc-bart BART variable starts a multiprocessing Manager; the learner stops it
-    assert not multiprocessing.active_children()
+    # (joblib's reusable loky workers from other tests' bootstraps are not ours to count)
+    left = [p for p in multiprocessing.active_children() if "Loky" not in type(p).__name__]
+    assert not left
 
 
 @pytest.mark.parametrize("name", list(TINY))  # the marginal variants seed the same way
