@@ -33,6 +33,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from hte_mrt.errors import DesignError
+from hte_mrt.estimators.bayes.model import _pspline_bases
 from hte_mrt.estimators.learners.base import CRTLearner
 
 
@@ -47,9 +48,8 @@ class _Spline:
         step = inner[1] - inner[0]
         self.knots = np.r_[lo - step * np.arange(k, 0, -1), inner, hi + step * np.arange(1, k + 1)]
         self.lo, self.hi = lo, hi
-        D = np.diff(np.eye(n_basis), n=2, axis=0)
-        lam, U = np.linalg.eigh(D.T @ D)
-        self.P = U[:, 2:] / np.sqrt(lam[2:])  # range space, scaled: coefficients ~ N(0, s^2)
+        # range space of the second-difference penalty, scaled: coefficients ~ N(0, s^2)
+        self.P = _pspline_bases(n_basis)[1]
         self.centre = 0.0
         self.centre = self.basis(x).mean(axis=0)
 
