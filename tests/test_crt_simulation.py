@@ -57,7 +57,7 @@ def test_variable_sizes_have_cv_about_06():
     cv = n.std() / n.mean()
     assert n.min() >= 5
     assert abs(n.mean() - 20) < 1.0  # mean 20 (se about 0.22)
-    assert 0.45 <= cv <= 0.75  # target 0.6
+    assert abs(cv - 0.6) < 0.05  # target 0.6; MC se of the CV ~0.013 with 3000 clusters
     u = CRTSimulation(n_clusters=3000).simulate(2).groupby("cluster").size()
     assert abs(u.mean() - 25) < 0.5 and u.min() >= 15 and u.max() <= 35
 
@@ -211,7 +211,8 @@ def test_linear_interaction_recovers_linear_cate():
     assert m.get_params() == {"n_boot": 20, "n_jobs": None, "random_state": 3}
     a = m.ate()
     assert a["lcl"] < a["estimate"] < a["ucl"]
-    assert m.ate("cluster", frame=sim.new_clusters(2))["lcl"] < a["ucl"]
+    new = m.ate("cluster", frame=sim.new_clusters(2))
+    assert new["lcl"] < new["estimate"] < new["ucl"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -119,8 +119,11 @@ def test_tassh_end_to_end():
     m = BayesianAdditiveMixedModel(random_state=1, draws=500, tune=1000, chains=4).fit(d)
     res = m.cate()
     ate = res.ate()
+    # agreement with the published estimate within 2 sds of the difference (published SE from
+    # its CI: (6.1 - 0.5) / 3.92 = 1.43); the adjustment sets differ, so no tighter claim
+    diff_sd = np.hypot(ate["sd"], (6.1 - 0.5) / 3.92)
+    assert abs(ate["estimate"] - (-3.6)) < 2 * diff_sd
     assert ate["lcl"] < -0.5 and ate["ucl"] > -6.1
-    assert -12 < ate["estimate"] < 4
     by_sex = res.subgroups("female")
     assert list(by_sex["female"]) == [0, 1] and by_sex["n"].sum() == d.n_individuals
     by_age = res.subgroups("age", bins=[0, 50, 60, 70, 120])

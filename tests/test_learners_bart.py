@@ -134,7 +134,7 @@ def test_cate_tracks_truth(fitted, frame):
     assert np.corrcoef(mu0, frame["mu"])[0, 1] > 0.6
     # variance components (true sd_b = 1/3, sigma = 1)
     assert 0.5 < np.median(model.draws_["sigma"]) < 1.5
-    assert 0.0 < np.median(model.draws_["sd_b"]) < 1.0
+    assert 0.05 < np.median(model.draws_["sd_b"]) < 1.0  # 24 clusters: loose, but not 0
 
 
 def test_new_clusters(fitted, frame):

@@ -76,6 +76,17 @@ def test_other_options():
     assert fb.power < plain.power
     ar = simulated_power(20, n_sims=300, seed=3, rho=0.7, cluster_sd=0.5, cluster_size=4, **small)
     assert ar.n_failed == 0 and 0 < ar.power < 1
+    # the docstring's claims: AR(1) errors cost (almost) nothing; a cluster intercept acts as a
+    # larger residual sd, i.e. the formula's power with the effect / sqrt(1 + sd_c^2 (1 - 1/K))
+    base = simulated_power(20, n_sims=800, seed=5, **small)
+    rho = simulated_power(20, n_sims=800, seed=5, rho=0.6, **small)
+    se = np.hypot(base.mc_se, rho.mc_se)
+    assert abs(rho.power - base.power) < 4 * se
+    cl = simulated_power(20, n_sims=800, seed=5, cluster_sd=1.0, cluster_size=4, **small)
+    shrunk = {**small, "effect": 0.2 / np.sqrt(1 + 1.0 * (1 - 1 / 5))}
+    expected = simulated_power(20, n_sims=800, seed=6, **shrunk).power
+    assert cl.power < base.power - 4 * se
+    assert abs(cl.power - expected) < 4 * np.hypot(cl.mc_se, 0.018)
     with pytest.raises(DesignError, match="rho"):
         simulated_power(20, rho=1.0, **small)
     with pytest.raises(DesignError, match="p \\+ q"):
@@ -136,6 +147,7 @@ def test_batched_fit_equals_wcls():
 
 
 def test_backends_identical():
+    pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
     small = {"days": 10, "per_day": 3, "prob": 0.5, "availability": 0.8, "effect": 0.2}

@@ -148,31 +148,32 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
     fig.tight_layout()
     rep.figure(fig, "Distribution of the estimated CATE over the trial's individuals", "cate_hist")
 
+    cov = [*data.roles.individual, *data.roles.cluster_covariates]
+    imp = _importance(fitted[primary][0], data.frame, cov, plan.seed)
+    tables["importance"] = imp
     for e in plan.estimands:
         res = fitted[primary][1]
         rep.section(f"Heterogeneity: {e.get('label', e['name'])} ({primary})")
         for col in e.get("subgroups", []):
             t = res.subgroups(col)
-            tables[f"subgroup_{col}"] = t
+            tables[f"subgroup_{e['name']}_{col}"] = t
             rep.table(t, f"CATE by {col}", f"subgroup_{col}")
         for col, bins in e.get("bands", {}).items():
             t = res.subgroups(col, bins=bins)
             t[col] = t[col].astype(str)
-            tables[f"band_{col}"] = t
+            tables[f"band_{e['name']}_{col}"] = t
             rep.table(t, f"CATE by {col} band", f"band_{col}")
         if e.get("blp"):
             t = res.blp(list(e["blp"]))
-            tables["blp"] = t
+            tables[f"blp_{e['name']}"] = t
             rep.table(t, "Best linear projection of the CATE on the moderators", "blp")
-        cov = [*data.roles.individual, *data.roles.cluster_covariates]
-        imp = _importance(fitted[primary][0], data.frame, cov, plan.seed)
-        tables["importance"] = imp
-        rep.table(
-            imp,
-            "Moderator importance: RMS change of the CATE when the covariate is "
-            "permuted (larger = more heterogeneity attributed to it)",
-            "importance",
-        )
+    rep.section("Moderator importance")
+    rep.table(
+        imp,
+        "Moderator importance: RMS change of the CATE when the covariate is "
+        "permuted (larger = more heterogeneity attributed to it)",
+        "importance",
+    )
 
     rep.section("Diagnostics")
     if caught:

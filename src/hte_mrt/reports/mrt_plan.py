@@ -200,6 +200,7 @@ def run_mrt(
             "post": post,
             "cc": cc,
             "model": model,
+            "seed": plan.seed + k,
         }
         name = "posterior.nc" if e is primary else f"posterior_{e['name']}.nc"
         files[name] = post.to_netcdf(out / name)
@@ -322,8 +323,9 @@ def run_mrt(
         )
     ps = rob.get("prior_sensitivity")
     if ps:
+        ps_warn: list[str] = []
         tables["prior_sensitivity"] = _prior_sensitivity(
-            f, ps.get("scales", [0.5, 2.0]), sampler, plan.seed, progress
+            f, ps.get("scales", [0.5, 2.0]), sampler, progress, ps_warn
         )
         rep.table(
             tables["prior_sensitivity"],
@@ -331,6 +333,9 @@ def run_mrt(
             "the effect prior's sd multiplied by each scale",
             "prior_sensitivity",
         )
+        for m in ps_warn:
+            rep.p("Warning: " + m)
+        caught += ps_warn
 
     # ---------------------------------------------------------------- methods
     rep.section("Methods")
@@ -345,7 +350,9 @@ def run_mrt(
     return rep, tables, files
 
 
-def _prior_sensitivity(f, scales, sampler, seed, progress) -> pd.DataFrame:
+def _prior_sensitivity(f, scales, sampler, progress, caught: list[str]) -> pd.DataFrame:
+    """Refits of the primary estimand with the effect prior's sd times each scale (same seed
+    and sampler settings); convergence warnings are appended to ``caught``."""
     from hte_mrt.estimators.bayes.model import BayesMRT
 
     base = f["model"]
@@ -357,8 +364,8 @@ def _prior_sensitivity(f, scales, sampler, seed, progress) -> pd.DataFrame:
         sig = np.atleast_1d(np.asarray(beta["sigma"], dtype=float)) * float(s)
         pri["beta"] = {"dist": "normal", "mu": beta.get("mu", 0.0), "sigma": sig.tolist()}
         cfg = {**base.config(), "priors": pri}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", HteMrtWarning)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always", HteMrtWarning)
             post = (
                 f["post"]
                 if s == 1.0
@@ -367,10 +374,13 @@ def _prior_sensitivity(f, scales, sampler, seed, progress) -> pd.DataFrame:
                     draws=sampler["draws"],
                     tune=sampler["tune"],
                     chains=sampler["chains"],
-                    seed=seed,
+                    seed=f["seed"],  # the primary fit's seed: only the prior differs
                     progress=progress,
+                    target_accept=sampler.get("target_accept"),
                 )
             )
+        caught += [f"prior scale {s:g}: {x.message}" for x in w
+                   if issubclass(x.category, HteMrtWarning)]  # fmt: skip
         sm = post.summary()
         sm = sm[sm["term"].isin([str(t) for t in post.effect_draws()["term"].values])]
         for r in sm.to_dict("records"):

@@ -137,13 +137,19 @@ def run_plan(
         report, tables, extra = run_samplesize(plan, out, meta)
     files = report.write(out)
     files.update(extra)
+    for name, df in tables.items():
+        df.to_csv(out / f"{name}.csv", index=False)
+        files[f"{name}.csv"] = out / f"{name}.csv"
     meta["seconds"] = round(time.perf_counter() - t0, 2)
-    meta["files"] = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    # what this run wrote (not whatever else the folder holds)
+    meta["files"] = sorted(
+        {str(p.relative_to(out)) for p in files.values()}
+        | {str(p.relative_to(out)) for p in (out / "figures").glob("*")}
+        | {"metadata.json"}
+    )
     meta["plan_text"] = plan.text
     (out / "metadata.json").write_text(json.dumps(meta, indent=2, default=_json))
     files["metadata"] = out / "metadata.json"
-    for name, df in tables.items():
-        df.to_csv(out / f"{name}.csv", index=False)
     return RunResult(plan, out, files, tables, meta)
 
 

@@ -95,6 +95,11 @@ class CATEResult:
         if kind == "individual":
             return np.full(len(self), 1.0 / len(self))
         if kind == "cluster":
+            if self.meta.get("no_cluster_column"):
+                raise DesignError(
+                    "ate(kind='cluster'): the prediction rows have no cluster column, so the "
+                    "cluster average is undefined; add the cluster column to the frame."
+                )
             codes, uniq = pd.factorize(pd.Series(self.cluster))
             sizes = np.bincount(codes)
             return 1.0 / (len(uniq) * sizes[codes])
@@ -118,10 +123,22 @@ class CATEResult:
             g = self.frame[by]
             name = by
         else:
-            g = pd.Series(by, index=self.frame.index)
-            name = g.name or "group"
+            vals = by.to_numpy() if isinstance(by, pd.Series) else np.asarray(by)
+            if len(vals) != len(self):
+                raise DesignError(
+                    f"subgroups: 'by' has {len(vals)} values for {len(self)} prediction rows; "
+                    "pass a column name or one value per row (in row order)."
+                )
+            g = pd.Series(vals, index=self.frame.index)
+            name = getattr(by, "name", None) or "group"
         if bins is not None:
             g = pd.cut(g, bins=bins)
+        lost = int(g.isna().sum())
+        if lost:
+            raise DesignError(
+                f"subgroups: {lost} row(s) have no group (missing '{name}' or outside the bins "
+                f"{bins}); widen the bins or fill the missing values."
+            )
         rows = []
         for level in pd.unique(g.dropna()):
             m = (g == level).to_numpy()
@@ -160,11 +177,16 @@ class CATEResult:
 
     def summary(self) -> pd.DataFrame:
         """Both ATEs and the spread of the CATE (sd over individuals)."""
-        rows = [self.ate("individual"), self.ate("cluster")]
-        sd_d = None if self.draws is None else self.draws.std(axis=1, ddof=1)
-        rows.append(
-            pd.Series(self._summ("sd of CATE over individuals", self.estimate.std(ddof=1), sd_d))
-        )
+        rows = [self.ate("individual")]
+        if not self.meta.get("no_cluster_column"):
+            rows.append(self.ate("cluster"))
+        # the spread of tau(x, v) over individuals: per draw, so estimate and interval agree
+        if self.draws is None:
+            sd_est, sd_d = self.estimate.std(ddof=1), None
+        else:
+            sd_d = self.draws.std(axis=1, ddof=1)
+            sd_est = float(sd_d.mean())
+        rows.append(pd.Series(self._summ("sd of CATE over individuals", sd_est, sd_d)))
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:

@@ -347,7 +347,9 @@ def run_study(
         raise DesignError(f"run_study: new_cluster_size must be >= 1, got {new_cluster_size!r}.")
 
     learner_items = tuple((str(k), v) for k, v in learners.items())
-    rep_seeds = np.random.SeedSequence(seed).spawn(int(n_reps))
+    root = np.random.SeedSequence(seed)
+    seed = seed if seed is not None else root.entropy  # recorded: a None seed is reproducible
+    rep_seeds = root.spawn(int(n_reps))
     n_new, new_size = int(new_clusters), int(new_cluster_size)
     tasks = [
         _Task(name, sim, learner_items, r, rep_seeds[r], bool(interval), n_new, new_size)

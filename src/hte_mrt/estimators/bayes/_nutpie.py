@@ -118,7 +118,15 @@ def compile_c(model) -> CFunctions | None:
             var_names=None,
         )
         dims, coords = _prepare_dims_and_coords(model, shape_info, reparam)
-    except TypeError:  # pragma: no cover - signature changed in another nutpie version
+    except TypeError as exc:  # pragma: no cover - signature changed in another nutpie version
+        import warnings
+
+        warnings.warn(
+            f"nutpie's model helpers did not accept the C-backend call ({exc}); falling back to "
+            "nutpie.compile_pymc_model (numba, slower to compile).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     logp_pt.trust_input = True
     expand_pt.trust_input = True

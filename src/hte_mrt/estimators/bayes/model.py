@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
@@ -567,6 +568,7 @@ class BayesMRT:
 
 _COMPILED: dict[tuple, Any] = {}
 _COMPILED_MAX = 8
+_COMPILED_LOCK = threading.Lock()
 PARALLEL_CHAINS_MIN_PARTICIPANTS = 400
 NUMBA_MIN_PARTICIPANTS = 10_000
 
@@ -598,28 +600,18 @@ def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_acc
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
         _COMPILED[key] = compiled
-    cores = None  # nutpie's default: one thread per chain, up to the CPU count
-    if hasattr(compiled, "set_data"):
+    kw = dict(draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=progress,
+              save_warmup=False, target_accept=target_accept)  # fmt: skip
+    if not hasattr(compiled, "set_data"):  # numba cfunc model: data bound by with_data
+        return nutpie.sample(compiled.with_data(**built.shared.values()), **kw)
+    # The cached functions' shared data are overwritten per fit: one such fit at a time.
+    # Python-callable chains share the GIL (only the likelihood kernel releases it), so threads
+    # pay off only when the kernel dominates; each chain has its own seeded stream, so the
+    # draws do not depend on the thread count.
+    with _COMPILED_LOCK:
         compiled.set_data(built.shared.values())
-        sampler_model = compiled.nutpie_model()
-        # Python-callable chains share the GIL; only the likelihood kernel releases it, so
-        # threads pay off only when the kernel dominates (many participants). Chains draw
-        # from their own seeded streams, so the draws do not depend on the thread count.
-        if n_part < PARALLEL_CHAINS_MIN_PARTICIPANTS:
-            cores = 1
-    else:
-        sampler_model = compiled.with_data(**built.shared.values())
-    return nutpie.sample(
-        sampler_model,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=cores,
-        seed=seed,
-        progress_bar=progress,
-        save_warmup=False,
-        target_accept=target_accept,
-    )
+        cores = 1 if n_part < PARALLEL_CHAINS_MIN_PARTICIPANTS else None
+        return nutpie.sample(compiled.nutpie_model(), cores=cores, **kw)
 
 
 def _pspline_bases(K: int) -> tuple[np.ndarray, np.ndarray]:

@@ -70,14 +70,22 @@ class CRTLearner:
             )
         X, V, names = data.encode()
         W = np.hstack([X, V]).astype(float)
-        self.data_ = data
+        # a failed (re)fit must not leave a model paired with data it was not fitted on
+        for attr in ("data_", "feature_names_", "n_individual_"):
+            self.__dict__.pop(attr, None)
+        self._boot_models = None
         self.feature_names_ = [*names.individual, *names.cluster]
         self.n_individual_ = X.shape[1]
-        self._boot_models = None
         t0 = time.perf_counter()
-        self._fit(W, data.arm.astype(float), data.y.astype(float), data.cluster_codes,
-                  self._rng())  # fmt: skip
+        try:
+            self._fit(W, data.arm.astype(float), data.y.astype(float), data.cluster_codes,
+                      self._rng())  # fmt: skip
+        except BaseException:
+            for attr in ("feature_names_", "n_individual_"):
+                self.__dict__.pop(attr, None)
+            raise
         self.fit_seconds_ = time.perf_counter() - t0
+        self.data_ = data
         return self
 
     def _rng(self) -> np.random.Generator:
@@ -87,7 +95,9 @@ class CRTLearner:
         if not hasattr(self, "data_"):
             raise EstimationError(f"{type(self).__name__} is not fitted yet: call .fit(data).")
 
-    def _design(self, frame: pd.DataFrame | None) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    def _design(
+        self, frame: pd.DataFrame | None
+    ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, bool]:
         self._check_fitted()
         d = self.data_
         if frame is None:
@@ -100,7 +110,7 @@ class CRTLearner:
         cluster = (
             frame[col].to_numpy() if col in frame.columns else np.full(len(frame), "new", object)
         )
-        return W, frame, cluster
+        return W, frame, cluster, col not in frame.columns
 
     # ------------------------------------------------------------------ predictions
     def cate(
@@ -111,7 +121,7 @@ class CRTLearner:
         Bayesian learners: posterior mean and draws. Point learners: the full-data fit and,
         with ``interval=True``, cluster-bootstrap replicates (fitted once, then reused).
         """
-        W, frame, cluster = self._design(frame)
+        W, frame, cluster, no_cluster = self._design(frame)
         if self.bayesian:
             draws = self._tau_draws(W)
             est, kind = draws.mean(axis=0), "posterior"
@@ -123,6 +133,8 @@ class CRTLearner:
         return CATEResult(
             estimate=np.asarray(est, float), draws=draws, frame=frame.reset_index(drop=True),
             cluster=cluster, learner=self.name, interval=kind, conf_level=conf_level,
+            meta={"no_cluster_column": no_cluster,
+                  "bootstrap_failed": getattr(self, "boot_failed_", 0) if draws is not None else 0},
         )  # fmt: skip
 
     def ate(
@@ -134,7 +146,7 @@ class CRTLearner:
     def predict_outcome(self, frame: pd.DataFrame | None = None, arm: int | np.ndarray = 0):
         r"""Mean outcome :math:`\mu(x, v) + z\,\tau(x, v)` marginal over :math:`b_j` (for a new
         cluster), at arm ``arm`` (0/1 or a vector)."""
-        W, _, _ = self._design(frame)
+        W = self._design(frame)[0]
         z = np.broadcast_to(np.asarray(arm, dtype=float), (len(W),))
         if not np.isin(z, (0.0, 1.0)).all():
             raise DataError("predict_outcome: arm must be 0 or 1.")
@@ -155,10 +167,19 @@ class CRTLearner:
         W = np.hstack([X, V]).astype(float)
         seeds = np.random.SeedSequence(getattr(self, "random_state", None)).spawn(B)
         jobs = n_jobs if n_jobs is not None else getattr(self, "n_jobs", None)
-        self._boot_models = Parallel(n_jobs=jobs)(
+        fits = Parallel(n_jobs=jobs)(
             delayed(_fit_resample)(self.clone(), W, d.arm, d.y, d.cluster_codes, d.cluster_arm, s)
             for s in seeds
         )
+        # a resample the learner cannot fit (e.g. a rank-deficient design) is dropped and
+        # counted (boot_failed_, and CATEResult.meta["bootstrap_failed"]), never hidden
+        self._boot_models = [m for m in fits if m is not None]
+        self.boot_failed_ = B - len(self._boot_models)
+        if len(self._boot_models) < max(2, B // 2):
+            raise EstimationError(
+                f"{type(self).__name__}: {self.boot_failed_} of {B} cluster-bootstrap resamples "
+                "could not be fitted; too few clusters for this learner's design."
+            )
         return self
 
     def _bootstrap_tau(self, W: np.ndarray) -> np.ndarray:
@@ -196,8 +217,11 @@ def resample_clusters(
     return np.concatenate(rows), new_codes
 
 
-def _fit_resample(model: CRTLearner, W, z, y, cluster, cluster_arm, seed) -> CRTLearner:
+def _fit_resample(model: CRTLearner, W, z, y, cluster, cluster_arm, seed) -> CRTLearner | None:
     rng = np.random.default_rng(seed)
     rows, codes = resample_clusters(cluster, cluster_arm, rng)
-    model._fit(W[rows], z[rows].astype(float), y[rows].astype(float), codes, rng)
+    try:
+        model._fit(W[rows], z[rows].astype(float), y[rows].astype(float), codes, rng)
+    except EstimationError:
+        return None
     return model

@@ -4,8 +4,9 @@ With :math:`W = (x, v)` the encoded covariates (one-hot categorical levels, no i
 
 .. math:: E[Y \mid W, z] = \alpha_0 + W^\top\alpha + z\,(\beta_0 + W^\top\beta),
 
-fitted by least squares (``numpy.linalg.lstsq`` on the normal equations, minimum-norm if the
-design is rank deficient), ignoring the clustering; so
+fitted by least squares (``numpy.linalg.lstsq`` on the normal equations; all-zero columns get
+coefficient 0 and are listed in ``unidentified_``; any other rank deficiency raises
+:class:`~hte_mrt.errors.EstimationError`), ignoring the clustering; so
 :math:`\hat\tau(W) = \hat\beta_0 + W^\top\hat\beta` and
 :math:`\hat\mu(W) = \hat\alpha_0 + W^\top\hat\alpha`. The estimates are unbiased when the
 true control mean and CATE are linear in :math:`W` (the random intercept only inflates the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hte_mrt.errors import EstimationError
 from hte_mrt.estimators.learners.base import CRTLearner
 
 
@@ -47,7 +49,21 @@ class LinearInteraction(CRTLearner):
         X = np.hstack([np.ones((n, 1)), W, z[:, None], z[:, None] * W])
         # lstsq on the normal equations: the same minimum-norm least-squares solution
         # (pinv(X'X) X'y = pinv(X) y), an order of magnitude faster for n >> p
-        coef, *_ = np.linalg.lstsq(X.T @ X, X.T @ np.asarray(y, dtype=float), rcond=None)
+        # a column that is zero in every row (e.g. a missing-value indicator seen only in the
+        # control arm, times z) has no information: its coefficient is fixed at 0 and listed
+        keep = np.any(X != 0, axis=0)
+        self.unidentified_ = [int(k) for k in np.flatnonzero(~keep)]
+        Xk = X[:, keep]
+        ck, _, rank, _ = np.linalg.lstsq(Xk.T @ Xk, Xk.T @ np.asarray(y, dtype=float), rcond=None)
+        if rank < Xk.shape[1]:
+            # e.g. a cluster bootstrap resample in which a cluster covariate no longer varies
+            # within an arm: the interaction is not identified, so refuse rather than guess
+            raise EstimationError(
+                f"LinearInteraction: the design [1, W, z, zW] has rank {rank} < {Xk.shape[1]} "
+                "non-zero columns; drop covariates that are collinear within an arm."
+            )
+        coef = np.zeros(X.shape[1])
+        coef[keep] = ck
         self.coef_ = coef
         self.n_features_ = p
 
