@@ -34,7 +34,7 @@ import numpy as np
 
 from hte_mrt.errors import DesignError
 from hte_mrt.estimators.bayes.model import _pspline_bases
-from hte_mrt.estimators.learners.base import CRTLearner
+from hte_mrt.estimators.learners.base import CRTLearner, marginal_cluster_loglik
 
 
 class _Spline:
@@ -155,8 +155,6 @@ class BayesianAdditiveMixedModel(CRTLearner):
         Ws, bases = self._features(W)
         ys = (y - self.y_mean_) / self.y_sd_
         _, cl = np.unique(cluster, return_inverse=True)
-        K = int(cl.max()) + 1
-        n_j = np.bincount(cl, minlength=K).astype(float)
         p = Ws.shape[1]
         with pm.Model() as model:
             a = pm.Normal("a", 0.0, 1.0)
@@ -178,12 +176,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
             sigma = pm.HalfNormal("sigma", 1.0)
             sd_b = pm.HalfNormal("sd_b", 0.5)
             # cluster intercept integrated out: y_j ~ N(m_j, s2 I + sb2 11')
-            r = ys - mu - z * tau
-            s2, sb2 = sigma**2, sd_b**2
-            rsum = pt.inc_subtensor(pt.zeros(K)[cl], r)  # per-cluster residual sums
-            quad = pt.sum(r**2) / s2 - sb2 * pt.sum(rsum**2 / (s2 + n_j * sb2)) / s2
-            logdet = len(ys) * pt.log(s2) + pt.sum(pt.log1p(n_j * sb2 / s2))
-            pm.Potential("loglik", -0.5 * (quad + logdet + len(ys) * np.log(2 * np.pi)))
+            pm.Potential("loglik", marginal_cluster_loglik(ys - mu - z * tau, cl, sigma, sd_b))
         seed = int(rng.integers(2**31)) if self.random_state is None else int(self.random_state)
         idata = sample_model(
             model, draws=int(self.draws), tune=int(self.tune), chains=int(self.chains), seed=seed,

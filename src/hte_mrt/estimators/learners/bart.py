@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hte_mrt.errors import ConvergenceWarning, DesignError, EstimationError
-from hte_mrt.estimators.learners.base import CRTLearner
+from hte_mrt.estimators.learners.base import CRTLearner, marginal_cluster_loglik
 
 _CHUNK = 200  # posterior draws evaluated at once when predicting from stored trees
 # pymc-bart sizes each tree for the depth at which a split has prior probability 1%, but its Rust
@@ -239,7 +239,6 @@ class _PyMCBART(CRTLearner):
         residuals are N(0, sigma^2 I + sd_b^2 11')), so the trees never condition on ``b``.
         """
         import pymc as pm
-        import pytensor.tensor as pt
 
         _, cl = np.unique(cluster, return_inverse=True)
         K = int(cl.max()) + 1
@@ -249,13 +248,7 @@ class _PyMCBART(CRTLearner):
             u = pm.Normal("u", 0.0, 1.0, shape=K)
             pm.Normal("y", mean + (sd_b * u)[cl], sigma, observed=y)
             return
-        n_j = np.bincount(cl, minlength=K).astype(float)
-        r = y - mean
-        s2, sb2 = sigma**2, sd_b**2
-        rsum = pt.inc_subtensor(pt.zeros(K)[cl], r)  # per-cluster residual sums
-        quad = (pt.sum(r**2) - sb2 * pt.sum(rsum**2 / (s2 + n_j * sb2))) / s2
-        logdet = len(y) * pt.log(s2) + pt.sum(pt.log1p(n_j * sb2 / s2))
-        pm.Potential("loglik", -0.5 * (quad + logdet + len(y) * np.log(2.0 * np.pi)))
+        pm.Potential("loglik", marginal_cluster_loglik(y - mean, cl, sigma, sd_b))
 
     def _tau(self, W: np.ndarray) -> np.ndarray:
         return self._tau_draws(W).mean(axis=0)
