@@ -317,6 +317,25 @@ def test_table_plot_csv(study_joblib, tmp_path):
     np.testing.assert_allclose(back["pehe"], raw["pehe"])
 
 
+def test_run_study_in_blocks_equals_one_run(study_joblib):
+    """A study run in blocks of replicates (resumed across sessions) equals the single run."""
+    lin = {"linear": LEARNERS["linear"]}
+    a = run_study(SCENARIOS, lin, n_reps=3, seed=42, progress=False, reps=[2])
+    b = run_study(SCENARIOS, lin, n_reps=3, seed=42, progress=False, reps=[0, 1])
+    both = StudyResult.concat([a, b])
+    assert both.n_reps == 3
+    ref = study_joblib.raw[study_joblib.raw["learner"] == "linear"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        both.raw.drop(columns=list(TIMING)), ref.drop(columns=list(TIMING))
+    )
+    with pytest.raises(DesignError, match="duplicated"):
+        StudyResult.concat([a, a])
+    with pytest.raises(DesignError, match="reps"):
+        run_study(SCENARIOS, lin, n_reps=3, seed=42, reps=[3])
+    with pytest.raises(DesignError, match="reps"):
+        run_study(SCENARIOS, lin, n_reps=3, seed=42, reps=[1, 1])
+
+
 def test_run_study_validates_inputs():
     with pytest.raises(DesignError, match="n_reps"):
         run_study(SCENARIOS, LEARNERS, n_reps=0)

@@ -101,6 +101,10 @@ def test_bad_input():
         BayesianAdditiveMixedModel(n_basis=2).fit(_data(df))
     with pytest.raises(DesignError, match="nope"):
         BayesianAdditiveMixedModel(smooth=["nope"]).fit(_data(df))
+    with pytest.raises(DesignError, match="shrinkage"):
+        BayesianAdditiveMixedModel(shrinkage="lasso").fit(_data(df))
+    with pytest.raises(DesignError, match="interactions"):
+        BayesianAdditiveMixedModel(interactions="some").fit(_data(df))
     with pytest.raises(DataError, match="CRTData"):
         BayesianAdditiveMixedModel().fit(df)
     with pytest.raises(EstimationError, match="not fitted"):

@@ -1,27 +1,33 @@
 """The CRT learner simulation study (issue 4), run by hand, not by pytest.
 
-    python tests/validation/crt_study.py --reps 200 --n-jobs 2          # the full study
-    python tests/validation/crt_study.py --reps 20 --learners fast      # a reduced run
+    python tests/validation/crt_study.py --reps 200 --n-jobs 2            # the full study
+    python tests/validation/crt_study.py --reps 200 --max-minutes 90      # a block of it
 
 Scenarios: the base scenario (K = 32 clusters, sizes U{15..35}, ICC 0.05, linear mu,
 individual tau, normal intercepts) plus one-factor-at-a-time sweeps
 (:func:`hte_mrt.studies.oat_scenarios`). Learners: ours (Bayesian additive mixed model, MERF,
-EM gradient boosting, the linear reference; optionally the pymc-bart BART / BCF) and the peers a
-user would pick instead (stochtree BCF with random effects, GPBoost S-learner, econml
+EM gradient boosting, the linear reference; optionally the pymc-bart BART) and the peers a user
+would pick instead (stochtree BCF with random effects, GPBoost S-learner, econml
 CausalForestDML with groups). Bayesian learners give posterior intervals; point learners are
 evaluated without intervals (a cluster bootstrap per replicate would multiply the cost by B).
 
-Writes ``benchmarks/out/crt_study_raw.csv``, ``crt_study_table.csv``, ``crt_study_pehe.png`` and
-prints the table (means with Monte Carlo standard errors).
+Resumable: replicates run in blocks (``--block`` per scenario, all scenarios advancing
+together); after every block the tidy rows are appended to ``<out>/raw.csv.gz`` and the
+summary (``table.csv``, ``summary.md``, ``pehe.png``) is rewritten from everything done so far.
+A rerun skips the (scenario, replicate) pairs already in ``raw.csv.gz``; replicate r's seed
+depends only on ``--seed`` and r, so blocks run in different sessions form one study.
+``--max-minutes`` stops after the block that crosses the limit.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hte_mrt.estimators.learners import (
@@ -34,30 +40,113 @@ from hte_mrt.estimators.learners import (
     MixedEffectsRandomForest,
     StochtreeBCF,
 )
-from hte_mrt.studies import oat_scenarios, run_study
+from hte_mrt.studies import StudyResult, oat_scenarios, run_study
 
-OUT = Path(__file__).resolve().parents[2] / "benchmarks" / "out"
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "benchmarks" / "results"
 
 LEARNERS = {
-    "bamm": (BayesianAdditiveMixedModel, dict(draws=500, tune=700, chains=2)),
-    "bcf_stochtree": (StochtreeBCF, dict(num_burnin=100, num_mcmc=400)),
-    "gpboost": (GPBoostLearner, dict()),
-    "econml_cf": (EconMLCausalForest, dict(n_estimators=200)),
-    "merf": (MixedEffectsRandomForest, dict(n_estimators=200, max_iter=10)),
+    "bamm": (BayesianAdditiveMixedModel, dict(draws=500, tune=500, chains=2)),
+    "merf": (MixedEffectsRandomForest, dict(n_estimators=100, max_iter=10)),
     "merf_hgb": (MixedEffectsHistGB, dict()),
     "linear": (LinearInteraction, dict()),
+    # stochtree's own defaults (what a user would run): 250 / 50 trees, 5 GFR sweeps, 100 draws
+    "bcf_stochtree": (
+        StochtreeBCF,
+        dict(mu_trees=250, tau_trees=50, num_gfr=5, num_burnin=0, num_mcmc=100, chains=1),
+    ),
+    "gpboost": (GPBoostLearner, dict()),
+    "econml_cf": (EconMLCausalForest, dict(n_estimators=200)),
 }
 SLOW = {"bart": (BARTMixed, dict())}
+BAYESIAN = ("bamm", "bart")  # ours; bcf_stochtree is the peer
+PEERS = ("bcf_stochtree", "gpboost", "econml_cf")
+
+
+def summarize(res: StudyResult, out: Path, settings: dict) -> str:
+    """Write table.csv, pehe.png and summary.md; return the markdown."""
+    res.to_csv(out / "table.csv", which="table")
+    fig = res.plot("pehe")
+    fig.savefig(out / "pehe.png", dpi=120)
+    tab = res.table("new_clusters")
+    piv = tab.pivot(index="scenario", columns="learner", values="pehe")
+    piv = piv.reindex(index=list(res.scenarios), columns=res.learners)
+    mcse = tab.pivot(index="scenario", columns="learner", values="pehe_mcse").reindex_like(piv)
+    reps = tab.pivot(index="scenario", columns="learner", values="n_reps").reindex_like(piv)
+    ours_bayes = [c for c in BAYESIAN if c in piv.columns]
+    lines = [
+        "# CRT learner simulation study (issue 4)",
+        "",
+        f"Seed {res.seed}; replicates per scenario: {int(reps.min().min())}-"
+        f"{int(reps.max().max())} (target {settings['reps']}); learners: "
+        + ", ".join(res.learners)
+        + f". Settings: `{json.dumps(settings['learners'])}`.",
+        "",
+        "PEHE on 50 new clusters of 20 (mean, MCSE in parentheses). `best ratio`: our best "
+        "Bayesian learner / the best learner (target <= 1.05).",
+        "",
+        "| scenario | " + " | ".join(piv.columns) + " | best | best ratio |",
+        "|---|" + "---|" * (len(piv.columns) + 2),
+    ]
+    for sc in piv.index:
+        row = piv.loc[sc]
+        best = row.idxmin()
+        ratio = row[ours_bayes].min() / row.min() if ours_bayes else np.nan
+        cells = [f"{row[c]:.3f} ({mcse.loc[sc, c]:.3f})" for c in piv.columns]
+        lines.append(f"| {sc} | " + " | ".join(cells) + f" | {best} | {ratio:.3f} |")
+    bayes_tab = tab[tab["learner"].isin([*ours_bayes, "bcf_stochtree"])]
+    cov = bayes_tab.pivot(index="scenario", columns="learner", values="coverage_cate")
+    cov_se = bayes_tab.pivot(index="scenario", columns="learner", values="coverage_cate_mcse")
+    wid = bayes_tab.pivot(index="scenario", columns="learner", values="width_cate")
+    cov, cov_se, wid = (d.reindex(index=list(res.scenarios)) for d in (cov, cov_se, wid))
+    lines += [
+        "",
+        "95% interval coverage of tau(x, v) on the new clusters (MCSE), mean width "
+        "(target [0.90, 0.97] for our Bayesian learners; stochtree BCF is the peer):",
+        "",
+        "| scenario | " + " | ".join(f"{c} cov | {c} width" for c in cov.columns) + " |",
+        "|---|" + "---|---|" * len(cov.columns),
+    ]
+    for sc in cov.index:
+        cells = [
+            f"{cov.loc[sc, c]:.3f} ({cov_se.loc[sc, c]:.3f}) | {wid.loc[sc, c]:.3f}"
+            for c in cov.columns
+        ]
+        lines.append(f"| {sc} | " + " | ".join(cells) + " |")
+    ate = tab.set_index(["scenario", "learner"])
+    lines += ["", "ATE (individual-average) |bias| and 95% coverage, new clusters:", ""]
+    lines += [
+        "| scenario | " + " | ".join(res.learners) + " |",
+        "|---|" + "---|" * len(res.learners),
+    ]
+    for sc in res.scenarios:
+        cells = []
+        for lname in res.learners:
+            r = ate.loc[(sc, lname)]
+            c = r["coverage_ate_ind"]
+            cells.append(f"{r['abs_bias_ate_ind']:.3f}" + ("" if np.isnan(c) else f" / {c:.2f}"))
+        lines.append(f"| {sc} | " + " | ".join(cells) + " |")
+    secs = res.raw[res.raw["sample"] == "new_clusters"].groupby("learner")["fit_seconds"]
+    lines += ["", "Mean fit seconds per replicate (with the other job sharing 2 cores):", ""]
+    lines += ["| learner | fit s |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in secs.mean().reindex(res.learners).items()]
+    n_err = int(res.raw["error"].notna().sum())
+    lines += ["", f"Failed fits: {n_err}. Wall seconds so far: {res.seconds:.0f}."]
+    md = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(md)
+    return md
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--block", type=int, default=5, help="replicates per scenario per block")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--learners", default="fast", help="fast | all | comma-separated names")
     ap.add_argument("--scenarios", default="oat", help="oat | base | comma-separated names")
-    ap.add_argument("--tag", default="crt_study")
+    ap.add_argument("--out", default=str(OUT / "crt_study"))
+    ap.add_argument("--max-minutes", type=float, default=float("inf"))
     args = ap.parse_args()
 
     pool = {**LEARNERS, **SLOW}
@@ -72,24 +161,52 @@ def main() -> None:
         scen = {"base": scen["base"]}
     elif args.scenarios != "oat":
         scen = {k: scen[k] for k in args.scenarios.split(",")}
-    print(f"{len(scen)} scenarios x {len(learners)} learners x {args.reps} replicates")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    raw_path = out / "raw.csv.gz"
+    settings = {
+        "reps": args.reps,
+        "seed": args.seed,
+        "learners": {k: v[1] for k, v in learners.items()},
+    }
+    done = pd.read_csv(raw_path) if raw_path.exists() else None
+    if done is not None:
+        old = json.loads((out / "settings.json").read_text())
+        if old["seed"] != args.seed or old["learners"] != settings["learners"]:
+            raise SystemExit(f"{out}: settings differ from the stored study; use another --out.")
+    (out / "settings.json").write_text(json.dumps(settings, indent=1))
+    print(f"{len(scen)} scenarios x {len(learners)} learners, target {args.reps} replicates")
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = run_study(scen, learners, n_reps=args.reps, seed=args.seed, n_jobs=args.n_jobs)
-    wall = time.perf_counter() - t0
-    OUT.mkdir(parents=True, exist_ok=True)
-    res.to_csv(OUT / f"{args.tag}_raw.csv", which="raw")
-    res.to_csv(OUT / f"{args.tag}_table.csv", which="table")
-    res.plot("pehe").savefig(OUT / f"{args.tag}_pehe.png", dpi=120)
-    tab = res.table()
-    want = ["scenario", "learner", "sample", "n_reps", "n_failed", "pehe", "pehe_mcse",
-            "abs_bias_ate_ind", "coverage_cate", "coverage_cate_mcse", "coverage_ate_ind",
-            "spearman", "fit_seconds"]  # fmt: skip
-    cols = [c for c in want if c in tab.columns]
-    with pd.option_context("display.width", 250, "display.max_rows", 500):
-        print(tab[cols].round(4).to_string(index=False))
-    print(f"wall time {wall:.0f} s")
+    for start in range(0, args.reps, args.block):
+        block = range(start, min(start + args.block, args.reps))
+        have = set() if done is None else set(zip(done["scenario"], done["rep"], strict=True))
+        groups: dict[tuple[int, ...], dict] = {}
+        for name, sim in scen.items():
+            todo = tuple(r for r in block if (name, r) not in have)
+            if todo:
+                groups.setdefault(todo, {})[name] = sim
+        for todo, sc in groups.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                part = run_study(sc, learners, n_reps=args.reps, seed=args.seed,
+                                 n_jobs=args.n_jobs, reps=todo)  # fmt: skip
+            done = part.raw if done is None else pd.concat([done, part.raw], ignore_index=True)
+            done.to_csv(raw_path, index=False)
+        if groups:
+            present = [s for s in scen if s in set(done["scenario"])]
+            res = StudyResult(
+                raw=done[done["scenario"].isin(present)].reset_index(drop=True),
+                scenarios={s: scen[s] for s in present}, learners=list(learners),
+                n_reps=int(done.groupby("scenario")["rep"].nunique().max()), seed=args.seed,
+                seconds=float(done.groupby(["scenario", "rep"])["seconds"].sum().sum()
+                              / max(args.n_jobs, 1)),
+            )  # fmt: skip
+            summarize(res, out, settings)
+            print(f"replicates < {block.stop} done: {time.perf_counter() - t0:.0f} s", flush=True)
+        if (time.perf_counter() - t0) / 60 > args.max_minutes:
+            print("time limit reached; rerun to continue")
+            break
+    print((out / "summary.md").read_text())
 
 
 if __name__ == "__main__":

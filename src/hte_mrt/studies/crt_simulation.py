@@ -289,6 +289,7 @@ def run_study(
     new_clusters: int = 50,
     new_cluster_size: int = 20,
     progress: bool = True,
+    reps: Sequence[int] | None = None,
 ) -> StudyResult:
     """Run every learner on ``n_reps`` simulated trials of every scenario.
 
@@ -314,6 +315,10 @@ def run_study(
         Fresh clusters per replicate for the out-of-sample evaluation (0: skip it).
     progress
         Print a progress line to stderr.
+    reps
+        Run only these replicate indices (in ``range(n_reps)``); default all. Replicate r's
+        seed depends only on ``seed`` and r, so a long study can run in blocks (e.g. across
+        sessions) and the blocks' ``raw`` tables concatenated (:meth:`StudyResult.concat`).
 
     Returns
     -------
@@ -346,6 +351,15 @@ def run_study(
     if not isinstance(new_cluster_size, int | np.integer) or new_cluster_size < 1:
         raise DesignError(f"run_study: new_cluster_size must be >= 1, got {new_cluster_size!r}.")
 
+    rep_idx = list(range(int(n_reps))) if reps is None else [int(r) for r in reps]
+    if (
+        not rep_idx
+        or len(set(rep_idx)) != len(rep_idx)
+        or not all(0 <= r < int(n_reps) for r in rep_idx)
+    ):
+        raise DesignError(
+            f"run_study: reps must be distinct indices in range(n_reps={n_reps}), got {reps!r}."
+        )
     learner_items = tuple((str(k), v) for k, v in learners.items())
     root = np.random.SeedSequence(seed)
     seed = seed if seed is not None else root.entropy  # recorded: a None seed is reproducible
@@ -354,7 +368,7 @@ def run_study(
     tasks = [
         _Task(name, sim, learner_items, r, rep_seeds[r], bool(interval), n_new, new_size)
         for name, sim in scen.items()
-        for r in range(int(n_reps))
+        for r in rep_idx
     ]
     t0 = time.perf_counter()
     total = len(tasks)
@@ -427,6 +441,31 @@ class StudyResult:
     seed: int | None = None
     seconds: float = float("nan")
     backend: str = "joblib"
+
+    @classmethod
+    def concat(cls, parts: Sequence[StudyResult]) -> StudyResult:
+        """Combine blocks of one study (same seed; e.g. ``run_study(..., reps=...)`` runs).
+        A (scenario, learner, replicate, sample) present in two blocks is an error."""
+        parts = list(parts)
+        if not parts:
+            raise DesignError("StudyResult.concat: nothing to combine.")
+        seeds = {p.seed for p in parts}
+        if len(seeds) > 1:
+            raise DesignError(f"StudyResult.concat: blocks come from different seeds {seeds}.")
+        raw = pd.concat([p.raw for p in parts], ignore_index=True)
+        dup = raw.duplicated(list(KEYS))
+        if dup.any():
+            first = raw.loc[dup, list(KEYS)].iloc[0].to_dict()
+            raise DesignError(
+                f"StudyResult.concat: {int(dup.sum())} duplicated rows, e.g. {first}."
+            )
+        scen = {k: v for p in parts for k, v in p.scenarios.items()}
+        learners = list(dict.fromkeys(lname for p in parts for lname in p.learners))
+        return cls(
+            raw=_tidy(raw, list(scen), learners), scenarios=scen, learners=learners,
+            n_reps=int(raw.groupby(["scenario"])["rep"].nunique().max()), seed=parts[0].seed,
+            seconds=float(sum(p.seconds for p in parts)), backend=parts[0].backend,
+        )  # fmt: skip
 
     def errors(self) -> pd.DataFrame:
         """The rows in which a learner failed, with the error message."""

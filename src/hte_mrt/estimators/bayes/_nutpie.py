@@ -85,9 +85,10 @@ class CFunctions:
         )
 
 
-def compile_c(model) -> CFunctions | None:
-    """Compile ``model``'s log-density for nutpie with the C backend; None if nutpie's layout
-    helpers are unavailable (then the caller uses ``nutpie.compile_pymc_model``)."""
+def compile_c(model, mode: Any = "FAST_RUN") -> CFunctions | None:
+    """Compile ``model``'s log-density for nutpie with PyTensor (``mode``: PyTensor's default
+    linker, or e.g. ``Mode(linker="cvm")`` for graphs whose Ops run in Python); None if nutpie's
+    layout helpers are unavailable (then the caller uses ``nutpie.compile_pymc_model``)."""
     try:
         import pymc as pm
         from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
@@ -111,7 +112,7 @@ def compile_c(model) -> CFunctions | None:
     try:
         n_dim, _, logp_pt, expand_pt, init_fn, shape_info, reparam = _make_functions(
             model,
-            mode="FAST_RUN",
+            mode=mode,
             compute_grad=True,
             join_expanded=False,
             pymc_initial_point_fn=ipfn,
@@ -155,6 +156,7 @@ def sample_model(
     progress: bool = False,
     target_accept: float = 0.8,
     cores: int | None = 1,
+    mode: Any = "FAST_RUN",
 ):
     """Sample a PyMC model with nutpie on the C-backend log-density (PyMC's NUTS when nutpie
     is not installed). Returns the ArviZ DataTree. ``cores=1`` by default: Python-callable
@@ -164,7 +166,7 @@ def sample_model(
     if find_spec("nutpie") is not None:
         import nutpie
 
-        compiled = compile_c(model)
+        compiled = compile_c(model, mode=mode)
         sampler_model = (
             compiled.nutpie_model()
             if compiled is not None

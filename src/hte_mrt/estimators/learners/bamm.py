@@ -5,23 +5,42 @@ features :math:`w` (individual and cluster covariates, encoded):
 
 .. math::
 
-    \tilde y_{ij} = a + w_{ij}'\beta + \sum_k f_k(w_{ijk})
-        + z_j \Big(\tau_0 + w_{ij}'\gamma + \sum_{k \in T} g_k(w_{ijk})\Big) + b_j + e_{ij},
+    \tilde y_{ij} = \underbrace{a + w_{ij}'\beta + \sum_k f_k(w_{ijk})
+        + \sum_{k<l} \eta_{kl} w_{ijk} w_{ijl}}_{\mu(w_{ij})}
+        + z_j \underbrace{\Big(\tau_0 + w_{ij}'\gamma
+        + \sum_{k \in T} g_k(w_{ijk})\Big)}_{\tau(w_{ij})}
+        + b_j + e_{ij},
     \qquad b_j \sim N(0, \sigma_b^2),\; e_{ij} \sim N(0, \sigma^2).
 
-* :math:`f_k, g_k` are penalized B-splines in mixed-model form (the constant and linear parts are
-  carried by the linear terms; the wiggly part has coefficients :math:`N(0, \lambda_k^2)` with the
-  smoothness :math:`\lambda_k` learned).
-* Shrinkage on the treatment moderators: :math:`\gamma_k = s_\gamma \gamma^{raw}_k`,
-  :math:`\gamma^{raw}_k \sim N(0, 1)`, :math:`s_\gamma \sim \text{HalfNormal}(0.5)`: one learned
-  scale pulls all moderator effects toward a homogeneous effect.
-* The random intercept is integrated out analytically per cluster (compound symmetry), so the
-  sampler never sees :math:`b_j`.
+* :math:`f_k, g_k` are penalized cubic B-splines in mixed-model form (the constant and linear
+  parts are carried by the linear terms; the wiggly part has coefficients
+  :math:`N(0, \lambda_k^2)` with the smoothness :math:`\lambda_k` learned).
+* :math:`\eta_{kl}` are pairwise interactions in :math:`\mu` (standardized products),
+  :math:`\eta_{kl} \sim N(0, s_\eta^2)` with one learned scale.
+* Shrinkage on the treatment moderators (default, a regularized horseshoe with slab sd 1):
+  :math:`\gamma_k \sim N(0, \tilde\lambda_k^2)`,
+  :math:`\tilde\lambda_k^2 = s_\gamma^2\lambda_k^2 / (1 + s_\gamma^2\lambda_k^2)`,
+  :math:`\lambda_k \sim C^+(0, 1)`, :math:`s_\gamma \sim C^+(0, \tau_0)`,
+  :math:`\tau_0 = p_0 / (p - p_0) / \sqrt{K}` (Piironen & Vehtari 2017, with the K clusters as
+  the sample size and :math:`p_0 = 2`): noise moderators are pulled to 0 and their intervals
+  collapse, real ones escape through the heavy tails. ``shrinkage="global"`` instead uses
+  one scale, :math:`\gamma_k \sim N(0, s_\gamma^2)`, :math:`s_\gamma \sim \text{HalfNormal}(0.5)`.
+
+Every coefficient is Gaussian given the variance parameters
+:math:`\theta = (\sigma, \sigma_b, s_\gamma, s_\eta, \lambda)`, and so is :math:`b`. The sampler
+(NUTS, nutpie) therefore runs on :math:`\theta` alone, with the coefficients and the cluster
+intercepts integrated out exactly:
+:math:`\tilde y \sim N(0, X D_\theta X' + \Sigma_\theta)`, :math:`\Sigma_\theta` block
+compound-symmetric. The likelihood needs only :math:`X'X`, cluster sums of :math:`X` and
+:math:`\tilde y` and one :math:`P \times P` Cholesky factor per evaluation (P coefficients);
+the coefficients are then drawn exactly from their Gaussian conditional posterior for every
+draw of :math:`\theta` (Rao-Blackwellised, no funnel geometry).
 
 The CATE :math:`\tau(x, v) = s_y(\tau_0 + w'\gamma + \sum_{k \in T} g_k(w_k))` does not involve
-:math:`b_j`: it is defined for new clusters. Priors (standardized scale):
-:math:`a, \beta, \tau_0 \sim N(0, 1)`, :math:`\sigma \sim \text{HalfNormal}(1)`,
-:math:`\sigma_b \sim \text{HalfNormal}(0.5)`, :math:`\lambda_k \sim \text{HalfNormal}(0.5)` (mu)
+:math:`b_j`: it is defined for new clusters. Priors (standardized scale): :math:`a \sim N(0, 5^2)`,
+:math:`\beta, \tau_0 \sim N(0, 1)`, :math:`\sigma \sim \text{HalfNormal}(1)`,
+:math:`\sigma_b \sim \text{HalfNormal}(0.5)`, :math:`s_\eta \sim \text{HalfNormal}(0.25)`,
+:math:`\lambda_k \sim \text{HalfNormal}(0.5)` (mu)
 and :math:`\text{HalfNormal}(0.25)` (tau).
 """
 
@@ -34,7 +53,12 @@ import numpy as np
 
 from hte_mrt.errors import DesignError
 from hte_mrt.estimators.bayes.model import _pspline_bases
-from hte_mrt.estimators.learners.base import CRTLearner, marginal_cluster_loglik
+from hte_mrt.estimators.learners._bamm_op import (
+    CollapsedAMMLogp,
+    SufficientStats,
+    draw_coefficients,
+)
+from hte_mrt.estimators.learners.base import CRTLearner
 
 
 class _Spline:
@@ -62,20 +86,29 @@ class _Spline:
 
 
 class BayesianAdditiveMixedModel(CRTLearner):
-    """Additive mixed model with linear + spline terms for mu and tau, shrinkage on tau's
-    moderators and a cluster random intercept (integrated out). See the module docstring.
+    """Additive mixed model with linear, spline and interaction terms for mu, linear (and
+    optionally spline) moderators of tau with shrinkage, and a cluster random intercept; the
+    sampler runs on the variance parameters only (see the module docstring).
 
     Parameters
     ----------
     smooth
-        Features with a spline term in mu: ``"auto"`` (individual-level numeric features with
-        at least 10 distinct values), a list of feature names, or ``None``.
+        Features with a spline term in mu: ``"auto"`` (numeric features, individual or cluster,
+        with at least 10 distinct values in training), a list of feature names, or ``None``.
     smooth_tau
         Also give those features a spline term in tau (default False: linear moderators).
+    interactions
+        Pairwise interactions of the features in mu, with one learned shrinkage scale
+        (``"auto"``: when there are at most 12 features; True / False to force).
+    shrinkage, global_scale
+        Prior on tau's linear moderators: ``"horseshoe"`` (default; ``global_scale`` the scale
+        of its global half-Cauchy, ``"auto"`` for tau0 above) or ``"global"`` (one
+        half-normal scale).
     n_basis
         B-spline basis size per smooth term (the penalized part has ``n_basis - 2`` columns).
     draws, tune, chains, target_accept, random_state, progress
-        Sampler settings (nutpie when installed, else PyMC's NUTS).
+        Sampler settings (nutpie when installed, else PyMC's NUTS), on the variance
+        parameters; the coefficients are drawn exactly given each draw.
     """
 
     name: ClassVar[str] = "bamm"
@@ -85,16 +118,22 @@ class BayesianAdditiveMixedModel(CRTLearner):
         self,
         smooth: Literal["auto"] | Sequence[str] | None = "auto",
         smooth_tau: bool = False,
+        interactions: bool | Literal["auto"] = "auto",
+        shrinkage: Literal["horseshoe", "global"] = "horseshoe",
+        global_scale: float | Literal["auto"] = "auto",
         n_basis: int = 8,
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 4,
-        target_accept: float = 0.95,
+        target_accept: float = 0.9,
         random_state: int | None = None,
         progress: bool = False,
     ) -> None:
         self.smooth = smooth
         self.smooth_tau = smooth_tau
+        self.interactions = interactions
+        self.shrinkage = shrinkage
+        self.global_scale = global_scale
         self.n_basis = n_basis
         self.draws = draws
         self.tune = tune
@@ -103,7 +142,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         self.random_state = random_state
         self.progress = progress
 
-    # ------------------------------------------------------------------ fitting
+    # ------------------------------------------------------------------ design
     def _smooth_columns(self, W: np.ndarray) -> list[int]:
         names = getattr(self, "feature_names_", [f"w{k}" for k in range(W.shape[1])])
         if self.smooth is None:
@@ -113,9 +152,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
                 raise DesignError(
                     f"smooth must be 'auto', a list of feature names or None, got {self.smooth!r}."
                 )
-            # individual-level numeric features only: a cluster covariate has K values at most
-            n_ind = getattr(self, "n_individual_", W.shape[1])
-            return [k for k in range(n_ind) if len(np.unique(W[:, k])) >= 10]
+            return [k for k in range(W.shape[1]) if len(np.unique(W[:, k])) >= 10]
         cols = []
         for s in self.smooth:
             if s not in names:
@@ -131,16 +168,53 @@ class BayesianAdditiveMixedModel(CRTLearner):
                 raise DesignError(f"{p} must be a positive integer, got {getattr(self, p)}.")
         if not 0.5 <= float(self.target_accept) < 1.0:
             raise DesignError(f"target_accept must be in [0.5, 1), got {self.target_accept}.")
+        if self.shrinkage not in ("horseshoe", "global"):
+            raise DesignError(f"shrinkage must be 'horseshoe' or 'global', got {self.shrinkage!r}.")
+        if self.interactions not in (True, False, "auto"):
+            raise DesignError(
+                f"interactions must be True, False or 'auto', got {self.interactions!r}."
+            )
 
-    def _features(self, W: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _tau_global_scale(self, p: int, n_clusters: int) -> float:
+        """Scale of the horseshoe's global shrinkage, after Piironen & Vehtari (2017):
+        tau0 = p0 / (p - p0) / sqrt(K), with p0 = 2 expected moderators and K clusters (the
+        randomized units, whose count bounds the information on cluster-level moderators;
+        sqrt(n individuals) would shrink a clinic-level moderator away)."""
+        if self.global_scale != "auto":
+            return float(self.global_scale)
+        p0 = min(2.0, p / 2.0)
+        return p0 / max(p - p0, 1.0) / np.sqrt(n_clusters)
+
+    def _pairs(self, Ws: np.ndarray) -> list[tuple[int, int]]:
+        p = Ws.shape[1]
+        use = self.interactions if self.interactions != "auto" else p <= 12
+        if not use:
+            return []
+        pairs = []
+        for i in range(p):
+            for j in range(i + 1, p):
+                if np.std(Ws[:, i] * Ws[:, j]) > 1e-8:  # e.g. two levels of one factor: 0
+                    pairs.append((i, j))
+        return pairs
+
+    def _blocks(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, T): the mu design [1, w, splines, interactions] and the tau design
+        [1, w, tau splines] for rows W (training standardization)."""
         Ws = (W - self.w_mean_) / self.w_sd_
-        return Ws, [
-            sp.basis(Ws[:, k]) for k, sp in zip(self.smooth_cols_, self.splines_, strict=True)
-        ]
+        bases = [sp.basis(Ws[:, k]) for k, sp in zip(self.smooth_cols_, self.splines_, strict=True)]
+        one = np.ones((len(W), 1))
+        mu = [one, Ws, *bases]
+        if self.pairs_:
+            ii, jj = np.array(self.pairs_).T
+            mu.append((Ws[:, ii] * Ws[:, jj] - self.int_mean_) / self.int_sd_)
+        tau = [one, Ws, *(bases if self.smooth_tau else [])]
+        return np.hstack(mu), np.hstack(tau)
 
+    # ------------------------------------------------------------------ fitting
     def _fit(self, W, z, y, cluster, rng) -> None:
         import pymc as pm
         import pytensor.tensor as pt
+        from pytensor.compile.mode import Mode
 
         from hte_mrt.estimators.bayes._nutpie import sample_model
 
@@ -149,38 +223,55 @@ class BayesianAdditiveMixedModel(CRTLearner):
         sd = W.std(axis=0)
         self.w_mean_ = W.mean(axis=0)
         self.w_sd_ = np.where(sd > 0, sd, 1.0)
+        Ws = (W - self.w_mean_) / self.w_sd_
         self.smooth_cols_ = self._smooth_columns(W)
-        Ws0 = (W - self.w_mean_) / self.w_sd_
-        self.splines_ = [_Spline(Ws0[:, k], int(self.n_basis)) for k in self.smooth_cols_]
-        Ws, bases = self._features(W)
+        self.splines_ = [_Spline(Ws[:, k], int(self.n_basis)) for k in self.smooth_cols_]
+        self.pairs_ = self._pairs(Ws)
+        if self.pairs_:
+            ii, jj = np.array(self.pairs_).T
+            prod = Ws[:, ii] * Ws[:, jj]
+            self.int_mean_, self.int_sd_ = prod.mean(axis=0), prod.std(axis=0)
+        M, T = self._blocks(W)
+        self.n_mu_ = M.shape[1]
+        X = np.hstack([M, z[:, None] * T])
         ys = (y - self.y_mean_) / self.y_sd_
         _, cl = np.unique(cluster, return_inverse=True)
-        p = Ws.shape[1]
+        stats = SufficientStats.from_data(X, ys, cl)
+        p, nb = Ws.shape[1], int(self.n_basis) - 2
+        n_s = len(self.smooth_cols_)
+
         with pm.Model() as model:
-            a = pm.Normal("a", 0.0, 1.0)
-            beta = pm.Normal("beta", 0.0, 1.0, shape=p)
-            tau0 = pm.Normal("tau0", 0.0, 1.0)
-            s_gamma = pm.HalfNormal("s_gamma", 0.5)
-            g_raw = pm.Normal("gamma_raw", 0.0, 1.0, shape=p)
-            gamma = s_gamma * g_raw
-            mu = a + pt.dot(Ws, beta)
-            tau = tau0 + pt.dot(Ws, gamma)
-            for k, B in enumerate(bases):
-                lam = pm.HalfNormal(f"lam_mu{k}", 0.5)
-                r = pm.Normal(f"r_mu{k}", 0.0, 1.0, shape=B.shape[1])
-                mu = mu + pt.dot(B, lam * r)
-                if self.smooth_tau:
-                    lt = pm.HalfNormal(f"lam_tau{k}", 0.25)
-                    rt = pm.Normal(f"r_tau{k}", 0.0, 1.0, shape=B.shape[1])
-                    tau = tau + pt.dot(B, lt * rt)
             sigma = pm.HalfNormal("sigma", 1.0)
             sd_b = pm.HalfNormal("sd_b", 0.5)
-            # cluster intercept integrated out: y_j ~ N(m_j, s2 I + sb2 11')
-            pm.Potential("loglik", marginal_cluster_loglik(ys - mu - z * tau, cl, sigma, sd_b))
+            if self.shrinkage == "horseshoe":
+                s_gamma = pm.HalfCauchy("s_gamma", self._tau_global_scale(p, len(stats.n_j)))
+            else:
+                s_gamma = pm.HalfNormal("s_gamma", 0.5)
+            # prior sds of the coefficients, in the column order of X
+            parts = [pt.as_tensor(np.r_[5.0, np.ones(p)])]
+            if n_s:
+                lam_mu = pm.HalfNormal("lam_mu", 0.5, shape=n_s)
+                parts.append(pt.repeat(lam_mu, nb))
+            if self.pairs_:
+                s_eta = pm.HalfNormal("s_eta", 0.25)
+                parts.append(pt.ones(len(self.pairs_)) * s_eta)
+            if self.shrinkage == "horseshoe":
+                # regularized horseshoe (slab sd 1 on the standardized scale)
+                lam = pm.HalfCauchy("lam_gamma", 1.0, shape=p)
+                t2 = (s_gamma * lam) ** 2
+                parts += [pt.ones(1), pt.sqrt(t2 / (1.0 + t2))]
+            else:
+                parts += [pt.ones(1), pt.ones(p) * s_gamma]
+            if n_s and self.smooth_tau:
+                lam_tau = pm.HalfNormal("lam_tau", 0.25, shape=n_s)
+                parts.append(pt.repeat(lam_tau, nb))
+            dsd = pm.Deterministic("prior_sd", pt.concatenate(parts))
+            pm.Potential("loglik", CollapsedAMMLogp(stats)(sigma, sd_b, dsd)[0])
         seed = int(rng.integers(2**31)) if self.random_state is None else int(self.random_state)
         idata = sample_model(
             model, draws=int(self.draws), tune=int(self.tune), chains=int(self.chains), seed=seed,
             progress=self.progress, target_accept=float(self.target_accept),
+            mode=Mode(linker="cvm", optimizer="fast_run"),  # the Op runs numpy/LAPACK
         )  # fmt: skip
         post = idata["posterior"]
 
@@ -188,16 +279,16 @@ class BayesianAdditiveMixedModel(CRTLearner):
             v = post[name].values
             return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
 
+        coef = draw_coefficients(
+            stats, flat("sigma"), flat("sd_b"), flat("prior_sd"), np.random.default_rng(seed)
+        )
         self.idata_ = idata
         self.draws_ = {
-            "a": flat("a"), "beta": flat("beta"), "tau0": flat("tau0"),
-            "gamma": flat("s_gamma")[:, None] * flat("gamma_raw"),
-            "sigma": flat("sigma"), "sd_b": flat("sd_b"),
+            "sigma": flat("sigma"), "sd_b": flat("sd_b"), "s_gamma": flat("s_gamma"),
+            "coef_mu": coef[:, : self.n_mu_], "coef_tau": coef[:, self.n_mu_ :],
         }  # fmt: skip
-        for k in range(len(bases)):
-            self.draws_[f"f_mu{k}"] = flat(f"lam_mu{k}")[:, None] * flat(f"r_mu{k}")
-            if self.smooth_tau:
-                self.draws_[f"f_tau{k}"] = flat(f"lam_tau{k}")[:, None] * flat(f"r_tau{k}")
+        self.draws_["tau0"] = self.draws_["coef_tau"][:, 0]
+        self.draws_["gamma"] = self.draws_["coef_tau"][:, 1 : p + 1]
         self._diagnose(idata)
 
     def _diagnose(self, idata) -> None:
@@ -207,9 +298,15 @@ class BayesianAdditiveMixedModel(CRTLearner):
 
         from hte_mrt.errors import ConvergenceWarning
 
+        # R-hat of what the CATE is made of: the variance parameters sigma, sd_b and the
+        # (exactly drawn) coefficients of tau. The horseshoe's local scales are nuisance:
+        # heavy-tailed, so their R-hat is noisy, and tau depends on them only through these.
         post = idata["posterior"].to_dataset()
-        names = ["a", "beta", "tau0", "s_gamma", "sigma", "sd_b"]
-        rhat = max(float(az.rhat(post[names])[v].max()) for v in names)
+        nc, nd = post.sizes["chain"], post.sizes["draw"]
+        coef = self.draws_["coef_tau"].reshape(nc, nd, -1)
+        rhat = max(float(az.rhat(post[["sigma", "sd_b"]])[v].max()) for v in ("sigma", "sd_b"))
+        if nc > 1:
+            rhat = max(rhat, *(float(az.rhat(coef[:, :, k])) for k in range(coef.shape[2])))
         ss = idata["sample_stats"]
         div = int(ss["diverging"].values.sum()) if "diverging" in ss else 0
         self.diagnostics_ = {"max_rhat": rhat, "divergences": div}
@@ -229,21 +326,13 @@ class BayesianAdditiveMixedModel(CRTLearner):
 
     # ------------------------------------------------------------------ predictions
     def _tau_draws(self, W: np.ndarray) -> np.ndarray:
-        Ws, bases = self._features(W)
-        d = self.draws_
-        t = d["tau0"][:, None] + d["gamma"] @ Ws.T
-        if self.smooth_tau:
-            for k, B in enumerate(bases):
-                t = t + d[f"f_tau{k}"] @ B.T
-        return self.y_sd_ * t
+        _, T = self._blocks(W)
+        return self.y_sd_ * (self.draws_["coef_tau"] @ T.T)
 
     def _tau(self, W: np.ndarray) -> np.ndarray:
-        return self._tau_draws(W).mean(axis=0)
+        _, T = self._blocks(W)
+        return self.y_sd_ * (T @ self.draws_["coef_tau"].mean(axis=0))
 
     def _mu(self, W: np.ndarray) -> np.ndarray:
-        Ws, bases = self._features(W)
-        d = self.draws_
-        m = d["a"][:, None] + d["beta"] @ Ws.T
-        for k, B in enumerate(bases):
-            m = m + d[f"f_mu{k}"] @ B.T
-        return self.y_mean_ + self.y_sd_ * m.mean(axis=0)
+        M, _ = self._blocks(W)
+        return self.y_mean_ + self.y_sd_ * (M @ self.draws_["coef_mu"].mean(axis=0))
