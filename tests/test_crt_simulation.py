@@ -330,6 +330,10 @@ def test_run_study_in_blocks_equals_one_run(study_joblib):
     )
     with pytest.raises(DesignError, match="duplicated"):
         StudyResult.concat([a, a])
+    assert a.n_reps == 1 and b.n_reps == 2
+    other = run_study(SCENARIOS, LEARNERS, n_reps=3, seed=42, progress=False, reps=[1])
+    with pytest.raises(DesignError, match="learner lists"):
+        StudyResult.concat([a, other])
     with pytest.raises(DesignError, match="reps"):
         run_study(SCENARIOS, lin, n_reps=3, seed=42, reps=[3])
     with pytest.raises(DesignError, match="reps"):

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -164,16 +166,28 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     raw_path = out / "raw.csv.gz"
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     settings = {
         "reps": args.reps,
         "seed": args.seed,
         "learners": {k: v[1] for k, v in learners.items()},
+        "learner_order": list(learners),  # a learner's seed depends on its position
+        "scenarios": {k: repr(v) for k, v in scen.items()},
+        "commits": [commit],
     }
     done = pd.read_csv(raw_path) if raw_path.exists() else None
     if done is not None:
         old = json.loads((out / "settings.json").read_text())
-        if old["seed"] != args.seed or old["learners"] != settings["learners"]:
+        same = old["seed"] == args.seed and old["learners"] == settings["learners"]
+        same &= old.get("learner_order", list(old["learners"])) == list(learners)
+        old_sc = old.get("scenarios", {})
+        same &= all(old_sc.get(k, r) == r for k, r in settings["scenarios"].items())
+        if not same:
             raise SystemExit(f"{out}: settings differ from the stored study; use another --out.")
+        settings["scenarios"] = {**old.get("scenarios", {}), **settings["scenarios"]}
+        settings["commits"] = list(dict.fromkeys([*old.get("commits", []), commit]))
     (out / "settings.json").write_text(json.dumps(settings, indent=1))
     print(f"{len(scen)} scenarios x {len(learners)} learners, target {args.reps} replicates")
     t0 = time.perf_counter()
@@ -191,14 +205,17 @@ def main() -> None:
                 part = run_study(sc, learners, n_reps=args.reps, seed=args.seed,
                                  n_jobs=args.n_jobs, reps=todo)  # fmt: skip
             done = part.raw if done is None else pd.concat([done, part.raw], ignore_index=True)
-            done.to_csv(raw_path, index=False)
+            tmp = raw_path.with_suffix(".tmp.gz")  # atomic: an interrupted write loses nothing
+            done.to_csv(tmp, index=False)
+            os.replace(tmp, raw_path)
         if groups:
             present = [s for s in scen if s in set(done["scenario"])]
             res = StudyResult(
                 raw=done[done["scenario"].isin(present)].reset_index(drop=True),
                 scenarios={s: scen[s] for s in present}, learners=list(learners),
                 n_reps=int(done.groupby("scenario")["rep"].nunique().max()), seed=args.seed,
-                seconds=float(done.groupby(["scenario", "rep"])["seconds"].sum().sum()
+                # per replicate: each learner's whole time (its rows repeat it per sample)
+                seconds=float(done.groupby(["scenario", "rep", "learner"])["seconds"].max().sum()
                               / max(args.n_jobs, 1)),
             )  # fmt: skip
             summarize(res, out, settings)

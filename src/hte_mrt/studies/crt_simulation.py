@@ -396,7 +396,7 @@ def run_study(
         raw=raw,
         scenarios=scen,
         learners=[k for k, _ in learner_items],
-        n_reps=int(n_reps),
+        n_reps=len(rep_idx),
         seed=seed,
         seconds=time.perf_counter() - t0,
         backend=backend,
@@ -452,6 +452,18 @@ class StudyResult:
         seeds = {p.seed for p in parts}
         if len(seeds) > 1:
             raise DesignError(f"StudyResult.concat: blocks come from different seeds {seeds}.")
+        if any(p.learners != parts[0].learners for p in parts):
+            raise DesignError(
+                "StudyResult.concat: blocks have different learner lists (a learner's seed "
+                "depends on its position): " + "; ".join(", ".join(p.learners) for p in parts)
+            )
+        for p in parts:
+            for name, sim in p.scenarios.items():
+                first = next(q.scenarios[name] for q in parts if name in q.scenarios)
+                if sim != first:
+                    raise DesignError(
+                        f"StudyResult.concat: scenario {name!r} differs between blocks."
+                    )
         raw = pd.concat([p.raw for p in parts], ignore_index=True)
         dup = raw.duplicated(list(KEYS))
         if dup.any():

@@ -1,12 +1,14 @@
-"""nutpie on a PyTensor C-backend log-density (compiled once, cached on disk by PyTensor).
+"""nutpie on a PyTensor-compiled log-density (PyTensor's own linker, cached on disk).
 
 ``nutpie.compile_pymc_model`` turns the whole log-density into one numba ``cfunc``; numba
 cannot cache it (it closes over dynamic globals), so every new Python process pays ~9 s of
 LLVM work even for the small collapsed model. Here the same PyMC log-density and gradient
-are compiled by PyTensor's C backend (its compiled modules are cached in PyTensor's
-compiledir, ~0.5 s per process once warm) and handed to nutpie's Python-callable model
-interface, the one nutpie itself uses for its JAX backend. The collapsed likelihood Op calls
-its numba kernel (cached on disk, GIL released) from ``perform``.
+are compiled by PyTensor with its default linker (numba in PyTensor 3, whose compiled
+kernels PyTensor caches on disk: ~0.5 s per process once warm) and handed to nutpie's
+Python-callable model interface, the one nutpie itself uses for its JAX backend. BayesMRT's
+collapsed likelihood Op has a registered numba kernel (GIL released); Ops that run numpy /
+LAPACK in a Python ``perform`` (the additive mixed model's) are compiled with
+``Mode(linker="cvm")`` instead, since numba would wrap them in slow object mode.
 
 Each chain gets its own copy of the compiled function (separate intermediate storage, shared
 data), so chains running in nutpie's threads never share scratch buffers.
@@ -123,8 +125,8 @@ def compile_c(model, mode: Any = "FAST_RUN") -> CFunctions | None:
         import warnings
 
         warnings.warn(
-            f"nutpie's model helpers did not accept the C-backend call ({exc}); falling back to "
-            "nutpie.compile_pymc_model (numba, slower to compile).",
+            f"nutpie's model helpers did not accept the PyTensor-compiled call ({exc}); falling "
+            "back to nutpie.compile_pymc_model (numba, slower to compile).",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -158,7 +160,7 @@ def sample_model(
     cores: int | None = 1,
     mode: Any = "FAST_RUN",
 ):
-    """Sample a PyMC model with nutpie on the C-backend log-density (PyMC's NUTS when nutpie
+    """Sample a PyMC model with nutpie on a PyTensor-compiled log-density (PyMC's NUTS when nutpie
     is not installed). Returns the ArviZ DataTree. ``cores=1`` by default: Python-callable
     chains share the GIL, so threads only help when a GIL-free kernel dominates."""
     from importlib.util import find_spec

@@ -576,7 +576,7 @@ NUMBA_MIN_PARTICIPANTS = 10_000
 def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_accept):
     """nutpie sampling of a collapsed model, reusing a compiled model of the same structure.
 
-    The log-density is compiled by PyTensor's C backend (:mod:`._nutpie`; cached on disk, so a
+    The log-density is compiled by PyTensor (:mod:`._nutpie`; kernels cached on disk, so a
     new process pays ~0.5 s instead of ~9 s of numba compilation). Every data-dependent
     constant is a named shared variable (:class:`_Shared`), so a cached compiled model is
     refitted by overwriting them (no recompilation).
@@ -587,7 +587,7 @@ def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_acc
 
     n_part = len(built.design.group_values)
     # very large trials: the kernel dominates each evaluation, so nutpie's numba cfunc (no
-    # Python in the loop, ~9 s to compile) beats the C backend's per-call overhead
+    # Python in the loop, ~9 s to compile) beats the PyTensor function's per-call overhead
     numba_path = n_part >= NUMBA_MIN_PARTICIPANTS
     key = (*built.key, numba_path)
     compiled = _COMPILED.get(key)

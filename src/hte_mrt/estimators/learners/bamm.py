@@ -18,18 +18,19 @@ features :math:`w` (individual and cluster covariates, encoded):
 * :math:`\eta_{kl}` are pairwise interactions in :math:`\mu` (standardized products),
   :math:`\eta_{kl} \sim N(0, s_\eta^2)` with one learned scale.
 * Shrinkage on the treatment moderators (default, a regularized horseshoe with slab sd 1):
-  :math:`\gamma_k \sim N(0, \tilde\lambda_k^2)`,
-  :math:`\tilde\lambda_k^2 = s_\gamma^2\lambda_k^2 / (1 + s_\gamma^2\lambda_k^2)`,
-  :math:`\lambda_k \sim C^+(0, 1)`, :math:`s_\gamma \sim C^+(0, \tau_0)`,
-  :math:`\tau_0 = p_0 / (p - p_0) / \sqrt{K}` (Piironen & Vehtari 2017, with the K clusters as
-  the sample size and :math:`p_0 = 2`): noise moderators are pulled to 0 and their intervals
-  collapse, real ones escape through the heavy tails. ``shrinkage="global"`` instead uses
-  one scale, :math:`\gamma_k \sim N(0, s_\gamma^2)`, :math:`s_\gamma \sim \text{HalfNormal}(0.5)`.
+  :math:`\gamma_k \sim N(0, \tilde\ell_k^2)`,
+  :math:`\tilde\ell_k^2 = s_\gamma^2\ell_k^2 / (1 + s_\gamma^2\ell_k^2)`,
+  :math:`\ell_k \sim C^+(0, 1)`, :math:`s_\gamma \sim C^+(0, g_0)`,
+  :math:`g_0 = p_0 / (p - p_0) / \sqrt{K}` (Piironen & Vehtari 2017, with the K clusters as
+  the sample size, p moderators and :math:`p_0 = \min(2, p/2)`): noise moderators are
+  pulled to 0 and their intervals collapse, real ones escape through the heavy tails.
+  ``shrinkage="global"`` instead uses one scale, :math:`\gamma_k \sim N(0, s_\gamma^2)`,
+  :math:`s_\gamma \sim \text{HalfNormal}(0.5)`.
 
 Every coefficient is Gaussian given the variance parameters
-:math:`\theta = (\sigma, \sigma_b, s_\gamma, s_\eta, \lambda)`, and so is :math:`b`. The sampler
-(NUTS, nutpie) therefore runs on :math:`\theta` alone, with the coefficients and the cluster
-intercepts integrated out exactly:
+:math:`\theta = (\sigma, \sigma_b, s_\gamma, \ell, s_\eta, \lambda)`, and so is :math:`b`.
+The sampler (NUTS, nutpie) therefore runs on :math:`\theta` alone, with the coefficients and
+the cluster intercepts integrated out exactly:
 :math:`\tilde y \sim N(0, X D_\theta X' + \Sigma_\theta)`, :math:`\Sigma_\theta` block
 compound-symmetric. The likelihood needs only :math:`X'X`, cluster sums of :math:`X` and
 :math:`\tilde y` and one :math:`P \times P` Cholesky factor per evaluation (P coefficients);
@@ -102,8 +103,8 @@ class BayesianAdditiveMixedModel(CRTLearner):
         (``"auto"``: when there are at most 12 features; True / False to force).
     shrinkage, global_scale
         Prior on tau's linear moderators: ``"horseshoe"`` (default; ``global_scale`` the scale
-        of its global half-Cauchy, ``"auto"`` for tau0 above) or ``"global"`` (one
-        half-normal scale).
+        of its global half-Cauchy, ``"auto"`` for g0 in the module docstring) or ``"global"``
+        (one half-normal scale).
     n_basis
         B-spline basis size per smooth term (the penalized part has ``n_basis - 2`` columns).
     draws, tune, chains, target_accept, random_state, progress
@@ -168,6 +169,12 @@ class BayesianAdditiveMixedModel(CRTLearner):
                 raise DesignError(f"{p} must be a positive integer, got {getattr(self, p)}.")
         if not 0.5 <= float(self.target_accept) < 1.0:
             raise DesignError(f"target_accept must be in [0.5, 1), got {self.target_accept}.")
+        if self.global_scale != "auto" and not (
+            isinstance(self.global_scale, int | float) and self.global_scale > 0
+        ):
+            raise DesignError(
+                f"global_scale must be 'auto' or a positive number, got {self.global_scale!r}."
+            )
         if self.shrinkage not in ("horseshoe", "global"):
             raise DesignError(f"shrinkage must be 'horseshoe' or 'global', got {self.shrinkage!r}.")
         if self.interactions not in (True, False, "auto"):
@@ -177,7 +184,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
 
     def _tau_global_scale(self, p: int, n_clusters: int) -> float:
         """Scale of the horseshoe's global shrinkage, after Piironen & Vehtari (2017):
-        tau0 = p0 / (p - p0) / sqrt(K), with p0 = 2 expected moderators and K clusters (the
+        g0 = p0 / (p - p0) / sqrt(K), with p0 = min(2, p/2) expected moderators and K clusters (the
         randomized units, whose count bounds the information on cluster-level moderators;
         sqrt(n individuals) would shrink a clinic-level moderator away)."""
         if self.global_scale != "auto":
@@ -243,9 +250,9 @@ class BayesianAdditiveMixedModel(CRTLearner):
         with pm.Model() as model:
             sigma = pm.HalfNormal("sigma", 1.0)
             sd_b = pm.HalfNormal("sd_b", 0.5)
-            if self.shrinkage == "horseshoe":
+            if p and self.shrinkage == "horseshoe":
                 s_gamma = pm.HalfCauchy("s_gamma", self._tau_global_scale(p, len(stats.n_j)))
-            else:
+            elif p:
                 s_gamma = pm.HalfNormal("s_gamma", 0.5)
             # prior sds of the coefficients, in the column order of X
             parts = [pt.as_tensor(np.r_[5.0, np.ones(p)])]
@@ -255,13 +262,14 @@ class BayesianAdditiveMixedModel(CRTLearner):
             if self.pairs_:
                 s_eta = pm.HalfNormal("s_eta", 0.25)
                 parts.append(pt.ones(len(self.pairs_)) * s_eta)
-            if self.shrinkage == "horseshoe":
+            parts.append(pt.ones(1))
+            if p and self.shrinkage == "horseshoe":
                 # regularized horseshoe (slab sd 1 on the standardized scale)
-                lam = pm.HalfCauchy("lam_gamma", 1.0, shape=p)
-                t2 = (s_gamma * lam) ** 2
-                parts += [pt.ones(1), pt.sqrt(t2 / (1.0 + t2))]
-            else:
-                parts += [pt.ones(1), pt.ones(p) * s_gamma]
+                ell = pm.HalfCauchy("ell_gamma", 1.0, shape=p)
+                t = s_gamma * ell
+                parts.append(t / pt.sqrt(1.0 + t**2))
+            elif p:
+                parts.append(pt.ones(p) * s_gamma)
             if n_s and self.smooth_tau:
                 lam_tau = pm.HalfNormal("lam_tau", 0.25, shape=n_s)
                 parts.append(pt.repeat(lam_tau, nb))
@@ -284,7 +292,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         )
         self.idata_ = idata
         self.draws_ = {
-            "sigma": flat("sigma"), "sd_b": flat("sd_b"), "s_gamma": flat("s_gamma"),
+            "sigma": flat("sigma"), "sd_b": flat("sd_b"),
             "coef_mu": coef[:, : self.n_mu_], "coef_tau": coef[:, self.n_mu_ :],
         }  # fmt: skip
         self.draws_["tau0"] = self.draws_["coef_tau"][:, 0]
