@@ -70,7 +70,8 @@ def test_coefficient_draws_follow_the_dense_conditional(toy):
     cov = np.linalg.inv(prec)
     se = np.sqrt(np.diag(cov) / m)
     assert np.all(np.abs(draws.mean(0) - mean) < 4 * se)  # Monte Carlo: 4 MC SEs
-    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.05 * np.abs(cov).max())
+    # MC sd of a covariance entry <= sqrt(2 / m) max|cov| = 0.01 max|cov|: 4 MC sds
+    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.04 * np.abs(cov).max())
 
 
 def test_op_gradient_through_pytensor(toy):

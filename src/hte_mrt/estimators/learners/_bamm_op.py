@@ -63,7 +63,7 @@ class SufficientStats:
         """S' diag(w) S."""
         return (self.S.T * w) @ self.S
 
-    def conditional(self, sigma: float, sd_b: float, s: np.ndarray):
+    def conditional(self, sigma: float, sd_b: float):
         """(G, g, yQy, logdet Sigma, a, c) at the given variance parameters."""
         s2, sb2 = sigma * sigma, sd_b * sd_b
         a = 1.0 / (s2 + self.n_j * sb2)
@@ -78,7 +78,7 @@ class SufficientStats:
 def value_and_grad(st: SufficientStats, sigma: float, sd_b: float, s: np.ndarray):
     """(log p(y), d/dsigma, d/dsd_b, d/ds) of the collapsed likelihood."""
     s2 = sigma * sigma
-    G, g, yqy, logdet_s, a, c = st.conditional(sigma, sd_b, s)
+    G, g, yqy, logdet_s, a, c = st.conditional(sigma, sd_b)
     P = len(s)
     Gs = G * s[:, None]  # D^1/2 G
     L, info = dpotrf(np.eye(P) + Gs * s[None, :], lower=1, clean=1)
@@ -121,7 +121,7 @@ def draw_coefficients(
     eps = rng.standard_normal((nd, P))
     out = np.empty((nd, P))
     for i in range(nd):
-        G, g, *_ = st.conditional(float(sigma[i]), float(sd_b[i]), s[i])
+        G, g, *_ = st.conditional(float(sigma[i]), float(sd_b[i]))
         L = np.linalg.cholesky(np.eye(P) + s[i][:, None] * G * s[i][None, :])
         h = solve_triangular(L, s[i] * g, lower=True, check_finite=False)
         out[i] = s[i] * solve_triangular(L.T, h + eps[i], lower=False, check_finite=False)
