@@ -57,6 +57,25 @@ def test_gradient_equals_finite_differences(toy):
     np.testing.assert_allclose(g_s, num, rtol=1e-6, atol=1e-8)
 
 
+def test_gradient_at_tiny_scales(toy):
+    """The horseshoe pushes noise scales towards 0: d lp / d log s_k = s_k ds_k stays exact
+    there (the kernel uses s_k^2 Q_kk = 1 - (A^-1)_kk)."""
+    *_, st = toy
+    s = np.array([1e-7, 0.9, 1e-4, 0.05, 1e-9, 1.1])
+    g_s = value_and_grad(st, 0.7, 0.4, s)[3]
+    f = lambda u: value_and_grad(st, 0.7, 0.4, np.exp(u))[0]  # noqa: E731
+    u, h = np.log(s), 1e-5
+    num = [(f(u + h * e) - f(u - h * e)) / (2 * h) for e in np.eye(6)]
+    np.testing.assert_allclose(s * g_s, num, rtol=1e-5, atol=1e-10)
+
+
+def test_non_finite_scales_give_minus_infinity(toy):
+    *_, st = toy
+    for bad in (np.inf, np.nan, 1e200):
+        lp, g_sig, _, g_s = value_and_grad(st, 0.7, 0.4, np.full(6, bad))
+        assert lp == -np.inf and np.isnan(g_sig) and np.isnan(g_s).all()
+
+
 def test_coefficient_draws_follow_the_dense_conditional(toy):
     X, y, _, Z, st = toy
     sigma, sd_b, s = 0.9, 0.6, np.linspace(0.3, 1.2, 6)

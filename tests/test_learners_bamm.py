@@ -23,7 +23,7 @@ from hte_mrt.errors import (
 from hte_mrt.estimators.learners.bamm import BayesianAdditiveMixedModel
 from tests.crt_helpers import small_trial
 
-FAST = dict(draws=400, tune=500, chains=4)
+FAST = dict(draws=600, tune=500, chains=4)
 
 
 def _trial(seed: int, K: int = 30, m: int = 25) -> pd.DataFrame:
@@ -71,7 +71,7 @@ def test_new_clusters_and_subgroups(fitted):
     _, m = fitted
     new = _trial(99, K=6, m=10).assign(cl=lambda d: "new_" + d["cl"])
     res = m.cate(new)
-    assert res.draws.shape == (400 * 4, len(new))
+    assert res.draws.shape == (FAST["draws"] * FAST["chains"], len(new))
     assert set(res.cluster) == set(new["cl"])
     # marginal over b_j: dropping the cluster column changes nothing
     res2 = m.cate(new.drop(columns=["cl"]))

@@ -222,6 +222,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         import pymc as pm
         import pytensor.tensor as pt
         from pytensor.compile.mode import Mode
+        from threadpoolctl import threadpool_limits
 
         from hte_mrt.estimators.bayes._nutpie import sample_model
 
@@ -276,20 +277,22 @@ class BayesianAdditiveMixedModel(CRTLearner):
             dsd = pm.Deterministic("prior_sd", pt.concatenate(parts))
             pm.Potential("loglik", CollapsedAMMLogp(stats)(sigma, sd_b, dsd)[0])
         seed = int(rng.integers(2**31)) if self.random_state is None else int(self.random_state)
-        idata = sample_model(
-            model, draws=int(self.draws), tune=int(self.tune), chains=int(self.chains), seed=seed,
-            progress=self.progress, target_accept=float(self.target_accept),
-            mode=Mode(linker="cvm", optimizer="fast_run"),  # the Op runs numpy/LAPACK
-        )  # fmt: skip
-        post = idata["posterior"]
+        # P x P algebra is too small for threaded BLAS: threads only contend with the chains
+        with threadpool_limits(limits=1, user_api="blas"):
+            idata = sample_model(
+                model, draws=int(self.draws), tune=int(self.tune), chains=int(self.chains),
+                seed=seed, progress=self.progress, target_accept=float(self.target_accept),
+                mode=Mode(linker="cvm", optimizer="fast_run"),  # the Op is a numba kernel
+            )  # fmt: skip
+            post = idata["posterior"]
 
-        def flat(name):
-            v = post[name].values
-            return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
+            def flat(name):
+                v = post[name].values
+                return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
 
-        coef = draw_coefficients(
-            stats, flat("sigma"), flat("sd_b"), flat("prior_sd"), np.random.default_rng(seed)
-        )
+            coef = draw_coefficients(
+                stats, flat("sigma"), flat("sd_b"), flat("prior_sd"), np.random.default_rng(seed)
+            )
         self.idata_ = idata
         self.draws_ = {
             "sigma": flat("sigma"), "sd_b": flat("sd_b"),
