@@ -132,6 +132,8 @@ def test_cate_tracks_truth(fitted, frame):
     # control-arm mean for a new cluster (b = 0) also tracks the truth
     mu0 = model.predict_outcome(arm=0)
     assert np.corrcoef(mu0, frame["mu"])[0, 1] > 0.6
+    # the arm contrast of the outcome predictions is the CATE
+    np.testing.assert_allclose(model.predict_outcome(arm=1) - mu0, res.estimate, atol=1e-10)
     # variance components (true sd_b = 1/3, sigma = 1)
     assert 0.5 < np.median(model.draws_["sigma"]) < 1.5
     assert 0.05 < np.median(model.draws_["sd_b"]) < 1.0  # 24 clusters: loose, but not 0

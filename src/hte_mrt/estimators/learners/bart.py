@@ -361,6 +361,9 @@ class BARTMixed(_PyMCBART):
     def _mu(self, W: np.ndarray) -> np.ndarray:
         return self._forest("f", np.column_stack([W, np.zeros(len(W))])).mean(axis=0)
 
+    def _outcome(self, W: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return self._forest("f", np.column_stack([W, z])).mean(axis=0)  # one pass, not three
+
 
 # ---------------------------------------------------------------------------------------------
 # multilevel BCF in PyMC

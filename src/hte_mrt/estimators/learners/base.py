@@ -150,7 +150,7 @@ class CRTLearner:
         z = np.broadcast_to(np.asarray(arm, dtype=float), (len(W),))
         if not np.isin(z, (0.0, 1.0)).all():
             raise DataError("predict_outcome: arm must be 0 or 1.")
-        return self._mu(W) + z * self._tau(W)
+        return self._outcome(W, z)
 
     # ------------------------------------------------------------------ bootstrap
     def bootstrap(self, n_boot: int | None = None, n_jobs: int | None = None) -> Self:
@@ -196,6 +196,10 @@ class CRTLearner:
 
     def _mu(self, W: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _outcome(self, W: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """mu(w) + z tau(w); learners that model y(w, z) directly override it."""
+        return self._mu(W) + z * self._tau(W)
 
     def _tau_draws(self, W: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
