@@ -91,10 +91,16 @@ def test_invalid_toml_reports_the_line(tmp_path):
     assert ei.value.line == BASE.count("\n") + 2
 
 
-def test_same_plan_same_numbers(tmp_path):
-    """Bitwise-identical WCLS and identical seeded draws on a rerun."""
+def test_same_plan_same_numbers(tmp_path, monkeypatch):
+    """Bitwise-identical WCLS and identical seeded draws on a rerun; the data read once per run."""
+    import hte_mrt.reports.run as run_mod
+
+    reads = []
+    real = run_mod.load_frame
+    monkeypatch.setattr(run_mod, "load_frame", lambda plan: reads.append(1) or real(plan))
     p = _plan(tmp_path, BASE)
     a = run_plan(p, tmp_path / "a", quick=True, progress=False)
+    assert len(reads) == 1
     b = run_plan(p, tmp_path / "b", quick=True, progress=False)
     ta, tb = a.tables["effects_marginal"], b.tables["effects_marginal"]
     assert ta["wcls_estimate"].to_numpy().tobytes() == tb["wcls_estimate"].to_numpy().tobytes()

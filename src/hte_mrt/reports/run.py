@@ -88,14 +88,22 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
     """Load and validate a plan; with ``check_data`` also check that the data have every column
     the plan names (roles and formula variables), raising :class:`PlanError` with the key."""
     plan = plan_or_path if isinstance(plan_or_path, Plan) else load_plan(plan_or_path)
-    if check_data and plan.kind != "samplesize":
-        frame = load_frame(plan)
-        if plan.kind == "mrt":
-            from hte_mrt.reports.mrt_plan import check_columns
-        else:
-            from hte_mrt.reports.crt_plan import check_columns
-        check_columns(plan, frame)
+    if check_data:
+        _checked_frame(plan)
     return plan
+
+
+def _checked_frame(plan: Plan) -> pd.DataFrame | None:
+    """The plan's data, read once, after checking every column it names (None: no data)."""
+    if plan.kind == "samplesize":
+        return None
+    frame = load_frame(plan)
+    if plan.kind == "mrt":
+        from hte_mrt.reports.mrt_plan import check_columns
+    else:
+        from hte_mrt.reports.crt_plan import check_columns
+    check_columns(plan, frame)
+    return frame
 
 
 def run_plan(
@@ -106,7 +114,8 @@ def run_plan(
     progress: bool = True,
 ) -> RunResult:
     """Run a plan; ``quick=True`` uses few draws / resamples (for tests and smoke runs)."""
-    plan = validate(plan_or_path)
+    plan = plan_or_path if isinstance(plan_or_path, Plan) else load_plan(plan_or_path)
+    frame = _checked_frame(plan)  # read once: validated here, analysed below
     out = Path(out or plan.section("report").get("out", f"reports/{plan.name}"))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -121,13 +130,11 @@ def run_plan(
     if plan.kind == "mrt":
         from hte_mrt.reports.mrt_plan import run_mrt
 
-        frame = load_frame(plan)
         meta["data_sha256"] = frame_sha256(frame)
         report, tables, extra = run_mrt(plan, frame, out, meta, quick=quick, progress=progress)
     elif plan.kind == "crt":
         from hte_mrt.reports.crt_plan import run_crt
 
-        frame = load_frame(plan)
         meta["data_sha256"] = frame_sha256(frame)
         report, tables, extra = run_crt(plan, frame, out, meta, quick=quick, progress=progress)
     else:
