@@ -6,9 +6,9 @@ LLVM work even for the small collapsed model. Here the same PyMC log-density and
 are compiled by PyTensor with its default linker (numba in PyTensor 3, whose compiled
 kernels PyTensor caches on disk: ~0.5 s per process once warm) and handed to nutpie's
 Python-callable model interface, the one nutpie itself uses for its JAX backend. BayesMRT's
-collapsed likelihood Op has a registered numba kernel (GIL released); Ops that run numpy /
-LAPACK in a Python ``perform`` (the additive mixed model's) are compiled with
-``Mode(linker="cvm")`` instead, since numba would wrap them in slow object mode.
+collapsed likelihood Op has a registered numba kernel (GIL released); Ops with a Python
+``perform`` (the additive mixed model's, which calls its own GIL-free numba kernel) are
+compiled with ``Mode(linker="cvm")`` instead, since numba would wrap them in slow object mode.
 
 Each chain gets its own copy of the compiled function (separate intermediate storage, shared
 data), so chains running in nutpie's threads never share scratch buffers.
