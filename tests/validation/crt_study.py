@@ -35,6 +35,7 @@ import pandas as pd
 from hte_mrt.estimators.learners import (
     BARTMixed,
     BayesianAdditiveMixedModel,
+    BayesianCausalForestMixed,
     EconMLCausalForest,
     GPBoostLearner,
     LinearInteraction,
@@ -60,8 +61,11 @@ LEARNERS = {
     "gpboost": (GPBoostLearner, dict()),
     "econml_cf": (EconMLCausalForest, dict(n_estimators=200)),
 }
-SLOW = {"bart": (BARTMixed, dict())}
-BAYESIAN = ("bamm", "bart")  # ours; bcf_stochtree is the peer
+# pymc-bart learners at their defaults (draws 1000, tune 1000, 2 chains): 10-30 s per fit, so
+# run apart (--learners bart,bcf_pymc --out ...) on the same simulated trials (a trial's seed
+# depends only on --seed and the replicate, not on the learners)
+SLOW = {"bart": (BARTMixed, dict()), "bcf_pymc": (BayesianCausalForestMixed, dict())}
+BAYESIAN = ("bamm", "bart", "bcf_pymc")  # ours; bcf_stochtree is the peer
 PEERS = ("bcf_stochtree", "gpboost", "econml_cf")
 
 
