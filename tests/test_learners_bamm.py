@@ -23,6 +23,8 @@ from hte_mrt.errors import (
 from hte_mrt.estimators.learners.bamm import BayesianAdditiveMixedModel
 from tests.crt_helpers import small_trial
 
+# 600 draws: with 400, the max R-hat over sigma, sd_b and the tau coefficients exceeded the
+# 1.01 warning for 1 of 6 sampler seeds (1.012), which the tests turn into an error
 FAST = dict(draws=600, tune=500, chains=4)
 
 

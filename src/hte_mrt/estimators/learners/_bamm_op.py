@@ -81,7 +81,11 @@ def value_and_grad(st: SufficientStats, sigma: float, sd_b: float, s: np.ndarray
     No P x P products beyond the Cholesky factor and its inverse: with
     :math:`D^{1/2}QD^{1/2} = I - A^{-1}` and :math:`m_j = \|L^{-1}D^{1/2}S_j\|^2`, every
     trace reduces to :math:`\mathrm{diag}(A^{-1})` and the :math:`m_j`. Compiled with numba
-    (about 0.1 ms per evaluation at P = 76, a third of the NumPy version's time).
+    (about 0.1 ms per evaluation at P = 76, a third of the NumPy version's time). As
+    :math:`s_k \to 0` the gradient keeps its absolute accuracy in :math:`\log s_k` (what NUTS
+    uses: :math:`s_k\,\partial/\partial s_k`), not its relative accuracy. Invalid input
+    (non-finite values, :math:`\sigma = 0`, a factorization failure) gives
+    :math:`-\infty`.
     """
     lp, d_sigma, d_sdb, ds = _value_and_grad(
         st.XtX, st.Xty, st.S, st.ysum, st.yty, st.n_j, float(sigma), float(sd_b),
@@ -90,26 +94,36 @@ def value_and_grad(st: SufficientStats, sigma: float, sd_b: float, s: np.ndarray
     return lp, d_sigma, d_sdb, ds
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _chol_inv(A):
-    """(L^{-1}, log det L, ok) for symmetric positive definite A = LL'."""
+    """(L^{-1}, log det L, ok) for symmetric positive definite A = LL' (ok False otherwise)."""
+    P = A.shape[0]
     if not np.all(np.isfinite(A)):
         return A.copy(), np.nan, False
     try:
         L = np.linalg.cholesky(A)
     except Exception:
         return A.copy(), np.nan, False
+    Li = np.zeros((P, P))  # forward substitution: exactly lower triangular
     ld = 0.0
-    for k in range(A.shape[0]):
-        ld += np.log(L[k, k])
-    return np.ascontiguousarray(np.linalg.inv(L)), ld, True
+    for i in range(P):
+        ld += np.log(L[i, i])
+        Li[i, i] = 1.0 / L[i, i]
+        for j in range(i):
+            acc = 0.0
+            for k in range(j, i):
+                acc += L[i, k] * Li[k, j]
+            Li[i, j] = -acc / L[i, i]
+    return Li, ld, True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(XtX, Xty, S, ysum, yty, n_j, sigma, sd_b, s):
     K, P = S.shape
     n = n_j.sum()
     s2, sb2 = sigma * sigma, sd_b * sd_b
+    if not (s2 > 0 and np.isfinite(s2) and np.isfinite(sb2)):
+        return -np.inf, np.nan, np.nan, np.full(P, np.nan)
     a = 1.0 / (s2 + n_j * sb2)
     c = sb2 * a
     G = (XtX - S.T @ np.ascontiguousarray(S * c[:, None])) / s2
@@ -133,7 +147,7 @@ def _value_and_grad(XtX, Xty, S, ysum, yty, n_j, sigma, sd_b, s):
     q = g - G @ w
     ds = np.zeros(P)
     for k in range(P):
-        if s[k] > 0:
+        if s[k] != 0:
             ds[k] = -(1.0 - d_ainv[k]) / s[k] + s[k] * q[k] * q[k]
     # residual r = y - X w through sufficient statistics
     rr = yty - 2.0 * (Xty @ w) + w @ (XtX @ w)
