@@ -61,10 +61,13 @@ LEARNERS = {
     "gpboost": (GPBoostLearner, dict()),
     "econml_cf": (EconMLCausalForest, dict(n_estimators=200)),
 }
-# pymc-bart learners at their defaults (draws 1000, tune 1000, 2 chains): 10-30 s per fit, so
-# run apart (--learners bart,bcf_pymc --out ...) on the same simulated trials (a trial's seed
-# depends only on --seed and the replicate, not on the learners)
-SLOW = {"bart": (BARTMixed, dict()), "bcf_pymc": (BayesianCausalForestMixed, dict())}
+# pymc-bart learners with BAMM's budget (2 chains x 500 draws after 500 tuning): 5-15 s per
+# fit, so run apart (--learners bart,bcf_pymc --out ...) on the same simulated trials (a trial's
+# seed depends only on --seed and the replicate, not on the learners)
+SLOW = {
+    "bart": (BARTMixed, dict(draws=500, tune=500, chains=2)),
+    "bcf_pymc": (BayesianCausalForestMixed, dict(draws=500, tune=500, chains=2)),
+}
 BAYESIAN = ("bamm", "bart", "bcf_pymc")  # ours; bcf_stochtree is the peer
 PEERS = ("bcf_stochtree", "gpboost", "econml_cf")
 
