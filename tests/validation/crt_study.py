@@ -146,6 +146,64 @@ def summarize(res: StudyResult, out: Path, settings: dict) -> str:
     return md
 
 
+def paired(out: Path, other: Path, scenarios: list[str]) -> str:
+    """``paired.md``: this run's learners and another run's (``other/raw.csv.gz``) on the
+    (scenario, replicate) pairs both have, which are the same simulated trials and new clusters
+    when the seeds agree. PEHE per learner, our best Bayesian learner over the best learner, and
+    the Bayesian learners' CATE coverage (MCSE in parentheses)."""
+    a = pd.read_csv(out / "raw.csv.gz")
+    b = pd.read_csv(other / "raw.csv.gz")
+    a, b = (d[d["sample"] == "new_clusters"] for d in (a, b))
+    common = set(zip(a["scenario"], a["rep"], strict=True))
+    common &= set(zip(b["scenario"], b["rep"], strict=True))
+    d = pd.concat([b, a], ignore_index=True)
+    d = d[[k in common for k in zip(d["scenario"], d["rep"], strict=True)]]
+    scen = [s for s in scenarios if s in set(d["scenario"])]
+    learners = list(dict.fromkeys(d["learner"]))
+    bayes = [x for x in BAYESIAN if x in learners]
+    g = d.groupby(["scenario", "learner"])
+
+    def mean_se(col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        m = g[col].mean().unstack().reindex(index=scen, columns=learners)
+        se = (g[col].std() / np.sqrt(g[col].count())).unstack().reindex_like(m)
+        return m, se
+
+    pehe, pehe_se = mean_se("pehe")
+    cov, cov_se = mean_se("coverage_cate")
+    n = d.groupby("scenario")["rep"].nunique()
+    lines = [
+        f"# Paired with `{other.name}`: the same simulated trials",
+        "",
+        f"Replicates in both runs per scenario: {n.min()}-{n.max()}. PEHE on 50 new clusters of "
+        "20 (mean, MCSE); `best Bayesian / best`: our best Bayesian learner "
+        f"({', '.join(bayes)}) over the best learner (target <= 1.05).",
+        "",
+        "| scenario | " + " | ".join(learners) + " | best Bayesian / best |",
+        "|---|" + "---|" * (len(learners) + 1),
+    ]
+    for s in scen:
+        r = pehe.loc[s]
+        who = r[bayes].idxmin()
+        cells = [f"{r[x]:.3f} ({pehe_se.loc[s, x]:.3f})" for x in learners]
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {r[who] / r.min():.3f} ({who}) |")
+    cols = [*bayes, *(["bcf_stochtree"] if "bcf_stochtree" in learners else [])]
+    lines += [
+        "",
+        "95% coverage of tau(x, v) on the new clusters (MCSE); target [0.90, 0.97]:",
+        "",
+        "| scenario | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for s in scen:
+        cells = [f"{cov.loc[s, x]:.3f} ({cov_se.loc[s, x]:.3f})" for x in cols]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    secs = d.groupby("learner")["fit_seconds"].mean().reindex(learners)
+    lines += ["", "Mean fit seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in secs.items())]
+    md = "\n".join(lines) + "\n"
+    (out / "paired.md").write_text(md)
+    return md
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
@@ -156,6 +214,10 @@ def main() -> None:
     ap.add_argument("--scenarios", default="oat", help="oat | base | comma-separated names")
     ap.add_argument("--out", default=str(OUT / "crt_study"))
     ap.add_argument("--max-minutes", type=float, default=float("inf"))
+    ap.add_argument(
+        "--paired-with", metavar="DIR", help="also write paired.md against DIR/raw.csv.gz"
+    )
+    ap.add_argument("--summary-only", action="store_true", help="rewrite paired.md; run nothing")
     args = ap.parse_args()
 
     pool = {**LEARNERS, **SLOW}
@@ -173,6 +235,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     raw_path = out / "raw.csv.gz"
+    if args.summary_only:  # settings.json untouched
+        if args.paired_with:
+            print(paired(out, Path(args.paired_with), list(scen)))
+        return
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -226,6 +292,8 @@ def main() -> None:
                               / max(args.n_jobs, 1)),
             )  # fmt: skip
             summarize(res, out, settings)
+            if args.paired_with:
+                paired(out, Path(args.paired_with), list(scen))
             print(f"replicates < {block.stop} done: {time.perf_counter() - t0:.0f} s", flush=True)
         if (time.perf_counter() - t0) / 60 > args.max_minutes:
             print("time limit reached; rerun to continue")
