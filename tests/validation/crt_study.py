@@ -2,11 +2,14 @@
 
     python tests/validation/crt_study.py --reps 200 --n-jobs 2            # the full study
     python tests/validation/crt_study.py --reps 200 --max-minutes 90      # a block of it
+    python tests/validation/crt_study.py --reps 200 --learners bart,bcf_pymc \
+        --out benchmarks/results/crt_study_pymc_bart --paired-with benchmarks/results/crt_study
 
 Scenarios: the base scenario (K = 32 clusters, sizes U{15..35}, ICC 0.05, linear mu,
 individual tau, normal intercepts) plus one-factor-at-a-time sweeps
 (:func:`hte_mrt.studies.oat_scenarios`). Learners: ours (Bayesian additive mixed model, MERF,
-EM gradient boosting, the linear reference; optionally the pymc-bart BART) and the peers a user
+EM gradient boosting, the linear reference; the pymc-bart BART and multilevel BCF run apart
+on the same trials) and the peers a user
 would pick instead (stochtree BCF with random effects, GPBoost S-learner, econml
 CausalForestDML with groups). Bayesian learners give posterior intervals; point learners are
 evaluated without intervals (a cluster bootstrap per replicate would multiply the cost by B).
