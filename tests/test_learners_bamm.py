@@ -94,7 +94,12 @@ def test_seeded_runs_reproduce():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = BayesianAdditiveMixedModel(**kw).fit(_data(df)).cate()
         b = BayesianAdditiveMixedModel(**kw).fit(_data(df)).cate()
+        # chains in threads or one after another: the same seeded draws
+        c = BayesianAdditiveMixedModel(**kw, cores=1).fit(_data(df)).cate()
+        d = BayesianAdditiveMixedModel(**kw, cores=2).fit(_data(df)).cate()
     np.testing.assert_array_equal(a.draws, b.draws)
+    np.testing.assert_array_equal(c.draws, d.draws)
+    np.testing.assert_array_equal(a.draws, c.draws)
 
 
 def test_no_covariates_is_the_random_intercept_model():
@@ -126,6 +131,9 @@ def test_bad_input():
         BayesianAdditiveMixedModel(interactions="some").fit(_data(df))
     with pytest.raises(DesignError, match="global_scale"):
         BayesianAdditiveMixedModel(global_scale=0.0).fit(_data(df))
+    for bad in (0, 1.5, True):
+        with pytest.raises(DesignError, match="cores"):
+            BayesianAdditiveMixedModel(cores=bad).fit(_data(df))
     with pytest.raises(DataError, match="CRTData"):
         BayesianAdditiveMixedModel().fit(df)
     with pytest.raises(EstimationError, match="not fitted"):

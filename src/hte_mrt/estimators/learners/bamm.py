@@ -47,6 +47,7 @@ and :math:`\text{HalfNormal}(0.25)` (tau).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
@@ -110,6 +111,10 @@ class BayesianAdditiveMixedModel(CRTLearner):
     draws, tune, chains, target_accept, random_state, progress
         Sampler settings (nutpie when installed, else PyMC's NUTS), on the variance
         parameters; the coefficients are drawn exactly given each draw.
+    cores
+        Chains sampled at once, in threads (the likelihood kernel releases the GIL); ``None``
+        (default): min(chains, CPU count); 1 runs them one after another. Seeded draws do not
+        depend on it.
     """
 
     name: ClassVar[str] = "bamm"
@@ -129,6 +134,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         target_accept: float = 0.9,
         random_state: int | None = None,
         progress: bool = False,
+        cores: int | None = None,
     ) -> None:
         self.smooth = smooth
         self.smooth_tau = smooth_tau
@@ -142,6 +148,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         self.target_accept = target_accept
         self.random_state = random_state
         self.progress = progress
+        self.cores = cores
 
     # ------------------------------------------------------------------ design
     def _smooth_columns(self, W: np.ndarray) -> list[int]:
@@ -164,6 +171,10 @@ class BayesianAdditiveMixedModel(CRTLearner):
     def _check_params(self) -> None:
         if int(self.n_basis) < 5:
             raise DesignError(f"n_basis must be >= 5, got {self.n_basis}.")
+        if self.cores is not None and (
+            isinstance(self.cores, bool) or not isinstance(self.cores, int) or self.cores < 1
+        ):
+            raise DesignError(f"cores must be None or a positive integer, got {self.cores!r}.")
         for p in ("draws", "tune", "chains"):
             if int(getattr(self, p)) < 1:
                 raise DesignError(f"{p} must be a positive integer, got {getattr(self, p)}.")
@@ -283,7 +294,8 @@ class BayesianAdditiveMixedModel(CRTLearner):
             idata = sample_model(
                 model, draws=int(self.draws), tune=int(self.tune), chains=int(self.chains),
                 seed=seed, progress=self.progress, target_accept=float(self.target_accept),
-                mode=Mode(linker="cvm", optimizer="fast_run"),  # the Op is a numba kernel
+                cores=int(self.cores or min(int(self.chains), os.cpu_count() or 1)),
+                mode=Mode(linker="cvm", optimizer="fast_run"),  # Python perform, numba kernel
             )  # fmt: skip
             post = idata["posterior"]
 
