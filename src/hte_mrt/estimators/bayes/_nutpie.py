@@ -17,7 +17,6 @@ data), so chains running in nutpie's threads never share scratch buffers.
 from __future__ import annotations
 
 import copy
-import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,11 +168,6 @@ def sample_model(
     if find_spec("nutpie") is not None:
         import nutpie
 
-        if cores != 1:
-            # collect cyclic garbage now, on this thread: a thread-bound extension object left
-            # over from an earlier fit (pymc-bart's Rust sampler) must not be finalized by a GC
-            # pass on a sampler thread (pyo3 "unsendable ... dropped on another thread")
-            gc.collect()
         compiled = compile_c(model, mode=mode)
         sampler_model = (
             compiled.nutpie_model()
