@@ -59,20 +59,25 @@ class SufficientStats:
     def n(self) -> float:
         return float(self.n_j.sum())
 
-    def sandwich(self, w: np.ndarray) -> np.ndarray:
-        """S' diag(w) S."""
-        return (self.S.T * w) @ self.S
-
     def conditional(self, sigma: float, sd_b: float):
         """(G, g, yQy, logdet Sigma, a, c) at the given variance parameters."""
-        s2, sb2 = sigma * sigma, sd_b * sd_b
-        a = 1.0 / (s2 + self.n_j * sb2)
-        c = sb2 * a
-        G = (self.XtX - self.sandwich(c)) / s2
-        g = (self.Xty - self.S.T @ (c * self.ysum)) / s2
-        yqy = (self.yty - np.sum(c * self.ysum**2)) / s2
-        logdet = self.n * np.log(s2) + np.sum(np.log1p(self.n_j * sb2 / s2))
-        return G, g, yqy, logdet, a, c
+        return _conditional(
+            self.XtX, self.Xty, self.S, self.ysum, self.yty, self.n_j, float(sigma), float(sd_b)
+        )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _conditional(XtX, Xty, S, ysum, yty, n_j, sigma, sd_b):
+    """G = X'Sigma^-1 X, g = X'Sigma^-1 y, y'Sigma^-1 y, log|Sigma| and the per-cluster
+    a = 1 / (s2 + n_j sb2), c = sb2 a (shared by the likelihood and the coefficient draws)."""
+    s2, sb2 = sigma * sigma, sd_b * sd_b
+    a = 1.0 / (s2 + n_j * sb2)
+    c = sb2 * a
+    G = (XtX - S.T @ np.ascontiguousarray(S * c[:, None])) / s2
+    g = (Xty - S.T @ (c * ysum)) / s2
+    yqy = (yty - np.sum(c * ysum * ysum)) / s2
+    logdet = n_j.sum() * np.log(s2) + np.sum(np.log1p(n_j * sb2 / s2))
+    return G, g, yqy, logdet, a, c
 
 
 def value_and_grad(st: SufficientStats, sigma: float, sd_b: float, s: np.ndarray):
@@ -124,12 +129,7 @@ def _value_and_grad(XtX, Xty, S, ysum, yty, n_j, sigma, sd_b, s):
     s2, sb2 = sigma * sigma, sd_b * sd_b
     if not (s2 > 0 and np.isfinite(s2) and np.isfinite(sb2)):
         return -np.inf, np.nan, np.nan, np.full(P, np.nan)
-    a = 1.0 / (s2 + n_j * sb2)
-    c = sb2 * a
-    G = (XtX - S.T @ np.ascontiguousarray(S * c[:, None])) / s2
-    g = (Xty - S.T @ (c * ysum)) / s2
-    yqy = (yty - np.sum(c * ysum * ysum)) / s2
-    logdet_s = n * np.log(s2) + np.sum(np.log1p(n_j * sb2 / s2))
+    G, g, yqy, logdet_s, a, c = _conditional(XtX, Xty, S, ysum, yty, n_j, sigma, sd_b)
     A = G * np.outer(s, s)
     for k in range(P):
         A[k, k] += 1.0
