@@ -94,9 +94,9 @@ def test_seeded_runs_reproduce():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = BayesianAdditiveMixedModel(**kw).fit(_data(df)).cate()
         b = BayesianAdditiveMixedModel(**kw).fit(_data(df)).cate()
-        # chains in threads or one after another: the same seeded draws
+        # chains in threads or one after another (cores may be a NumPy integer): the same draws
         c = BayesianAdditiveMixedModel(**kw, cores=1).fit(_data(df)).cate()
-        d = BayesianAdditiveMixedModel(**kw, cores=2).fit(_data(df)).cate()
+        d = BayesianAdditiveMixedModel(**kw, cores=np.int64(2)).fit(_data(df)).cate()
     np.testing.assert_array_equal(a.draws, b.draws)
     np.testing.assert_array_equal(c.draws, d.draws)
     np.testing.assert_array_equal(a.draws, c.draws)

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from numbers import Integral
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -172,7 +173,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         if int(self.n_basis) < 5:
             raise DesignError(f"n_basis must be >= 5, got {self.n_basis}.")
         if self.cores is not None and (
-            isinstance(self.cores, bool) or not isinstance(self.cores, int) or self.cores < 1
+            isinstance(self.cores, bool) or not isinstance(self.cores, Integral) or self.cores < 1
         ):
             raise DesignError(f"cores must be None or a positive integer, got {self.cores!r}.")
         for p in ("draws", "tune", "chains"):
