@@ -1,0 +1,114 @@
+"""Pilot of BAMM variants on the CRT study's own trials, paired with its default BAMM (issue 4).
+
+    python tests/validation/crt_bamm_pilot.py --reps 30 --n-jobs 2
+
+Not part of the study: it informs whether a model change is worth a full rerun. Each variant
+runs on replicates 0..reps-1 of the chosen scenarios with the study's seed and budget, so the
+trials are identical to the study's; the default BAMM's rows are read from the study's
+``raw.csv.gz``. Differences variant - default are paired by replicate, with their MCSE
+(sd of the per-replicate difference / sqrt(reps)). Writes ``<out>/raw.csv.gz`` and
+``<out>/summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hte_mrt.estimators.learners import BayesianAdditiveMixedModel
+from hte_mrt.studies import oat_scenarios, run_study
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDY = ROOT / "benchmarks" / "results" / "crt_study"
+BUDGET = dict(draws=500, tune=500, chains=2)  # the study's BAMM budget
+VARIANTS = {"bamm_smooth_tau": (BayesianAdditiveMixedModel, dict(BUDGET, smooth_tau=True))}
+METRICS = ("pehe", "coverage_cate", "width_cate", "coverage_ate_ind", "fit_seconds")
+
+
+def paired(pilot: pd.DataFrame, study: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and variant: default and variant means, paired difference and its MCSE."""
+    key = ["scenario", "rep"]
+    base = study[study.learner == "bamm"].set_index(key)
+    rows = []
+    for (scen, name), g in pilot.groupby(["scenario", "learner"], sort=False):
+        g = g.set_index(key)
+        b = base.loc[g.index]
+        if not np.allclose(g["true_ate_ind"], b["true_ate_ind"]):  # same simulated trials
+            raise SystemExit(f"{scen}: the pilot's trials differ from the study's")
+        for m in METRICS:
+            d = g[m] - b[m]
+            rows.append(
+                dict(
+                    scenario=scen,
+                    variant=name,
+                    metric=m,
+                    reps=len(d),
+                    default=b[m].mean(),
+                    variant_mean=g[m].mean(),
+                    diff=d.mean(),
+                    mcse=d.std(ddof=1) / np.sqrt(len(d)),
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--scenarios", default="base,K=16,tau=homogeneous,tau=nonlinear")
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "crt_bamm_pilot")
+    args = ap.parse_args()
+    settings = json.loads((STUDY / "settings.json").read_text())
+    if settings["learners"]["bamm"] != BUDGET:
+        raise SystemExit(f"the study's BAMM settings changed: {settings['learners']['bamm']}")
+    study = pd.read_csv(STUDY / "raw.csv.gz")
+    study = study[(study["sample"] == "new_clusters") & (study.rep < args.reps)]
+    scen = oat_scenarios()
+    names = args.scenarios.split(",")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 500 draws: sampler warnings are summarized by the study
+        res = run_study(
+            {s: scen[s] for s in names},
+            VARIANTS,
+            n_reps=int(settings["reps"]),
+            seed=int(settings["seed"]),
+            n_jobs=args.n_jobs,
+            reps=range(args.reps),
+        )
+    raw = res.raw
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw.to_csv(args.out / "raw.csv.gz", index=False)
+    tab = paired(raw[raw["sample"] == "new_clusters"], study)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        f"# BAMM variants paired with the study's BAMM (reps 0-{args.reps - 1}, new clusters)",
+        "",
+        f"Commit {commit}; variants: "
+        + "; ".join(f"{k}: {v[1]}" for k, v in VARIANTS.items())
+        + ".",
+        "",
+        "| scenario | variant | metric | default | variant | diff | MCSE |",
+        "|---" * 7 + "|",
+    ]
+    for r in tab.itertuples():
+        lines.append(
+            f"| {r.scenario} | {r.variant} | {r.metric} | {r.default:.3f} | "
+            f"{r.variant_mean:.3f} | {r.diff:+.3f} | {r.mcse:.3f} |"
+        )
+    n_err = int(raw["error"].notna().sum()) if "error" in raw else 0
+    lines += ["", f"Failed fits: {n_err}."]
+    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
