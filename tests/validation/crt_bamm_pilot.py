@@ -68,7 +68,7 @@ def main() -> None:
     settings = json.loads((STUDY / "settings.json").read_text())
     if settings["learners"]["bamm"] != BUDGET:
         raise SystemExit(f"the study's BAMM settings changed: {settings['learners']['bamm']}")
-    study = pd.read_csv(STUDY / "raw.csv.gz")
+    study = pd.read_csv(STUDY / "raw.csv.gz", dtype={"error": str})
     study = study[(study["sample"] == "new_clusters") & (study.rep < args.reps)]
     scen = oat_scenarios()
     names = args.scenarios.split(",")
