@@ -1,13 +1,14 @@
 """Pilot of BAMM variants on the CRT study's own trials, paired with its default BAMM (issue 4).
 
-    python tests/validation/crt_bamm_pilot.py --reps 30 --n-jobs 2
+    python tests/validation/crt_bamm_pilot.py --reps 20 --variants bamm_smooth_tau
+    python tests/validation/crt_bamm_pilot.py --reps 20 --variants bamm_global_scale_0.01
 
 Not part of the study: it informs whether a model change is worth a full rerun. Each variant
 runs on replicates 0..reps-1 of the chosen scenarios with the study's seed and budget, so the
 trials are identical to the study's; the default BAMM's rows are read from the study's
 ``raw.csv.gz``. Differences variant - default are paired by replicate, with their MCSE
-(sd of the per-replicate difference / sqrt(reps)). Writes ``<out>/raw.csv.gz`` and
-``<out>/summary.md``.
+(sd of the per-replicate difference / sqrt(reps)). Writes ``<out>/raw-<variants>.csv.gz`` and
+``<out>/summary-<variants>.md``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ from hte_mrt.studies import oat_scenarios, run_study
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "benchmarks" / "results" / "crt_study"
 BUDGET = dict(draws=500, tune=500, chains=2)  # the study's BAMM budget
-VARIANTS = {"bamm_smooth_tau": (BayesianAdditiveMixedModel, dict(BUDGET, smooth_tau=True))}
+VARIANTS = {
+    "bamm_smooth_tau": (BayesianAdditiveMixedModel, dict(BUDGET, smooth_tau=True)),
+    # the horseshoe's global scale fixed well below "auto" (about 0.05 at K=32, 0.07 at K=16)
+    "bamm_global_scale_0.01": (BayesianAdditiveMixedModel, dict(BUDGET, global_scale=0.01)),
+}
 METRICS = ("pehe", "coverage_cate", "width_cate", "coverage_ate_ind", "fit_seconds")
 
 
@@ -62,6 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--scenarios", default="base,K=16,tau=homogeneous,tau=nonlinear")
+    ap.add_argument("--variants", default="bamm_smooth_tau", help=", ".join(VARIANTS))
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "crt_bamm_pilot")
     args = ap.parse_args()
@@ -72,11 +78,16 @@ def main() -> None:
     study = study[(study["sample"] == "new_clusters") & (study.rep < args.reps)]
     scen = oat_scenarios()
     names = args.scenarios.split(",")
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
+    variants = {v: VARIANTS[v] for v in args.variants.split(",")}
+    tag = "+".join(variants)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 500 draws: sampler warnings are summarized by the study
         res = run_study(
             {s: scen[s] for s in names},
-            VARIANTS,
+            variants,
             n_reps=int(settings["reps"]),
             seed=int(settings["seed"]),
             n_jobs=args.n_jobs,
@@ -84,7 +95,7 @@ def main() -> None:
         )
     raw = res.raw
     args.out.mkdir(parents=True, exist_ok=True)
-    raw.to_csv(args.out / "raw.csv.gz", index=False)
+    raw.to_csv(args.out / f"raw-{tag}.csv.gz", index=False)
     tab = paired(raw[raw["sample"] == "new_clusters"], study)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -93,7 +104,7 @@ def main() -> None:
         f"# BAMM variants paired with the study's BAMM (reps 0-{args.reps - 1}, new clusters)",
         "",
         f"Commit {commit}; variants: "
-        + "; ".join(f"{k}: {v[1]}" for k, v in VARIANTS.items())
+        + "; ".join(f"{k}: {v[1]}" for k, v in variants.items())
         + ".",
         "",
         "| scenario | variant | metric | default | variant | diff | MCSE |",
@@ -106,7 +117,7 @@ def main() -> None:
         )
     n_err = int(raw["error"].notna().sum()) if "error" in raw else 0
     lines += ["", f"Failed fits: {n_err}."]
-    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"summary-{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
