@@ -32,6 +32,7 @@ VARIANTS = {
     "bamm_smooth_tau": (BayesianAdditiveMixedModel, dict(BUDGET, smooth_tau=True)),
     # the horseshoe's global scale fixed well below "auto" (about 0.05 at K=32, 0.07 at K=16)
     "bamm_global_scale_0.01": (BayesianAdditiveMixedModel, dict(BUDGET, global_scale=0.01)),
+    "bamm_global_scale_0.02": (BayesianAdditiveMixedModel, dict(BUDGET, global_scale=0.02)),
 }
 METRICS = ("pehe", "coverage_cate", "width_cate", "coverage_ate_ind", "fit_seconds")
 
