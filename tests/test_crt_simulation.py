@@ -19,7 +19,7 @@ from hte_mrt.data.simulate_crt import (
 )
 from hte_mrt.errors import DesignError
 from hte_mrt.estimators.learners.linear import LinearInteraction
-from hte_mrt.studies import METRICS, StudyResult, oat_scenarios, run_study
+from hte_mrt.studies import METRICS, StudyResult, oat_scenarios, replicate_trial, run_study
 from hte_mrt.studies.crt_simulation import TIMING
 
 G = {"a": 0.5, "b": -0.25, "c": -1.0}  # g(x4) = (2, -1, -4)[x4] / 4
@@ -338,6 +338,26 @@ def test_run_study_in_blocks_equals_one_run(study_joblib):
         run_study(SCENARIOS, lin, n_reps=3, seed=42, reps=[3])
     with pytest.raises(DesignError, match="reps"):
         run_study(SCENARIOS, lin, n_reps=3, seed=42, reps=[1, 1])
+
+
+def test_replicate_trial_is_the_studys_trial(study_joblib):
+    """replicate_trial rebuilds a replicate's trial and new clusters from the study's seed
+    (what tests/validation/crt_study_references.py relies on), without advancing the seed."""
+    seeds = np.random.SeedSequence(42).spawn(3)
+    raw = study_joblib.raw[study_joblib.raw["learner"] == "linear"].set_index(
+        ["scenario", "rep", "sample"]
+    )
+    for name, sim in SCENARIOS.items():
+        for r in range(3):
+            frame, new, _ = replicate_trial(sim, seeds[r], 50, 20)
+            ins, out = raw.loc[(name, r, "in_sample")], raw.loc[(name, r, "new_clusters")]
+            assert len(frame) == ins["n_individuals"] and len(new) == out["n_individuals"]
+            assert sim.true_tau(frame).mean() == pytest.approx(ins["true_ate_ind"], abs=1e-12)
+            assert sim.true_tau(new).mean() == pytest.approx(out["true_ate_ind"], abs=1e-12)
+    again, _, _ = replicate_trial(SCENARIOS["base"], seeds[0], 50, 20)
+    first, none, _ = replicate_trial(SCENARIOS["base"], seeds[0], 0, 20)
+    pd.testing.assert_frame_equal(again, first)
+    assert none is None
 
 
 def test_run_study_validates_inputs():

@@ -1,6 +1,12 @@
 """Simulation studies: CATE learners on simulated CRTs; simulation-based MRT power."""
 
-from hte_mrt.studies.crt_simulation import METRICS, StudyResult, oat_scenarios, run_study
+from hte_mrt.studies.crt_simulation import (
+    METRICS,
+    StudyResult,
+    oat_scenarios,
+    replicate_trial,
+    run_study,
+)
 from hte_mrt.studies.mrt_power import SimulatedPowerResult, heterogeneity_power, simulated_power
 
 __all__ = [
@@ -9,6 +15,7 @@ __all__ = [
     "StudyResult",
     "heterogeneity_power",
     "oat_scenarios",
+    "replicate_trial",
     "run_study",
     "simulated_power",
 ]

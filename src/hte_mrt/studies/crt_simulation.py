@@ -223,20 +223,29 @@ class _Task:
     new_size: int
 
 
-def _run_task(task: _Task) -> list[dict]:
-    """Simulate one trial and evaluate every learner on it (never raises for a learner)."""
+def replicate_trial(
+    sim: CRTSimulation, seed: np.random.SeedSequence, n_new: int = 50, new_size: int = 20
+) -> tuple[pd.DataFrame, pd.DataFrame | None, np.random.SeedSequence]:
+    """The simulated trial, the new clusters (None when ``n_new`` is 0) and the learners' seed
+    of one replicate, exactly as :func:`run_study` makes them from the replicate's seed
+    (``SeedSequence(seed).spawn(n_reps)[r]``); ``seed`` itself is not advanced."""
     # a fresh copy: spawn() advances a SeedSequence, and in-process backends (dask threads,
     # joblib with n_jobs=1) would otherwise share one object between scenarios
-    ss = np.random.SeedSequence(
-        task.seed.entropy, spawn_key=task.seed.spawn_key, pool_size=task.seed.pool_size
-    )
+    ss = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
     s_data, s_new, s_learn = ss.spawn(3)
-    sim = task.sim
     frame = sim.simulate(s_data)
+    new = sim.new_clusters(s_new, n_new, new_size) if n_new else None
+    return frame, new, s_learn
+
+
+def _run_task(task: _Task) -> list[dict]:
+    """Simulate one trial and evaluate every learner on it (never raises for a learner)."""
+    sim = task.sim
+    frame, new, s_learn = replicate_trial(sim, task.seed, task.n_new, task.new_size)
     data = sim.to_crt_data(frame)
     samples: list[tuple[str, pd.DataFrame | None]] = [("in_sample", None)]
-    if task.n_new:
-        samples.append(("new_clusters", sim.new_clusters(s_new, task.n_new, task.new_size)))
+    if new is not None:
+        samples.append(("new_clusters", new))
     rows: list[dict] = []
     for (lname, spec), ls in zip(task.learners, s_learn.spawn(len(task.learners)), strict=True):
         key = {"scenario": task.scenario, "learner": lname, "rep": task.rep}
