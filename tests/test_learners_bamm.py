@@ -134,6 +134,10 @@ def test_bad_input():
     for bad in (0, 1.5, True):
         with pytest.raises(DesignError, match="cores"):
             BayesianAdditiveMixedModel(cores=bad).fit(_data(df))
+    # whole numbers only: 2.5 draws is not truncated to 2
+    for p, bad in (("draws", 2.5), ("tune", 0), ("chains", "2"), ("n_basis", 8.0)):
+        with pytest.raises(DesignError, match=rf"BayesianAdditiveMixedModel: {p} must be an int"):
+            BayesianAdditiveMixedModel(**{p: bad}).fit(_data(df))
     with pytest.raises(DataError, match="CRTData"):
         BayesianAdditiveMixedModel().fit(df)
     with pytest.raises(EstimationError, match="not fitted"):

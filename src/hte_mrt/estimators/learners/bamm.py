@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from numbers import Integral
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -61,7 +60,7 @@ from hte_mrt.estimators.learners._bamm_op import (
     SufficientStats,
     draw_coefficients,
 )
-from hte_mrt.estimators.learners.base import CRTLearner
+from hte_mrt.estimators.learners.base import CRTLearner, check_int
 
 
 class _Spline:
@@ -170,15 +169,11 @@ class BayesianAdditiveMixedModel(CRTLearner):
         return cols
 
     def _check_params(self) -> None:
-        if int(self.n_basis) < 5:
-            raise DesignError(f"n_basis must be >= 5, got {self.n_basis}.")
-        if self.cores is not None and (
-            isinstance(self.cores, bool) or not isinstance(self.cores, Integral) or self.cores < 1
-        ):
-            raise DesignError(f"cores must be None or a positive integer, got {self.cores!r}.")
-        for p in ("draws", "tune", "chains"):
-            if int(getattr(self, p)) < 1:
-                raise DesignError(f"{p} must be a positive integer, got {getattr(self, p)}.")
+        owner = type(self).__name__
+        for p, lo in (("n_basis", 5), ("draws", 1), ("tune", 1), ("chains", 1)):
+            check_int(owner, p, getattr(self, p), lo)
+        if self.cores is not None:
+            check_int(owner, "cores (or None)", self.cores, 1)
         if not 0.5 <= float(self.target_accept) < 1.0:
             raise DesignError(f"target_accept must be in [0.5, 1), got {self.target_accept}.")
         if self.global_scale != "auto" and not (

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from hte_mrt.errors import ConvergenceWarning, DesignError, EstimationError
-from hte_mrt.estimators.learners.base import CRTLearner, marginal_cluster_loglik
+from hte_mrt.estimators.learners.base import CRTLearner, check_int, marginal_cluster_loglik
 
 _CHUNK = 200  # posterior draws evaluated at once when predicting from stored trees
 # pymc-bart sizes each tree for the depth at which a split has prior probability 1%, but its Rust
@@ -48,15 +48,6 @@ _MIN_DEPTH = 6
 # ---------------------------------------------------------------------------------------------
 # parameter checks
 # ---------------------------------------------------------------------------------------------
-def _int_param(obj: Any, name: str, minimum: int) -> int:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise DesignError(
-            f"{type(obj).__name__}: {name} must be an integer >= {minimum}, got {value!r}."
-        )
-    return int(value)
-
-
 def _float_param(obj: Any, name: str, lo: float, hi: float, *, open_lo: bool = True) -> float:
     value = getattr(obj, name)
     try:
@@ -140,7 +131,7 @@ class _PyMCBART(CRTLearner):
 
     def _check_common(self) -> None:
         for p, lo in (("draws", 1), ("tune", 0), ("chains", 1), ("num_particles", 2)):
-            _int_param(self, p, lo)
+            check_int(type(self).__name__, p, getattr(self, p), lo)
         if self.random_intercept not in ("noncentred", "marginal"):
             raise DesignError(
                 f"{type(self).__name__}: random_intercept must be 'noncentred' or 'marginal', "
@@ -332,7 +323,7 @@ class BARTMixed(_PyMCBART):
         self.progress = progress
 
     def _check_params(self) -> None:
-        _int_param(self, "trees", 1)
+        check_int(type(self).__name__, "trees", self.trees, 1)
         self._check_common()
         _float_param(self, "alpha", 0.0, 1.0)
         _float_param(self, "beta", 0.0, np.inf)
@@ -427,8 +418,8 @@ class BayesianCausalForestMixed(_PyMCBART):
         self.progress = progress
 
     def _check_params(self) -> None:
-        _int_param(self, "mu_trees", 1)
-        _int_param(self, "tau_trees", 1)
+        check_int(type(self).__name__, "mu_trees", self.mu_trees, 1)
+        check_int(type(self).__name__, "tau_trees", self.tau_trees, 1)
         self._check_common()
         _float_param(self, "tau_alpha", 0.0, 1.0)
         _float_param(self, "tau_beta", 0.0, np.inf)
@@ -514,7 +505,7 @@ class StochtreeBCF(CRTLearner):
     def _check_params(self) -> None:
         for p, lo in (("mu_trees", 1), ("tau_trees", 1), ("num_gfr", 0), ("num_burnin", 0),
                       ("num_mcmc", 1), ("chains", 1)):  # fmt: skip
-            _int_param(self, p, lo)
+            check_int(type(self).__name__, p, getattr(self, p), lo)
         if 0 < int(self.num_gfr) < int(self.chains):
             raise DesignError(
                 f"StochtreeBCF: num_gfr ({self.num_gfr}) must be >= chains ({self.chains}) (each "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from numbers import Integral
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -28,6 +29,14 @@ import pandas as pd
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import DataError, DesignError, EstimationError
 from hte_mrt.results.cate import ATEKind, CATEResult
+
+
+def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int when it is an integer (not a bool) >= ``minimum``; otherwise a
+    :class:`~hte_mrt.errors.DesignError` naming the learner and the parameter."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise DesignError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
 
 
 class CRTLearner:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hte_mrt.errors import DesignError, EstimationError
-from hte_mrt.estimators.learners.base import CRTLearner
+from hte_mrt.estimators.learners.base import CRTLearner, check_int
 
 _SEED_MAX = 2**31 - 1  # integer seeds handed to sklearn / gpboost
 
@@ -40,11 +40,6 @@ _SEED_MAX = 2**31 - 1  # integer seeds handed to sklearn / gpboost
 # ---------------------------------------------------------------------------------------------
 # parameter checks
 # ---------------------------------------------------------------------------------------------
-def _check_int(owner: str, name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise DesignError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
-
-
 def _check_positive(owner: str, name: str, value: Any, upper: float | None = None) -> None:
     ok = isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)
     ok = ok and value > 0 and (upper is None or value <= upper)
@@ -55,7 +50,7 @@ def _check_positive(owner: str, name: str, value: Any, upper: float | None = Non
 
 def _check_common(learner: CRTLearner) -> None:
     owner = type(learner).__name__
-    _check_int(owner, "n_boot", learner.n_boot, 0)
+    check_int(owner, "n_boot", learner.n_boot, 0)
     nj = learner.n_jobs
     if nj is not None and (isinstance(nj, bool) or not isinstance(nj, Integral) or nj == 0):
         raise DesignError(
@@ -277,9 +272,9 @@ class MixedEffectsRandomForest(_MixedEMLearner):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _check_int(owner, "n_estimators", self.n_estimators, 1)
-        _check_int(owner, "min_samples_leaf", self.min_samples_leaf, 1)
-        _check_int(owner, "max_iter", self.max_iter, 1)
+        check_int(owner, "n_estimators", self.n_estimators, 1)
+        check_int(owner, "min_samples_leaf", self.min_samples_leaf, 1)
+        check_int(owner, "max_iter", self.max_iter, 1)
         _check_positive(owner, "tol", self.tol)
         mf = self.max_features
         if isinstance(mf, str):
@@ -374,10 +369,10 @@ class MixedEffectsHistGB(_MixedEMLearner):
     def _check_params(self) -> None:
         owner = type(self).__name__
         _check_positive(owner, "learning_rate", self.learning_rate)
-        _check_int(owner, "max_iter (boosting rounds)", self.max_iter, 1)
-        _check_int(owner, "max_leaf_nodes", self.max_leaf_nodes, 2)
-        _check_int(owner, "min_samples_leaf", self.min_samples_leaf, 1)
-        _check_int(owner, "em_iter", self.em_iter, 1)
+        check_int(owner, "max_iter (boosting rounds)", self.max_iter, 1)
+        check_int(owner, "max_leaf_nodes", self.max_leaf_nodes, 2)
+        check_int(owner, "min_samples_leaf", self.min_samples_leaf, 1)
+        check_int(owner, "em_iter", self.em_iter, 1)
         _check_positive(owner, "tol", self.tol)
         _check_common(self)
 
@@ -447,12 +442,12 @@ class GPBoostLearner(CRTLearner):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        _check_int(owner, "num_boost_round", self.num_boost_round, 1)
+        check_int(owner, "num_boost_round", self.num_boost_round, 1)
         _check_positive(owner, "learning_rate", self.learning_rate)
-        _check_int(owner, "max_depth", self.max_depth, 1)
+        check_int(owner, "max_depth", self.max_depth, 1)
         if self.max_depth > 16:
             raise DesignError(f"{owner}: max_depth must be <= 16, got {self.max_depth}.")
-        _check_int(owner, "min_data_in_leaf", self.min_data_in_leaf, 1)
+        check_int(owner, "min_data_in_leaf", self.min_data_in_leaf, 1)
         _check_common(self)
 
     def _fit(
