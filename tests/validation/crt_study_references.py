@@ -16,7 +16,8 @@ It writes ``references.csv.gz`` (one row per scenario x replicate x sample) and
 ``references.md``: the learners' PEHE beside the references, each learner's mean ATE against the
 truth (a learner whose ATE is pulled toward 0 gains PEHE when the effect is small against its
 noise), and the PEHE ratio of the study's target recomputed among learners whose mean ATE bias is
-within 3 MCSE of 0.
+within 3 MCSE of 0; and, when the pymc-bart side study (``crt_study_pymc_bart``) is present,
+the same bias and PEHE figures for its learners on the replicates it has.
 """
 
 from __future__ import annotations
@@ -57,13 +58,17 @@ def references(study: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_same_trials(ref: pd.DataFrame, raw: pd.DataFrame) -> None:
+def check_same_trials(ref: pd.DataFrame, raw: pd.DataFrame, complete: bool = True) -> None:
+    """Stop unless every (scenario, replicate, sample) of ``raw`` is in ``ref`` with the same
+    true ATE (to 1e-12) and, with ``complete``, ``raw`` has every one of ``ref``'s."""
     keys = ["scenario", "rep", "sample"]
-    truth = raw.groupby(keys)["true_ate_ind"].first()
-    both = ref.set_index(keys)["true_ate_ind"].to_frame("ref").join(truth.rename("raw"))
+    truth = raw.groupby(keys)["true_ate_ind"].first().rename("raw").to_frame()
+    both = truth.join(ref.set_index(keys)["true_ate_ind"].rename("ref"))
     gap = (both["ref"] - both["raw"]).abs()
-    if both["raw"].isna().any() or gap.max() > 1e-12:
+    if both["ref"].isna().any() or gap.max() > 1e-12:
         raise SystemExit(f"the rebuilt trials differ from the study's (max gap {gap.max():.2e}).")
+    if complete and len(both) != len(ref):
+        raise SystemExit(f"the study has {len(both)} of the {len(ref)} replicate samples.")
 
 
 def report(ref: pd.DataFrame, raw: pd.DataFrame) -> str:
@@ -145,12 +150,52 @@ def report(ref: pd.DataFrame, raw: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def side_report(ref: pd.DataFrame, side: pd.DataFrame) -> str:
+    """The pymc-bart learners (run apart on the same trials): mean ATE bias and PEHE over the
+    ``zero`` predictor's, on the replicates they have."""
+    new = side[side["sample"] == "new_clusters"]
+    rn = ref[ref["sample"] == "new_clusters"].set_index(["scenario", "rep"])
+    scen = [s for s in dict.fromkeys(ref["scenario"]) if s in set(new["scenario"])]
+    learners = list(dict.fromkeys(new["learner"]))
+    n = new.groupby("scenario")["rep"].nunique()
+    lines = [
+        "",
+        f"## The pymc-bart learners (`crt_study_pymc_bart`, {n.min()}-{n.max()} replicates per "
+        "scenario, the same trials)",
+        "",
+        "Mean ATE bias (MCSE) and PEHE over the `zero` predictor's (paired ratio of means):",
+        "",
+        "| scenario | " + " | ".join(f"{x} bias | {x} PEHE / zero" for x in learners) + " |",
+        "|---|" + "---|---|" * len(learners),
+    ]
+    for s in scen:
+        cells = []
+        for x in learners:
+            d = new[(new["scenario"] == s) & (new["learner"] == x)].set_index("rep")
+            b = d["bias_ate_ind"]
+            z = rn.loc[s, "pehe_zero"].reindex(d.index)
+            cells += [
+                f"{b.mean():+.3f} ({b.std() / np.sqrt(b.count()):.3f})",
+                f"{d['pehe'].mean() / z.mean():.3f}",
+            ]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     raw = pd.read_csv(STUDY / "raw.csv.gz", low_memory=False)
     ref = references(STUDY)
     check_same_trials(ref, raw)
-    ref.to_csv(STUDY / "references.csv.gz", index=False, float_format="%.10g")
+    ref.to_csv(
+        STUDY / "references.csv.gz", index=False, float_format="%.10g",
+        compression={"method": "gzip", "mtime": 0},  # same bytes on a rerun
+    )  # fmt: skip
     md = report(ref, raw)
+    side_path = STUDY.parent / "crt_study_pymc_bart" / "raw.csv.gz"
+    if side_path.exists():
+        side = pd.read_csv(side_path, low_memory=False)
+        check_same_trials(ref, side, complete=False)
+        md += side_report(ref, side)
     (STUDY / "references.md").write_text(md)
     print(md)
 
