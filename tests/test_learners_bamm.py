@@ -102,6 +102,31 @@ def test_seeded_runs_reproduce():
     np.testing.assert_array_equal(a.draws, c.draws)
 
 
+def test_compiled_model_reused_across_data_sets():
+    """A fit reuses the model compiled for an earlier fit of the same structure (the Op is
+    rebound to the new data, the horseshoe's K-dependent global scale reset): its draws equal
+    those of a fit that compiles afresh, whatever was fitted before."""
+    from hte_mrt.estimators.learners import bamm
+
+    kw = dict(draws=50, tune=50, chains=2, random_state=7, smooth=None)
+    small, large = _data(_trial(5, K=12, m=10)), _data(_trial(6, K=20, m=8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bamm._COMPILED.clear()
+        a = BayesianAdditiveMixedModel(**kw).fit(small).cate().draws
+        b = BayesianAdditiveMixedModel(**kw).fit(large).cate().draws  # reuses small's model
+        assert len(bamm._COMPILED) == 1
+        a2 = BayesianAdditiveMixedModel(**kw).fit(small).cate().draws
+        bamm._COMPILED.clear()
+        b2 = BayesianAdditiveMixedModel(**kw).fit(large).cate().draws  # compiled afresh
+        # another structure (global shrinkage): a second entry
+        BayesianAdditiveMixedModel(**kw, shrinkage="global").fit(small)
+        assert len(bamm._COMPILED) == 2
+    np.testing.assert_array_equal(a, a2)
+    np.testing.assert_array_equal(b, b2)
+    assert a.shape[1] == 120 and b.shape[1] == 160
+
+
 def test_no_covariates_is_the_random_intercept_model():
     """Without covariates the model is y = a + z tau0 + b_j + e: its ATE matches the REML
     linear mixed model's (statsmodels MixedLM) within 0.1 posterior sd (the flat-ish prior

@@ -197,6 +197,16 @@ class CollapsedAMMLogp(Op):
         CollapsedAMMLogp._count += 1  # each data set its own Op: never merged with another's
         self.key = CollapsedAMMLogp._count
 
+    def rebind(self, stats: SufficientStats) -> None:
+        """Point the Op (and so every compiled function containing it) at another data set with
+        the same number of coefficients: a compiled model is refitted without recompiling."""
+        if stats.XtX.shape != self.stats.XtX.shape:
+            raise ValueError(
+                f"rebind: {stats.XtX.shape[0]} coefficients, the Op was built for "
+                f"{self.stats.XtX.shape[0]}."
+            )
+        self.stats = stats
+
     def make_node(self, sigma, sd_b, s):
         ins = [pt.cast(pt.as_tensor_variable(x), "float64") for x in (sigma, sd_b, s)]
         outs = [pt.dscalar(), pt.dscalar(), pt.dscalar(), pt.dvector()]
