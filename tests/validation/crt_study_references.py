@@ -109,27 +109,23 @@ def report(ref: pd.DataFrame, raw: pd.DataFrame) -> str:
     for s in scen:
         cells = " | ".join(f"{pehe.loc[s, x]:.3f}" for x in learners)
         lines.append(f"| {s} | {true_ate[s]:.3f} | {zero[s]:.3f} | {oracle[s]:.3f} | {cells} |")
-    lines += [
-        "",
+
+    def section(intro: str, cell) -> list[str]:
+        """A table with one row per scenario and one column per learner."""
+        rows = [f"| {s} | " + " | ".join(cell(s, x) for x in learners) + " |" for s in scen]
+        head = ["| scenario | " + " | ".join(learners) + " |", "|---|" + "---|" * len(learners)]
+        return ["", intro, "", *head, *rows]
+
+    lines += section(
         "Mean ATE bias (estimate - truth, MCSE) on the new clusters; a positive bias is an ATE "
         "pulled toward 0 (the true ATE is negative in every scenario):",
-        "",
-        "| scenario | " + " | ".join(learners) + " |",
-        "|---|" + "---|" * len(learners),
-    ]
-    for s in scen:
-        cells = " | ".join(f"{bias.loc[s, x]:+.3f} ({bias_se.loc[s, x]:.3f})" for x in learners)
-        lines.append(f"| {s} | {cells} |")
-    lines += [
-        "",
+        lambda s, x: f"{bias.loc[s, x]:+.3f} ({bias_se.loc[s, x]:.3f})",
+    )
+    lines += section(
         "PEHE over the `zero` predictor's, paired by replicate (ratio of means; mean paired "
         "difference ± MCSE), for the learners the study's target compares against:",
-        "",
-        "| scenario | " + " | ".join(learners) + " |",
-        "|---|" + "---|" * len(learners),
-    ]
-    for s in scen:
-        lines.append(f"| {s} | " + " | ".join(paired_ratio(s, x) for x in learners) + " |")
+        paired_ratio,
+    )
     lines += [
         "",
         "The study's PEHE target (best Bayesian learner / best learner <= 1.05), over all learners "
