@@ -250,8 +250,8 @@ class MixedEffectsRandomForest(_MixedEMLearner):
     As an S-learner the forest splits on the arm only where that pays, so a small effect is
     shrunk toward 0. In the package's CRT study (``benchmarks/results/crt_study/
     references.md``, 200 replicates per scenario) its mean ATE sat 82-95% of the way from the
-    truth to 0 and its PEHE was within 3-11% of that of :math:`\hat\tau \equiv 0`: a low
-    PEHE here says little about the effect. The EM gradient-boosting learner shrinks less
+    truth to 0 and its PEHE was only 3-11% below that of :math:`\hat\tau \equiv 0`: a
+    low PEHE here says little about the effect. The EM gradient-boosting learner shrinks less
     (33-52%).
     """
 
