@@ -194,7 +194,7 @@ class CollapsedAMMLogp(Op):
 
     def __init__(self, stats: SufficientStats) -> None:
         self.stats = stats
-        CollapsedAMMLogp._count += 1  # each data set its own Op: never merged with another's
+        CollapsedAMMLogp._count += 1  # each model its own Op (never merged); rebind() swaps data
         self.key = CollapsedAMMLogp._count
 
     def rebind(self, stats: SufficientStats) -> None:

@@ -292,12 +292,16 @@ class BayesianAdditiveMixedModel(CRTLearner):
         stats = SufficientStats.from_data(X, ys, cl)
         p, nb = Ws.shape[1], int(self.n_basis) - 2
         n_s = len(self.smooth_cols_)
-        key = (p, n_s, nb, len(self.pairs_), self.shrinkage, bool(self.smooth_tau), X.shape[1])
+        # what shapes the graph (shrinkage only with moderators, smooth_tau only with splines)
+        key = (p, n_s, nb, len(self.pairs_), self.shrinkage if p else None,
+               bool(self.smooth_tau and n_s), X.shape[1])  # fmt: skip
         g0 = self._tau_global_scale(p, len(stats.n_j)) if p else 1.0
         seed = int(rng.integers(2**31)) if self.random_state is None else int(self.random_state)
         # P x P algebra is too small for threaded BLAS (2.6x slower per evaluation with 2 threads
-        # on a busy 2-core machine). threadpoolctl's limit is process-wide while it lasts.
-        with threadpool_limits(limits=1, user_api="blas"):
+        # on a busy 2-core machine). threadpoolctl's limit is process-wide while it lasts, so it
+        # is set inside the lock: a fit waiting for it would otherwise record (and later
+        # restore) another fit's limit. The lock guards the cached compiled models.
+        with _COMPILED_LOCK, threadpool_limits(limits=1, user_api="blas"):
             idata = _sample_cached(
                 key, lambda: self._model(stats, p, n_s, nb), stats, g0,
                 draws=int(self.draws), tune=int(self.tune), chains=int(self.chains), seed=seed,
@@ -382,9 +386,9 @@ def _sample_cached(key: tuple, build, stats: SufficientStats, g0: float, *, draw
                    cores: int):  # fmt: skip
     """nutpie draws of the variance parameters, reusing the model compiled for an earlier fit of
     the same structure (``key``): its likelihood Ops are rebound to ``stats`` and the global
-    scale set to ``g0`` (about 1 s of PyTensor compilation saved per fit). One such fit at a
-    time per process (the lock); the chains of a fit still run in threads. Without nutpie's
-    layout helpers (or nutpie) the model is built and sampled afresh."""
+    scale set to ``g0`` (about 1 s of PyTensor compilation saved per fit). The caller holds
+    ``_COMPILED_LOCK``: one such fit at a time per process; the chains of a fit still run in
+    threads. Without nutpie's layout helpers (or nutpie) the model is built and sampled afresh."""
     from importlib.util import find_spec
 
     from pytensor.compile.mode import Mode
@@ -393,31 +397,30 @@ def _sample_cached(key: tuple, build, stats: SufficientStats, g0: float, *, draw
 
     mode = Mode(linker="cvm", optimizer="fast_run")  # Python perform, numba kernel
     kw = dict(draws=draws, tune=tune, chains=chains, seed=seed)
-    with _COMPILED_LOCK:
-        entry = _COMPILED.get(key)
-        if entry is None:
-            model, _, g0_shared = build()
-            g0_shared.set_value(np.float64(g0))
-            compiled = compile_c(model, mode=mode) if find_spec("nutpie") else None
-            if compiled is None:
-                return sample_model(model, **kw, progress=progress, target_accept=target_accept,
-                                    cores=cores, mode=mode)  # fmt: skip
-            ops = {
-                node.op
-                for fn in (compiled.logp_fn, compiled.expand_fn)
-                for node in fn.maker.fgraph.apply_nodes
-                if isinstance(node.op, CollapsedAMMLogp)
-            }
-            if len(_COMPILED) >= _COMPILED_MAX:
-                _COMPILED.pop(next(iter(_COMPILED)))
-            entry = _COMPILED[key] = (compiled, ops, g0_shared)
-        compiled, ops, g0_shared = entry
-        for op in ops:
-            op.rebind(stats)
+    entry = _COMPILED.get(key)
+    if entry is None:
+        model, _, g0_shared = build()
         g0_shared.set_value(np.float64(g0))
-        import nutpie
+        compiled = compile_c(model, mode=mode) if find_spec("nutpie") else None
+        if compiled is None:
+            return sample_model(model, **kw, progress=progress, target_accept=target_accept,
+                                cores=cores, mode=mode)  # fmt: skip
+        ops = {
+            node.op
+            for fn in (compiled.logp_fn, compiled.expand_fn)
+            for node in fn.maker.fgraph.apply_nodes
+            if isinstance(node.op, CollapsedAMMLogp)
+        }
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        entry = _COMPILED[key] = (compiled, ops, g0_shared)
+    compiled, ops, g0_shared = entry
+    for op in ops:
+        op.rebind(stats)
+    g0_shared.set_value(np.float64(g0))
+    import nutpie
 
-        return nutpie.sample(
-            compiled.nutpie_model(), **kw, progress_bar=progress, save_warmup=False,
-            target_accept=target_accept, cores=cores,
-        )  # fmt: skip
+    return nutpie.sample(
+        compiled.nutpie_model(), **kw, progress_bar=progress, save_warmup=False,
+        target_accept=target_accept, cores=cores,
+    )  # fmt: skip
