@@ -13,6 +13,7 @@ from hte_mrt.estimators.learners._bamm_op import (
     CollapsedAMMLogp,
     SufficientStats,
     draw_coefficients,
+    mixture_value_and_grad,
     value_and_grad,
 )
 
@@ -113,3 +114,41 @@ def test_op_gradient_through_pytensor(toy):
     ref = value_and_grad(st, *vals)
     for a, b in zip(out, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_mixture_equals_dense_two_component_normal(toy):
+    """prob_homogeneous: w0 N(y; 0, V(s0)) + w1 N(y; 0, V(s)), s0 = s with the null block at 0;
+    gradient by finite differences; r0 the first component's posterior probability; the Op's
+    mixture mode returns the same."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    X, y, _, Z, st = toy
+    sigma, sd_b, s = 0.7, 0.4, np.array([0.3, 0.9, 1.4, 0.05, 0.6, 1.1])
+    null, w0 = np.array([3, 4, 5]), 0.3
+    s0 = s.copy()
+    s0[null] = 0.0
+    d0, d1 = (multivariate_normal(np.zeros(len(y)), _dense_cov(X, Z, sigma, sd_b, v)).logpdf(y)
+              for v in (s0, s))  # fmt: skip
+    ref = np.logaddexp(np.log(w0) + d0, np.log1p(-w0) + d1)
+    lp, g_sig, g_sb, g_s, r0 = mixture_value_and_grad(
+        st, sigma, sd_b, s, null, np.log(w0), np.log1p(-w0)
+    )
+    assert lp == pytest.approx(ref, rel=1e-10)
+    assert r0 == pytest.approx(np.exp(np.log(w0) + d0 - ref), rel=1e-8)
+
+    def f(a, b, c):
+        return mixture_value_and_grad(st, a, b, c, null, np.log(w0), np.log1p(-w0))[0]
+
+    h = 1e-6
+    assert g_sig == pytest.approx((f(sigma + h, sd_b, s) - f(sigma - h, sd_b, s)) / (2 * h),
+                                  rel=1e-6)  # fmt: skip
+    assert g_sb == pytest.approx((f(sigma, sd_b + h, s) - f(sigma, sd_b - h, s)) / (2 * h),
+                                 rel=1e-6)  # fmt: skip
+    num = [(f(sigma, sd_b, s + h * e) - f(sigma, sd_b, s - h * e)) / (2 * h) for e in np.eye(6)]
+    np.testing.assert_allclose(g_s, num, rtol=1e-6, atol=1e-8)
+    # through the Op; prob_null = 0 is the plain likelihood
+    sig, sb, sv = pt.dscalar(), pt.dscalar(), pt.dvector()
+    for op, want in ((CollapsedAMMLogp(st, null, w0), lp), (CollapsedAMMLogp(st, null, 0.0), d1)):
+        fn = pytensor.function([sig, sb, sv], op(sig, sb, sv)[0], mode="FAST_COMPILE")
+        assert float(fn(sigma, sd_b, s)) == pytest.approx(want, rel=1e-10)

@@ -127,6 +127,33 @@ def test_compiled_model_reused_across_data_sets():
     assert a.shape[1] == 120 and b.shape[1] == 160
 
 
+def test_prob_homogeneous_point_mass_on_no_heterogeneity(fitted):
+    """prob_homogeneous = 0.5: the posterior probability of a constant tau is high for a trial
+    without heterogeneity and ~0 for the strongly moderated fixture trial (x1: 0.5, v1: -0.4);
+    draws under "constant" have every moderator coefficient (splines included) exactly 0."""
+    from hte_mrt.data.simulate_crt import CRTSimulation
+
+    kw = dict(draws=300, tune=300, chains=2, random_state=4, prob_homogeneous=0.5)
+    homog = CRTSimulation(tau="homogeneous").crt_data(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m0 = BayesianAdditiveMixedModel(**kw, smooth_tau=True).fit(homog)
+        m1 = BayesianAdditiveMixedModel(**kw).fit(_data(fitted[0]))
+    assert m0.prob_homogeneous_ > 0.8  # 0.94 at this seed; prior 0.5
+    assert m1.prob_homogeneous_ < 0.01  # 2e-8
+    # the drawn indicators agree with their probabilities (600 draws: MC sd < 0.02)
+    h = m0.draws_["homogeneous"]
+    assert abs(h.mean() - m0.prob_homogeneous_) < 0.05 and 0 < h.sum() < len(h)
+    assert m1.draws_["homogeneous"].mean() < 0.01
+    assert m0.draws_["coef_tau"].shape[1] > 1 + m0.draws_["gamma"].shape[1]  # tau splines too
+    assert np.all(m0.draws_["coef_tau"][h, 1:] == 0)
+    assert np.all(m0.draws_["coef_tau"][~h, 1:] != 0)
+    # the CATE under "constant" is the ATE: the intervals of all individuals nearly coincide
+    tab = m0.cate().table()
+    assert (tab["ucl"] - tab["lcl"]).std() < 0.1 * (tab["ucl"] - tab["lcl"]).mean()
+    assert BayesianAdditiveMixedModel(random_state=1).get_params()["prob_homogeneous"] == 0.0
+
+
 def test_no_covariates_is_the_random_intercept_model():
     """Without covariates the model is y = a + z tau0 + b_j + e: its ATE matches the REML
     linear mixed model's (statsmodels MixedLM) within 0.1 posterior sd (the flat-ish prior
@@ -160,6 +187,9 @@ def test_bad_input():
         with pytest.raises(DesignError, match="cores"):
             BayesianAdditiveMixedModel(cores=bad).fit(_data(df))
     # whole numbers only: 2.5 draws is not truncated to 2
+    for bad in (1.0, -0.1, True, "0.5"):
+        with pytest.raises(DesignError, match="prob_homogeneous"):
+            BayesianAdditiveMixedModel(prob_homogeneous=bad).fit(_data(df))
     for p, bad in (("draws", 2.5), ("tune", 0), ("chains", "2"), ("n_basis", 8.0)):
         with pytest.raises(DesignError, match=rf"BayesianAdditiveMixedModel: {p} must be an int"):
             BayesianAdditiveMixedModel(**{p: bad}).fit(_data(df))

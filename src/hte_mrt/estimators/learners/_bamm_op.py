@@ -168,6 +168,33 @@ def _value_and_grad(XtX, Xty, S, ysum, yty, n_j, sigma, sd_b, s):
     return lp, 2.0 * sigma * d_s2, 2.0 * sd_b * d_sb2, ds
 
 
+def mixture_value_and_grad(
+    st: SufficientStats, sigma: float, sd_b: float, s: np.ndarray, null: np.ndarray,
+    log_w0: float, log_w1: float,
+):  # fmt: skip
+    r"""The two-component likelihood :math:`w_0\,p(y \mid s_0) + w_1\,p(y \mid s)`, where
+    :math:`s_0` is :math:`s` with the ``null`` coefficients' prior sds set to 0 (those
+    coefficients are exactly 0 under the first component): (log value, d/dsigma, d/dsd_b,
+    d/ds, :math:`r_0`), with :math:`r_0` the first component's posterior probability given
+    the variance parameters. The gradient is the :math:`r`-weighted mix of the components'."""
+    s = np.ascontiguousarray(s, dtype=np.float64)
+    s0 = s.copy()
+    s0[null] = 0.0
+    lp1, a1, b1, ds1 = value_and_grad(st, sigma, sd_b, s)
+    lp0, a0, b0, ds0 = value_and_grad(st, sigma, sd_b, s0)
+    l0, l1 = log_w0 + lp0, log_w1 + lp1
+    top = max(l0, l1)
+    if not np.isfinite(top):
+        return -np.inf, np.nan, np.nan, np.full(len(s), np.nan), np.nan
+    lp = top + np.log(np.exp(l0 - top) + np.exp(l1 - top))
+    r0, r1 = np.exp(l0 - lp), np.exp(l1 - lp)
+    parts = [(r, a, b, d) for r, a, b, d in ((r0, a0, b0, ds0), (r1, a1, b1, ds1)) if r > 0]
+    return (
+        lp, sum(r * a for r, a, _, _ in parts), sum(r * b for r, _, b, _ in parts),
+        sum(r * d for r, _, _, d in parts), r0,
+    )  # fmt: skip
+
+
 def draw_coefficients(
     st: SufficientStats, sigma: np.ndarray, sd_b: np.ndarray, s: np.ndarray,
     rng: np.random.Generator,
@@ -187,13 +214,19 @@ def draw_coefficients(
 
 
 class CollapsedAMMLogp(Op):
-    """Inputs sigma, sd_b (scalars), s (P,); outputs (logp, dsigma, dsd_b, ds)."""
+    """Inputs sigma, sd_b (scalars), s (P,); outputs (logp, dsigma, dsd_b, ds). With ``null``
+    (indices into s) and ``prob_null`` in (0, 1): the mixture of
+    :func:`mixture_value_and_grad` with weights (prob_null, 1 - prob_null)."""
 
     __props__ = ("key",)
     _count = 0
 
-    def __init__(self, stats: SufficientStats) -> None:
+    def __init__(
+        self, stats: SufficientStats, null: np.ndarray | None = None, prob_null: float = 0.0
+    ) -> None:
         self.stats = stats
+        self.null = None if null is None or prob_null <= 0 else np.asarray(null, dtype=np.intp)
+        self.log_w = (np.log(prob_null), np.log1p(-prob_null)) if self.null is not None else None
         CollapsedAMMLogp._count += 1  # each model its own Op (never merged); rebind() swaps data
         self.key = CollapsedAMMLogp._count
 
@@ -214,7 +247,13 @@ class CollapsedAMMLogp(Op):
 
     def perform(self, node, inputs, output_storage):
         sigma, sd_b, s = inputs
-        res = value_and_grad(self.stats, float(sigma), float(sd_b), np.asarray(s, dtype=float))
+        s = np.asarray(s, dtype=float)
+        if self.null is None:
+            res = value_and_grad(self.stats, float(sigma), float(sd_b), s)
+        else:
+            res = mixture_value_and_grad(
+                self.stats, float(sigma), float(sd_b), s, self.null, *self.log_w
+            )[:4]
         for store, val in zip(output_storage, res, strict=True):
             store[0] = np.asarray(val, dtype="float64")
 

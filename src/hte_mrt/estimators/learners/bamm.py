@@ -26,6 +26,12 @@ features :math:`w` (individual and cluster covariates, encoded):
   pulled to 0 and their intervals collapse, real ones escape through the heavy tails.
   ``shrinkage="global"`` instead uses one scale, :math:`\gamma_k \sim N(0, s_\gamma^2)`,
   :math:`s_\gamma \sim \text{HalfNormal}(0.5)`.
+* Optionally (``prob_homogeneous`` :math:`= \pi_0 > 0`) a point mass on "no heterogeneity":
+  with prior probability :math:`\pi_0` every moderator coefficient of :math:`\tau` is exactly
+  0, so :math:`\tau(x, v) = \tau_0`; otherwise they follow the prior above. The indicator is
+  summed out of the likelihood (a two-component mixture) and drawn exactly given each draw of
+  the variance parameters; ``prob_homogeneous_`` is its posterior probability
+  :math:`P(\tau \text{ constant} \mid y)`.
 
 Every coefficient is Gaussian given the variance parameters
 :math:`\theta = (\sigma, \sigma_b, s_\gamma, \ell, s_\eta, \lambda)`, and so is :math:`b`.
@@ -62,6 +68,7 @@ from hte_mrt.estimators.learners._bamm_op import (
     CollapsedAMMLogp,
     SufficientStats,
     draw_coefficients,
+    mixture_value_and_grad,
 )
 from hte_mrt.estimators.learners.base import CRTLearner, check_int
 
@@ -111,6 +118,11 @@ class BayesianAdditiveMixedModel(CRTLearner):
         (one half-normal scale).
     n_basis
         B-spline basis size per smooth term (the penalized part has ``n_basis - 2`` columns).
+    prob_homogeneous
+        Prior probability that tau has no moderators at all (default 0: no such point mass).
+        With e.g. 0.5 the posterior can put its weight on a constant effect, whose CATE
+        intervals are then the ATE's, and ``prob_homogeneous_`` reports the posterior
+        probability of no heterogeneity.
     draws, tune, chains, target_accept, random_state, progress
         Sampler settings (nutpie when installed, else PyMC's NUTS), on the variance
         parameters; the coefficients are drawn exactly given each draw.
@@ -131,6 +143,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         shrinkage: Literal["horseshoe", "global"] = "horseshoe",
         global_scale: float | Literal["auto"] = "auto",
         n_basis: int = 8,
+        prob_homogeneous: float = 0.0,
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 4,
@@ -145,6 +158,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         self.shrinkage = shrinkage
         self.global_scale = global_scale
         self.n_basis = n_basis
+        self.prob_homogeneous = prob_homogeneous
         self.draws = draws
         self.tune = tune
         self.chains = chains
@@ -185,6 +199,9 @@ class BayesianAdditiveMixedModel(CRTLearner):
             raise DesignError(
                 f"global_scale must be 'auto' or a positive number, got {self.global_scale!r}."
             )
+        ph = self.prob_homogeneous
+        if isinstance(ph, bool) or not isinstance(ph, int | float) or not 0 <= ph < 1:
+            raise DesignError(f"{owner}: prob_homogeneous must be a number in [0, 1), got {ph!r}.")
         if self.shrinkage not in ("horseshoe", "global"):
             raise DesignError(f"shrinkage must be 'horseshoe' or 'global', got {self.shrinkage!r}.")
         if self.interactions not in (True, False, "auto"):
@@ -228,7 +245,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         return np.hstack(mu), np.hstack(tau)
 
     # ------------------------------------------------------------------ fitting
-    def _model(self, stats: SufficientStats, p: int, n_s: int, nb: int):
+    def _model(self, stats: SufficientStats, p: int, n_s: int, nb: int, null: np.ndarray):
         """(PyMC model, the likelihood Op, the horseshoe's global scale as a shared variable).
         Only the structure (p, n_s, nb, pairs, shrinkage, smooth_tau) enters the graph; the
         data enter through the Op (:meth:`CollapsedAMMLogp.rebind`) and the shared scale."""
@@ -237,7 +254,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         import pytensor.tensor as pt
 
         g0 = pytensor.shared(np.float64(1.0), name="bamm_global_scale")
-        op = CollapsedAMMLogp(stats)
+        op = CollapsedAMMLogp(stats, null, float(self.prob_homogeneous))
         with pm.Model() as model:
             sigma = pm.HalfNormal("sigma", 1.0)
             sd_b = pm.HalfNormal("sd_b", 0.5)
@@ -292,9 +309,12 @@ class BayesianAdditiveMixedModel(CRTLearner):
         stats = SufficientStats.from_data(X, ys, cl)
         p, nb = Ws.shape[1], int(self.n_basis) - 2
         n_s = len(self.smooth_cols_)
+        # tau's moderator coefficients (all of tau but tau0): 0 under "no heterogeneity"
+        null = np.arange(self.n_mu_ + 1, X.shape[1])
+        prob0 = float(self.prob_homogeneous) if len(null) else 0.0
         # what shapes the graph (shrinkage only with moderators, smooth_tau only with splines)
         key = (p, n_s, nb, len(self.pairs_), self.shrinkage if p else None,
-               bool(self.smooth_tau and n_s), X.shape[1])  # fmt: skip
+               bool(self.smooth_tau and n_s), X.shape[1], prob0)  # fmt: skip
         g0 = self._tau_global_scale(p, len(stats.n_j)) if p else 1.0
         seed = int(rng.integers(2**31)) if self.random_state is None else int(self.random_state)
         # P x P algebra is too small for threaded BLAS (2.6x slower per evaluation with 2 threads
@@ -303,7 +323,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         # restore) another fit's limit. The lock guards the cached compiled models.
         with _COMPILED_LOCK, threadpool_limits(limits=1, user_api="blas"):
             idata = _sample_cached(
-                key, lambda: self._model(stats, p, n_s, nb), stats, g0,
+                key, lambda: self._model(stats, p, n_s, nb, null), stats, g0,
                 draws=int(self.draws), tune=int(self.tune), chains=int(self.chains), seed=seed,
                 progress=self.progress, target_accept=float(self.target_accept),
                 cores=int(self.cores or min(int(self.chains), os.cpu_count() or 1)),
@@ -314,8 +334,21 @@ class BayesianAdditiveMixedModel(CRTLearner):
                 v = post[name].values
                 return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
 
+            sds = flat("prior_sd")
+            if prob0 > 0:
+                # no heterogeneity or not, given each draw (its conditional probability r0)
+                r0 = np.array([
+                    mixture_value_and_grad(stats, a, b, c, null, np.log(prob0), np.log1p(-prob0))[4]
+                    for a, b, c in zip(flat("sigma"), flat("sd_b"), sds, strict=True)
+                ])  # fmt: skip
+                homog = np.random.default_rng([seed, 1]).random(len(r0)) < r0
+                sds = sds.copy()
+                sds[np.ix_(homog, null)] = 0.0
+                self.prob_homogeneous_ = float(r0.mean())
+            else:
+                homog, self.prob_homogeneous_ = np.zeros(len(sds), dtype=bool), None
             coef = draw_coefficients(
-                stats, flat("sigma"), flat("sd_b"), flat("prior_sd"), np.random.default_rng(seed)
+                stats, flat("sigma"), flat("sd_b"), sds, np.random.default_rng(seed)
             )
         self.idata_ = idata
         self.draws_ = {
@@ -324,6 +357,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         }  # fmt: skip
         self.draws_["tau0"] = self.draws_["coef_tau"][:, 0]
         self.draws_["gamma"] = self.draws_["coef_tau"][:, 1 : p + 1]
+        self.draws_["homogeneous"] = homog
         self._diagnose(idata)
 
     def _diagnose(self, idata) -> None:
