@@ -34,6 +34,8 @@ VARIANTS = {
     # the horseshoe's global scale fixed well below "auto" (about 0.05 at K=32, 0.07 at K=16)
     "bamm_global_scale_0.01": dict(global_scale=0.01),
     "bamm_global_scale_0.02": dict(global_scale=0.02),
+    # a point mass on "no heterogeneity" with prior probability 0.5
+    "bamm_prob_homogeneous_0.5": dict(prob_homogeneous=0.5),
 }
 METRICS = ("pehe", "coverage_cate", "width_cate", "coverage_ate_ind", "fit_seconds")
 
