@@ -122,7 +122,10 @@ class BayesianAdditiveMixedModel(CRTLearner):
         Prior probability that tau has no moderators at all (default 0: no such point mass).
         With e.g. 0.5 the posterior can put its weight on a constant effect, whose CATE
         intervals are then the ATE's, and ``prob_homogeneous_`` reports the posterior
-        probability of no heterogeneity.
+        probability of no heterogeneity. Its CATE intervals are not calibrated when the
+        heterogeneity is real but weak: at 0.5 they covered 0.81-0.89 in three scenarios of
+        the package's CRT study where the default covers 0.90-0.96
+        (``benchmarks/results/crt_bamm_pilot``); keep 0 for CATE intervals.
     draws, tune, chains, target_accept, random_state, progress
         Sampler settings (nutpie when installed, else PyMC's NUTS), on the variance
         parameters; the coefficients are drawn exactly given each draw.
