@@ -250,8 +250,9 @@ class BayesianAdditiveMixedModel(CRTLearner):
     # ------------------------------------------------------------------ fitting
     def _model(self, stats: SufficientStats, p: int, n_s: int, nb: int, null: np.ndarray):
         """(PyMC model, the likelihood Op, the horseshoe's global scale as a shared variable).
-        Only the structure (p, n_s, nb, pairs, shrinkage, smooth_tau) enters the graph; the
-        data enter through the Op (:meth:`CollapsedAMMLogp.rebind`) and the shared scale."""
+        Only the structure (p, n_s, nb, number of pairs, shrinkage, smooth_tau, the point mass
+        on no heterogeneity) enters the graph; the data enter through the Op
+        (:meth:`CollapsedAMMLogp.rebind`) and the shared scale."""
         import pymc as pm
         import pytensor
         import pytensor.tensor as pt
