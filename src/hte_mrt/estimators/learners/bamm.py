@@ -249,7 +249,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
 
     # ------------------------------------------------------------------ fitting
     def _model(self, stats: SufficientStats, p: int, n_s: int, nb: int, null: np.ndarray):
-        """(PyMC model, the likelihood Op, the horseshoe's global scale as a shared variable).
+        """(PyMC model, the horseshoe's global scale as a shared variable).
         Only the structure (p, n_s, nb, number of pairs, shrinkage, smooth_tau, the point mass
         on no heterogeneity) enters the graph; the data enter through the Op
         (:meth:`CollapsedAMMLogp.rebind`) and the shared scale."""
@@ -287,7 +287,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
                 parts.append(pt.repeat(lam_tau, nb))
             dsd = pm.Deterministic("prior_sd", pt.concatenate(parts))
             pm.Potential("loglik", op(sigma, sd_b, dsd)[0])
-        return model, op, g0
+        return model, g0
 
     def _fit(self, W, z, y, cluster, rng) -> None:
         from threadpoolctl import threadpool_limits
@@ -437,7 +437,7 @@ def _sample_cached(key: tuple, build, stats: SufficientStats, g0: float, *, draw
     kw = dict(draws=draws, tune=tune, chains=chains, seed=seed)
     entry = _COMPILED.get(key)
     if entry is None:
-        model, _, g0_shared = build()
+        model, g0_shared = build()
         g0_shared.set_value(np.float64(g0))
         compiled = compile_c(model, mode=mode) if find_spec("nutpie") else None
         if compiled is None:
