@@ -787,6 +787,14 @@ bamm.subgroups("female")""",
     ),
     (
         "code",
+        """# the same table as a forest plot (dashed: the ATE), and every patient's CATE in order
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+bamm.plot_subgroups("age", bins=[0, 50, 60, 70, 120], ax=axes[0])
+bamm.plot_cate(ax=axes[1])
+plt.show()""",
+    ),
+    (
+        "code",
         """# women minus men, draw by draw: the posterior of the difference of the subgroup averages
 is_female = (bamm.frame["female"] == 1).to_numpy()
 diff = bamm.draws[:, is_female].mean(axis=1) - bamm.draws[:, ~is_female].mean(axis=1)
@@ -832,6 +840,26 @@ blp[["estimate", "lcl", "ucl"]].round(3)""",
   single one.
 * GPBoost's near-zero average effect is a property of that learner with a centre-level
   treatment, shown above, not a finding about TASSH.""",
+    ),
+    (
+        "md",
+        """## Saving the analysis
+
+`to_netcdf` writes a result as NetCDF (the CATE draws and the patients' covariate rows) plus a
+JSON sidecar with the learner's class, parameters, diagnostics and fit time; `from_netcdf`
+restores it exactly, so a report can be rebuilt without refitting.""",
+    ),
+    (
+        "code",
+        """import tempfile
+from pathlib import Path
+
+from hte_mrt.results.cate import CATEResult
+
+path = bamm.to_netcdf(Path(tempfile.mkdtemp()) / "tassh_bamm.nc")
+saved = CATEResult.from_netcdf(path)
+assert np.array_equal(saved.draws, bamm.draws) and saved.frame.equals(bamm.frame)
+print(path.with_suffix(".json").read_text()[:600])""",
     ),
 ]
 

@@ -87,6 +87,19 @@ def test_new_clusters_and_subgroups(fitted):
         m.cate(new.assign(x3="zzz"))
 
 
+def test_saved_posterior_carries_the_model(fitted, tmp_path):
+    from hte_mrt.results.cate import CATEResult
+
+    _, m = fitted
+    res = m.cate()
+    back = CATEResult.from_netcdf(res.to_netcdf(tmp_path / "bamm.nc"))
+    np.testing.assert_array_equal(back.draws, res.draws)
+    assert back.interval == "posterior" and back.meta["learner_class"] == type(m).__name__
+    assert back.meta["params"] == m.get_params()
+    assert back.meta["diagnostics"] == m.diagnostics_
+    pd.testing.assert_frame_equal(back.summary(), res.summary())
+
+
 def test_seeded_runs_reproduce():
     df = _trial(5, K=12, m=10)
     kw = dict(draws=50, tune=50, chains=2, random_state=7, smooth=None)

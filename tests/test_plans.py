@@ -155,6 +155,38 @@ def test_primary_report_renders_in_a_browser(primary):
     assert (ARTIFACTS / "report_heartsteps_v1_primary.png").stat().st_size > 10_000
 
 
+def test_crt_plan_report(tmp_path):
+    """The shipped TASSH plan, run end to end with two of its learners (quick draws): report,
+    tables, figures, and a saved posterior whose numbers are the report's."""
+    from hte_mrt.results.cate import CATEResult
+
+    text = (MODELS / "tassh_cate.toml").read_text()
+    text = text[: text.index("[learners.")] + "[learners.bamm]\n\n[learners.linear]\nn_boot = 20\n"
+    r = run_plan(_plan(tmp_path, text), tmp_path / "out", quick=True, progress=False)
+    out = r.out
+    for f in ("report.html", "report.md", "tables.tex", "posterior.nc", "posterior.json",
+              "metadata.json", "ate.csv", "importance.csv", "blp_cate.csv"):  # fmt: skip
+        assert (out / f).is_file(), f
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert {"cate_hist.png", "subgroup_female_plot.png", "band_age_plot.svg"} <= figs
+    md = (out / "report.md").read_text()
+    for section in ("## Trial", "## Average treatment effects", "## Moderator importance",
+                    "## Diagnostics", "## Methods"):  # fmt: skip
+        assert section in md
+    # the saved posterior is the primary learner's, with its (quick) settings
+    res = CATEResult.from_netcdf(out / "posterior.nc")
+    assert res.learner == "bamm" and res.meta["params"]["draws"] == 200
+    assert len(res) == 641  # patients with an observed 12-month change
+    ate = r.tables["ate"].set_index(["learner", "average"])
+    for kind in ("individual", "cluster"):
+        a = res.ate(kind)
+        assert a["estimate"] == pytest.approx(ate.loc[("bamm", kind), "estimate"], abs=1e-12)
+        assert a["lcl"] == pytest.approx(ate.loc[("bamm", kind), "lcl"], abs=1e-12)
+    sub = r.tables["subgroup_cate_female"]
+    np.testing.assert_allclose(sub["estimate"], res.subgroups("female")["estimate"], atol=1e-12)
+    assert set(r.tables["importance"]["covariate"]) >= {"age", "female", "urban"}
+
+
 def test_samplesize_plan_and_cli(tmp_path, capsys):
     r = run_plan(MODELS / "samplesize_reference.toml", tmp_path / "ss", progress=False)
     s = r.tables["samplesize"].iloc[0]

@@ -158,11 +158,15 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
             t = res.subgroups(col)
             tables[f"subgroup_{e['name']}_{col}"] = t
             rep.table(t, f"CATE by {col}", f"subgroup_{col}")
+            fig = res.plot_subgroups(col).figure
+            rep.figure(fig, f"CATE by {col} ({primary}; dashed: ATE)", f"subgroup_{col}_plot")
         for col, bins in e.get("bands", {}).items():
             t = res.subgroups(col, bins=bins)
             t[col] = t[col].astype(str)
             tables[f"band_{e['name']}_{col}"] = t
             rep.table(t, f"CATE by {col} band", f"band_{col}")
+            fig = res.plot_subgroups(col, bins=bins).figure
+            rep.figure(fig, f"CATE by {col} band ({primary}; dashed: ATE)", f"band_{col}_plot")
         if e.get("blp"):
             t = res.blp(list(e["blp"]))
             tables[f"blp_{e['name']}"] = t
@@ -192,8 +196,7 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
         f"{plan.sha256[:12]}...)."
     )
     res = fitted[primary][1]
-    path = out / "posterior.nc"
-    res.to_xarray().drop_vars("cluster").to_netcdf(path, engine="h5netcdf")
-    files["posterior.nc"] = path
+    files["posterior.nc"] = res.to_netcdf(out / "posterior.nc")
+    files["posterior.json"] = out / "posterior.json"
     meta["warnings"] = caught
     return rep, tables, files

@@ -21,16 +21,19 @@ Intervals are equal-tailed quantiles of the draws (percentile intervals for the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hte_mrt.errors import DesignError
+from hte_mrt.errors import DataError, DesignError
 
 ATEKind = Literal["individual", "cluster"]
+FORMAT = "hte_mrt.CATEResult/1"
 
 
 @dataclass
@@ -189,6 +192,109 @@ class CATEResult:
         rows.append(pd.Series(self._summ("sd of CATE over individuals", sd_est, sd_d)))
         return pd.DataFrame(rows)
 
+    # ------------------------------------------------------------------ saving
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Save the result: NetCDF (h5netcdf) with ``estimate``, ``draws``, ``cluster`` and the
+        prediction rows' columns along ``individual``, plus a JSON sidecar (same name, ``.json``)
+        with the learner, interval kind, level and ``meta`` (for a fitted learner's ``cate()``:
+        its class, parameters, diagnostics and fit time). :meth:`from_netcdf` restores it,
+        column dtypes included (text and categorical columns are stored as integer codes with
+        their levels in the description)."""
+        path = Path(path)
+        ds = xr.Dataset({"estimate": ("individual", self.estimate)})
+        if self.draws is not None:
+            ds["draws"] = (("draw", "individual"), self.draws)
+        cols = []
+        for k, (name, col) in enumerate([("cluster", pd.Series(self.cluster)),
+                                         *self.frame.items()]):  # fmt: skip
+            var = "cluster" if k == 0 else f"column_{k - 1}"
+            values, spec = _encode_column(col)
+            ds[var] = ("individual", values)
+            cols.append({"name": name, "variable": var, **spec})
+        desc = {
+            "format": FORMAT, "learner": self.learner, "interval": self.interval,
+            "conf_level": self.conf_level, "columns": cols, "meta": self.meta,
+        }  # fmt: skip
+        text = json.dumps(desc, indent=2, default=_jsonable)
+        ds.attrs["hte_mrt"] = text
+        ds.to_netcdf(path, engine="h5netcdf")
+        path.with_suffix(".json").write_text(text)
+        return path
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path) -> CATEResult:
+        """Load a result saved by :meth:`to_netcdf`."""
+        path = Path(path)
+        with xr.open_dataset(path, engine="h5netcdf") as f:
+            ds = f.load()
+        try:
+            desc = json.loads(ds.attrs["hte_mrt"])
+            if desc.get("format") != FORMAT:
+                raise KeyError("format")
+        except (KeyError, ValueError) as exc:
+            raise DataError(
+                f"{path} is not a saved CATEResult (no '{FORMAT}' description in its "
+                "attributes); write it with CATEResult.to_netcdf."
+            ) from exc
+        spec = {c["variable"]: c for c in desc["columns"]}
+        cluster = _decode_column(ds["cluster"].values, spec.pop("cluster")).to_numpy()
+        frame = pd.DataFrame(
+            {c["name"]: _decode_column(ds[v].values, c) for v, c in spec.items()},
+            index=pd.RangeIndex(ds.sizes["individual"]),
+        )
+        return cls(
+            estimate=ds["estimate"].values, draws=ds["draws"].values if "draws" in ds else None,
+            frame=frame, cluster=cluster, learner=desc["learner"], interval=desc["interval"],
+            conf_level=desc["conf_level"], meta=desc["meta"],
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ plots
+    def plot_cate(self, ax=None):
+        """The individuals' CATEs in increasing order with their pointwise intervals (a band),
+        and the individual-average ATE."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        order = np.argsort(self.estimate, kind="stable")
+        rank = np.arange(1, len(self) + 1)
+        if self.draws is not None:
+            t = self.table().iloc[order]
+            label = f"{self.conf_level:.0%} {self.interval} interval"
+            ax.fill_between(rank, t["lcl"], t["ucl"], alpha=0.25, lw=0, label=label)
+        ax.plot(rank, self.estimate[order], lw=1.2, label=f"CATE ({self.learner})")
+        ax.axhline(self.ate()["estimate"], color="k", ls="--", lw=0.8, label="ATE")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xlabel("individuals, ordered by estimated CATE")
+        ax.set_ylabel("CATE")
+        ax.legend(frameon=False, fontsize=8)
+        ax.figure.tight_layout()
+        return ax
+
+    def plot_subgroups(self, by: str | pd.Series, *, bins=None, ax=None):
+        """Forest plot of :meth:`subgroups` (estimate and interval per level), with the
+        individual-average ATE as a reference line."""
+        import matplotlib.pyplot as plt
+
+        t = self.subgroups(by, bins=bins)
+        name = t.columns[0]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 1.0 + 0.35 * len(t)))
+        y = np.arange(len(t))[::-1]
+        if "lcl" in t:
+            err = [t["estimate"] - t["lcl"], t["ucl"] - t["estimate"]]
+            ax.errorbar(t["estimate"], y, xerr=err, fmt="o", ms=4, lw=1)
+        else:
+            ax.plot(t["estimate"], y, "o", ms=4)
+        ax.axvline(self.ate()["estimate"], color="k", ls="--", lw=0.8, label="ATE")
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_yticks(y, [f"{lev} (n={n})" for lev, n in zip(t[name], t["n"], strict=True)])
+        ax.set_xlabel(f"average CATE ({self.learner})")
+        ax.set_title(str(name), fontsize=9)
+        ax.legend(frameon=False, fontsize=8)
+        ax.figure.tight_layout()
+        return ax
+
     def __repr__(self) -> str:
         a = self.ate()
         iv = f" [{a['lcl']:.3g}, {a['ucl']:.3g}]" if "lcl" in a else ""
@@ -196,3 +302,53 @@ class CATEResult:
             f"<CATEResult {self.learner}: {len(self)} individuals, ATE {a['estimate']:.4g}{iv} "
             f"({self.interval} intervals)>"
         )
+
+
+# -------------------------------------------------------------------------------------------------
+# column codecs for to_netcdf / from_netcdf
+# -------------------------------------------------------------------------------------------------
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _encode_column(col: pd.Series) -> tuple[np.ndarray, dict]:
+    """(values for NetCDF, how to restore them): numbers and booleans as they are (nullable
+    ones as float with NaN), datetimes as int64 nanoseconds, anything else as integer codes
+    (-1: missing) with its levels."""
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype) and not col.isna().any():
+        return col.to_numpy(dtype=np.int8), {"kind": "bool", "dtype": str(dtype)}
+    if pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        if isinstance(dtype, np.dtype):
+            return col.to_numpy(), {"kind": "numeric", "dtype": str(dtype)}
+        return col.to_numpy(dtype=float, na_value=np.nan), {"kind": "numeric", "dtype": str(dtype)}
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
+        return col.to_numpy().view("int64"), {"kind": "datetime", "dtype": str(dtype)}
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes, levels = col.cat.codes.to_numpy(), col.cat.categories
+        spec = {"kind": "category", "ordered": bool(dtype.ordered)}
+    else:
+        codes, levels = pd.factorize(col, use_na_sentinel=True)
+        spec = {"kind": "object", "dtype": str(dtype)}
+    return codes.astype(np.int64), spec | {"levels": levels.tolist()}
+
+
+def _decode_column(values: np.ndarray, spec: dict) -> pd.Series:
+    kind = spec["kind"]
+    if kind == "bool":
+        return pd.Series(values.astype(bool))
+    if kind == "numeric":
+        return pd.Series(values).astype(spec["dtype"])
+    if kind == "datetime":
+        return pd.Series(values.astype("int64").view(spec["dtype"]))
+    levels = spec["levels"]
+    if kind == "category":
+        return pd.Series(pd.Categorical.from_codes(values, levels, ordered=spec["ordered"]))
+    out = np.empty(len(values), dtype=object)
+    out[:] = [levels[c] if c >= 0 else np.nan for c in values]
+    s = pd.Series(out, dtype=object)
+    return s if spec["dtype"] == "object" else s.astype(spec["dtype"])

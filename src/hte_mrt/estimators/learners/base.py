@@ -143,7 +143,11 @@ class CRTLearner:
             estimate=np.asarray(est, float), draws=draws, frame=frame.reset_index(drop=True),
             cluster=cluster, learner=self.name, interval=kind, conf_level=conf_level,
             meta={"no_cluster_column": no_cluster,
-                  "bootstrap_failed": getattr(self, "boot_failed_", 0) if draws is not None else 0},
+                  "bootstrap_failed": getattr(self, "boot_failed_", 0) if draws is not None else 0,
+                  # the fitted model's description, saved with the result (to_netcdf)
+                  "learner_class": type(self).__name__, "params": self.get_params(),
+                  "diagnostics": getattr(self, "diagnostics_", None),
+                  "fit_seconds": self.fit_seconds_, "features": list(self.feature_names_)},
         )  # fmt: skip
 
     def ate(

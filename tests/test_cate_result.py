@@ -1,0 +1,110 @@
+"""CATEResult: saving (NetCDF + JSON, lossless round trip) and its plots."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from hte_mrt.errors import DataError
+from hte_mrt.estimators.learners import LinearInteraction
+from hte_mrt.results.cate import CATEResult
+from tests.crt_helpers import small_trial
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    _, data = small_trial(seed=4, K=12, m=10)
+    return LinearInteraction(n_boot=20, n_jobs=1, random_state=0).fit(data)
+
+
+def _mixed_frame(n: int) -> pd.DataFrame:
+    """Columns of every kind a prediction frame may hold, with missing values."""
+    rng = np.random.default_rng(0)
+    sex = pd.Categorical(rng.choice(["f", "m"], n), categories=["m", "f"], ordered=True)
+    text = rng.choice(["urban", "rural"], n).astype(object)
+    text[1] = np.nan
+    count = pd.array(rng.integers(0, 5, n), dtype="Int64")
+    count[2] = pd.NA
+    return pd.DataFrame({
+        "age": rng.normal(50, 10, n), "visits": rng.integers(0, 9, n), "sex": sex,
+        "site_type": text, "smoker": rng.random(n) < 0.3, "count": count,
+        "enrolled": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+        3: rng.normal(size=n),  # a non-string column name
+    })  # fmt: skip
+
+
+def test_round_trip_is_lossless(fitted, tmp_path):
+    m = fitted
+    res = m.cate()
+    path = res.to_netcdf(tmp_path / "cate.nc")
+    back = CATEResult.from_netcdf(path)
+    np.testing.assert_array_equal(back.estimate, res.estimate)
+    np.testing.assert_array_equal(back.draws, res.draws)
+    np.testing.assert_array_equal(back.cluster, res.cluster)
+    pd.testing.assert_frame_equal(back.frame, res.frame)
+    assert (back.learner, back.interval, back.conf_level) == ("linear", "bootstrap", 0.95)
+    # the learner's description travels with the result, in the file and in the sidecar
+    assert back.meta["learner_class"] == "LinearInteraction"
+    assert back.meta["params"] == {"n_boot": 20, "n_jobs": 1, "random_state": 0}
+    assert back.meta["features"] == m.feature_names_
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["meta"]["params"]["n_boot"] == 20 and side["format"] == "hte_mrt.CATEResult/1"
+    pd.testing.assert_series_equal(back.ate("cluster"), res.ate("cluster"))
+    pd.testing.assert_frame_equal(back.subgroups("x3"), res.subgroups("x3"))
+
+
+def test_round_trip_keeps_column_types_and_missing_values(tmp_path):
+    n = 40
+    frame = _mixed_frame(n)
+    rng = np.random.default_rng(1)
+    res = CATEResult(
+        estimate=rng.normal(size=n), draws=None, frame=frame,
+        cluster=np.repeat(np.arange(8), 5), learner="test", meta={"note": np.int64(3)},
+    )  # fmt: skip
+    back = CATEResult.from_netcdf(res.to_netcdf(tmp_path / "mixed.nc"))
+    pd.testing.assert_frame_equal(back.frame, frame)
+    assert back.draws is None and back.interval == "none" and back.meta == {"note": 3}
+    np.testing.assert_array_equal(back.cluster, np.repeat(np.arange(8), 5))
+    # string cluster labels, e.g. "new" for rows predicted without a cluster column
+    res.cluster = np.full(n, "new", dtype=object)
+    back = CATEResult.from_netcdf(res.to_netcdf(tmp_path / "new.nc"))
+    assert list(back.cluster) == ["new"] * n
+
+
+def test_loading_a_foreign_file_is_a_named_error(tmp_path):
+    path = tmp_path / "other.nc"
+    xr.Dataset({"estimate": ("individual", np.zeros(3))}).to_netcdf(path, engine="h5netcdf")
+    with pytest.raises(DataError, match="not a saved CATEResult"):
+        CATEResult.from_netcdf(path)
+
+
+def test_plots(fitted):
+    import matplotlib.pyplot as plt
+
+    m = fitted
+    res = m.cate()
+    ax = res.plot_cate()
+    line = ax.get_lines()[0].get_ydata()
+    np.testing.assert_array_equal(line, np.sort(res.estimate))
+    assert len(ax.collections) == 1  # the interval band
+    plt.close(ax.figure)
+    ax = res.plot_subgroups("x3")
+    sub = res.subgroups("x3")
+    # one tick per level, the first level at the top, each at its estimate
+    ticks = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels()), strict=True))
+    want = [f"{lev} (n={n})" for lev, n in zip(sub["x3"], sub["n"], strict=True)]
+    assert [ticks[y] for y in sorted(ticks, reverse=True)] == want
+    pts = ax.get_lines()[0]
+    np.testing.assert_allclose(np.asarray(pts.get_xdata(), float), sub["estimate"])
+    np.testing.assert_array_equal(pts.get_ydata(), sorted(ticks, reverse=True))
+    plt.close(ax.figure)
+    ax = res.plot_subgroups("x1", bins=[-10, 0, 10])
+    assert len(ax.get_yticklabels()) == 2
+    plt.close(ax.figure)
