@@ -56,6 +56,9 @@ def test_round_trip_is_lossless(fitted, tmp_path):
     assert back.meta["features"] == m.feature_names_
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["meta"]["params"]["n_boot"] == 20 and side["format"] == "hte_mrt.CATEResult/1"
+    # text levels (cluster ids, x3) are stored in the file, not listed in the sidecar
+    spec = {c["name"]: c for c in side["columns"]}
+    assert spec["cl"]["levels"] == "column_0_levels" and spec["x3"]["kind"] == "object"
     pd.testing.assert_series_equal(back.ate("cluster"), res.ate("cluster"))
     pd.testing.assert_frame_equal(back.subgroups("x3"), res.subgroups("x3"))
 

@@ -53,21 +53,6 @@ def crt_data(plan: Plan, frame: pd.DataFrame) -> CRTData:
     return CRTData(frame, **d)
 
 
-def _importance(learner, frame: pd.DataFrame, columns: list[str], seed: int) -> pd.DataFrame:
-    """Root mean squared change of the CATE when one covariate column is permuted."""
-    rng = np.random.default_rng(seed)
-    base = learner.cate(frame, interval=False).estimate
-    rows = []
-    for c in columns:
-        f2 = frame.copy()
-        f2[c] = rng.permutation(f2[c].to_numpy())
-        est = learner.cate(f2, interval=False).estimate
-        rows.append({"covariate": c, "rms_change": float(np.sqrt(np.mean((est - base) ** 2)))})
-    out = pd.DataFrame(rows).sort_values("rms_change", ascending=False).reset_index(drop=True)
-    out["rank"] = np.arange(1, len(out) + 1)
-    return out
-
-
 def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bool, progress: bool):
     import matplotlib.pyplot as plt
 
@@ -149,7 +134,7 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
     rep.figure(fig, "Distribution of the estimated CATE over the trial's individuals", "cate_hist")
 
     cov = [*data.roles.individual, *data.roles.cluster_covariates]
-    imp = _importance(fitted[primary][0], data.frame, cov, plan.seed)
+    imp = fitted[primary][0].moderator_importance(columns=cov, random_state=plan.seed)
     tables["importance"] = imp
     for e in plan.estimands:
         res = fitted[primary][1]
@@ -174,8 +159,10 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
     rep.section("Moderator importance")
     rep.table(
         imp,
-        "Moderator importance: RMS change of the CATE when the covariate is "
-        "permuted (larger = more heterogeneity attributed to it)",
+        f"Moderator importance ({primary}): root mean squared change of the CATE when the "
+        "covariate is permuted (individual covariates across patients, cluster covariates "
+        "across clusters; 10 permutations, sd over them); larger = more of the estimated "
+        "heterogeneity rests on it. A ranking of the fitted surface, not a test of moderation",
         "importance",
     )
 

@@ -198,8 +198,8 @@ class CATEResult:
         prediction rows' columns along ``individual``, plus a JSON sidecar (same name, ``.json``)
         with the learner, interval kind, level and ``meta`` (for a fitted learner's ``cate()``:
         its class, parameters, diagnostics and fit time). :meth:`from_netcdf` restores it,
-        column dtypes included (text and categorical columns are stored as integer codes with
-        their levels in the description)."""
+        column dtypes included (text and categorical columns are stored as integer codes, with
+        their levels in the file when they are text, else in the description)."""
         path = Path(path)
         ds = xr.Dataset({"estimate": ("individual", self.estimate)})
         if self.draws is not None:
@@ -210,6 +210,11 @@ class CATEResult:
             var = "cluster" if k == 0 else f"column_{k - 1}"
             values, spec = _encode_column(col)
             ds[var] = ("individual", values)
+            levels = spec.get("levels")
+            if levels and all(isinstance(v, str) for v in levels):
+                # text levels (e.g. participant ids) go in the file, not the sidecar
+                ds[f"{var}_levels"] = (f"{var}_level", np.array(levels, dtype=object))
+                spec["levels"] = f"{var}_levels"
             cols.append({"name": name, "variable": var, **spec})
         desc = {
             "format": FORMAT, "learner": self.learner, "interval": self.interval,
@@ -237,6 +242,9 @@ class CATEResult:
                 "attributes); write it with CATEResult.to_netcdf."
             ) from exc
         spec = {c["variable"]: c for c in desc["columns"]}
+        for c in spec.values():
+            if isinstance(c.get("levels"), str):
+                c["levels"] = [str(v) for v in ds[c["levels"]].values]
         cluster = _decode_column(ds["cluster"].values, spec.pop("cluster")).to_numpy()
         frame = pd.DataFrame(
             {c["name"]: _decode_column(ds[v].values, c) for v, c in spec.items()},
