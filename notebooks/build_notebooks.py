@@ -796,13 +796,8 @@ plt.show()""",
     (
         "code",
         """# women minus men, draw by draw: the posterior of the difference of the subgroup averages
-is_female = (bamm.frame["female"] == 1).to_numpy()
-diff = bamm.draws[:, is_female].mean(axis=1) - bamm.draws[:, ~is_female].mean(axis=1)
-print(
-    f"BAMM, CATE women - men: {diff.mean():.2f} mmHg "
-    f"(95% interval {np.quantile(diff, 0.025):.2f} to {np.quantile(diff, 0.975):.2f}), "
-    f"Pr(< 0) = {(diff < 0).mean():.2f}"
-)
+# (pr_positive: the posterior probability that the effect is larger, i.e. less of a reduction)
+display(bamm.contrasts("female", reference=0).round(3))
 sex = pd.concat(
     {name: res.subgroups("female").set_index("female") for name, res in cates.items()},
     names=["learner"],

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from hte_mrt.errors import DataError
+from hte_mrt.errors import DataError, DesignError
 from hte_mrt.estimators.learners import LinearInteraction
 from hte_mrt.results.cate import CATEResult
 from tests.crt_helpers import small_trial
@@ -111,3 +111,30 @@ def test_plots(fitted):
     ax = res.plot_subgroups("x1", bins=[-10, 0, 10])
     assert len(ax.get_yticklabels()) == 2
     plt.close(ax.figure)
+
+
+def test_contrasts_are_differences_of_subgroup_averages_draw_by_draw(fitted):
+    res = fitted.cate()
+    sub = res.subgroups("x3").set_index("x3")
+    con = res.contrasts("x3").set_index("x3")
+    assert list(con.index) == ["b", "c"] and set(con["reference"]) == {"a"}
+    np.testing.assert_allclose(
+        con["estimate"], sub.loc[["b", "c"], "estimate"] - sub.loc["a", "estimate"]
+    )
+    x3 = res.frame["x3"].to_numpy()
+    d = res.draws[:, x3 == "c"].mean(axis=1) - res.draws[:, x3 == "a"].mean(axis=1)
+    assert con.loc["c", "sd"] == pytest.approx(np.std(d, ddof=1), rel=1e-12)
+    assert con.loc["c", "lcl"] == pytest.approx(np.quantile(d, 0.025), rel=1e-12)
+    assert con.loc["c", "pr_positive"] == np.mean(d > 0)
+    assert (
+        con.loc["c", "n"] == (x3 == "c").sum() and con.loc["c", "n_reference"] == (x3 == "a").sum()
+    )
+    # another reference, and bands of a numeric column
+    assert list(res.contrasts("x3", reference="c")["x3"]) == ["a", "b"]
+    band = res.contrasts("x1", bins=[-10, 0, 10])
+    hi = res.frame["x1"].to_numpy() > 0
+    assert band["estimate"].iloc[0] == pytest.approx(
+        res.estimate[hi].mean() - res.estimate[~hi].mean(), rel=1e-12
+    )
+    with pytest.raises(DesignError, match="not a level"):
+        res.contrasts("x3", reference="z")

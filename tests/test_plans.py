@@ -184,6 +184,8 @@ def test_crt_plan_report(tmp_path):
         assert a["lcl"] == pytest.approx(ate.loc[("bamm", kind), "lcl"], abs=1e-12)
     sub = r.tables["subgroup_cate_female"]
     np.testing.assert_allclose(sub["estimate"], res.subgroups("female")["estimate"], atol=1e-12)
+    diff = r.tables["contrast_cate_female"]["estimate"].iloc[0]
+    assert diff == pytest.approx(sub["estimate"].iloc[1] - sub["estimate"].iloc[0], abs=1e-12)
     assert set(r.tables["importance"]["covariate"]) >= {"age", "female", "urban"}
 
 

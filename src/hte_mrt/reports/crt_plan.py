@@ -145,6 +145,10 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
             rep.table(t, f"CATE by {col}", f"subgroup_{col}")
             fig = res.plot_subgroups(col).figure
             rep.figure(fig, f"CATE by {col} ({primary}; dashed: ATE)", f"subgroup_{col}_plot")
+            c = res.contrasts(col)
+            tables[f"contrast_{e['name']}_{col}"] = c
+            rep.table(c, f"Differences of the CATE between levels of {col}, draw by draw "
+                      "(not adjusted for multiplicity)", f"contrast_{col}")  # fmt: skip
         for col, bins in e.get("bands", {}).items():
             t = res.subgroups(col, bins=bins)
             t[col] = t[col].astype(str)

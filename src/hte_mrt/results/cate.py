@@ -161,6 +161,38 @@ class CATEResult:
             pass
         return out
 
+    def contrasts(self, by: str | pd.Series, *, bins=None, reference=None) -> pd.DataFrame:
+        r"""Differences of subgroup CATEs against a reference level, draw by draw:
+        :math:`\bar\tau_g - \bar\tau_{\text{ref}}` with :math:`\bar\tau_g` the average CATE in
+        level :math:`g` of ``by`` (as in :meth:`subgroups`; ``reference`` defaults to the first
+        level there). Intervals and ``pr_positive`` come from the draws (posterior or cluster
+        bootstrap), so they account for the correlation between the two averages. Descriptive:
+        not adjusted for looking at several contrasts."""
+        sub = self.subgroups(by, bins=bins)
+        name = sub.columns[0]
+        levels = list(sub[name])
+        ref = levels[0] if reference is None else reference
+        if ref not in levels:
+            raise DesignError(
+                f"contrasts: reference {ref!r} is not a level of '{name}' "
+                f"(levels: {', '.join(map(str, levels))})."
+            )
+        g = pd.Series(self.frame[by].to_numpy() if isinstance(by, str) else np.asarray(by))
+        if bins is not None:
+            g = pd.cut(g, bins=bins)
+        masks = {lev: (g == lev).to_numpy() for lev in levels}
+        rows = []
+        for lev in levels:
+            if lev == ref:
+                continue
+            w = masks[lev] / masks[lev].sum() - masks[ref] / masks[ref].sum()
+            d = None if self.draws is None else self.draws @ w
+            row = self._summ(f"{lev} - {ref}", self.estimate @ w, d)
+            rows.append({name: lev, "reference": ref, "n": int(masks[lev].sum()),
+                         "n_reference": int(masks[ref].sum()),
+                         **{k: v for k, v in row.items() if k != "quantity"}})  # fmt: skip
+        return pd.DataFrame(rows)
+
     def blp(self, moderators: list[str]) -> pd.DataFrame:
         """Best linear projection of the CATE on ``moderators`` (numeric columns of ``frame``),
         with an intercept: coefficients, intervals from the draws."""
