@@ -37,6 +37,9 @@ def _mixed_frame(n: int) -> pd.DataFrame:
         "site_type": text, "smoker": rng.random(n) < 0.3, "count": count,
         "enrolled": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
         3: rng.normal(size=n),  # a non-string column name
+        "big": pd.array([2**53 + 1, None, *range(n - 2)], dtype="Int64"),  # beyond float64
+        "flag": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+        "local_time": pd.date_range("2024-03-30", periods=n, freq="3h", tz="Europe/Paris"),
     })  # fmt: skip
 
 
@@ -81,11 +84,28 @@ def test_round_trip_keeps_column_types_and_missing_values(tmp_path):
     assert list(back.cluster) == ["new"] * n
 
 
-def test_loading_a_foreign_file_is_a_named_error(tmp_path):
+def test_saving_refuses_what_it_cannot_restore_and_loading_a_foreign_file(tmp_path):
+    n = 4
+    res = CATEResult(estimate=np.zeros(n), draws=None, frame=pd.DataFrame({"a": np.ones(n)}),
+                     cluster=np.arange(n), learner="t")  # fmt: skip
+    # the sidecar sits beside the file: x.nc -> x.json, other names get .json appended
+    res.to_netcdf(tmp_path / "run.v1")
+    assert (tmp_path / "run.v1.json").is_file()
+    with pytest.raises(DesignError, match="sidecar"):
+        res.to_netcdf(tmp_path / "run.json")
+    dup = pd.DataFrame(np.ones((n, 2)), columns=["a", "a"])
+    with pytest.raises(DataError, match="duplicate column names"):
+        CATEResult(np.zeros(n), None, dup, np.arange(n), "t").to_netcdf(tmp_path / "d.nc")
+    bands = pd.DataFrame({"band": pd.cut(np.arange(n), [-1, 1, 9])})  # Interval levels
+    with pytest.raises(DataError, match="'band' holds values of type Interval"):
+        CATEResult(np.zeros(n), None, bands, np.arange(n), "t").to_netcdf(tmp_path / "b.nc")
     path = tmp_path / "other.nc"
     xr.Dataset({"estimate": ("individual", np.zeros(3))}).to_netcdf(path, engine="h5netcdf")
     with pytest.raises(DataError, match="not a saved CATEResult"):
         CATEResult.from_netcdf(path)
+    (tmp_path / "text.nc").write_text("not netcdf")
+    with pytest.raises(DataError, match="not a saved CATEResult"):
+        CATEResult.from_netcdf(tmp_path / "text.nc")
 
 
 def test_plots(fitted):
@@ -107,7 +127,14 @@ def test_plots(fitted):
     pts = ax.get_lines()[0]
     np.testing.assert_allclose(np.asarray(pts.get_xdata(), float), sub["estimate"])
     np.testing.assert_array_equal(pts.get_ydata(), sorted(ticks, reverse=True))
+    segs = ax.collections[0].get_segments()  # one interval line per level
+    np.testing.assert_allclose([sg[0][0] for sg in segs], sub["lcl"])
+    np.testing.assert_allclose([sg[1][0] for sg in segs], sub["ucl"])
     plt.close(ax.figure)
+    # a (bootstrap) estimate outside its own interval still plots
+    odd = CATEResult(np.full(6, 5.0), np.zeros((20, 6)), pd.DataFrame({"g": [0, 1] * 3}),
+                     np.arange(6), "t", interval="bootstrap")  # fmt: skip
+    plt.close(odd.plot_subgroups("g").figure)
     ax = res.plot_subgroups("x1", bins=[-10, 0, 10])
     assert len(ax.get_yticklabels()) == 2
     plt.close(ax.figure)
@@ -138,3 +165,12 @@ def test_contrasts_are_differences_of_subgroup_averages_draw_by_draw(fitted):
     )
     with pytest.raises(DesignError, match="not a level"):
         res.contrasts("x3", reference="z")
+    with pytest.raises(DesignError, match="single level"):
+        res.contrasts(pd.Series(np.zeros(len(res))))
+    # the reference is shown as the level (0, not 0.0), and categories keep their order
+    g = pd.Series((res.frame["x1"] > 0).astype(int), name="pos")
+    ref = res.contrasts(g, reference=0.0)["reference"].iloc[0]
+    assert ref == 0 and isinstance(ref, int | np.integer)
+    cat = pd.Series(pd.Categorical(res.frame["x3"], categories=["c", "b", "a"]), name="x3")
+    assert list(res.subgroups(cat)["x3"]) == ["c", "b", "a"]
+    assert list(res.contrasts(cat)["x3"]) == ["b", "a"]

@@ -114,19 +114,17 @@ class CATEResult:
         d = None if self.draws is None else self.draws @ w
         return pd.Series(self._summ(f"ATE ({kind}-average)", self.estimate @ w, d))
 
-    def subgroups(self, by: str | pd.Series, *, bins=None) -> pd.DataFrame:
-        """Average CATE within each level of ``by`` (a column of ``frame`` or a Series aligned
-        with it); ``bins`` cuts a numeric column (passed to :func:`pandas.cut`)."""
+    def _groups(self, by: str | pd.Series, bins) -> tuple[pd.Series, str]:
+        """The group of each row (by position) and the grouping's name."""
         if isinstance(by, str):
             if by not in self.frame.columns:
                 raise DesignError(
                     f"subgroups: column '{by}' is not among the prediction rows' columns "
                     f"({', '.join(map(str, self.frame.columns[:12]))}...)."
                 )
-            g = self.frame[by]
-            name = by
+            g, name = self.frame[by], by
         else:
-            vals = by.to_numpy() if isinstance(by, pd.Series) else np.asarray(by)
+            vals = by.array if isinstance(by, pd.Series) else np.asarray(by)  # keeps categories
             if len(vals) != len(self):
                 raise DesignError(
                     f"subgroups: 'by' has {len(vals)} values for {len(self)} prediction rows; "
@@ -136,6 +134,12 @@ class CATEResult:
             name = getattr(by, "name", None) or "group"
         if bins is not None:
             g = pd.cut(g, bins=bins)
+        return g, name
+
+    def subgroups(self, by: str | pd.Series, *, bins=None) -> pd.DataFrame:
+        """Average CATE within each level of ``by`` (a column of ``frame`` or a Series aligned
+        with it); ``bins`` cuts a numeric column (passed to :func:`pandas.cut`)."""
+        g, name = self._groups(by, bins)
         lost = int(g.isna().sum())
         if lost:
             raise DesignError(
@@ -155,6 +159,9 @@ class CATEResult:
             }
             rows.append(row)
         out = pd.DataFrame(rows)
+        if isinstance(g.dtype, pd.CategoricalDtype):  # the categories' order (e.g. bands)
+            rank = {c: k for k, c in enumerate(g.cat.categories)}
+            return out.sort_values(name, key=lambda v: v.map(rank)).reset_index(drop=True)
         try:
             out = out.sort_values(name).reset_index(drop=True)
         except TypeError:
@@ -171,15 +178,19 @@ class CATEResult:
         sub = self.subgroups(by, bins=bins)
         name = sub.columns[0]
         levels = list(sub[name])
+        if len(levels) < 2:
+            raise DesignError(
+                f"contrasts: '{name}' has a single level ({levels[0]!r}) in these rows; there is "
+                "nothing to compare."
+            )
         ref = levels[0] if reference is None else reference
         if ref not in levels:
             raise DesignError(
                 f"contrasts: reference {ref!r} is not a level of '{name}' "
                 f"(levels: {', '.join(map(str, levels))})."
             )
-        g = pd.Series(self.frame[by].to_numpy() if isinstance(by, str) else np.asarray(by))
-        if bins is not None:
-            g = pd.cut(g, bins=bins)
+        ref = levels[levels.index(ref)]  # as the level is shown (e.g. 0, not 0.0)
+        g = self._groups(by, bins)[0]
         masks = {lev: (g == lev).to_numpy() for lev in levels}
         rows = []
         for lev in levels:
@@ -233,6 +244,18 @@ class CATEResult:
         column dtypes included (text and categorical columns are stored as integer codes, with
         their levels in the file when they are text, else in the description)."""
         path = Path(path)
+        if path.suffix == ".json":
+            raise DesignError(
+                f"to_netcdf: {path} ends in .json, the sidecar's suffix; use e.g. '.nc'."
+            )
+        names = list(self.frame.columns)
+        bad = [c for c in names if not isinstance(c, str | int | float)]
+        if bad or len(set(names)) < len(names):
+            what = f"non-scalar name {bad[0]!r}" if bad else "duplicate column names"
+            raise DataError(
+                f"to_netcdf: the prediction rows have {what}; rename the columns (unique "
+                "strings) before saving."
+            )
         ds = xr.Dataset({"estimate": ("individual", self.estimate)})
         if self.draws is not None:
             ds["draws"] = (("draw", "individual"), self.draws)
@@ -240,7 +263,10 @@ class CATEResult:
         for k, (name, col) in enumerate([("cluster", pd.Series(self.cluster)),
                                          *self.frame.items()]):  # fmt: skip
             var = "cluster" if k == 0 else f"column_{k - 1}"
-            values, spec = _encode_column(col)
+            values, spec = _encode_column(col, name)
+            if isinstance(values, tuple):  # nullable integers: values and missing mask
+                values, mask = values
+                ds[f"{var}_isna"] = ("individual", mask)
             ds[var] = ("individual", values)
             levels = spec.get("levels")
             if levels and all(isinstance(v, str) for v in levels):
@@ -255,31 +281,41 @@ class CATEResult:
         text = json.dumps(desc, indent=2, default=_jsonable)
         ds.attrs["hte_mrt"] = text
         ds.to_netcdf(path, engine="h5netcdf")
-        path.with_suffix(".json").write_text(text)
+        _sidecar(path).write_text(text)
         return path
 
     @classmethod
     def from_netcdf(cls, path: str | Path) -> CATEResult:
         """Load a result saved by :meth:`to_netcdf`."""
         path = Path(path)
-        with xr.open_dataset(path, engine="h5netcdf") as f:
-            ds = f.load()
         try:
+            with xr.open_dataset(path, engine="h5netcdf") as f:
+                ds = f.load()
             desc = json.loads(ds.attrs["hte_mrt"])
-            if desc.get("format") != FORMAT:
-                raise KeyError("format")
-        except (KeyError, ValueError) as exc:
+        except FileNotFoundError:
+            raise
+        except (OSError, KeyError, ValueError) as exc:
             raise DataError(
-                f"{path} is not a saved CATEResult (no '{FORMAT}' description in its "
-                "attributes); write it with CATEResult.to_netcdf."
+                f"{path} is not a saved CATEResult (not a NetCDF file with a '{FORMAT}' "
+                "description); write it with CATEResult.to_netcdf."
             ) from exc
+        if desc.get("format") != FORMAT:
+            raise DataError(
+                f"{path} holds a {desc.get('format')!r} result; this version of hte_mrt reads "
+                f"{FORMAT!r}."
+            )
         spec = {c["variable"]: c for c in desc["columns"]}
         for c in spec.values():
             if isinstance(c.get("levels"), str):
                 c["levels"] = [str(v) for v in ds[c["levels"]].values]
-        cluster = _decode_column(ds["cluster"].values, spec.pop("cluster")).to_numpy()
+
+        def col(v: str, c: dict) -> pd.Series:
+            isna = ds[f"{v}_isna"].values if f"{v}_isna" in ds else None
+            return _decode_column(ds[v].values, c, isna)
+
+        cluster = col("cluster", spec.pop("cluster")).to_numpy()
         frame = pd.DataFrame(
-            {c["name"]: _decode_column(ds[v].values, c) for v, c in spec.items()},
+            {c["name"]: col(v, c) for v, c in spec.items()},
             index=pd.RangeIndex(ds.sizes["individual"]),
         )
         return cls(
@@ -321,11 +357,9 @@ class CATEResult:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 1.0 + 0.35 * len(t)))
         y = np.arange(len(t))[::-1]
-        if "lcl" in t:
-            err = [t["estimate"] - t["lcl"], t["ucl"] - t["estimate"]]
-            ax.errorbar(t["estimate"], y, xerr=err, fmt="o", ms=4, lw=1)
-        else:
-            ax.plot(t["estimate"], y, "o", ms=4)
+        ax.plot(t["estimate"], y, "o", ms=4, color="C0")
+        if "lcl" in t:  # lines, not error bars: a bootstrap estimate can lie outside its interval
+            ax.hlines(y, t["lcl"], t["ucl"], color="C0", lw=1)
         ax.axvline(self.ate()["estimate"], color="k", ls="--", lw=0.8, label="ATE")
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_yticks(y, [f"{lev} (n={n})" for lev, n in zip(t[name], t["n"], strict=True)])
@@ -347,6 +381,14 @@ class CATEResult:
 # -------------------------------------------------------------------------------------------------
 # column codecs for to_netcdf / from_netcdf
 # -------------------------------------------------------------------------------------------------
+def _sidecar(path: Path) -> Path:
+    """The JSON description beside a saved file: ``x.nc`` -> ``x.json``; other names get
+    ``.json`` appended (``run.v1`` -> ``run.v1.json``)."""
+    return (
+        path.with_suffix(".json") if path.suffix == ".nc" else path.with_name(path.name + ".json")
+    )
+
+
 def _jsonable(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()
@@ -355,37 +397,69 @@ def _jsonable(o: Any) -> Any:
     return str(o)
 
 
-def _encode_column(col: pd.Series) -> tuple[np.ndarray, dict]:
+_JSON_SCALARS = (str, int, float, bool)
+
+
+def _encode_column(col: pd.Series, name: Any = None):
     """(values for NetCDF, how to restore them): numbers and booleans as they are (nullable
-    ones as float with NaN), datetimes as int64 nanoseconds, anything else as integer codes
-    (-1: missing) with its levels."""
+    integers as int64 plus a missing mask, other nullable numbers as float with NaN),
+    datetimes as int64 nanoseconds, anything else as integer codes (-1: missing) with its
+    levels, which must be strings or numbers (a :class:`DataError` otherwise: they could not
+    be restored as they were)."""
     dtype = col.dtype
-    if pd.api.types.is_bool_dtype(dtype) and not col.isna().any():
-        return col.to_numpy(dtype=np.int8), {"kind": "bool", "dtype": str(dtype)}
-    if pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
-        if isinstance(dtype, np.dtype):
-            return col.to_numpy(), {"kind": "numeric", "dtype": str(dtype)}
-        return col.to_numpy(dtype=float, na_value=np.nan), {"kind": "numeric", "dtype": str(dtype)}
-    if isinstance(dtype, np.dtype) and dtype.kind == "M":
-        return col.to_numpy().view("int64"), {"kind": "datetime", "dtype": str(dtype)}
     if isinstance(dtype, pd.CategoricalDtype):
         codes, levels = col.cat.codes.to_numpy(), col.cat.categories
         spec = {"kind": "category", "ordered": bool(dtype.ordered)}
+    elif pd.api.types.is_bool_dtype(dtype) and not col.isna().any():
+        return col.to_numpy(dtype=np.int8), {"kind": "bool", "dtype": str(dtype)}
+    elif pd.api.types.is_numeric_dtype(dtype):
+        if isinstance(dtype, np.dtype):
+            return col.to_numpy(), {"kind": "numeric", "dtype": str(dtype)}
+        if pd.api.types.is_integer_dtype(dtype):
+            isna = col.isna().to_numpy()
+            values = col.to_numpy(dtype=np.int64, na_value=0)
+            return (values, isna.astype(np.int8)), {"kind": "numeric", "dtype": str(dtype)}
+        return col.to_numpy(dtype=float, na_value=np.nan), {"kind": "numeric", "dtype": str(dtype)}
+    elif isinstance(dtype, np.dtype) and dtype.kind == "M":
+        return col.to_numpy().view("int64"), {"kind": "datetime", "dtype": str(dtype)}
     else:
         codes, levels = pd.factorize(col, use_na_sentinel=True)
         spec = {"kind": "object", "dtype": str(dtype)}
-    return codes.astype(np.int64), spec | {"levels": levels.tolist()}
+    target = dtype if spec["kind"] == "object" else dtype.categories.dtype
+    levels = levels.tolist()
+    odd = [v for v in levels if not isinstance(v, _JSON_SCALARS)]
+    if odd:
+        # e.g. tz-aware timestamps: kept as text when the dtype parses the text back exactly
+        text = [str(v) for v in levels]
+        try:
+            ok = pd.Index(text, dtype=object).astype(target).equals(pd.Index(levels))
+        except (TypeError, ValueError):
+            ok = False
+        if ok:
+            return codes.astype(np.int64), spec | {"levels": text, "levels_dtype": str(target)}
+        raise DataError(
+            f"to_netcdf: column {name!r} holds values of type {type(odd[0]).__name__} (e.g. "
+            f"{odd[0]!r}), which cannot be saved and restored as they are; convert the column "
+            "to strings or numbers (e.g. .astype(str)) first."
+        )
+    return codes.astype(np.int64), spec | {"levels": levels}
 
 
-def _decode_column(values: np.ndarray, spec: dict) -> pd.Series:
+def _decode_column(values: np.ndarray, spec: dict, isna: np.ndarray | None = None) -> pd.Series:
     kind = spec["kind"]
     if kind == "bool":
-        return pd.Series(values.astype(bool))
+        return pd.Series(values.astype(bool)).astype(spec["dtype"])
     if kind == "numeric":
+        if isna is not None:
+            out = pd.Series(values.astype(np.int64)).astype(spec["dtype"])
+            out[isna.astype(bool)] = pd.NA
+            return out
         return pd.Series(values).astype(spec["dtype"])
     if kind == "datetime":
         return pd.Series(values.astype("int64").view(spec["dtype"]))
     levels = spec["levels"]
+    if "levels_dtype" in spec:
+        levels = pd.Index(levels, dtype=object).astype(spec["levels_dtype"])
     if kind == "category":
         return pd.Series(pd.Categorical.from_codes(values, levels, ordered=spec["ordered"]))
     out = np.empty(len(values), dtype=object)

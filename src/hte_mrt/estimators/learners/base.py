@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt.data.crt import CRTData
-from hte_mrt.errors import DataError, DesignError, EstimationError
+from hte_mrt.errors import DataError, DesignError, EstimationError, MissingColumnError
 from hte_mrt.results.cate import ATEKind, CATEResult
 
 
@@ -183,7 +183,9 @@ class CRTLearner:
 
         the root mean squared change of the point CATE over ``n_repeats`` = R permutations.
         Individual covariates are permuted across rows; cluster covariates across clusters
-        (each cluster keeps one value) when ``frame`` has the cluster column. A covariate the
+        (each cluster keeps one value) when ``frame`` has the cluster column. A covariate's
+        missing-value indicator (``<c>_missing``, ``missing="indicator"``) moves with it. A
+        covariate the
         estimated CATE does not depend on scores 0; for a linear CATE
         :math:`\hat\tau = \dots + \hat\gamma_c w_c`, :math:`I_c^2 \approx 2\hat\gamma_c^2
         \operatorname{var}(w_c)`. It ranks what the fitted CATE surface uses; it is not a test
@@ -198,9 +200,12 @@ class CRTLearner:
         d = self.data_
         roles = d.roles
         frame = d.frame if frame is None else frame
+        if len(frame) < 2:
+            raise DataError(f"moderator_importance needs at least 2 rows, got {len(frame)}.")
         levels = {c: "individual" for c in roles.individual}
         levels |= {c: "cluster" for c in roles.cluster_covariates}
-        columns = list(levels) if columns is None else list(columns)
+        columns = [columns] if isinstance(columns, str) else columns
+        columns = list(levels) if columns is None else list(dict.fromkeys(columns))
         for c in columns:
             if c not in levels:
                 raise DesignError(
@@ -208,23 +213,28 @@ class CRTLearner:
                     f"(covariates: {', '.join(levels)})."
                 )
             if c not in frame.columns:
-                raise DataError(f"moderator_importance: the rows have no column '{c}'.")
+                raise MissingColumnError(
+                    f"moderator_importance: the rows have no column '{c}'; pass rows with every "
+                    "covariate."
+                )
         base = self._tau(self._design(frame)[0])
         rng = np.random.default_rng(random_state)
         by_cluster = roles.cluster in frame.columns
-        if by_cluster:
-            codes, _ = pd.factorize(frame[roles.cluster])
+        if by_cluster:  # a missing cluster id is a cluster of its own
+            codes, _ = pd.factorize(frame[roles.cluster], use_na_sentinel=False)
             first = np.unique(codes, return_index=True)[1]
         rows = []
         for c in columns:
-            values = frame[c].to_numpy()
+            # the covariate and its missing-value indicator (a filled frame) move together
+            moved = [c] + [f for f in (f"{c}_missing",) if f in frame.columns]
             ms = np.empty(R)
             for r in range(R):
                 if levels[c] == "cluster" and by_cluster:
-                    perm = values[first][rng.permutation(len(first))][codes]
+                    take = first[rng.permutation(len(first))][codes]
                 else:
-                    perm = values[rng.permutation(len(values))]
-                est = self._tau(self._design(frame.assign(**{c: perm}))[0])
+                    take = rng.permutation(len(frame))
+                perm = {m: frame[m].to_numpy()[take] for m in moved}
+                est = self._tau(self._design(frame.assign(**perm))[0])
                 ms[r] = np.mean((est - base) ** 2)
             sd = float(np.std(np.sqrt(ms), ddof=1)) if R > 1 else np.nan
             rows.append({"covariate": c, "level": levels[c],
