@@ -187,6 +187,9 @@ def test_crt_plan_report(tmp_path):
     diff = r.tables["contrast_cate_female"]["estimate"].iloc[0]
     assert diff == pytest.approx(sub["estimate"].iloc[1] - sub["estimate"].iloc[0], abs=1e-12)
     assert set(r.tables["importance"]["covariate"]) >= {"age", "female", "urban"}
+    cal = r.tables["calibration_cate"].set_index("term")
+    assert (cal["splits"] == 2).all()  # quick: at most 2 splits
+    assert cal.loc["ATE", "lcl"] < cal.loc["ATE", "ucl"]
 
 
 def test_samplesize_plan_and_cli(tmp_path, capsys):
@@ -214,3 +217,10 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
         main(["validate", str(_plan(tmp_path, BASE.replace("seed = 7", "seed = 7\nx = 1")))]) == 4
     )
     assert "unknown key 'x'" in capsys.readouterr().err
+
+
+def test_crt_plan_calibration_splits_is_validated(tmp_path):
+    text = (MODELS / "tassh_cate.toml").read_text()
+    bad = text.replace("calibration_splits = 10", "calibration_splits = -1")
+    with pytest.raises(PlanError, match="calibration_splits must be a whole number"):
+        load_plan(_plan(tmp_path, bad))

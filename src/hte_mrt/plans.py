@@ -59,7 +59,16 @@ KEYS = {
         "lincombs",
         "data",
     },
-    "estimand_crt": {"name", "label", "type", "subgroups", "bands", "blp", "primary"},
+    "estimand_crt": {
+        "name",
+        "label",
+        "type",
+        "subgroups",
+        "bands",
+        "blp",
+        "primary",
+        "calibration_splits",
+    },
     "model": {"family", "random_slope", "correlated", "cluster_intercept", "method", "priors"},
     "sampler": {"draws", "tune", "chains", "target_accept"},
     "crosscheck": {"threshold", "bootstrap"},
@@ -222,6 +231,14 @@ def _check_estimands(plan: Plan) -> None:
             )
         if "curve" in e:
             _unknown(text, "curve", e["curve"], KEYS["curve"])
+        cs = e.get("calibration_splits", 0)
+        if isinstance(cs, bool) or not isinstance(cs, int) or cs < 0:
+            raise _err(
+                text,
+                "calibration_splits",
+                f"{where}: calibration_splits must be a whole number >= 0 (0: no calibration "
+                f"test), got {cs!r}.",
+            )
     plan.estimands = ests
 
 

@@ -160,6 +160,27 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
             t = res.blp(list(e["blp"]))
             tables[f"blp_{e['name']}"] = t
             rep.table(t, "Best linear projection of the CATE on the moderators", "blp")
+        if e.get("calibration_splits"):
+            from hte_mrt.estimators.learners.calibration import calibration_test
+
+            splits = min(int(e["calibration_splits"]), 2) if quick else int(e["calibration_splits"])
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always", HteMrtWarning)
+                cal = calibration_test(fitted[primary][0], data, n_splits=splits,
+                                       random_state=plan.seed)  # fmt: skip
+            caught += [f"calibration: {x.message}" for x in w
+                       if issubclass(x.category, HteMrtWarning)]  # fmt: skip
+            tables[f"calibration_{e['name']}"] = cal.table
+            rep.table(
+                cal.table,
+                f"Calibration test of {primary}: {splits} split(s) of the clusters into halves, "
+                "learner fitted on one, best linear predictor on the other; medians over splits "
+                "(slope 1: calibrated CATE, 0: no heterogeneity detected; p of the slope is "
+                "one-sided, of slope <= 0)",
+                "calibration",
+            )
+            if cal.failed:
+                rep.p(f"{len(cal.failed)} split(s) could not be fitted: {cal.failed[0][1]}")
     rep.section("Moderator importance")
     rep.table(
         imp,

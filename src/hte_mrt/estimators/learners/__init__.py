@@ -7,6 +7,7 @@ fitted, so importing this package is cheap.
 from hte_mrt.estimators.learners.bamm import BayesianAdditiveMixedModel
 from hte_mrt.estimators.learners.bart import BARTMixed, BayesianCausalForestMixed, StochtreeBCF
 from hte_mrt.estimators.learners.base import CRTLearner
+from hte_mrt.estimators.learners.calibration import calibration_test
 from hte_mrt.estimators.learners.linear import LinearInteraction
 from hte_mrt.estimators.learners.mixed_trees import (
     GPBoostLearner,
@@ -43,4 +44,5 @@ __all__ = [
     "MixedEffectsHistGB",
     "MixedEffectsRandomForest",
     "StochtreeBCF",
+    "calibration_test",
 ]

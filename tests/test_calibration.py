@@ -1,0 +1,129 @@
+"""The calibration test (repeated sample splitting) against known truth in simulation.
+
+For each simulated trial the targets are known: the main half's individual-average ATE and
+beta_2* = cov(tau, S) / var(S) over the main half's rows, with tau the true CATE and S the
+learner's prediction there (0 exactly when tau is constant). The learner is the OLS reference
+(fast); the simulated trials are the package's TASSH-like design (tau linear in x2, x3).
+
+A trial whose half cannot be fitted by OLS (a cluster covariate constant within an arm of a
+16-cluster half) is skipped; at most 5% are. Monte Carlo error with R = 200 trials: a rate
+near 0.05 has sd 0.015 and near 0.95 the same, so "at most 0.05" is checked as
+<= 0.05 + 3 sd = 0.096 and "at least 0.95" as >= 0.904; mean errors are checked within 3
+Monte Carlo standard errors of 0. One split gives exact-level split inference; the median over
+splits (Chernozhukov et al.) is conservative by design.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hte_mrt.data.simulate_crt import CRTSimulation
+from hte_mrt.errors import DataError, DesignError, EstimationError
+from hte_mrt.estimators.learners import LinearInteraction
+from hte_mrt.estimators.learners.calibration import calibration_test, split_clusters
+from tests.crt_helpers import small_trial
+
+R = 200
+TOL_RATE = 3 * np.sqrt(0.05 * 0.95 / R)
+
+
+def _study(tau: str, K: int, n_splits: int) -> pd.DataFrame:
+    sim = CRTSimulation(n_clusters=K, tau=tau)
+    rows = []
+    for r in range(R):
+        data = sim.to_crt_data(sim.simulate(seed=r))
+        truth = sim.true_tau(data.frame)
+        try:
+            c = calibration_test(LinearInteraction(), data, n_splits=n_splits, random_state=r)
+        except EstimationError:  # OLS on a half whose v1 is constant within an arm
+            continue
+        # per split: the slope's target on that split's main half
+        bstar = [np.cov(truth[i], S)[0, 1] / np.var(S, ddof=1) for i, S in c.held_out]
+        ate = [truth[i].mean() for i, _ in c.held_out]
+        t = c.table.set_index("term")
+        rows.append({
+            "b2": t.loc["heterogeneity slope", "estimate"], "bstar": np.median(bstar),
+            "b2_lcl": t.loc["heterogeneity slope", "lcl"],
+            "b2_ucl": t.loc["heterogeneity slope", "ucl"],
+            "p2": t.loc["heterogeneity slope", "p"], "ate": np.median(ate),
+            "ate_lcl": t.loc["ATE", "lcl"], "ate_ucl": t.loc["ATE", "ucl"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def homogeneous_one_split():
+    return _study("homogeneous", 32, 1)
+
+
+def test_no_heterogeneity_one_split_has_its_level(homogeneous_one_split):
+    s = homogeneous_one_split
+    assert len(s) >= 0.95 * R  # few trials lose their one split to a rank-deficient half
+    assert (s["bstar"].abs() < 1e-12).all()  # tau constant: the target is exactly 0
+    assert (s["p2"] < 0.05).mean() <= 0.05 + TOL_RATE
+    err = s["b2"]
+    assert abs(err.mean()) < 3 * err.std() / np.sqrt(R)
+    cover = ((s["ate_lcl"] <= s["ate"]) & (s["ate"] <= s["ate_ucl"])).mean()
+    assert cover >= 0.95 - TOL_RATE
+
+
+def test_heterogeneity_slope_is_unbiased_and_covered():
+    s = _study("individual", 60, 1)
+    err = s["b2"] - s["bstar"]
+    assert abs(err.mean()) < 3 * err.std() / np.sqrt(R)
+    assert ((s["b2_lcl"] <= s["bstar"]) & (s["bstar"] <= s["b2_ucl"])).mean() >= 0.95 - TOL_RATE
+    # the OLS CATE is noisy, so its slope is well below 1 (heterogeneity overstated)
+    assert s["bstar"].mean() < 0.6
+
+
+def test_median_over_splits_is_conservative():
+    s = _study("homogeneous", 32, 5)
+    assert (s["p2"] < 0.05).mean() <= 0.05 + TOL_RATE
+    cover = ((s["ate_lcl"] <= s["ate"]) & (s["ate"] <= s["ate_ucl"])).mean()
+    assert cover >= 0.95 - TOL_RATE
+
+
+def test_result_api_and_errors():
+    df, data = small_trial(seed=3)
+    c = calibration_test(LinearInteraction(), data, n_splits=4, random_state=1)
+    t = c.table.set_index("term")
+    assert list(t.index) == ["ATE", "heterogeneity slope"] and (t["splits"] == 4).all()
+    sp = c.splits[c.splits["term"] == "heterogeneity slope"]
+    assert t.loc["heterogeneity slope", "estimate"] == pytest.approx(sp["estimate"].median())
+    assert t.loc["heterogeneity slope", "p"] == pytest.approx(min(1, 2 * sp["p"].median()))
+    # tau = 0.5 + 0.5 x1 - 0.4 v1 on 30 clusters: heterogeneity is detected
+    assert t.loc["heterogeneity slope", "p"] < 0.05
+    assert "heterogeneity detected" in c.summary() and "CalibrationTest linear" in repr(c)
+    again = calibration_test(LinearInteraction(), data, n_splits=4, random_state=1)
+    pd.testing.assert_frame_equal(again.splits, c.splits)
+    # halves: within arm, every cluster in one half, sizes differ by at most one per arm
+    half = split_clusters(data.cluster_arm, np.random.default_rng(0))
+    for a in (0, 1):
+        counts = np.bincount(half[data.cluster_arm == a], minlength=2)
+        assert abs(counts[0] - counts[1]) <= 1
+    with pytest.raises(DesignError, match="at least 4 per arm"):
+        calibration_test(LinearInteraction(), small_trial(seed=1, K=6, m=5)[1])
+    with pytest.raises(DesignError, match="n_splits"):
+        calibration_test(LinearInteraction(), data, n_splits=0)
+    with pytest.raises(DataError, match="CRTData"):
+        calibration_test(LinearInteraction(), df)
+
+
+def test_bayesian_learner_runs_through_it():
+    import warnings
+
+    from hte_mrt.errors import ConvergenceWarning
+    from hte_mrt.estimators.learners import BayesianAdditiveMixedModel
+
+    _, data = small_trial(seed=3)
+    bamm = BayesianAdditiveMixedModel(draws=200, tune=200, chains=2, smooth=["x1"],
+                                      random_state=0)  # fmt: skip
+    with warnings.catch_warnings():  # few draws: convergence warnings are expected here
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        c = calibration_test(bamm, data, n_splits=2, random_state=0)
+    t = c.table.set_index("term")
+    # shrunk posterior-mean CATEs are closer to calibrated than OLS: the slope sits near 1
+    assert 0.3 < t.loc["heterogeneity slope", "estimate"] < 2.0
+    assert t.loc["heterogeneity slope", "p"] < 0.05
