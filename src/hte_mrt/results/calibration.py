@@ -17,7 +17,8 @@ import pandas as pd
 class CalibrationTest:
     """``splits``: one row per split and term (estimate, se, lcl, ucl, df, p, sd_cate);
     ``failed``: (split, reason) of the splits the learner could not fit; ``held_out``: per
-    fitted split, the main half's rows (positions in the trial) and the learner's CATE there."""
+    fitted split, (split, the main half's rows as positions in the trial, the learner's CATE
+    there)."""
 
     splits: pd.DataFrame
     conf_level: float
@@ -28,15 +29,17 @@ class CalibrationTest:
 
     @property
     def table(self) -> pd.DataFrame:
-        """Per term: median estimate, median interval bounds, p = min(1, 2 median p) (the split's
-        own p with one split); for the ATE the two-sided p of ATE = 0, for the heterogeneity
-        slope the one-sided p of beta_2 <= 0."""
+        """Per term: median estimate, median (two-sided) interval bounds, p = min(1, 2 median p)
+        (the split's own p when one split was asked for; the rule follows ``n_splits``, as the
+        split intervals' level does, even if some splits failed); for the ATE the two-sided p of
+        ATE = 0, for the heterogeneity slope the one-sided p of beta_2 <= 0. Splits whose CATE
+        was constant count with p = 1 and no slope. Per-split standard errors are in
+        ``splits``."""
         g = self.splits.groupby("term", sort=False)
-        out = g[["estimate", "se", "lcl", "ucl", "df", "sd_cate"]].median()
-        k = len(self.splits["split"].unique())
+        out = g[["estimate", "lcl", "ucl", "df", "sd_cate"]].median()
         p = g["p"].median()
-        out["p"] = np.minimum(1.0, 2 * p) if k > 1 else p
-        out["splits"] = k
+        out["p"] = np.minimum(1.0, 2 * p) if self.n_splits > 1 else p
+        out["splits"] = len(self.splits["split"].unique())
         return out.reset_index()
 
     def summary(self) -> str:
@@ -50,7 +53,7 @@ class CalibrationTest:
             f"halves{failed}; medians over splits, cluster-robust t\n"
             + t.to_string(index=False, float_format=lambda v: f"{v:.4g}")
             + "\nslope 1: calibrated CATE; below 1: heterogeneity overstated; above 1: understated."
-            f" {verdict} (one-sided test of slope <= 0 at level {alpha:.2g})."
+            f" Intervals two-sided; {verdict} (one-sided test of slope <= 0 at level {alpha:.2g})."
         )
 
     def __repr__(self) -> str:

@@ -40,12 +40,14 @@ and the power at K = 60 falls from 0.21 to 0.095: the price of not depending on 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from hte_mrt.data.crt import CRTData
-from hte_mrt.errors import DataError, DesignError, EstimationError
+from hte_mrt.errors import DataError, DesignError, EstimationError, HteMrtWarning
 from hte_mrt.estimators.learners.base import CRTLearner, check_int
 from hte_mrt.estimators.sandwich import group_crossprod, group_starts, wls_sandwich
 from hte_mrt.results.calibration import CalibrationTest
@@ -68,17 +70,23 @@ def blp_regression(
     y: np.ndarray, z: np.ndarray, mu: np.ndarray, S: np.ndarray, cluster: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(beta_1, beta_2), their cluster-robust (Mancl-DeRouen) standard errors and the df
-    (clusters - 3) of the regression in the module docstring, on one half."""
+    (clusters - 3) of the regression in the module docstring, on one half. A CATE that is
+    constant on the half has no slope: beta_2 and its se are NaN (the ATE from [1, z - p])."""
     codes = np.unique(cluster, return_inverse=True)[1]
     K = int(codes.max()) + 1
     p = float(pd.Series(z).groupby(codes).first().mean())
     d = z - p
-    D = np.column_stack([np.ones(len(y)), d, d * (S - S.mean())])
+    Sc = S - S.mean()
+    flat = np.ptp(S) <= 1e-10 * (1.0 + np.abs(S).max())
+    D = np.column_stack([np.ones(len(y)), d] + ([] if flat else [d * Sc]))
     order = np.argsort(codes, kind="stable")
     C, b = group_crossprod(D[order], np.ones(len(y)), (y - mu - p * S)[order],
                            group_starts(codes[order]))  # fmt: skip
     theta, cov = wls_sandwich(C, b, small_sample=True)
-    return theta[1:], np.sqrt(np.diag(cov)[1:]), K - 3
+    est, se = theta[1:], np.sqrt(np.diag(cov)[1:])
+    if flat:
+        est, se = np.r_[est, np.nan], np.r_[se, np.nan]
+    return est, se, K - 3
 
 
 def calibration_test(
@@ -96,7 +104,8 @@ def calibration_test(
     two-sided test of 0, and the heterogeneity slope, one-sided test of :math:`\\beta_2 \\le 0`)
     and ``splits`` (every split's estimates). A split the learner cannot fit (e.g. a
     rank-deficient half) is skipped and counted in ``failed``; more than half failing is an
-    error.
+    error. A split on whose main half the CATE is constant has no slope (NaN, p = 1).
+    ``random_state`` seeds the splits and the fits (default: the learner's own).
     """
     if not isinstance(learner, CRTLearner):
         raise DesignError(
@@ -117,9 +126,18 @@ def calibration_test(
             f"calibration_test: {per_arm[0]} control and {per_arm[1]} treated clusters; halving "
             "needs at least 4 per arm (2 per arm in each half). Use the learner's intervals."
         )
+    if sum(per_arm.values()) // 2 - 3 < 5:
+        warnings.warn(
+            f"calibration_test: {sum(per_arm.values())} clusters leave about "
+            f"{sum(per_arm.values()) // 2 - 3} df per half; its intervals will be very wide.",
+            HteMrtWarning,
+            stacklevel=2,
+        )
     X, V, names = data.encode()
     W = np.hstack([X, V]).astype(float)
     z, y, codes = data.arm.astype(float), data.y.astype(float), data.cluster_codes
+    if random_state is None:
+        random_state = getattr(learner, "random_state", None)
     rng = np.random.default_rng(random_state)
     # per-split intervals at 1 - alpha/2 when medians are aggregated (Chernozhukov et al.)
     alpha = 1.0 - conf_level
@@ -141,10 +159,11 @@ def calibration_test(
         except EstimationError as exc:
             failed.append((s, str(exc)))
             continue
-        held_out.append((np.flatnonzero(main), S))
+        held_out.append((s, np.flatnonzero(main), S))
         crit = stats.t.ppf(0.5 + split_level / 2, df)
         t = est / se
-        pv = (2 * stats.t.sf(abs(t[0]), df), stats.t.sf(t[1], df))
+        p_slope = 1.0 if np.isnan(t[1]) else stats.t.sf(t[1], df)
+        pv = (2 * stats.t.sf(abs(t[0]), df), p_slope)
         for k, term in enumerate(("ATE", "heterogeneity slope")):
             rows.append({"split": s, "term": term, "estimate": est[k], "se": se[k],
                          "lcl": est[k] - crit * se[k], "ucl": est[k] + crit * se[k],
