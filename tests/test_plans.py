@@ -190,6 +190,12 @@ def test_crt_plan_report(tmp_path):
     cal = r.tables["calibration_cate"].set_index("term")
     assert (cal["splits"] == 2).all()  # quick: at most 2 splits
     assert cal.loc["ATE", "lcl"] < cal.loc["ATE", "ucl"]
+    # the report renders in a real browser: no console errors, every figure loads
+    from hte_mrt.reports.browser import check_html
+
+    res_html = check_html(out / "report.html")
+    assert res_html.console_errors == [] and res_html.images_broken == []
+    assert res_html.images_total >= 5  # CATE histogram, 2 subgroup and 2 band forest plots
 
 
 def test_samplesize_plan_and_cli(tmp_path, capsys):
