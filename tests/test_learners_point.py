@@ -143,6 +143,9 @@ def test_cluster_bootstrap(trial, name):
     assert ate["lcl"] < ate["estimate"] < ate["ucl"]
     # replicates are fitted once, then reused for new rows
     assert learner.cate(data.frame.head(7)).draws.shape == (20, 7)
+    # each resample has its own seed: two joblib workers give the same replicates (to rounding)
+    par = SMALL[name]().fit(data).set_params(n_boot=20, n_jobs=2)
+    np.testing.assert_allclose(par.cate().draws, res.draws, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", NAMES)
