@@ -426,7 +426,8 @@ class GPBoostLearner(CRTLearner):
         fit runs gpboost on one thread (trial-sized data: threads cost more than they save).
 
     Attributes (after ``fit``): ``sigma_b2_``, ``sigma2_`` (gpboost's estimates),
-    ``booster_``, ``gp_model_``.
+    ``booster_``, ``gp_model_`` (``None`` in a pickled copy, e.g. a bootstrap fit returned by
+    a joblib worker: gpboost's model holds a C pointer; predictions need only ``booster_``).
     """
 
     name: ClassVar[str] = "gpboost"
@@ -509,6 +510,14 @@ class GPBoostLearner(CRTLearner):
         cov = gp_model.get_cov_pars()  # DataFrame: Error_var, Group_1
         self.sigma2_ = float(np.asarray(cov).ravel()[0])
         self.sigma_b2_ = float(np.asarray(cov).ravel()[1])
+
+    def __getstate__(self) -> dict:
+        # gpboost's GPModel holds a C pointer and cannot be pickled (joblib workers return
+        # bootstrap fits this way); predictions need only the booster, which pickles itself
+        state = self.__dict__.copy()
+        if state.get("gp_model_") is not None:
+            state["gp_model_"] = None
+        return state
 
     def _f(self, W: np.ndarray, z: float) -> np.ndarray:
         # the tree ensemble only (= predict(...)["fixed_effect"]): b = 0 for every row
