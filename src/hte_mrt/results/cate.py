@@ -238,8 +238,9 @@ class CATEResult:
     # ------------------------------------------------------------------ saving
     def to_netcdf(self, path: str | Path) -> Path:
         """Save the result: NetCDF (h5netcdf) with ``estimate``, ``draws``, ``cluster`` and the
-        prediction rows' columns along ``individual``, plus a JSON sidecar (same name, ``.json``)
-        with the learner, interval kind, level and ``meta`` (for a fitted learner's ``cate()``:
+        prediction rows' columns along ``individual``, plus a JSON sidecar (``x.nc`` ->
+        ``x.json``; other names get ``.json`` appended) with the learner, interval kind, level
+        and ``meta`` (for a fitted learner's ``cate()``:
         its class, parameters, diagnostics and fit time). :meth:`from_netcdf` restores it,
         column dtypes included (text and categorical columns are stored as integer codes, with
         their levels in the file when they are text, else in the description)."""
@@ -249,7 +250,7 @@ class CATEResult:
                 f"to_netcdf: {path} ends in .json, the sidecar's suffix; use e.g. '.nc'."
             )
         names = list(self.frame.columns)
-        bad = [c for c in names if not isinstance(c, str | int | float)]
+        bad = [c for c in names if not isinstance(c, str | int | float | np.integer | np.floating)]
         if bad or len(set(names)) < len(names):
             what = f"non-scalar name {bad[0]!r}" if bad else "duplicate column names"
             raise DataError(

@@ -185,11 +185,12 @@ class CRTLearner:
         Individual covariates are permuted across rows; cluster covariates across clusters
         (each cluster keeps one value) when ``frame`` has the cluster column. A covariate's
         missing-value indicator (``<c>_missing``, ``missing="indicator"``) moves with it. A
-        covariate the
-        estimated CATE does not depend on scores 0; for a linear CATE
+        covariate the estimated CATE does not depend on scores 0; for a linear CATE
         :math:`\hat\tau = \dots + \hat\gamma_c w_c`, :math:`I_c^2 \approx 2\hat\gamma_c^2
-        \operatorname{var}(w_c)`. It ranks what the fitted CATE surface uses; it is not a test
-        of moderation (use :meth:`CATEResult.blp` or subgroup contrasts with their intervals).
+        \operatorname{var}(w_c)` (for a cluster covariate, with equal cluster sizes). It ranks
+        what the fitted CATE surface uses; it is not a test of moderation (use
+        :meth:`CATEResult.blp`, :meth:`CATEResult.contrasts` or
+        :func:`~hte_mrt.estimators.learners.calibration.calibration_test`).
 
         Returns one row per covariate, most important first: ``covariate``, ``level``
         (individual / cluster), ``importance`` (:math:`I_c`), ``sd`` (over the R permutations of
