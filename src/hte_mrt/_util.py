@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 
@@ -17,3 +20,13 @@ def fmt_ids(examples: list[tuple], cols: list[str]) -> str:
     return "; ".join(
         " ".join(f"{c}={v}" for c, v in zip(names, ex, strict=True)) for ex in examples
     )
+
+
+def json_default(o: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: NumPy scalars and arrays as Python numbers
+    and lists, anything else (paths, ...) as its text."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from hte_mrt._util import json_default
 from hte_mrt.errors import HteMrtError, PlanError
 from hte_mrt.plans import Plan, load_plan
 
@@ -155,17 +155,9 @@ def run_plan(
         | {"metadata.json"}
     )
     meta["plan_text"] = plan.text
-    (out / "metadata.json").write_text(json.dumps(meta, indent=2, default=_json))
+    (out / "metadata.json").write_text(json.dumps(meta, indent=2, default=json_default))
     files["metadata"] = out / "metadata.json"
     return RunResult(plan, out, files, tables, meta)
-
-
-def _json(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
 
 
 __all__ = ["HteMrtError", "PlanError", "RunResult", "run_plan", "validate", "versions"]

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hte_mrt._util import json_default
 from hte_mrt.errors import DataError, DesignError
 
 ATEKind = Literal["individual", "cluster"]
@@ -279,7 +280,7 @@ class CATEResult:
             "format": FORMAT, "learner": self.learner, "interval": self.interval,
             "conf_level": self.conf_level, "columns": cols, "meta": self.meta,
         }  # fmt: skip
-        text = json.dumps(desc, indent=2, default=_jsonable)
+        text = json.dumps(desc, indent=2, default=json_default)
         ds.attrs["hte_mrt"] = text
         ds.to_netcdf(path, engine="h5netcdf")
         _sidecar(path).write_text(text)
@@ -388,14 +389,6 @@ def _sidecar(path: Path) -> Path:
     return (
         path.with_suffix(".json") if path.suffix == ".nc" else path.with_name(path.name + ".json")
     )
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 _JSON_SCALARS = (str, int, float, bool)
