@@ -228,13 +228,14 @@ class CRTLearner:
         for c in columns:
             # the covariate and its missing-value indicator (a filled frame) move together
             moved = [c] + [f for f in (f"{c}_missing",) if f in frame.columns]
+            values = {m: frame[m].to_numpy() for m in moved}
             ms = np.empty(R)
             for r in range(R):
                 if levels[c] == "cluster" and by_cluster:
                     take = first[rng.permutation(len(first))][codes]
                 else:
                     take = rng.permutation(len(frame))
-                perm = {m: frame[m].to_numpy()[take] for m in moved}
+                perm = {m: v[take] for m, v in values.items()}
                 est = self._tau(self._design(frame.assign(**perm))[0])
                 ms[r] = np.mean((est - base) ** 2)
             sd = float(np.std(np.sqrt(ms), ddof=1)) if R > 1 else np.nan
