@@ -21,8 +21,9 @@ features :math:`w` (individual and cluster covariates, encoded):
   :math:`\gamma_k \sim N(0, \tilde\ell_k^2)`,
   :math:`\tilde\ell_k^2 = s_\gamma^2\ell_k^2 / (1 + s_\gamma^2\ell_k^2)`,
   :math:`\ell_k \sim C^+(0, 1)`, :math:`s_\gamma \sim C^+(0, g_0)`,
-  :math:`g_0 = p_0 / (p - p_0) / \sqrt{K}` (Piironen & Vehtari 2017, with the K clusters as
-  the sample size, p moderators and :math:`p_0 = \min(2, p/2)`): noise moderators are
+  :math:`g_0 = p_0 / \max(p - p_0, 1) / \sqrt{K}` (Piironen & Vehtari 2017, with the K clusters
+  as the sample size, p moderators and :math:`p_0 = \min(2, p/2)`; the max keeps a single
+  moderator's scale at :math:`0.5/\sqrt{K}`): noise moderators are
   pulled to 0 and their intervals collapse, real ones escape through the heavy tails.
   ``shrinkage="global"`` instead uses one scale, :math:`\gamma_k \sim N(0, s_\gamma^2)`,
   :math:`s_\gamma \sim \text{HalfNormal}(0.5)`.
@@ -214,9 +215,9 @@ class BayesianAdditiveMixedModel(CRTLearner):
 
     def _tau_global_scale(self, p: int, n_clusters: int) -> float:
         """Scale of the horseshoe's global shrinkage, after Piironen & Vehtari (2017):
-        g0 = p0 / (p - p0) / sqrt(K), with p0 = min(2, p/2) expected moderators and K clusters (the
-        randomized units, whose count bounds the information on cluster-level moderators;
-        sqrt(n individuals) would shrink a clinic-level moderator away)."""
+        g0 = p0 / max(p - p0, 1) / sqrt(K), with p0 = min(2, p/2) expected moderators and K
+        clusters (the randomized units, whose count bounds the information on cluster-level
+        moderators; sqrt(n individuals) would shrink a clinic-level moderator away)."""
         if self.global_scale != "auto":
             return float(self.global_scale)
         p0 = min(2.0, p / 2.0)
