@@ -249,7 +249,16 @@ class CRTLearner:
     # ------------------------------------------------------------------ bootstrap
     def bootstrap(self, n_boot: int | None = None, n_jobs: int | None = None) -> Self:
         """Refit on ``n_boot`` cluster-bootstrap resamples (clusters drawn with replacement
-        within arm, each copy a distinct cluster) in parallel with joblib. Returns ``self``."""
+        within arm, each copy a distinct cluster) in parallel with joblib. Returns ``self``.
+
+        Intervals are percentiles of the refits: they carry the learner's sampling variance,
+        not its bias. Measured on the package's simulated CRTs (B = 200,
+        ``benchmarks/results/crt_study_bootstrap*``): around the unbiased OLS learner they
+        cover tau(x, v) on new clusters 0.925-0.950 and the ATE 0.93-0.97 (200 replicates per
+        scenario), but with 8 clusters per arm near-collinear resamples make them very wide
+        (coverage 0.99); around GPBoost (base scenario, 100 replicates) they cover tau(x, v)
+        0.978 but the ATE only 0.81, its estimate being shrunk 40% toward 0.
+        """
         from joblib import Parallel, delayed
 
         self._check_fitted()
