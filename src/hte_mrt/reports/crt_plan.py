@@ -203,7 +203,9 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
         "Conditional average treatment effects tau(x, v) = E[Y(1) - Y(0) | x, v], marginal over "
         "the cluster random intercept, were estimated with " + lrn + ". Intervals are posterior "
         "credible intervals (Bayesian learners) or cluster-bootstrap percentile intervals "
-        f"(clusters resampled within arm). Seed {plan.seed}; hte_mrt "
+        "(clusters resampled within arm); bootstrap intervals reflect sampling variability, "
+        "not the shrinkage of a regularized learner's estimates toward no effect. "
+        f"Seed {plan.seed}; hte_mrt "
         f"{meta['versions'].get('hte_mrt', '-')}; plan '{plan.name}' (SHA-256 "
         f"{plan.sha256[:12]}...)."
     )
