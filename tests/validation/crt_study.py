@@ -76,7 +76,7 @@ SLOW = {
 }
 # point learners with their cluster-bootstrap intervals (percentile, clusters resampled within
 # arm, B = 200), to measure those intervals' coverage; run apart (--learners linear_boot ...):
-# the OLS reference on every scenario costs ~0.4 s per replicate, GPBoost ~20 s
+# with its bootstrap the OLS reference costs ~0.12 s per replicate, GPBoost ~23 s
 BOOT = {
     "linear_boot": (LinearInteraction, dict(n_boot=200)),
     "gpboost_boot": (GPBoostLearner, dict(n_boot=200)),
@@ -151,10 +151,15 @@ def summarize(res: StudyResult, out: Path, settings: dict) -> str:
             cells.append(f"{r['abs_bias_ate_ind']:.3f}" + ("" if np.isnan(c) else f" / {c:.2f}"))
         lines.append(f"| {sc} | " + " | ".join(cells) + " |")
     secs = res.raw[res.raw["sample"] == "new_clusters"].groupby("learner")["fit_seconds"]
-    lines += ["", "Mean fit seconds per replicate (with the other job sharing 2 cores):", ""]
-    lines += ["| learner | fit s |", "|---|---|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in secs.mean().reindex(res.learners).items()]
-    n_err = int(res.raw["error"].notna().sum())
+    secs = secs.mean().reindex(res.learners)
+    # fit + both predictions, with a point learner's bootstrap (run lazily by cate())
+    total = res.raw.groupby(["scenario", "rep", "learner"])["seconds"].max()
+    total = total.groupby("learner").mean().reindex(res.learners)
+    lines += ["", "Mean seconds per replicate (with the other job sharing 2 cores):", ""]
+    lines += ["| learner | fit s | fit + predictions (+ bootstrap) s |", "|---|---|---|"]
+    lines += [f"| {k} | {secs[k]:.2f} | {total[k]:.2f} |" for k in res.learners]
+    failed = res.raw.loc[res.raw["error"].notna(), ["scenario", "rep", "learner"]]
+    n_err = len(failed.drop_duplicates())  # a failed fit has a row per sample
     lines += ["", f"Failed fits: {n_err}. Wall seconds so far: {res.seconds:.0f}."]
     md = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(md)
@@ -220,6 +225,19 @@ def paired(out: Path, other: Path, scenarios: list[str]) -> str:
     return md
 
 
+def _result(done: pd.DataFrame, scen: dict, learners: dict, args) -> StudyResult:
+    """The study so far (the scenarios present in ``done``) as a :class:`StudyResult`."""
+    present = [s for s in scen if s in set(done["scenario"])]
+    return StudyResult(
+        raw=done[done["scenario"].isin(present)].reset_index(drop=True),
+        scenarios={s: scen[s] for s in present}, learners=list(learners),
+        n_reps=int(done.groupby("scenario")["rep"].nunique().max()), seed=args.seed,
+        # per replicate: each learner's whole time (its rows repeat it per sample)
+        seconds=float(done.groupby(["scenario", "rep", "learner"])["seconds"].max().sum()
+                      / max(args.n_jobs, 1)),
+    )  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
@@ -233,7 +251,11 @@ def main() -> None:
     ap.add_argument(
         "--paired-with", metavar="DIR", help="also write paired.md against DIR/raw.csv.gz"
     )
-    ap.add_argument("--summary-only", action="store_true", help="rewrite paired.md; run nothing")
+    ap.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="rewrite summary.md (and paired.md); run nothing",
+    )
     args = ap.parse_args()
 
     pool = {**LEARNERS, **SLOW, **BOOT}
@@ -252,6 +274,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     raw_path = out / "raw.csv.gz"
     if args.summary_only:  # settings.json untouched
+        done = pd.read_csv(raw_path, low_memory=False)
+        settings = json.loads((out / "settings.json").read_text())
+        if settings.get("learner_order", list(settings["learners"])) != list(learners):
+            raise SystemExit(f"{out}: pass --learners {','.join(settings['learners'])}.")
+        print(summarize(_result(done, scen, learners, args), out, settings))
         if args.paired_with:
             print(paired(out, Path(args.paired_with), list(scen)))
         return
@@ -298,16 +325,7 @@ def main() -> None:
             done.to_csv(tmp, index=False)
             os.replace(tmp, raw_path)
         if groups:
-            present = [s for s in scen if s in set(done["scenario"])]
-            res = StudyResult(
-                raw=done[done["scenario"].isin(present)].reset_index(drop=True),
-                scenarios={s: scen[s] for s in present}, learners=list(learners),
-                n_reps=int(done.groupby("scenario")["rep"].nunique().max()), seed=args.seed,
-                # per replicate: each learner's whole time (its rows repeat it per sample)
-                seconds=float(done.groupby(["scenario", "rep", "learner"])["seconds"].max().sum()
-                              / max(args.n_jobs, 1)),
-            )  # fmt: skip
-            summarize(res, out, settings)
+            summarize(_result(done, scen, learners, args), out, settings)
             if args.paired_with:
                 paired(out, Path(args.paired_with), list(scen))
             print(f"replicates < {block.stop} done: {time.perf_counter() - t0:.0f} s", flush=True)
