@@ -181,3 +181,26 @@ def test_bad_parameters(trial, learner, match):
     data, _ = trial
     with pytest.raises(DesignError, match=match):
         learner.fit(data)
+
+
+def test_resample_clusters_within_arm():
+    """One cluster-bootstrap resample: whole clusters, drawn with replacement within arm (each
+    arm keeps its number of clusters, also with unequal arms), each copy a new cluster code.
+    Over 2,000 resamples every cluster is drawn once per resample on average: its count per
+    resample is Binomial(n_arm, 1 / n_arm), variance at most 0.89, so the sd of the mean is
+    0.021; tolerance 0.1."""
+    from hte_mrt.estimators.learners.base import resample_clusters
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 6, size=14)
+    cluster_arm = np.r_[np.ones(5, int), np.zeros(9, int)]
+    cluster = rng.permutation(np.repeat(np.arange(14), sizes))  # rows in any order
+    counts = np.zeros(14)
+    for _ in range(2000):
+        rows, codes = resample_clusters(cluster, cluster_arm, rng)
+        picked = pd.Series(cluster[rows]).groupby(codes).agg(["nunique", "first", "size"])
+        assert (picked["nunique"] == 1).all()  # a new code never mixes clusters
+        assert (picked["size"].to_numpy() == sizes[picked["first"]]).all()  # whole clusters
+        assert np.bincount(cluster_arm[picked["first"]], minlength=2).tolist() == [9, 5]
+        counts += np.bincount(picked["first"], minlength=14)
+    np.testing.assert_allclose(counts / 2000, 1.0, atol=0.1)
