@@ -202,6 +202,29 @@ def test_no_covariates_is_the_random_intercept_model():
     np.testing.assert_allclose(res.estimate, ate["estimate"])
 
 
+def test_ate_prior_sd_is_a_normal_prior_on_the_effect():
+    """Without covariates tau0 is the ATE, and with the variances near their estimates its
+    posterior is conjugate normal: a N(0, s0^2) prior (standardized scale) with s0 equal to the
+    REML standard error halves the estimate and divides its sd by sqrt(2). Tolerance 0.15
+    posterior sd (the variances are integrated over, not fixed). The default (s0 = 1) is not
+    shrunk (previous test). An effect of 0.5 is added so that halving it is visible (about 1.6
+    posterior sd)."""
+    import statsmodels.formula.api as smf
+
+    df = _trial(2)
+    df["y"] += 0.5 * df["arm"]
+    d = CRTData(df, cluster="cl", arm="arm", outcome="y")
+    lmm = smf.mixedlm("y ~ arm", df, groups=df["cl"]).fit(reml=True)
+    y_sd = float(df["y"].std(ddof=0))
+    s0 = float(lmm.bse["arm"]) / y_sd
+    m = BayesianAdditiveMixedModel(random_state=2, ate_prior_sd=s0, **FAST).fit(d)
+    ate = m.cate().ate()
+    assert abs(ate["estimate"] - 0.5 * lmm.params["arm"]) < 0.15 * ate["sd"]
+    assert ate["sd"] == pytest.approx(lmm.bse["arm"] / np.sqrt(2.0), rel=0.1)
+    assert m.get_params()["ate_prior_sd"] == s0
+    assert BayesianAdditiveMixedModel().get_params()["ate_prior_sd"] == 1.0
+
+
 def test_bad_input():
     df = _trial(5, K=12, m=10)
     with pytest.raises(DesignError, match="n_basis"):
@@ -220,6 +243,9 @@ def test_bad_input():
     for bad in (1.0, -0.1, True, "0.5"):
         with pytest.raises(DesignError, match="prob_homogeneous"):
             BayesianAdditiveMixedModel(prob_homogeneous=bad).fit(_data(df))
+    for bad in (0, -1.0, np.inf, np.nan, True, "1"):
+        with pytest.raises(DesignError, match="ate_prior_sd"):
+            BayesianAdditiveMixedModel(ate_prior_sd=bad).fit(_data(df))
     # whole numbers only: 2.5 draws is not truncated to 2
     for p, bad in (("draws", 2.5), ("tune", 0), ("chains", "2"), ("n_basis", 8.0)):
         with pytest.raises(DesignError, match=rf"BayesianAdditiveMixedModel: {p} must be an int"):

@@ -36,6 +36,9 @@ VARIANTS = {
     "bamm_global_scale_0.02": dict(global_scale=0.02),
     # a point mass on "no heterogeneity" with prior probability 0.5
     "bamm_prob_homogeneous_0.5": dict(prob_homogeneous=0.5),
+    # sceptical priors on the ATE (tau0 ~ N(0, s0^2), outcome sds; default s0 = 1)
+    "bamm_ate_prior_sd_0.25": dict(ate_prior_sd=0.25),
+    "bamm_ate_prior_sd_0.1": dict(ate_prior_sd=0.1),
 }
 METRICS = ("pehe", "coverage_cate", "width_cate", "coverage_ate_ind", "fit_seconds")
 

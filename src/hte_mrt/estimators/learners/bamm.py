@@ -48,7 +48,8 @@ structure (same features, splines and priors; any data) reuse it instead of reco
 
 The CATE :math:`\tau(x, v) = s_y(\tau_0 + w'\gamma + \sum_{k \in T} g_k(w_k))` does not involve
 :math:`b_j`: it is defined for new clusters. Priors (standardized scale): :math:`a \sim N(0, 5^2)`,
-:math:`\beta, \tau_0 \sim N(0, 1)`, :math:`\sigma \sim \text{HalfNormal}(1)`,
+:math:`\beta \sim N(0, 1)`, :math:`\tau_0 \sim N(0, s_0^2)` with :math:`s_0 = 1` by default
+(``ate_prior_sd``), :math:`\sigma \sim \text{HalfNormal}(1)`,
 :math:`\sigma_b \sim \text{HalfNormal}(0.5)`, :math:`s_\eta \sim \text{HalfNormal}(0.25)`,
 :math:`\lambda_k \sim \text{HalfNormal}(0.5)` (mu)
 and :math:`\text{HalfNormal}(0.25)` (tau).
@@ -127,6 +128,11 @@ class BayesianAdditiveMixedModel(CRTLearner):
         heterogeneity is real but weak: at 0.5 they covered 0.81-0.89 in three scenarios of
         the package's CRT study where the default covers 0.90-0.96
         (``benchmarks/results/crt_bamm_pilot``); keep 0 for CATE intervals.
+    ate_prior_sd
+        Prior sd :math:`s_0` of :math:`\tau_0`, the CATE at the covariate means, in outcome sds
+        (default 1: weakly informative). A small value is a sceptical prior (Spiegelhalter,
+        Freedman & Parmar 1994) that pulls the treatment effect toward 0; it trades bias in
+        the ATE for a smaller error when the trial is small.
     draws, tune, chains, target_accept, random_state, progress
         Sampler settings (nutpie when installed, else PyMC's NUTS), on the variance
         parameters; the coefficients are drawn exactly given each draw.
@@ -148,6 +154,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         global_scale: float | Literal["auto"] = "auto",
         n_basis: int = 8,
         prob_homogeneous: float = 0.0,
+        ate_prior_sd: float = 1.0,
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 4,
@@ -163,6 +170,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
         self.global_scale = global_scale
         self.n_basis = n_basis
         self.prob_homogeneous = prob_homogeneous
+        self.ate_prior_sd = ate_prior_sd
         self.draws = draws
         self.tune = tune
         self.chains = chains
@@ -206,6 +214,9 @@ class BayesianAdditiveMixedModel(CRTLearner):
         ph = self.prob_homogeneous
         if isinstance(ph, bool) or not isinstance(ph, int | float) or not 0 <= ph < 1:
             raise DesignError(f"{owner}: prob_homogeneous must be a number in [0, 1), got {ph!r}.")
+        s0 = self.ate_prior_sd
+        if isinstance(s0, bool) or not isinstance(s0, int | float) or not 0 < s0 < np.inf:
+            raise DesignError(f"{owner}: ate_prior_sd must be a positive number, got {s0!r}.")
         if self.shrinkage not in ("horseshoe", "global"):
             raise DesignError(f"shrinkage must be 'horseshoe' or 'global', got {self.shrinkage!r}.")
         if self.interactions not in (True, False, "auto"):
@@ -252,7 +263,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
     def _model(self, stats: SufficientStats, p: int, n_s: int, nb: int, null: np.ndarray):
         """(PyMC model, the horseshoe's global scale as a shared variable).
         Only the structure (p, n_s, nb, number of pairs, shrinkage, smooth_tau, the point mass
-        on no heterogeneity) enters the graph; the data enter through the Op
+        on no heterogeneity, tau0's prior sd) enters the graph; the data enter through the Op
         (:meth:`CollapsedAMMLogp.rebind`) and the shared scale."""
         import pymc as pm
         import pytensor
@@ -275,7 +286,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
             if self.pairs_:
                 s_eta = pm.HalfNormal("s_eta", 0.25)
                 parts.append(pt.ones(len(self.pairs_)) * s_eta)
-            parts.append(pt.ones(1))
+            parts.append(pt.as_tensor(np.array([float(self.ate_prior_sd)])))  # tau0
             if p and self.shrinkage == "horseshoe":
                 # regularized horseshoe (slab sd 1 on the standardized scale)
                 ell = pm.HalfCauchy("ell_gamma", 1.0, shape=p)
@@ -319,7 +330,8 @@ class BayesianAdditiveMixedModel(CRTLearner):
         prob0 = float(self.prob_homogeneous) if len(null) else 0.0
         # what shapes the graph (shrinkage only with moderators, smooth_tau only with splines)
         key = (p, n_s, nb, len(self.pairs_), self.shrinkage if p else None,
-               bool(self.smooth_tau and n_s), X.shape[1], prob0)  # fmt: skip
+               bool(self.smooth_tau and n_s), X.shape[1], prob0,
+               float(self.ate_prior_sd))  # fmt: skip
         g0 = self._tau_global_scale(p, len(stats.n_j)) if p else 1.0
         seed = int(rng.integers(2**31)) if self.random_state is None else int(self.random_state)
         # P x P algebra is too small for threaded BLAS (2.6x slower per evaluation with 2 threads
