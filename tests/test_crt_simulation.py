@@ -216,13 +216,14 @@ def test_linear_interaction_recovers_linear_cate():
 
 
 def test_cluster_bootstrap_intervals_cover():
-    """The cluster bootstrap (clusters resampled within arm, percentile intervals) around the
-    correctly specified OLS learner: K = 32, ICC 0.2, tau with a cluster-level moderator, B = 100,
-    60 replicates. Coverage of tau(x, v) on new clusters is 0.93 in 2,000 such replicates (0.94
-    with B = 400; the study's 200 replicates with B = 200: 0.925-0.950 in every scenario but
-    K = 16, ``benchmarks/results/crt_study_bootstrap``); the per-replicate sd is about 0.086, so
-    0.011 over 60 replicates, hence [0.87, 0.99]. Resampling rows instead of clusters ignores
-    the intra-cluster correlation and gives 0.70 (CATE) and 0.55 (ATE) here, which fails."""
+    """The cluster bootstrap (clusters resampled within arm, percentile intervals) around the OLS
+    learner: K = 32, ICC 0.2, tau with a cluster-level moderator (and an x2 v1 term the linear
+    learner leaves out), B = 100, 60 replicates. Coverage of tau(x, v) on new clusters is 0.93
+    in 2,000 such replicates (0.94 with B = 400; the study's 200 replicates with B = 200:
+    0.925-0.950 in every scenario but K = 16, ``benchmarks/results/crt_study_bootstrap``); the
+    per-replicate sd is about 0.086, so 0.011 over 60 replicates, hence [0.87, 0.99]. Resampling
+    rows instead of clusters ignores the intra-cluster correlation and gives 0.70 (CATE) and
+    0.55 (ATE) here, which fails."""
     sim = CRTSimulation(icc=0.2, tau="individual_cluster")
     res = run_study(
         {"s": sim}, {"linear": (LinearInteraction, {"n_boot": 100})}, 60, seed=2026,
@@ -232,7 +233,7 @@ def test_cluster_bootstrap_intervals_cover():
     assert d["error"].isna().all()
     assert 0.87 <= d["coverage_cate"].mean() <= 0.99
     # ATE: one indicator per replicate, binomial sd about 0.03 around 0.93
-    assert 0.80 <= d["coverage_ate_ind"].mean() <= 1.0
+    assert d["coverage_ate_ind"].mean() >= 0.80
 
 
 # ---------------------------------------------------------------------------------------------

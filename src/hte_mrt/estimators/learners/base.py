@@ -254,10 +254,10 @@ class CRTLearner:
         Intervals are percentiles of the refits: they carry the learner's sampling variance,
         not its bias. Measured on the package's simulated CRTs (B = 200,
         ``benchmarks/results/crt_study_bootstrap*``): around the OLS learner (correctly
-        specified unless mu or tau is nonlinear) they cover tau(x, v) on new clusters
-        0.925-0.950 and the ATE 0.93-0.97 (200 replicates per scenario, Monte Carlo SE about
-        0.005 and 0.015), except with 8 clusters per arm, where their mean width is six times
-        that with 16 per arm and they cover 0.99; around GPBoost (base scenario, 100
+        specified where mu and tau are linear in the covariates) they cover tau(x, v) on new
+        clusters 0.925-0.950 and the ATE 0.93-0.97 (200 replicates per scenario, Monte Carlo
+        SE about 0.005 and 0.015), except with 8 clusters per arm, where their mean width is
+        six times that with 16 per arm and they cover 0.99; around GPBoost (base scenario, 100
         replicates) they cover tau(x, v) 0.978 (0.003) but the ATE only 0.81 (0.04), its
         estimate there being shrunk 40% toward 0.
         """
