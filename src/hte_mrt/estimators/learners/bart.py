@@ -300,9 +300,9 @@ class BARTMixed(_PyMCBART):
     An S-learner's trees split on the arm only where that pays, so a small effect is shrunk
     toward 0 (regularization-induced confounding; Hahn, Murray & Carvalho 2020, the reason BCF
     gives tau its own forest). In the package's CRT study (``benchmarks/results/
-    crt_study_pymc_bart``, first 60 replicates per scenario) its mean ATE sat 35-71% of the way
+    crt_study_pymc_bart``, first 65 replicates per scenario) its mean ATE sat 36-73% of the way
     from the truth to 0 (in the 11 scenarios with true ATE -0.14: mean -0.04 to -0.09) and
-    its 95% CATE intervals covered 0.75-0.96. For effects and intervals prefer
+    its 95% CATE intervals covered 0.75-0.95. For effects and intervals prefer
     :class:`BayesianCausalForestMixed` or the additive mixed model.
     """
 
