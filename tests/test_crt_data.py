@@ -492,7 +492,8 @@ def test_tassh_raw_frame_is_refused():
 
 def test_tassh_is_a_registered_dataset():
     from hte_mrt.cli import main
-    from hte_mrt.data.datasets import DATASETS, load
+    from hte_mrt.data.datasets import DATASETS
+    from hte_mrt.data.datasets import load_dataset as load
 
     assert "tassh" in DATASETS
     df = load("tassh")

@@ -13,7 +13,7 @@ import pytest
 
 from hte_mrt.cli import main
 from hte_mrt.errors import PlanError
-from hte_mrt.plans import load_plan
+from hte_mrt.reports.plans import load_plan
 from hte_mrt.reports.run import run_plan, validate
 
 ROOT = Path(__file__).resolve().parents[1]

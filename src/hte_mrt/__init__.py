@@ -1,9 +1,112 @@
-"""hte_mrt: treatment-effect heterogeneity in micro-randomized and cluster-randomized trials."""
+"""hte_mrt: treatment-effect heterogeneity in micro-randomized and cluster-randomized trials.
 
-from hte_mrt.data import MRTData
-from hte_mrt.errors import HteMrtError
+Everything a user calls is reachable from ``import hte_mrt as hm``:
+
+* data: :class:`MRTData`, :class:`CRTData`, :func:`load_dataset`, the simulators
+  :class:`MRTSimulation` and :class:`CRTSimulation`;
+* estimands and estimators: :class:`ExcursionEffect` (one estimand, several estimators),
+  :func:`wcls`, :func:`emee`, :func:`randomization_test`, :func:`bayesian_bootstrap`,
+  :class:`BayesMRT`, :func:`crosscheck`; the CRT learners, :func:`cate` and
+  :func:`calibration_test`;
+* design: :func:`mrt_sample_size`, :func:`mrt_power`, :func:`power_table`,
+  :func:`minimum_detectable_effect`, :func:`binary_sample_size`, :func:`binary_power`,
+  :class:`Curve`, :class:`RandomizationDesign`, :func:`audit`, :func:`simulated_power`;
+* plans and reports: :func:`load_plan`, :func:`validate_plan`, :func:`run_plan`.
+
+Internals stay importable from their modules but are not part of this surface.
+"""
+
+from hte_mrt.data import CRTData, MRTData
+from hte_mrt.data.datasets import load_dataset
+from hte_mrt.data.simulate import MRTSimulation
+from hte_mrt.data.simulate_crt import CRTSimulation
+from hte_mrt.design import (
+    Curve,
+    RandomizationDesign,
+    audit,
+    binary_power,
+    binary_sample_size,
+    minimum_detectable_effect,
+    mrt_power,
+    mrt_sample_size,
+    plot_power_curve,
+    power_table,
+)
+from hte_mrt.errors import HteMrtError, HteMrtWarning
 from hte_mrt.estimands import ExcursionEffect
+from hte_mrt.estimators.bayes.model import BayesMRT
+from hte_mrt.estimators.bootstrap import bayesian_bootstrap
+from hte_mrt.estimators.emee import emee
+from hte_mrt.estimators.learners import (
+    BARTMixed,
+    BayesianAdditiveMixedModel,
+    BayesianCausalForestMixed,
+    CRTLearner,
+    EconMLCausalForest,
+    GPBoostLearner,
+    LinearInteraction,
+    MixedEffectsHistGB,
+    MixedEffectsRandomForest,
+    StochtreeBCF,
+    calibration_test,
+    cate,
+)
+from hte_mrt.estimators.randomization import randomization_test
 from hte_mrt.estimators.wcls import wcls
+from hte_mrt.reports.plans import load_plan
+from hte_mrt.reports.run import run_plan
+from hte_mrt.reports.run import validate as validate_plan
+from hte_mrt.results.bayes import BayesResult
+from hte_mrt.results.cate import CATEResult
+from hte_mrt.results.crosscheck import crosscheck
+from hte_mrt.results.frequentist import ExcursionResult
+from hte_mrt.studies import heterogeneity_power, simulated_power
 
 __version__ = "0.1.0"
-__all__ = ["ExcursionEffect", "HteMrtError", "MRTData", "__version__", "wcls"]
+__all__ = [
+    "BARTMixed",
+    "BayesMRT",
+    "BayesResult",
+    "BayesianAdditiveMixedModel",
+    "BayesianCausalForestMixed",
+    "CATEResult",
+    "CRTData",
+    "CRTLearner",
+    "CRTSimulation",
+    "Curve",
+    "EconMLCausalForest",
+    "ExcursionEffect",
+    "ExcursionResult",
+    "GPBoostLearner",
+    "HteMrtError",
+    "HteMrtWarning",
+    "LinearInteraction",
+    "MRTData",
+    "MRTSimulation",
+    "MixedEffectsHistGB",
+    "MixedEffectsRandomForest",
+    "RandomizationDesign",
+    "StochtreeBCF",
+    "__version__",
+    "audit",
+    "bayesian_bootstrap",
+    "binary_power",
+    "binary_sample_size",
+    "calibration_test",
+    "cate",
+    "crosscheck",
+    "emee",
+    "heterogeneity_power",
+    "load_dataset",
+    "load_plan",
+    "minimum_detectable_effect",
+    "mrt_power",
+    "mrt_sample_size",
+    "plot_power_curve",
+    "power_table",
+    "randomization_test",
+    "run_plan",
+    "simulated_power",
+    "validate_plan",
+    "wcls",
+]

@@ -31,7 +31,7 @@ def _cmd_wcls(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from hte_mrt.data import MRTData
-    from hte_mrt.data.datasets import load
+    from hte_mrt.data.datasets import load_dataset as load
     from hte_mrt.estimators.wcls import wcls
 
     frame = load(args.data) if not args.data.endswith(".csv") else pd.read_csv(args.data)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
 from hte_mrt.data.schema import MRTData
-from hte_mrt.errors import DataError
 
 HEARTSTEPS_CITATION = (
     "Klasnja P, Smith S, Seewald NJ, et al. Efficacy of contextually tailored suggestions for "
@@ -81,12 +81,43 @@ def heartsteps(*, categorical: bool = False, missing: str = "error") -> MRTData:
     return MRTData(df, treatment="send", prob="rand_prob", **common)
 
 
-def load(name: str) -> pd.DataFrame:
-    """Load a bundled dataset by name (see :data:`DATASETS`)."""
-    if name == "heartsteps":
-        return load_heartsteps()
-    if name == "tassh":
-        from hte_mrt.data.tassh import load_tassh
+def load_dataset(name: str, *, as_data: bool = False) -> pd.DataFrame | MRTData | Any:
+    """Load a bundled dataset by name.
 
-        return load_tassh()
-    raise DataError(f"Unknown dataset {name!r}; bundled datasets: {', '.join(DATASETS)}.")
+    Parameters
+    ----------
+    name : {"heartsteps", "tassh"}
+        ``"heartsteps"``: the HeartSteps V1 analysis set (an MRT; Klasnja et al. 2019);
+        ``"tassh"``: the TASSH cluster-randomized trial in Ghana (Ogedegbe et al. 2018), cleaned
+        (documented missing codes as NaN, SBP change at 12 months added).
+    as_data : bool, default False
+        False: the rows as a pandas DataFrame (``attrs["citation"]`` says what to cite).
+        True: the validated trial with its standard column roles: :class:`MRTData` for
+        HeartSteps (outcome ``jbsteps30_log``, treatment ``send``, p = 0.6) and
+        :class:`~hte_mrt.data.crt.CRTData` for TASSH (outcome ``sbp_change_12m``).
+
+    Returns
+    -------
+    pandas.DataFrame, MRTData or CRTData
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> df = hm.load_dataset("heartsteps")
+    >>> df.shape
+    (7540, 21)
+    >>> hm.load_dataset("tassh", as_data=True).n_clusters
+    32
+    """
+    if name not in DATASETS:
+        from hte_mrt.errors import DataError
+
+        raise DataError(
+            f"Unknown dataset {name!r}; the bundled datasets are {', '.join(DATASETS)} "
+            "(hm.load_dataset(name))."
+        )
+    if name == "heartsteps":
+        return heartsteps() if as_data else load_heartsteps()
+    from hte_mrt.data.tassh import load_tassh, tassh
+
+    return tassh() if as_data else load_tassh()

@@ -16,7 +16,7 @@ import pandas as pd
 
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import HteMrtWarning, PlanError
-from hte_mrt.plans import Plan, _line
+from hte_mrt.reports.plans import Plan, _line
 from hte_mrt.reports.render import Report
 
 ROLE_KEYS = ("cluster", "arm", "outcome", "baseline", "id")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from hte_mrt.errors import PlanError
-from hte_mrt.plans import Plan, _line
+from hte_mrt.reports.plans import Plan, _line
 from hte_mrt.reports.render import Report
 
 SHAPES = ("constant", "linear", "quadratic")

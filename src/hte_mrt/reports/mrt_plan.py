@@ -20,7 +20,7 @@ import pandas as pd
 
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import HteMrtWarning, PlanError
-from hte_mrt.plans import Plan, _line
+from hte_mrt.reports.plans import Plan, _line
 from hte_mrt.reports.render import Report
 
 ROLE_KEYS = ("id", "time", "treatment", "outcome", "prob", "availability", "cluster")

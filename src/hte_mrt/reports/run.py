@@ -22,7 +22,7 @@ import pandas as pd
 
 from hte_mrt._util import json_default
 from hte_mrt.errors import HteMrtError, PlanError
-from hte_mrt.plans import Plan, load_plan
+from hte_mrt.reports.plans import Plan, load_plan
 
 PACKAGES = (
     "hte_mrt",
@@ -76,7 +76,7 @@ def frame_sha256(df: pd.DataFrame) -> str:
 def load_frame(plan: Plan) -> pd.DataFrame:
     d = plan.section("data")
     if "dataset" in d:
-        from hte_mrt.data.datasets import load
+        from hte_mrt.data.datasets import load_dataset as load
 
         return load(d["dataset"])
     base = plan.path.parent if plan.path else Path.cwd()

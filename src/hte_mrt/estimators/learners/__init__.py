@@ -4,6 +4,9 @@ Heavy backends (pymc, pymc-bart, stochtree, gpboost, econml) are imported when a
 fitted, so importing this package is cheap.
 """
 
+import pandas as pd
+
+from hte_mrt.data.crt import CRTData
 from hte_mrt.estimators.learners.bamm import BayesianAdditiveMixedModel
 from hte_mrt.estimators.learners.bart import BARTMixed, BayesianCausalForestMixed, StochtreeBCF
 from hte_mrt.estimators.learners.base import CRTLearner
@@ -15,6 +18,7 @@ from hte_mrt.estimators.learners.mixed_trees import (
     MixedEffectsRandomForest,
 )
 from hte_mrt.estimators.learners.peers import EconMLCausalForest
+from hte_mrt.results.cate import CATEResult
 
 #: every learner by its short name (``learner.name``)
 LEARNERS: dict[str, type[CRTLearner]] = {
@@ -32,6 +36,43 @@ LEARNERS: dict[str, type[CRTLearner]] = {
     )
 }
 
+
+def cate(
+    data: CRTData,
+    learner: CRTLearner | None = None,
+    frame: pd.DataFrame | None = None,
+) -> CATEResult:
+    r"""Fit a CATE learner to a cluster-randomized trial and return its CATEs.
+
+    Estimates :math:`\tau(x, v) = E[Y(1) - Y(0) \mid x, v]`, marginal over the cluster random
+    intercept, for the training rows (``frame=None``) or for new rows.
+
+    Parameters
+    ----------
+    data : CRTData
+        The validated trial.
+    learner : CRTLearner, optional
+        Any CRT learner (unfitted; it is fitted here). Default: the Bayesian additive mixed
+        model, :class:`BayesianAdditiveMixedModel` at its defaults.
+    frame : pandas.DataFrame, optional
+        New rows to predict for (default: the training rows).
+
+    Returns
+    -------
+    CATEResult
+        Estimates and draws; ``.ate()``, ``.subgroups()``, ``.table()``, ``.summary()``.
+    """
+    learner = BayesianAdditiveMixedModel() if learner is None else learner
+    if not isinstance(learner, CRTLearner):
+        from hte_mrt.errors import DesignError
+
+        raise DesignError(
+            f"cate: learner must be a CRT learner such as hm.BayesianAdditiveMixedModel(), "
+            f"got {type(learner).__name__}."
+        )
+    return learner.fit(data).cate(frame)
+
+
 __all__ = [
     "LEARNERS",
     "BARTMixed",
@@ -45,4 +86,5 @@ __all__ = [
     "MixedEffectsRandomForest",
     "StochtreeBCF",
     "calibration_test",
+    "cate",
 ]
