@@ -34,7 +34,7 @@ from hte_mrt.errors import DesignError
 #: canonical argument names -> names that must not appear as a second name for the same idea
 ARGUMENT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "seed": ("random_state", "random_seed", "rng_seed", "rng"),
-    "conf_level": ("level", "prob", "hdi_prob", "ci_prob", "ci_level", "confidence"),
+    "conf_level": ("level", "hdi_prob", "ci_prob", "ci_level", "confidence"),
     "n_jobs": ("cores", "n_cores", "njobs", "workers", "n_workers"),
     "progress": ("progressbar", "progress_bar", "verbose_progress", "show_progress"),
     "draws": ("n_draws", "samples", "n_samples", "num_mcmc"),

@@ -1,0 +1,133 @@
+"""One name per idea (docs/conventions.md) and one results contract, checked on the public surface.
+
+The banned second names live in ``hte_mrt._contract`` (``ARGUMENT_SYNONYMS``,
+``COLUMN_SYNONYMS``). This test walks every public name of ``import hte_mrt as hm`` (functions,
+classes and their public methods) and every result class of the package, and fits small models to
+read their tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hte_mrt as hm
+from hte_mrt._contract import ARGUMENT_SYNONYMS, COLUMN_SYNONYMS, Result, Summary
+
+BANNED_ARGS = {bad: good for good, bads in ARGUMENT_SYNONYMS.items() for bad in bads}
+BANNED_COLS = {bad: good for good, bads in COLUMN_SYNONYMS.items() for bad in bads}
+
+
+def _public_callables():
+    """(qualified name, callable) for every public function, class and public method."""
+    seen = set()
+    for name in hm.__all__:
+        obj = getattr(hm, name)
+        if not callable(obj) or (isinstance(obj, type) and issubclass(obj, BaseException)):
+            continue
+        yield f"hm.{name}", obj
+        if isinstance(obj, type):
+            for attr, member in inspect.getmembers(obj):
+                if attr.startswith("_") and attr != "__init__":
+                    continue
+                fn = member.fget if isinstance(member, property) else member
+                if callable(fn) and id(fn) not in seen:
+                    seen.add(id(fn))
+                    yield f"hm.{name}.{attr}", fn
+
+
+def _result_classes():
+    out = {}
+    for m in pkgutil.walk_packages(hm.__path__, prefix="hte_mrt."):
+        if m.name.rsplit(".", 1)[-1].startswith("_kernel"):
+            continue
+        mod = importlib.import_module(m.name)
+        for cname, cls in inspect.getmembers(mod, inspect.isclass):
+            if cls.__module__ != mod.__name__:
+                continue
+            if cname.endswith("Result") or cname in ("CalibrationTest", "CrossCheck", "JointTest"):
+                out[f"{cls.__module__}.{cname}"] = cls
+    return out
+
+
+def test_no_second_name_in_public_signatures():
+    bad = []
+    for qual, fn in _public_callables():
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            continue
+        for p in sig.parameters:
+            if p in BANNED_ARGS:
+                bad.append(f"{qual}({p}=...): use {BANNED_ARGS[p]!r}")
+    assert not bad, "second names for one idea (docs/conventions.md):\n" + "\n".join(bad)
+
+
+def test_every_result_class_follows_the_contract():
+    classes = _result_classes()
+    assert len(classes) >= 8, sorted(classes)  # the walk found the package's results
+    bad = [
+        f"{q}: missing {m}"
+        for q, cls in classes.items()
+        for m in ("table", "summary", "_repr_html_", "conf_int", "to_xarray", "to_netcdf")
+        if not callable(getattr(cls, m, None))
+    ]
+    not_contract = [q for q, cls in classes.items() if not issubclass(cls, Result)]
+    assert not bad, "\n".join(bad)
+    assert not not_contract, f"result classes outside hte_mrt._contract.Result: {not_contract}"
+
+
+def test_the_checks_would_catch_a_second_name():
+    """Test of the test: a function with a banned argument and a table with a banned column."""
+
+    def f(data, random_state=None, level=0.9):
+        return data
+
+    names = [p for p in inspect.signature(f).parameters if p in BANNED_ARGS]
+    assert names == ["random_state", "level"]
+    assert _bad_columns(pd.DataFrame(columns=["term", "mean", "p_gt_0"])) == ["mean", "p_gt_0"]
+
+
+def _bad_columns(tab: pd.DataFrame) -> list[str]:
+    return [str(c) for c in tab.columns if str(c) in BANNED_COLS]
+
+
+def _check(res, label: str):
+    tab = res.table()
+    assert isinstance(tab, pd.DataFrame), label
+    assert not _bad_columns(tab), f"{label}.table(): {_bad_columns(tab)}"
+    s = res.summary()
+    assert isinstance(s, Summary), f"{label}.summary() returns {type(s).__name__}"
+    assert isinstance(s.table, pd.DataFrame) and "<table" in s._repr_html_() and str(s)
+    assert not _bad_columns(s.table), f"{label}.summary().table: {_bad_columns(s.table)}"
+    paper = res.table(style="paper")
+    assert not paper.isna().any().any() and not (paper.astype(str) == "None").any().any(), label
+    assert repr(res).startswith("<") and len(repr(res)) < 300, label
+
+
+@pytest.fixture(scope="module")
+def heartsteps():
+    return hm.load_dataset("heartsteps", as_data=True)
+
+
+def test_frequentist_tables_use_the_conventional_columns(heartsteps):
+    fit = hm.wcls(heartsteps, moderators="~ study_day_nogap", controls="~ jbsteps30pre_log")
+    _check(fit, "wcls")
+    ci = fit.conf_int(0.05)  # statsmodels' meaning: a 95% interval
+    tab = fit.table(0.95).set_index("term")
+    np.testing.assert_allclose(ci["lcl"], tab["lcl"])
+    _check(hm.randomization_test(heartsteps, "~ 1", "~ jbsteps30pre_log", n_resamples=50,
+                                 seed=1, progress=False), "randomization_test")  # fmt: skip
+
+
+def test_design_and_cate_tables_use_the_conventional_columns():
+    _check(hm.mrt_sample_size(days=42, occasions_per_day=5, effect=0.1, availability=0.8,
+                              prob=0.6), "mrt_sample_size")  # fmt: skip
+    sim = hm.CRTSimulation(n_clusters=12)
+    learner = hm.LinearInteraction(n_boot=20, seed=1).fit(sim.crt_data(seed=1))
+    _check(learner.cate(), "CATEResult")
