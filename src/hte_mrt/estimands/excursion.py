@@ -107,7 +107,7 @@ class ExcursionEffect:
     >>> trial = hm.load_dataset("heartsteps", as_data=True)
     >>> effect = hm.ExcursionEffect("~ 1", "~ jbsteps30pre_log")
     >>> fit = effect.fit(trial, estimator="wcls")
-    >>> round(fit.params["Intercept"], 4)
+    >>> round(float(fit.params["Intercept"]), 4)
     0.1312
     >>> fit.table().equals(hm.wcls(trial, "~ 1", "~ jbsteps30pre_log").table())
     True

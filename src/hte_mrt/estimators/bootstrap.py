@@ -113,9 +113,7 @@ def bayesian_bootstrap(
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, design.dim))
     step = max(1, int(2e7 // (design.n_groups * design.dim**2)))
-    with tqdm(
-        total=n_boot, disable=not progress, desc="Bayesian bootstrap", unit="draw"
-    ) as bar:
+    with tqdm(total=n_boot, disable=not progress, desc="Bayesian bootstrap", unit="draw") as bar:
         for r0 in range(0, n_boot, step):
             nb = min(step, n_boot - r0)
             w = rng.dirichlet(np.ones(design.n_groups), size=nb)
@@ -133,9 +131,7 @@ def bayesian_bootstrap(
         coords={"draw": np.arange(n_boot), "term": names},
         name="bayesian_bootstrap",
     )
-    return BootstrapResult(
-        draws=draws, conf_level=conf_level, n=design.n_groups, seed=seed
-    )
+    return BootstrapResult(draws=draws, conf_level=conf_level, n=design.n_groups, seed=seed)
 
 
 def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> BootstrapResult:

@@ -27,9 +27,9 @@ from typing import Literal
 
 import numpy as np
 
+from hte_mrt._contract import check_conf_level
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
-from hte_mrt._contract import check_conf_level
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,

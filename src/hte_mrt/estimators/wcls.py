@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from hte_mrt.data.schema import MRTData
 from hte_mrt._contract import check_conf_level
+from hte_mrt.data.schema import MRTData
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,
@@ -104,11 +104,11 @@ def wcls(
     >>> fit = hm.wcls(trial, "~ study_day_nogap", "~ jbsteps30pre_log")
     >>> fit.table()[["term", "estimate", "se", "p"]].round(4)
                   term  estimate      se       p
-    0        Intercept    0.5074  0.1479  0.0017
-    1  study_day_nogap   -0.0185  0.0067  0.0094
+    0        Intercept    0.5074  0.1505  0.0020
+    1  study_day_nogap   -0.0185  0.0061  0.0048
     >>> fit.lincomb({"Intercept": 1, "study_day_nogap": 20})[["term", "estimate"]].round(3)
                                term  estimate
-    0  Intercept + 20*study_day_nogap     0.137
+    0  Intercept + 20*study_day_nogap     0.138
     """
     est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
     design = build_design(data, est)
