@@ -404,7 +404,7 @@ def reshuffles(data, df, rand_repeats, n_naive, br_weights, fit_threads):
         "max_abs_t_diff_gee_bias_reduced": float(np.max(np.abs(t_gee - t_null))),
         "max_abs_t_diff_wcls_loop": float(np.max(np.abs(t_wcls - t_null))),
         "p_randomization": float(rt.table()["p_randomization"].iloc[0]),
-        "share_significant_0.05": float(rt.table()["share_significant_0.05"].iloc[0]),
+        "share_significant_0.05": float(rt.table()["share_significant"].iloc[0]),
     }
     return rows, check
 

@@ -39,21 +39,24 @@ def hs_day(heartsteps):
 def test_heartsteps_marginal_agrees_with_wcls(heartsteps):
     post = BayesMRT("~ 1", CONTROL).fit(heartsteps, seed=3, **FAST)
     w = wcls(heartsteps, "~ 1", CONTROL)
-    tab = crosscheck(post, w, bootstrap=bayesian_bootstrap(heartsteps, "~ 1", CONTROL, seed=1))
-    row = tab.iloc[0]
-    assert row["wcls_estimate"] == pytest.approx(0.1312, abs=1e-4)
-    assert abs(row["difference_in_wcls_se"]) < 1 and not row["flag"]
-    assert 0.5 < row["sd_ratio"] < 1.5
-    assert row["bootstrap_mean"] == pytest.approx(row["wcls_estimate"], abs=0.2 * row["wcls_se"])
+    boot = bayesian_bootstrap(heartsteps, "~ 1", CONTROL, seed=1, progress=False)
+    cc = crosscheck(w, post, boot)
+    wr, row = cc.rows("WCLS").iloc[0], cc.rows("BayesMRT").iloc[0]
+    assert wr["estimate"] == pytest.approx(0.1312, abs=1e-4)
+    assert abs(row["difference_in_se"]) < 1 and not row["flag"]
+    assert 0.5 < row["se_ratio"] < 1.5
+    bb = cc.rows("Bayesian bootstrap").iloc[0]
+    assert bb["estimate"] == pytest.approx(wr["estimate"], abs=0.2 * wr["se"])
 
 
 def test_heartsteps_day_moderated_agrees_with_wcls(heartsteps, hs_day):
     w = wcls(heartsteps, "~ study_day_nogap", CONTROL)
-    tab = crosscheck(
-        hs_day, w, lincombs={"effect at day 20": {"Intercept": 1, "study_day_nogap": 20}}
+    cc = crosscheck(
+        w, hs_day, lincombs={"effect at day 20": {"Intercept": 1, "study_day_nogap": 20}}
     )
-    assert list(tab["term"]) == ["Intercept", "study_day_nogap", "effect at day 20"]
-    assert (tab["difference_in_wcls_se"].abs() < 1).all() and not tab["flag"].any()
+    tab = cc.rows("BayesMRT")
+    assert list(tab.index) == ["Intercept", "study_day_nogap", "effect at day 20"]
+    assert (tab["difference_in_se"].abs() < 1).all() and not cc.flagged
     s = hs_day.summary().set_index("term")
     assert {
         "mean",
@@ -112,9 +115,10 @@ def test_binary_log_rr_agrees_with_emee(binary):
         binary, seed=2, draws=600, tune=600, chains=2, progress=False
     )
     e = emee(binary, "~ 1", "~ time_var1 + time_var2", numerator=0.5)
-    row = crosscheck(post, e).iloc[0]
-    assert row["wcls_estimate"] == pytest.approx(0.3406, abs=1e-4)
-    assert abs(row["difference_in_wcls_se"]) < 1 and not row["flag"]
+    cc = crosscheck(e, post)
+    row = cc.rows("BayesMRT").iloc[0]
+    assert cc.rows("EMEE")["estimate"].iloc[0] == pytest.approx(0.3406, abs=1e-4)
+    assert abs(row["difference_in_se"]) < 1 and not row["flag"]
     rd = post.effect_draws("risk_difference").mean().item()
     assert 0 < rd < 0.2
 
@@ -129,9 +133,9 @@ def test_crosscheck_flags_endogenous_moderator(endogenous):
     )
     data = sim.mrt_data(seed=3)
     post = BayesMRT("~ tfrac + S", "~ tfrac + S", random_slope=True).fit(data, seed=1, **FAST)
-    tab = crosscheck(post, wcls(data, "~ tfrac + S", "~ tfrac + S")).set_index("term")
+    tab = crosscheck(wcls(data, "~ tfrac + S", "~ tfrac + S"), post).rows("BayesMRT")
     if endogenous:
-        assert tab.loc["S", "flag"] and abs(tab.loc["S", "difference_in_wcls_se"]) > 2
+        assert tab.loc["S", "flag"] and abs(tab.loc["S", "difference_in_se"]) > 2
     else:
         assert not tab["flag"].any()
 
@@ -217,12 +221,12 @@ def test_categorical_treatment_has_one_block_per_level():
     post = BayesMRT("~ 1", CONTROL).fit(data, seed=4, **FAST)
     w = wcls(data, "~ 1", CONTROL)
     tab = crosscheck(
-        post,
         w,
+        post,
         lincombs={"walking - sedentary": {"walking:Intercept": 1, "sedentary:Intercept": -1}},
-    )
-    assert list(tab["term"][:2]) == ["walking:Intercept", "sedentary:Intercept"]
-    assert (tab["difference_in_wcls_se"].abs() < 1).all()
+    ).rows("BayesMRT")
+    assert list(tab.index[:2]) == ["walking:Intercept", "sedentary:Intercept"]
+    assert (tab["difference_in_se"].abs() < 1).all()
 
 
 def test_penalized_spline_effect_over_time():

@@ -103,7 +103,7 @@ def test_same_plan_same_numbers(tmp_path, monkeypatch):
     assert len(reads) == 1
     b = run_plan(p, tmp_path / "b", quick=True, progress=False)
     ta, tb = a.tables["effects_marginal"], b.tables["effects_marginal"]
-    assert ta["wcls_estimate"].to_numpy().tobytes() == tb["wcls_estimate"].to_numpy().tobytes()
+    assert ta["estimate"].to_numpy().tobytes() == tb["estimate"].to_numpy().tobytes()
     pd.testing.assert_frame_equal(ta, tb)
     from hte_mrt.results.bayes import BayesResult
 
@@ -130,8 +130,9 @@ def test_primary_report_is_complete(primary):
     assert {"curve_by_day.png", "curve_by_day.svg", "participants.png"} <= figs
     tab = primary.tables["effects_marginal"]
     # the published WCLS estimate, reproduced inside the report, and the posterior agrees
-    assert tab["wcls_estimate"].iloc[0] == pytest.approx(0.13120, abs=5e-5)
-    assert abs(tab["difference_in_wcls_se"].iloc[0]) < 1
+    rows = tab.set_index(["estimator", "term"])
+    assert rows.loc[("WCLS", "Intercept"), "estimate"] == pytest.approx(0.13120, abs=5e-5)
+    assert abs(rows.loc[("BayesMRT", "Intercept"), "difference_in_se"]) < 1
     tex = (out / "tables.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex
     md = (out / "report.md").read_text()

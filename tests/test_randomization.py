@@ -83,3 +83,26 @@ def test_bad_arguments(heartsteps):
         R.randomization_test(heartsteps, n_resamples=5, scheme="shuffle", progress=False)
     with pytest.raises(DesignError, match="n_resamples"):
         R.randomization_test(heartsteps, n_resamples=0, progress=False)
+
+
+def test_result_contract_and_estimand(heartsteps, tmp_path):
+    from hte_mrt._contract import Result, Summary
+
+    est = ExcursionEffect("~ 1", "~ jbsteps30pre_log")
+    res = R.randomization_test(
+        heartsteps, estimand=est, n_resamples=50, seed=2, conf_level=0.9, progress=False
+    )
+    assert isinstance(res, Result) and isinstance(res.summary(), Summary)
+    tab = res.table()
+    assert list(tab.columns) == [
+        *["term", "estimate", "se", "lcl", "ucl", "t", "df", "p"],
+        *["p_randomization", "share_significant"],
+    ]
+    # the observed columns are the WCLS fit's at the requested level
+    w = R.fit_design(build_design(heartsteps, est), conf_level=0.9).table()
+    np.testing.assert_allclose(tab[w.columns[1:]].to_numpy(float), w[w.columns[1:]].to_numpy(float))
+    assert res.conf_int(0.05)["lcl"].iloc[0] < tab["lcl"].iloc[0]  # 95% is wider than 90%
+    assert "Re-randomization" in str(res.summary()) and "<table" in res._repr_html_()
+    ds = res.to_xarray()
+    assert ds["t_null"].shape == (50, 1)
+    res.to_netcdf(tmp_path / "rt.nc")

@@ -112,8 +112,98 @@ def test_conf_level_is_honoured(heartsteps):
     row = fit.table().iloc[0]
     crit = stats.t.ppf(0.95, 34)
     assert row["ucl"] - row["estimate"] == pytest.approx(crit * row["se"], rel=1e-12)
-    ci80 = fit.conf_int(0.8).iloc[0]
+    ci80 = fit.conf_int(0.2).iloc[0]  # statsmodels' alpha: 0.2 gives an 80% interval
     assert ci80["ucl"] - row["estimate"] == pytest.approx(stats.t.ppf(0.9, 34) * row["se"])
+
+
+def test_conf_int_has_statsmodels_meaning(heartsteps):
+    """conf_int(alpha=0.05) is a 95% interval (it used to be a 5% one), conf_int(0.95) a 5% one."""
+    from hte_mrt.errors import DesignError
+
+    fit = wcls(heartsteps, "~ study_day_nogap", "~ jbsteps30pre_log")
+    t95 = fit.table(0.95).set_index("term")
+    pd.testing.assert_frame_equal(fit.conf_int(0.05), t95[["lcl", "ucl"]], rtol=1e-14)
+    pd.testing.assert_frame_equal(fit.conf_int(), t95[["lcl", "ucl"]], rtol=1e-14)
+    t5 = fit.table(0.05).set_index("term")
+    pd.testing.assert_frame_equal(fit.conf_int(0.95), t5[["lcl", "ucl"]], rtol=1e-14)
+    assert (fit.conf_int(0.95)["ucl"] - fit.conf_int(0.95)["lcl"] < 0.2 * fit.bse).all()
+    for bad in (0, 1, 1.5, -0.1, "0.05", True):
+        with pytest.raises(DesignError, match="alpha"):
+            fit.conf_int(bad)
+    for bad in (0, 1, 95, "x"):
+        with pytest.raises(DesignError, match="conf_level"):
+            fit.table(bad)
+
+
+def test_result_contract_summary_paper_and_repr(heartsteps):
+    from hte_mrt._contract import Result, Summary
+
+    fit = wcls(heartsteps, "~ study_day_nogap", "~ jbsteps30pre_log", lag=1)
+    assert isinstance(fit, Result)
+    assert list(fit.table().columns) == ["term", "estimate", "se", "lcl", "ucl", "t", "df", "p"]
+    s = fit.summary(conf_level=0.9)
+    assert isinstance(s, Summary)
+    assert s.title == "WCLS: causal excursion effect (additive scale)"
+    assert s.info["participants"] == 37 and s.info["df"] == fit.df == 32 and s.info["lag"] == 1
+    assert "Mancl-DeRouen" in s.info["variance"]
+    assert s.info["rows excluded"] == len(fit.design.exclusions) > 0
+    pd.testing.assert_frame_equal(s.table, fit.table(0.9))
+    assert "<table" in fit._repr_html_() and "WCLS" in str(s)
+    paper = fit.table(style="paper")
+    assert "Estimate (95% CI)" in paper.columns and not paper.isna().any().any()
+    assert repr(fit).startswith("<ExcursionResult: WCLS")
+    # lincomb, effect_curve and control_fit keep conf_level
+    lc = fit.lincomb({"Intercept": 1}, conf_level=0.8).iloc[0]
+    row = fit.table(0.8).iloc[0]
+    assert (lc["lcl"], lc["ucl"]) == pytest.approx((row["lcl"], row["ucl"]), rel=1e-12)
+    cur = fit.effect_curve(pd.DataFrame({"study_day_nogap": [0.0]}), conf_level=0.8).iloc[0]
+    assert cur["lcl"] == pytest.approx(row["lcl"], rel=1e-12)
+    assert fit.control_fit(0.8)["ucl"].iloc[0] < fit.control_fit(0.99)["ucl"].iloc[0]
+
+
+def test_netcdf_round_trip(heartsteps, tmp_path):
+    from hte_mrt.errors import DataError, DesignError
+    from hte_mrt.results.frequentist import ExcursionResult
+
+    fit = wcls(heartsteps, "~ study_day_nogap", "~ jbsteps30pre_log", conf_level=0.9, lag=1)
+    path = fit.to_netcdf(tmp_path / "fit.nc")
+    back = ExcursionResult.from_netcdf(path)
+    pd.testing.assert_series_equal(back.params, fit.params)
+    pd.testing.assert_frame_equal(back.cov, fit.cov)
+    pd.testing.assert_frame_equal(back.table(), fit.table())
+    pd.testing.assert_frame_equal(back.control_fit(), fit.control_fit())
+    assert (back.df, back.n, back.method, back.scale, back.conf_level) == (
+        fit.df,
+        fit.n,
+        "WCLS",
+        "difference",
+        0.9,
+    )
+    assert back.names_effect == fit.names_effect and back.names_control == fit.names_control
+    assert back.estimand == fit.estimand and back.small_sample
+    assert str(back.summary()).splitlines()[:2] == str(fit.summary()).splitlines()[:2]
+    grid = pd.DataFrame({"study_day_nogap": [0.0, 20.0]})
+    with pytest.raises(DesignError, match=r"from_netcdf\(path, data="):
+        back.effect_curve(grid)
+    with_data = ExcursionResult.from_netcdf(path, data=heartsteps)
+    pd.testing.assert_frame_equal(with_data.effect_curve(grid), fit.effect_curve(grid))
+    # an EMEE fit keeps its scale; a foreign file is refused
+    assert (tmp_path / "fit.json").exists()
+    jt = fit.joint_test()
+    jt.to_netcdf(tmp_path / "jt.nc")
+    with pytest.raises(DataError, match="ExcursionResult"):
+        ExcursionResult.from_netcdf(tmp_path / "jt.nc")
+
+
+def test_emee_netcdf_round_trip(binary, tmp_path):
+    from hte_mrt.results.frequentist import ExcursionResult
+
+    fit = emee(binary, "~ time_var1", "~ time_var1 + time_var2", numerator=0.5)
+    back = ExcursionResult.from_netcdf(fit.to_netcdf(tmp_path / "e.nc"), data=binary)
+    assert back.method == "EMEE" and back.scale == "log_rr"
+    pd.testing.assert_frame_equal(back.table(), fit.table())
+    grid = pd.DataFrame({"time_var1": [0.5]})
+    pd.testing.assert_frame_equal(back.effect_curve(grid), fit.effect_curve(grid))
 
 
 def test_joint_test_hotelling_calibration(heartsteps):
@@ -124,6 +214,10 @@ def test_joint_test_hotelling_calibration(heartsteps):
     assert jt.t2 == pytest.approx(t2)
     assert (jt.df1, jt.df2) == (2, fit.df - 1)
     assert jt.f == pytest.approx(t2 * (fit.df - 1) / (2 * fit.df))
+    tab = jt.table()
+    assert list(tab.columns) == ["term", "t2", "f", "df1", "df2", "p"] and len(tab) == 1
+    assert tab["term"].iloc[0] == "Intercept = 0; study_day_nogap = 0"
+    assert tab["p"].iloc[0] == pytest.approx(jt.p) and "Hotelling" in jt.summary().title
 
 
 def test_categorical_treatment_walking_vs_sedentary():

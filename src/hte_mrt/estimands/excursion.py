@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,24 +49,72 @@ def _rhs(formula: str) -> str:
     return f or "1"
 
 
+#: estimator name -> fit function ``fn(data, estimand, **options)``; filled by the estimator
+#: modules at import (``hte_mrt.estimators.wcls`` registers "wcls", ...), so this room never
+#: imports an estimator.
+_ESTIMATORS: dict[str, Callable[..., Any]] = {}
+
+
+def register_estimator(name: str, fit: Callable[..., Any]) -> None:
+    """Make ``ExcursionEffect(...).fit(data, estimator=name)`` call ``fit(data, estimand,
+    **options)``. Estimator modules call this at import."""
+    _ESTIMATORS[name.lower()] = fit
+
+
+def registered_estimators() -> list[str]:
+    """Names accepted by ``ExcursionEffect.fit(estimator=...)``."""
+    return sorted(_ESTIMATORS)
+
+
 @dataclass(frozen=True)
 class ExcursionEffect:
-    """What to estimate: the moderated, possibly lagged, causal excursion effect.
+    r"""What to estimate: the moderated, possibly lagged, causal excursion effect.
+
+    One estimand, several estimators: :meth:`fit` estimates it by WCLS (additive scale;
+    Boruvka et al. 2018), EMEE (log relative risk of a binary outcome; Qian et al. 2021), a
+    Bayesian bootstrap of WCLS, or a model object such as :class:`hm.BayesMRT
+    <hte_mrt.BayesMRT>`, and every result can be compared with :func:`hm.crosscheck
+    <hte_mrt.crosscheck>`. For a treatment with reference level 0 and level k,
+
+    .. math::
+
+        \beta_k(t + \ell; s) = E\left[Y_{t+\ell}(A_t = k) - Y_{t+\ell}(A_t = 0)
+        \mid S_t = s, I_t = 1\right] = f(s)^\top \beta_k
+
+    on the additive scale (WCLS), or
+    :math:`\log E[Y_{t+\ell}(1) \mid S_t = s, I_t = 1] - \log E[Y_{t+\ell}(0) \mid S_t = s,
+    I_t = 1] = f(s)^\top \beta` for a binary outcome (EMEE), marginal over past
+    randomizations and over everything in the history not in S.
 
     Parameters
     ----------
-    moderators
+    moderators : str
         Formula of f(S): ``"~ 1"`` (marginal effect), ``"~ day"``, ``"~ C(location)"`` ...
-    controls
-        Formula of the control terms g (an intercept is included; moderator main effects are
-        added automatically).
-    lag
+    controls : str
+        Formula of the control terms g (an intercept is included; WCLS adds the moderator
+        main effects automatically).
+    lag : int
         Effect of A_t on the outcome ``lag`` decision points later (0 = proximal).
-    numerator
+    numerator : float, str, dict or None
         Numerator probability pt: ``None`` uses the stated probability when it is constant on
         available rows (and asks you to choose otherwise); a constant (P(A=1) for a binary
         treatment), a column name, or ``{level: constant or column}`` for categorical treatments.
         It may depend only on the moderators.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> trial = hm.load_dataset("heartsteps", as_data=True)
+    >>> effect = hm.ExcursionEffect("~ 1", "~ jbsteps30pre_log")
+    >>> fit = effect.fit(trial, estimator="wcls")
+    >>> round(float(fit.params["Intercept"]), 4)
+    0.1312
+    >>> fit.table().equals(hm.wcls(trial, "~ 1", "~ jbsteps30pre_log").table())
+    True
+    >>> boot = effect.fit(trial, estimator="bayesian_bootstrap", n_boot=500, seed=1,
+    ...                   progress=False)
+    >>> hm.crosscheck(fit, boot).flagged
+    []
     """
 
     moderators: str = "~ 1"
@@ -77,6 +125,44 @@ class ExcursionEffect:
     def __post_init__(self) -> None:
         if not isinstance(self.lag, int | np.integer) or self.lag < 0:
             raise DesignError(f"lag must be a non-negative integer, got {self.lag!r}.")
+
+    def fit(self, data: MRTData, estimator: Any = "wcls", **options: Any) -> Any:
+        """Estimate this effect on ``data``.
+
+        Parameters
+        ----------
+        data : MRTData
+            The validated trial.
+        estimator : str or estimator object, default "wcls"
+            ``"wcls"`` (:func:`hm.wcls <hte_mrt.wcls>`), ``"emee"`` / ``"emee2"``
+            (:func:`hm.emee <hte_mrt.emee>`), ``"bayesian_bootstrap"``
+            (:func:`hm.bayesian_bootstrap <hte_mrt.bayesian_bootstrap>`), or an object with
+            ``fit(data, estimand=...)`` such as ``hm.BayesMRT(...)``: its ``fit`` is called with
+            this estimand (moderators, controls, lag and numerator come from here).
+        **options
+            Passed on to the estimator (e.g. ``small_sample=False``, ``conf_level=0.9``).
+
+        Returns
+        -------
+        The estimator's result: an :class:`~hte_mrt.ExcursionResult` for WCLS / EMEE, a
+        bootstrap result, a :class:`~hte_mrt.BayesResult` for ``BayesMRT``.
+        """
+        if isinstance(estimator, str):
+            fn = _ESTIMATORS.get(estimator.lower())
+            if fn is None:
+                raise DesignError(
+                    f"Unknown estimator {estimator!r}; choose one of "
+                    f"{', '.join(repr(n) for n in registered_estimators())}, or pass an "
+                    "estimator object with a fit(data, estimand=...) method (e.g. "
+                    "hm.BayesMRT(...))."
+                )
+            return fn(data, self, **options)
+        if not callable(getattr(estimator, "fit", None)):
+            raise DesignError(
+                f"estimator must be a name ({', '.join(registered_estimators())}) or an object "
+                f"with a fit(data, estimand=...) method; got {type(estimator).__name__}."
+            )
+        return estimator.fit(data, estimand=self, **options)
 
 
 @dataclass

@@ -22,13 +22,21 @@ decision points; here both estimators use available decision points only.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
 
+from hte_mrt._contract import check_conf_level
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
-from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
+from hte_mrt.estimands.excursion import (
+    Design,
+    ExcursionEffect,
+    NumeratorSpec,
+    build_design,
+    register_estimator,
+)
 from hte_mrt.estimators.sandwich import corrected_cov, group_starts, plain_cov
 from hte_mrt.results.frequentist import ExcursionResult
 
@@ -107,13 +115,76 @@ def emee(
     start: np.ndarray | None = None,
     tol: float = 1e-12,
     maxiter: int = 100,
+    estimand: ExcursionEffect | None = None,
 ) -> ExcursionResult:
-    """Estimate the log relative-risk causal excursion effect of a binary outcome.
+    r"""Estimate the log relative-risk causal excursion effect of a binary outcome (EMEE).
 
-    Parameters are as for :func:`~hte_mrt.estimators.wcls.wcls`; ``variant="emee2"`` centres the
-    treatment inside the residual (the estimator behind MRTSampleSizeBinary). ``small_sample``
-    (Mancl-DeRouen) is on by default, as in MRTAnalysis.
+    The estimator of Qian, Yoo, Klasnja, Almirall & Murphy (2021, Biometrika 108:507), as
+    MRTAnalysis ``emee()`` / ``emee2()`` compute it. The estimand is the causal excursion
+    effect on the log relative-risk scale,
+
+    .. math::
+
+        \beta(t; s) = \log \frac{E[Y_{t+\ell}(1) \mid S_t = s, I_t = 1]}
+        {E[Y_{t+\ell}(0) \mid S_t = s, I_t = 1]} = f(s)^\top \beta,
+
+    solved from
+    :math:`\sum_t W_t e^{-A_t f_t^\top \beta} (Y_t - e^{g_t^\top \alpha + A_t f_t^\top
+    \beta}) [g_t;\ (A_t - \tilde p_t) f_t] = 0` over available rows by damped Newton steps;
+    the variance is the participant-level sandwich, inference uses t with df = n - p - q.
+    The control formula is used as given (no automatic moderator terms).
+
+    This is the short form of ``hm.ExcursionEffect(...).fit(data, estimator="emee")``.
+
+    Parameters
+    ----------
+    data : MRTData
+        A validated trial with a binary (0/1) outcome and a binary treatment.
+    moderators, controls : str
+        Formulas of f(S) and of the control terms g.
+    numerator : float, str or None
+        Numerator probability :math:`\tilde p` (as for :func:`hm.wcls <hte_mrt.wcls>`).
+    lag : int, default 0
+        Outcome ``lag`` decision points after the treatment.
+    variant : {"emee", "emee2"}, default "emee"
+        ``"emee2"`` centres the treatment by p inside the residual (no weights), the
+        estimator behind MRTSampleSizeBinary.
+    small_sample : bool, default True
+        Mancl-DeRouen correction (on by default, as in MRTAnalysis).
+    conf_level : float, default 0.95
+        Level of the reported confidence intervals.
+    start : array, optional
+        Starting values (controls then effects) for the Newton iterations.
+    tol, maxiter
+        Convergence: max |U| / n < ``tol`` within ``maxiter`` Newton steps.
+    estimand : ExcursionEffect, optional
+        Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
+        and ``lag``).
+
+    Returns
+    -------
+    ExcursionResult
+        On the log relative-risk scale (``scale="log_rr"``); ``table()`` has the columns term,
+        estimate, se, lcl, ucl, t, df, p.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hte_mrt as hm
+    >>> frame = hm.load_dataset("heartsteps")
+    >>> frame["active"] = (frame["jbsteps30_zero"] > 100).astype(int)  # > 100 steps in 30 min
+    >>> trial = hm.MRTData(frame, id="user", time="decision_index_nogap", treatment="send",
+    ...                    outcome="active", availability="avail", prob="rand_prob")
+    >>> fit = hm.emee(trial, "~ 1", "~ jbsteps30pre_log")
+    >>> fit.table()[["term", "estimate", "se", "p"]].round(3)
+            term  estimate     se      p
+    0  Intercept     0.047  0.029  0.116
+    >>> round(float(np.exp(fit.params["Intercept"])), 3)  # the risk ratio
+    1.048
     """
+    est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
+    lag = est.lag
+    check_conf_level(conf_level)
     if not data.is_binary:
         raise DesignError(
             "EMEE handles a binary treatment; for a categorical treatment analyse one level "
@@ -121,10 +192,10 @@ def emee(
         )
     if variant not in ("emee", "emee2"):
         raise DesignError(f"variant must be 'emee' or 'emee2', got {variant!r}.")
-    est = ExcursionEffect(moderators, controls, lag, numerator)
-    if variant == "emee2" and numerator is None:
-        est = ExcursionEffect(moderators, controls, lag, 0.5)  # unused by emee2
-    design = build_design(data, est, add_moderator_main_effects=False)
+    design_est = est
+    if variant == "emee2" and est.numerator is None:
+        design_est = replace(est, numerator=0.5)  # unused by emee2
+    design = build_design(data, design_est, add_moderator_main_effects=False)
     bad = ~np.isin(design.y, (0.0, 1.0))
     if bad.any():
         col = data.roles.outcome
@@ -158,4 +229,17 @@ def emee(
         small_sample=small_sample,
         design=design,
         info={"lag": lag, "newton_steps": n_iter},
+        estimand=est,
     )
+
+
+def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> ExcursionResult:
+    return emee(data, estimand=estimand, **options)
+
+
+def _fit_estimand2(data: MRTData, estimand: ExcursionEffect, **options) -> ExcursionResult:
+    return emee(data, estimand=estimand, **({"variant": "emee2"} | options))
+
+
+register_estimator("emee", _fit_estimand)
+register_estimator("emee2", _fit_estimand2)

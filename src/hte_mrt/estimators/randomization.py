@@ -19,67 +19,19 @@ treatment are held at their observed values (conditional on the observed history
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import pandas as pd
-from scipy import stats
-from tqdm import tqdm  # plain text bar: no ipywidgets needed in notebooks
+from tqdm.auto import tqdm
 
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
 from hte_mrt.estimators.sandwich import group_starts, wls_sandwich
 from hte_mrt.estimators.wcls import fit_design, resolve_small_sample
-from hte_mrt.results.frequentist import ExcursionResult
+from hte_mrt.results.randomization import RandomizationResult
 
 _BATCH_BYTES = 150e6
-
-
-@dataclass
-class RandomizationResult:
-    """Observed WCLS fit plus the re-randomization distribution of each effect's t statistic."""
-
-    observed: ExcursionResult
-    t_null: np.ndarray = field(repr=False)
-    estimates_null: np.ndarray = field(repr=False)
-    alpha: float
-    scheme: str
-    seed: int | None
-
-    @property
-    def n_resamples(self) -> int:
-        return self.t_null.shape[0]
-
-    def table(self) -> pd.DataFrame:
-        """term, estimate, t, model p, randomization p, share of redraws significant at alpha."""
-        obs = self.observed.table()
-        t_obs = obs["t"].to_numpy()
-        exceed = (np.abs(self.t_null) >= np.abs(t_obs)[None, :] - 1e-12).sum(axis=0)
-        df = self.observed.df
-        p_null = 2 * stats.t.sf(np.abs(self.t_null), df)
-        return pd.DataFrame(
-            {
-                "term": obs["term"],
-                "estimate": obs["estimate"],
-                "t": t_obs,
-                "p_model": obs["p"],
-                "p_randomization": (1 + exceed) / (1 + self.n_resamples),
-                f"share_significant_{self.alpha:g}": (p_null < self.alpha).mean(axis=0),
-                "n_resamples": self.n_resamples,
-            }
-        )
-
-    def summary(self) -> str:
-        with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
-            return (
-                f"Randomization test ({self.n_resamples} redraws, {self.scheme}, "
-                f"seed {self.seed})\n" + self.table().to_string(index=False)
-            )
-
-    def __str__(self) -> str:
-        return self.summary()
 
 
 def _row_stats(design: Design) -> np.ndarray:
@@ -124,28 +76,74 @@ def randomization_test(
     scheme: Literal["redraw", "permute"] = "redraw",
     alpha: float = 0.05,
     small_sample: bool | Literal["auto"] = "auto",
+    conf_level: float = 0.95,
     seed: int | None = None,
     progress: bool = True,
+    estimand: ExcursionEffect | None = None,
 ) -> RandomizationResult:
-    """Re-randomization test of WCLS excursion effects.
+    r"""Re-randomization test of WCLS causal excursion effects.
+
+    The effect is WCLS's (Boruvka et al. 2018):
+    :math:`\beta(t; s) = E[Y_{t+\ell}(1) - Y_{t+\ell}(0) \mid S_t = s, I_t = 1] = f(s)^\top
+    \beta`. Under the sharp null that treatment never changes the outcome, Y is fixed while A
+    could have been any draw from the known randomization: A* is redrawn at every analysed
+    decision point, WCLS refitted (all refits batched), and each term's observed |t| compared
+    with its re-randomization distribution,
+
+    .. math::
+
+        p_{\mathrm{rand}} = \frac{1 + \#\{r : |t^*_r| \ge |t_{\mathrm{obs}}|\}}{R + 1}.
 
     Parameters
     ----------
-    scheme
+    data : MRTData
+        A validated trial.
+    moderators, controls, numerator, lag
+        The estimand, as for :func:`hm.wcls <hte_mrt.wcls>`.
+    n_resamples : int, default 5000
+        Number of re-randomizations R.
+    scheme : {"redraw", "permute"}, default "redraw"
         ``"redraw"``: A* ~ the stated randomization probabilities at each available decision
         point (the design's own randomization). ``"permute"``: permute A within participant
         (valid when each participant's probabilities are constant).
-    n_resamples, seed
-        Number of redraws and the seed (results are reproducible for a given seed).
-    progress
+    alpha : float, default 0.05
+        Level at which ``share_significant`` counts redraws with a "significant" t test.
+    small_sample : {"auto", True, False}, default "auto"
+        Mancl-DeRouen correction of every refit (as for :func:`hm.wcls <hte_mrt.wcls>`).
+    conf_level : float, default 0.95
+        Level of the observed fit's confidence intervals.
+    seed : int, optional
+        Seed of the redraws (results are reproducible for a given seed).
+    progress : bool, default True
         Show a tqdm progress bar.
+    estimand : ExcursionEffect, optional
+        Alternatively, a ready estimand (overrides the formulas, ``numerator`` and ``lag``).
+
+    Returns
+    -------
+    RandomizationResult
+        ``table()`` with columns term, estimate, se, lcl, ucl, t, df, p (model-based),
+        p_randomization, share_significant; ``t_null`` (resamples x terms).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> trial = hm.load_dataset("heartsteps", as_data=True)
+    >>> rt = hm.randomization_test(trial, "~ 1", "~ jbsteps30pre_log", n_resamples=500,
+    ...                            seed=1, progress=False)
+    >>> rt.table()[["term", "t", "p", "p_randomization"]].round(2)
+            term     t     p  p_randomization
+    0  Intercept  1.95  0.06             0.07
     """
     if n_resamples < 1:
         raise DesignError(f"n_resamples must be positive, got {n_resamples}.")
     if scheme not in ("redraw", "permute"):
         raise DesignError(f"scheme must be 'redraw' or 'permute', got {scheme!r}.")
-    design = build_design(data, ExcursionEffect(moderators, controls, lag, numerator))
-    observed = fit_design(design, small_sample=small_sample, lag=lag)
+    est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
+    design = build_design(data, est)
+    observed = fit_design(
+        design, small_sample=small_sample, conf_level=conf_level, lag=est.lag, estimand=est
+    )
     starts = group_starts(design.group)
     if scheme == "permute":
         ends = np.r_[starts[1:], len(design.y)]
@@ -166,7 +164,7 @@ def randomization_test(
     ends = np.r_[starts[1:], len(design.y)]
     t_all = np.empty((n_resamples, d - q))
     est_all = np.empty((n_resamples, d - q))
-    bar = tqdm(total=n_resamples, disable=not progress, desc="re-randomizing", unit="fit")
+    bar = tqdm(total=n_resamples, disable=not progress, desc="Re-randomizing", unit="fit")
     for r0 in range(0, n_resamples, batch):
         nb = min(batch, n_resamples - r0)
         levels = _draw(rng, design, nb, scheme, starts)
@@ -183,4 +181,4 @@ def randomization_test(
         t_all[r0 : r0 + nb] = theta[:, q:] / se[:, q:]
         bar.update(nb)
     bar.close()
-    return RandomizationResult(observed, t_all, est_all, alpha, scheme, seed)
+    return RandomizationResult(observed, t_all, est_all, alpha=alpha, scheme=scheme, seed=seed)

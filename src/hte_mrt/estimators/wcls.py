@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+from hte_mrt._contract import check_conf_level
 from hte_mrt.data.schema import MRTData
-from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
+from hte_mrt.estimands.excursion import (
+    Design,
+    ExcursionEffect,
+    NumeratorSpec,
+    build_design,
+    register_estimator,
+)
 from hte_mrt.estimators.sandwich import group_crossprod, group_starts, wls_sandwich
 from hte_mrt.results.frequentist import ExcursionResult
 
@@ -40,36 +47,74 @@ def wcls(
     conf_level: float = 0.95,
     estimand: ExcursionEffect | None = None,
 ) -> ExcursionResult:
-    """Estimate a (moderated, lagged) causal excursion effect of a continuous outcome by WCLS.
+    r"""Estimate a (moderated, lagged) causal excursion effect of a continuous outcome by WCLS.
+
+    Weighted and centred least squares (Boruvka, Almirall, Witkiewitz & Murphy 2018, JASA
+    113:1112), as MRTAnalysis ``wcls()`` computes it. The estimand is the causal excursion
+    effect on the additive scale,
+
+    .. math::
+
+        \beta(t; s) = E\left[Y_{t+\ell}(1) - Y_{t+\ell}(0) \mid S_t = s, I_t = 1\right]
+        = f(s)^\top \beta,
+
+    marginal over past randomizations (``lag`` = :math:`\ell`; one :math:`\beta_k` per level
+    of a categorical treatment). On available rows, with
+    :math:`x_t = [g_t;\ (A_t - \tilde p_t) f_t]` and weights
+    :math:`W_t = \tilde p_{A_t} / p_{A_t}`, :math:`(\alpha, \beta)` solves
+    :math:`\sum_i \sum_t W_{it} x_{it} (Y_{it} - x_{it}^\top \theta) = 0`; the variance is
+    the participant-level sandwich (Mancl-DeRouen corrected when ``small_sample``), and
+    inference uses t with df = n - dim(theta).
+
+    This is the short form of ``hm.ExcursionEffect(moderators, controls, lag=lag,
+    numerator=numerator).fit(data, estimator="wcls")`` (identical numbers).
 
     Parameters
     ----------
-    data
-        A validated :class:`~hte_mrt.data.MRTData`.
-    moderators, controls
-        Formulas of f(S) and of the control terms (moderator main effects are added to the
-        controls automatically).
-    numerator
-        Numerator probability pt (see :class:`ExcursionEffect`); default: the stated probability
-        when it is constant. MRTAnalysis' default of 0.5 is *not* copied.
-    lag
+    data : MRTData
+        A validated trial (:class:`hm.MRTData <hte_mrt.MRTData>`).
+    moderators, controls : str
+        Formulas of f(S) and of the control terms g (moderator main effects are added to the
+        controls automatically, as R's ``*`` does).
+    numerator : float, str, dict or None
+        Numerator probability :math:`\tilde p` (see :class:`hm.ExcursionEffect
+        <hte_mrt.ExcursionEffect>`); default: the stated probability when it is constant.
+        MRTAnalysis' default of 0.5 is *not* copied.
+    lag : int, default 0
         Outcome ``lag`` decision points after the treatment.
-    small_sample
-        Mancl-DeRouen correction: ``"auto"`` (n <= 50), ``True`` or ``False``.
-    conf_level
+    small_sample : {"auto", True, False}, default "auto"
+        Mancl-DeRouen correction: ``"auto"`` corrects when n <= 50 participants.
+    conf_level : float, default 0.95
         Level of the reported confidence intervals.
-    estimand
-        Alternatively, a ready :class:`ExcursionEffect` (overrides the four arguments above).
+    estimand : ExcursionEffect, optional
+        Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
+        and ``lag``).
 
     Returns
     -------
     ExcursionResult
-        ``table()``, ``summary()``, ``conf_int()``, ``lincomb()``, ``joint_test()``,
-        ``effect_curve()``, ``control_fit()``.
+        ``table()`` with columns term, estimate, se, lcl, ucl, t, df, p; ``summary()``,
+        ``conf_int(alpha)``, ``lincomb()``, ``joint_test()``, ``effect_curve()``,
+        ``control_fit()``, ``to_netcdf()``.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> trial = hm.load_dataset("heartsteps", as_data=True)
+    >>> fit = hm.wcls(trial, "~ study_day_nogap", "~ jbsteps30pre_log")
+    >>> fit.table()[["term", "estimate", "se", "p"]].round(4)
+                  term  estimate      se       p
+    0        Intercept    0.5074  0.1505  0.0020
+    1  study_day_nogap   -0.0185  0.0061  0.0048
+    >>> fit.lincomb({"Intercept": 1, "study_day_nogap": 20})[["term", "estimate"]].round(3)
+                               term  estimate
+    0  Intercept + 20*study_day_nogap     0.138
     """
     est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
     design = build_design(data, est)
-    return fit_design(design, small_sample=small_sample, conf_level=conf_level, lag=est.lag)
+    return fit_design(
+        design, small_sample=small_sample, conf_level=conf_level, lag=est.lag, estimand=est
+    )
 
 
 def fit_design(
@@ -78,8 +123,10 @@ def fit_design(
     small_sample: bool | Literal["auto"] = "auto",
     conf_level: float = 0.95,
     lag: int = 0,
+    estimand: ExcursionEffect | None = None,
 ) -> ExcursionResult:
     """WCLS on a prepared :class:`Design` (reuse the design across refits)."""
+    check_conf_level(conf_level)
     starts = group_starts(design.group)
     C, b = group_crossprod(design.X, design.W, design.y, starts)
     n = design.n_groups
@@ -98,4 +145,12 @@ def fit_design(
         small_sample=small,
         design=design,
         info={"lag": lag},
+        estimand=estimand,
     )
+
+
+def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> ExcursionResult:
+    return wcls(data, estimand=estimand, **options)
+
+
+register_estimator("wcls", _fit_estimand)

@@ -184,13 +184,19 @@ def run_mrt(
             from hte_mrt.estimators.bootstrap import bayesian_bootstrap
 
             boot = bayesian_bootstrap(
-                data, mods, ctrl, **kw, seed=plan.seed + k, draws=500 if quick else 4000
+                data,
+                mods,
+                ctrl,
+                **kw,
+                seed=plan.seed + k,
+                n_boot=500 if quick else 4000,
+                progress=False,
             )
         cc = crosscheck(
-            post,
             freq,
+            post,
+            *([boot] if boot is not None else []),
             lincombs=e.get("lincombs"),
-            bootstrap=boot,
             threshold=float(cc_cfg["threshold"]),
         )
         fits[e["name"]] = {
@@ -218,10 +224,7 @@ def run_mrt(
     )
     for name, f in fits.items():
         e = f["e"]
-        cc = f["cc"].copy()
-        draws = f["post"].effect_draws()
-        pr = {str(t): float((draws.sel(term=t) > 0).mean()) for t in draws["term"].values}
-        cc["pr_gt_0"] = cc["term"].map(pr)
+        cc = f["cc"].table()
         tables[f"effects_{name}"] = cc
         label = e.get("label", name) + (" (primary)" if e is primary else "")
         rep.table(cc, f"{label}: {e.get('moderators', '~ 1')}", f"effects_{name}")

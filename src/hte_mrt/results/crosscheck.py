@@ -1,104 +1,411 @@
-"""Cross-check posterior summaries against WCLS (and a Bayesian bootstrap of WCLS).
+r"""Cross-check two (or more) results of the same estimand: WCLS, EMEE, a Bayesian bootstrap,
+a posterior.
 
-For every excursion-effect term and requested linear combination c'beta:
+For every effect term and requested linear combination c'beta, each result's estimate is
+compared with the reference result's (by default the first frequentist one, e.g. WCLS):
 
-    z = (posterior mean - WCLS estimate) / WCLS standard error,
+.. math::
 
-flagged when |z| > ``threshold`` (default 1). WCLS is consistent for the marginal causal
-excursion effect whatever the outcome model; a hierarchical model estimates the same quantity
-only when its assumptions hold (e.g. no endogenous time-varying covariates: Qian, Klasnja &
-Murphy 2020, Statistical Science 35:375). A flag means "the two estimands have come apart:
-look at the model", not "the posterior is wrong".
+    z = \frac{\hat\beta_{\mathrm{other}} - \hat\beta_{\mathrm{ref}}}{\mathrm{SE}_{\mathrm{ref}}},
+
+flagged when :math:`|z|` exceeds ``threshold`` (default 1). WCLS is consistent for the marginal
+causal excursion effect whatever the outcome model; a hierarchical model estimates the same
+quantity only when its assumptions hold (e.g. no endogenous time-varying covariates: Qian,
+Klasnja & Murphy 2020, Statistical Science 35:375). A flag means "the two estimates have come
+apart: look at the model", not "the posterior is wrong".
+
+Results are compared through their tidy tables (``table(conf_level)``: term, estimate, se,
+lcl, ucl, and pr_positive where present); linear combinations come from ``effect_draws()``
+(draw by draw, equal-tailed intervals) where a result has draws, else from its ``lincomb``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hte_mrt._contract import Result, check_conf_level, paper_table
 from hte_mrt.errors import DesignError
-from hte_mrt.results.frequentist import ExcursionResult
+from hte_mrt.results.bootstrap import BootstrapResult, draws_table, stack_draws
+from hte_mrt.results.frequentist import ExcursionResult, contrast_matrix
+
+_BASE = ["term", "estimate", "se", "lcl", "ucl"]
+_SCALES = {"difference": "additive", "log_rr": "log relative risk"}
 
 
-def _as_draws(posterior: Any) -> xr.DataArray:
-    """Effect draws with a ``term`` dim and one stacked ``sample`` dim."""
-    draws = posterior.effect_draws() if hasattr(posterior, "effect_draws") else posterior
-    if not isinstance(draws, xr.DataArray) or "term" not in draws.dims:
-        raise DesignError("crosscheck needs a posterior result or a DataArray with a 'term' dim.")
-    sample_dims = [d for d in draws.dims if d != "term"]
-    return draws.stack(sample=sample_dims).transpose("sample", "term")
+def _label(res: Any) -> str:
+    lab = getattr(res, "label", None)
+    if isinstance(lab, str) and lab:
+        return lab
+    if isinstance(res, ExcursionResult):
+        return res.method
+    if isinstance(res, BootstrapResult):
+        return "Bayesian bootstrap" if res.method.startswith("Bayesian bootstrap") else res.method
+    name = type(res).__name__
+    return "BayesMRT" if name == "BayesResult" else name.removesuffix("Result") or name
+
+
+def _as_result(res: Any, i: int) -> Any:
+    if isinstance(res, xr.DataArray):
+        if "term" not in res.dims:
+            raise DesignError(f"crosscheck: result {i + 1} is a DataArray without a 'term' dim.")
+        flat = xr.DataArray(
+            stack_draws(res),
+            dims=("draw", "term"),
+            coords={"term": [str(t) for t in res["term"].values]},
+        )
+        return BootstrapResult(draws=flat, method="draws")
+    if not (callable(getattr(res, "table", None)) or callable(getattr(res, "effect_draws", None))):
+        raise DesignError(
+            f"crosscheck compares results with a table(conf_level) method (ExcursionResult, "
+            f"BayesResult, BootstrapResult, ...); argument {i + 1} is a {type(res).__name__}."
+        )
+    return res
+
+
+def _draws(res: Any, terms: list[str]) -> np.ndarray | None:
+    if not callable(getattr(res, "effect_draws", None)):
+        return None
+    d = res.effect_draws()
+    missing = [t for t in terms if t not in [str(v) for v in d["term"].values]]
+    if missing:
+        raise DesignError(
+            f"{_label(res)} lacks effect term(s) {missing}; fit every result with the same "
+            "moderator formula."
+        )
+    return stack_draws(d.sel(term=terms))
+
+
+def _term_rows(res: Any, terms: list[str], level: float) -> pd.DataFrame:
+    """term, estimate, se, lcl, ucl (+ pr_positive) of ``terms`` from the result's table."""
+    if callable(getattr(res, "table", None)):
+        tab = res.table(level)
+    else:  # draws only
+        tab = draws_table(_draws(res, terms), terms, level)
+    if not set(_BASE) <= set(tab.columns):
+        raise DesignError(
+            f"{_label(res)}.table() lacks the columns {sorted(set(_BASE) - set(tab.columns))}."
+        )
+    tab = tab.assign(term=tab["term"].astype(str)).set_index("term")
+    missing = [t for t in terms if t not in tab.index]
+    if missing:
+        raise DesignError(
+            f"{_label(res)} lacks effect term(s) {missing} (its terms: {list(tab.index)}); fit "
+            "every result with the same moderator formula."
+        )
+    cols = _BASE[1:] + (["pr_positive"] if "pr_positive" in tab.columns else [])
+    return tab.loc[terms, cols].reset_index()
+
+
+def _lincomb_rows(res: Any, L: pd.DataFrame, level: float) -> pd.DataFrame:
+    terms, names = list(L.columns), list(L.index)
+    d = _draws(res, terms)
+    if d is not None:
+        return draws_table(d @ L.to_numpy().T, names, level)
+    if callable(getattr(res, "lincomb", None)):
+        tab = res.lincomb(L.to_numpy(), names=names, conf_level=level)
+        return tab[[c for c in [*_BASE, "pr_positive"] if c in tab.columns]]
+    raise DesignError(
+        f"{_label(res)} has neither effect_draws() nor lincomb(): linear combinations cannot "
+        "be compared; drop lincombs=."
+    )
+
+
+@dataclass(eq=False, repr=False)
+class CrossCheck(Result):
+    """Two or more results of one estimand side by side (from :func:`crosscheck`).
+
+    ``table(conf_level=None)`` is tidy: one row per term (and linear combination) and result,
+    grouped by term, with the columns ``term``, ``estimator`` (the result's label), ``estimate``,
+    ``se``, ``lcl``, ``ucl``, ``pr_positive`` (when a result has it), ``difference`` (estimate
+    minus the reference's), ``difference_in_se`` (that difference in units of the reference's
+    SE), ``se_ratio`` (SE over the reference's SE) and ``flag`` (|difference_in_se| >
+    ``threshold``); the reference's own rows have empty differences and no flag.
+    ``table(style="paper")`` puts the results side by side: one "label (95% CI)" column per
+    result, then the differences in reference SEs and the flag.
+
+    Attributes
+    ----------
+    results : list
+        The compared results, in order.
+    labels : list of str
+        Their labels (``estimator`` column).
+    reference : str
+        The reference's label (the unit of ``difference_in_se``).
+    threshold : float
+    lincombs : pandas.DataFrame
+        The linear combinations' weights (rows: names; columns: effect terms).
+    """
+
+    results: list[Any]
+    labels: list[str]
+    ref: int
+    terms: list[str]
+    lincombs: pd.DataFrame
+    threshold: float = 1.0
+    conf_level: float = 0.95
+    _cache: dict = field(default_factory=dict)
+
+    _kind: ClassVar[str] = "cross-check of one estimand's estimates"
+
+    @property
+    def reference(self) -> str:
+        """Label of the reference result."""
+        return self.labels[self.ref]
+
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        if conf_level in self._cache:
+            return self._cache[conf_level].copy()
+        parts = []
+        for res, lab in zip(self.results, self.labels, strict=True):
+            rows = _term_rows(res, self.terms, conf_level)
+            if len(self.lincombs):
+                rows = pd.concat(
+                    [rows, _lincomb_rows(res, self.lincombs, conf_level)], ignore_index=True
+                )
+            rows.insert(1, "estimator", lab)
+            parts.append(rows)
+        ref = parts[self.ref].set_index("term")
+        order = {t: k for k, t in enumerate(ref.index)}
+        out = []
+        for i, rows in enumerate(parts):
+            rows = rows.copy()
+            r_est = ref.loc[rows["term"], "estimate"].to_numpy()
+            r_se = ref.loc[rows["term"], "se"].to_numpy()
+            diff = rows["estimate"].to_numpy() - r_est
+            if i == self.ref:
+                nan = np.full(len(rows), np.nan)
+                rows["difference"], rows["difference_in_se"], rows["se_ratio"] = nan, nan, nan
+                rows["flag"] = False
+            else:
+                rows["difference"] = diff
+                rows["difference_in_se"] = diff / r_se
+                rows["se_ratio"] = rows["se"].to_numpy() / r_se
+                rows["flag"] = np.abs(rows["difference_in_se"].to_numpy()) > self.threshold
+            rows["_pos"], rows["_res"] = rows["term"].map(order), i
+            out.append(rows)
+        tab = pd.concat(out, ignore_index=True).sort_values(["_pos", "_res"], kind="stable")
+        tab = tab.drop(columns=["_pos", "_res"]).reset_index(drop=True)
+        cols = [c for c in tab.columns if c != "pr_positive"]
+        if "pr_positive" in tab.columns:
+            cols.insert(cols.index("ucl") + 1, "pr_positive")
+        tab = tab[cols]
+        tab["flag"] = tab["flag"].astype(bool)
+        self._cache[conf_level] = tab
+        return tab.copy()
+
+    def table(self, conf_level: float | None = None, style: str = "tidy") -> pd.DataFrame:
+        """The tidy comparison (``style="tidy"``) or a side-by-side publication table
+        (``style="paper"``)."""
+        if style != "paper":
+            return super().table(conf_level, style)  # type: ignore[arg-type]
+        level = self._level(conf_level)
+        tab = self._table(level)
+        pct = f"{100 * level:g}%"
+        out = pd.DataFrame({"Term": list(dict.fromkeys(tab["term"]))})
+        for i, lab in enumerate(self.labels):
+            sub = tab[tab["estimator"] == lab].set_index("term").loc[out["Term"]]
+            cell = paper_table(sub.reset_index()[["term", "estimate", "lcl", "ucl"]], level)
+            out[f"{lab} ({pct} CI)"] = cell[f"Estimate ({pct} CI)"].to_numpy()
+            if i != self.ref:
+                z = sub["difference_in_se"].to_numpy()
+                out[f"{lab} - {self.reference} (SEs)"] = [f"{v:+.2f}" for v in z]
+        flagged = tab.groupby("term", sort=False)["flag"].any()
+        out["Flag"] = ["yes" if flagged[t] else "" for t in out["Term"]]
+        return out
+
+    def rows(self, estimator: str, conf_level: float | None = None) -> pd.DataFrame:
+        """One result's rows of ``table()``, indexed by term (e.g. ``rows("BayesMRT")``)."""
+        if estimator not in self.labels:
+            raise DesignError(f"estimator must be one of {self.labels}, got {estimator!r}.")
+        tab = self.table(conf_level)
+        return tab[tab["estimator"] == estimator].drop(columns="estimator").set_index("term")
+
+    @property
+    def flagged(self) -> list[str]:
+        """Terms (and linear combinations) on which some result is flagged."""
+        tab = self.table()
+        return list(dict.fromkeys(tab.loc[tab["flag"], "term"]))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """``lcl``, ``ucl`` indexed by (term, estimator); ``alpha=0.05`` gives 95%."""
+        from hte_mrt._contract import alpha_to_level
+
+        return self.table(alpha_to_level(alpha)).set_index(["term", "estimator"])[["lcl", "ucl"]]
+
+    def to_xarray(self) -> xr.Dataset:
+        """The tidy table as a Dataset with dims ``term`` and ``estimator``."""
+        ds = xr.Dataset.from_dataframe(self.table().set_index(["term", "estimator"]))
+        ds.attrs = {
+            "reference": self.reference,
+            "threshold": self.threshold,
+            "hte_mrt_class": type(self).__name__,
+        }
+        return ds
+
+    def _sidecar_meta(self) -> dict:
+        return {"labels": self.labels, "reference": self.reference, "threshold": self.threshold}
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        flagged = self.flagged
+        info = {
+            "reference": self.reference,
+            "threshold": f"{self.threshold:g} {self.reference} SE",
+            "flagged": ", ".join(flagged) if flagged else "none",
+        }
+        notes = []
+        scales = {
+            lab: getattr(r, "scale", None)
+            for lab, r in zip(self.labels, self.results, strict=True)
+            if getattr(r, "scale", None) in _SCALES
+        }
+        if len(set(scales.values())) > 1:
+            notes.append(
+                "The results are on different scales ("
+                + ", ".join(f"{lab}: {_SCALES[s]}" for lab, s in scales.items())
+                + "): their differences compare two estimands, not two estimates of one."
+            )
+        if flagged:
+            notes.append(
+                f"{', '.join(flagged)}: estimates differ by more than {self.threshold:g} "
+                f"{self.reference} SE. The estimands may have come apart (e.g. a moderator that "
+                "responds to past treatment): look at the model before reporting it."
+            )
+        return "Cross-check: " + " vs ".join(self.labels), info, notes
+
+    def _repr_extra(self) -> str:
+        return " vs ".join(self.labels) + f", {len(self.flagged)} flagged"
 
 
 def crosscheck(
-    posterior: Any,
-    wcls_fit: ExcursionResult,
-    *,
+    a: Any,
+    b: Any,
+    *more: Any,
     lincombs: Mapping[str, Mapping[str, float]] | None = None,
-    bootstrap: xr.DataArray | None = None,
     threshold: float = 1.0,
-    prob: float = 0.95,
-) -> pd.DataFrame:
-    """One row per effect term (and linear combination): WCLS vs posterior (vs bootstrap).
+    conf_level: float = 0.95,
+    reference: int | str | None = None,
+    labels: Sequence[str] | None = None,
+) -> CrossCheck:
+    r"""Compare results of the same estimand, per term and linear combination, with a
+    disagreement flag.
+
+    Any two (or more) results of one :class:`hm.ExcursionEffect <hte_mrt.ExcursionEffect>`:
+    WCLS vs a :class:`~hte_mrt.BayesResult`, WCLS vs EMEE of the same numerator, WCLS vs a
+    Bayesian bootstrap, ... For every term and combination :math:`c^\top\beta`,
+
+    .. math::
+
+        z = \frac{\hat\beta_{\mathrm{other}} - \hat\beta_{\mathrm{ref}}}
+                 {\mathrm{SE}_{\mathrm{ref}}},
+
+    flagged when :math:`|z| >` ``threshold``. The reference is the first frequentist result
+    (WCLS / EMEE) unless ``reference`` says otherwise. A flag means the estimates have come apart
+    (e.g. a random-slope model's conditional effect of an endogenous moderator vs the marginal
+    excursion effect; Qian, Klasnja & Murphy 2020), not that one of them is wrong.
 
     Parameters
     ----------
-    posterior
-        A Bayesian result with ``effect_draws()`` or a DataArray of draws (dims ..., term) whose
-        terms are named as the WCLS effect terms.
-    wcls_fit
-        The WCLS (or EMEE, for log-RR posteriors) fit of the same estimand.
-    lincombs
-        ``{name: {term: weight}}`` extra linear combinations to compare.
-    bootstrap
-        Optional Bayesian-bootstrap draws (:func:`hte_mrt.estimators.bootstrap.bayesian_bootstrap`).
-    threshold
-        Flag when |posterior mean - WCLS| exceeds this many WCLS standard errors.
-    prob
-        Interval probability for the WCLS CI and the equal-tailed credible intervals.
+    a, b, *more
+        Results with ``table(conf_level)`` (columns term, estimate, se, lcl, ucl), e.g.
+        :class:`~hte_mrt.ExcursionResult`, :class:`~hte_mrt.BayesResult`, a bootstrap result,
+        or a DataArray of draws with a ``term`` dim. Their effect terms must match.
+    lincombs : dict, optional
+        ``{name: {term: weight}}``: linear combinations to compare as well (from draws where a
+        result has ``effect_draws()``, with equal-tailed intervals; else from its
+        ``lincomb``).
+    threshold : float, default 1.0
+        Flag when |difference| exceeds this many reference standard errors.
+    conf_level : float, default 0.95
+        Default interval level of the table.
+    reference : int or str, optional
+        Position (0 = ``a``) or label of the reference result.
+    labels : sequence of str, optional
+        Labels of the results (default: "WCLS", "EMEE", "BayesMRT", "Bayesian bootstrap", ...).
+
+    Returns
+    -------
+    CrossCheck
+        ``table()`` with columns term, estimator, estimate, se, lcl, ucl, (pr_positive),
+        difference, difference_in_se, se_ratio, flag; ``flagged``; ``rows(label)``;
+        ``table(style="paper")`` side by side.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> trial = hm.load_dataset("heartsteps", as_data=True)
+    >>> effect = hm.ExcursionEffect("~ study_day_nogap", "~ jbsteps30pre_log")
+    >>> fit = effect.fit(trial, estimator="wcls")
+    >>> boot = effect.fit(trial, estimator="bayesian_bootstrap", n_boot=1000, seed=1,
+    ...                   progress=False)
+    >>> cc = hm.crosscheck(fit, boot, lincombs={"day 20": {"Intercept": 1,
+    ...                                                    "study_day_nogap": 20}})
+    >>> cc
+    <CrossCheck: cross-check of one estimand's estimates, WCLS vs Bayesian bootstrap, 0 flagged>
+    >>> cc.table()[["term", "estimator", "estimate", "difference_in_se"]].round(2)
+                  term           estimator  estimate  difference_in_se
+    0        Intercept                WCLS      0.51               NaN
+    1        Intercept  Bayesian bootstrap      ...
+    2  study_day_nogap                WCLS     -0.02               NaN
+    3  study_day_nogap  Bayesian bootstrap     ...
+    4           day 20                WCLS      0.14               NaN
+    5           day 20  Bayesian bootstrap      ...
+    >>> cc.flagged
+    []
     """
-    post = _as_draws(posterior)
-    terms = list(wcls_fit.names_effect)
-    missing = [t for t in terms if t not in post["term"].values]
-    if missing:
-        raise DesignError(
-            f"Posterior lacks effect term(s) {missing}; fit both with the same moderator formula."
-        )
-    post = post.sel(term=terms)
-    L = np.eye(len(terms))
-    names = list(terms)
-    for name, w in (lincombs or {}).items():
-        unknown = set(w) - set(terms)
-        if unknown:
-            raise DesignError(f"lincomb {name!r}: unknown term(s) {sorted(unknown)}.")
-        L = np.vstack([L, [float(w.get(t, 0.0)) for t in terms]])
-        names.append(name)
-    w_tab = wcls_fit.lincomb(L, names=names, conf_level=prob)
-    p = post.to_numpy() @ L.T
-    lo, hi = (1 - prob) / 2, (1 + prob) / 2
-    tab = pd.DataFrame(
-        {
-            "term": names,
-            "wcls_estimate": w_tab["estimate"].to_numpy(),
-            "wcls_se": w_tab["se"].to_numpy(),
-            "wcls_lcl": w_tab["lcl"].to_numpy(),
-            "wcls_ucl": w_tab["ucl"].to_numpy(),
-            "posterior_mean": p.mean(axis=0),
-            "posterior_sd": p.std(axis=0, ddof=1),
-            "posterior_lcl": np.quantile(p, lo, axis=0),
-            "posterior_ucl": np.quantile(p, hi, axis=0),
-        }
+    results = [_as_result(r, i) for i, r in enumerate((a, b, *more))]
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
+        raise DesignError(f"threshold must be a positive number of SEs, got {threshold!r}.")
+    check_conf_level(conf_level)
+    if labels is None:
+        labs = [_label(r) for r in results]
+    else:
+        labs = [str(x) for x in labels]
+        if len(labs) != len(results):
+            raise DesignError(f"labels needs {len(results)} names, got {len(labs)}.")
+    seen: dict[str, int] = {}
+    for i, lab in enumerate(labs):  # make labels unique: "WCLS", "WCLS (2)"
+        seen[lab] = seen.get(lab, 0) + 1
+        if seen[lab] > 1:
+            labs[i] = f"{lab} ({seen[lab]})"
+    if reference is None:
+        ref = next((i for i, r in enumerate(results) if isinstance(r, ExcursionResult)), 0)
+    elif isinstance(reference, str):
+        if reference not in labs:
+            raise DesignError(f"reference must be one of {labs}, got {reference!r}.")
+        ref = labs.index(reference)
+    else:
+        ref = int(reference)
+        if not 0 <= ref < len(results):
+            raise DesignError(f"reference must be 0..{len(results) - 1}, got {reference!r}.")
+    base = results[ref]
+    if isinstance(base, ExcursionResult | BootstrapResult):
+        terms = list(base.names_effect)
+    elif callable(getattr(base, "effect_draws", None)):
+        terms = [str(t) for t in base.effect_draws()["term"].values]
+    else:
+        terms = [str(t) for t in base.table(conf_level)["term"]]
+    L = pd.DataFrame(columns=terms, dtype=float)
+    if lincombs:
+        if not isinstance(lincombs, Mapping):
+            raise DesignError("lincombs must be {name: {term: weight}}.")
+        for name, w in lincombs.items():
+            if not isinstance(w, Mapping):
+                raise DesignError(f"lincombs[{name!r}] must be {{term: weight}}, got {w!r}.")
+        L = contrast_matrix(list(lincombs.values()), terms, names=list(lincombs))
+    cc = CrossCheck(
+        results=results,
+        labels=labs,
+        ref=ref,
+        terms=terms,
+        lincombs=L,
+        threshold=float(threshold),
+        conf_level=float(conf_level),
     )
-    tab["difference_in_wcls_se"] = (tab["posterior_mean"] - tab["wcls_estimate"]) / tab["wcls_se"]
-    tab["sd_ratio"] = tab["posterior_sd"] / tab["wcls_se"]
-    if bootstrap is not None:
-        bb = _as_draws(bootstrap).sel(term=terms).to_numpy() @ L.T
-        tab["bootstrap_mean"] = bb.mean(axis=0)
-        tab["bootstrap_lcl"] = np.quantile(bb, lo, axis=0)
-        tab["bootstrap_ucl"] = np.quantile(bb, hi, axis=0)
-    tab["flag"] = tab["difference_in_wcls_se"].abs() > threshold
-    tab.attrs["threshold"] = threshold
-    return tab
+    cc.table()  # fail early on mismatched terms
+    return cc

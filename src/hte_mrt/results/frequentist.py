@@ -12,23 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from hte_mrt._contract import Result, check_conf_level, read_sidecar
 from hte_mrt.errors import DesignError
 
 TABLE_COLUMNS = ["term", "estimate", "se", "lcl", "ucl", "t", "df", "p"]
+_SCALES = {"difference": "additive", "log_rr": "log relative risk"}
 
 
 def _t_table(
     names: Sequence[str], est: np.ndarray, se: np.ndarray, df: int, level: float
 ) -> pd.DataFrame:
-    if not 0 < level < 1:
-        raise ValueError(f"conf_level must lie in (0, 1), got {level!r}.")
+    level = check_conf_level(level)
     crit = stats.t.ppf(0.5 + level / 2, df)
     t = est / se
     return pd.DataFrame(
@@ -45,9 +47,85 @@ def _t_table(
     )
 
 
-@dataclass
-class JointTest:
-    """Hotelling T^2 test of L beta = 0."""
+def _combination(row: pd.Series) -> str:
+    """'2*a - b' for one contrast row (index = effect terms)."""
+    parts = []
+    for n, w in row.items():
+        if w == 0:
+            continue
+        sign = "-" if w < 0 else "+"
+        mag = "" if abs(w) == 1 else f"{abs(w):g}*"
+        parts.append(f"{sign} {mag}{n}")
+    s = " ".join(parts)
+    return s[2:] if s.startswith("+ ") else s
+
+
+def _hypothesis(row: pd.Series) -> str:
+    """'2*a - b = 0' for one contrast row."""
+    return _combination(row) + " = 0"
+
+
+def contrast_matrix(
+    weights: Any, terms: Sequence[str], names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Linear-combination weights as a matrix (one row per combination, one column per term).
+
+    ``weights``: ``{term: weight}``, a list of such dicts, an array with one entry per term (or
+    a matrix, one row per combination), or a DataFrame with term columns. Rows are named by
+    ``names`` or by the combination written out ("Intercept + 20*day").
+    """
+    terms = list(terms)
+    p = len(terms)
+    if isinstance(weights, pd.DataFrame):
+        unknown = set(weights.columns) - set(terms)
+        if unknown:
+            raise DesignError(f"Unknown effect term(s) {sorted(unknown)}; terms are {terms}.")
+        L = weights.reindex(columns=terms, fill_value=0.0).astype(float)
+        if names is not None:
+            L.index = list(names)
+        return L
+    if isinstance(weights, Mapping):
+        weights = [weights]
+    if isinstance(weights, list) and weights and isinstance(weights[0], Mapping):
+        rows = []
+        for w in weights:
+            unknown = set(w) - set(terms)
+            if unknown:
+                raise DesignError(f"Unknown effect term(s) {sorted(unknown)}; terms are {terms}.")
+            rows.append([float(w.get(n, 0.0)) for n in terms])
+        arr = np.asarray(rows)
+    else:
+        arr = np.atleast_2d(np.asarray(weights, dtype=float))
+        if arr.shape[1] != p:
+            raise DesignError(
+                f"Contrast weights need {p} entries (one per effect term {terms}), "
+                f"got {arr.shape[1]}."
+            )
+    if names is None:
+        names = [_combination(pd.Series(row, index=terms)) for row in arr]
+    return pd.DataFrame(arr, index=list(names), columns=terms)
+
+
+@dataclass(eq=False, repr=False)
+class JointTest(Result):
+    """Hotelling T^2 test that every contrast in L beta is 0 (from
+    :meth:`ExcursionResult.joint_test`).
+
+    ``table()`` has ONE row: ``term`` (the hypothesis, e.g. "Intercept = 0; day = 0"), ``t2``
+    (Hotelling's T^2), ``f``, ``df1``, ``df2`` and ``p``; the contrast matrix is ``contrasts``.
+    A joint test has no intervals, so ``conf_int`` raises :class:`~hte_mrt.errors.DesignError`.
+
+    Attributes
+    ----------
+    contrasts : pandas.DataFrame
+        The contrast matrix L (one row per contrast, one column per effect term).
+    t2, f : float
+        Hotelling's T^2 and its F transform F = T^2 (df - d1 + 1) / (d1 df).
+    df1, df2 : int
+        Degrees of freedom of the F reference distribution.
+    p : float
+        P(F(df1, df2) >= f).
+    """
 
     contrasts: pd.DataFrame
     t2: float
@@ -55,6 +133,29 @@ class JointTest:
     df1: int
     df2: int
     p: float
+    method: str = "WCLS"
+
+    _kind: ClassVar[str] = "Hotelling T^2 joint test"
+
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        hyp = "; ".join(_hypothesis(r) for _, r in self.contrasts.iterrows())
+        return pd.DataFrame(
+            {
+                "term": [hyp],
+                "t2": [self.t2],
+                "f": [self.f],
+                "df1": [self.df1],
+                "df2": [self.df2],
+                "p": [self.p],
+            }
+        )
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        title = f"{self.method}: Hotelling T^2 joint test of {self.df1} contrast(s)"
+        return title, {"F": f"F({self.df1}, {self.df2}) = {self.f:.4g}", "p": self.p}, []
+
+    def _repr_extra(self) -> str:
+        return f"F({self.df1}, {self.df2}) = {self.f:.4g}, p = {self.p:.3g}"
 
     def __str__(self) -> str:
         return (
@@ -63,12 +164,45 @@ class JointTest:
         )
 
 
-@dataclass
-class ExcursionResult:
-    """Fitted causal excursion effect (WCLS or EMEE).
+@dataclass(eq=False, repr=False)
+class ExcursionResult(Result):
+    r"""A fitted causal excursion effect (WCLS or EMEE): the result of :func:`hm.wcls
+    <hte_mrt.wcls>`, :func:`hm.emee <hte_mrt.emee>` and ``ExcursionEffect.fit``.
 
-    ``params`` / ``cov`` cover the effect terms beta; ``params_all`` / ``cov_all`` add the
-    control terms alpha (nuisance: report with care).
+    The effect terms beta model the causal excursion effect as :math:`f(s)^\top \beta`
+    (additive scale for WCLS, log relative risk for EMEE); ``params`` / ``cov`` cover beta,
+    ``params_all`` / ``cov_all`` add the control terms alpha (nuisance: report with care).
+
+    ``table(conf_level=None, style="tidy")`` has the columns ``term``, ``estimate``, ``se``,
+    ``lcl``, ``ucl``, ``t``, ``df``, ``p`` (t intervals and two-sided p with df = n - dim(theta));
+    ``style="paper"`` gives a publication table. ``conf_int(alpha=0.05)`` has statsmodels'
+    meaning (0.05 gives 95% intervals). ``summary()`` prints the method, scale, participants,
+    df, variance estimator, lag and excluded rows above the table.
+
+    Saving: ``to_netcdf(path)`` writes the estimates, covariance, df, n, method, scale, term
+    names, conf_level and the estimand (NetCDF + JSON sidecar); ``ExcursionResult.from_netcdf(
+    path)`` restores them. The design matrices are not saved, so ``effect_curve`` on a loaded
+    result needs the data: ``ExcursionResult.from_netcdf(path, data=trial)``.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> trial = hm.load_dataset("heartsteps", as_data=True)
+    >>> fit = hm.wcls(trial, "~ 1", "~ jbsteps30pre_log")
+    >>> fit
+    <ExcursionResult: WCLS causal excursion effect (additive scale), 1 term, n = 37>
+    >>> fit.table().round(4)
+            term  estimate      se     lcl     ucl       t  df       p
+    0  Intercept    0.1312  0.0674 -0.0058  0.2682  1.9467  34  0.0599
+    >>> fit.conf_int(alpha=0.1).round(3)
+                 lcl    ucl
+    term
+    Intercept  0.017  0.245
+    >>> s = fit.summary()
+    >>> s.title
+    'WCLS: causal excursion effect (additive scale)'
+    >>> s.info["variance"]
+    'sandwich, Mancl-DeRouen small-sample corrected'
     """
 
     method: str
@@ -81,8 +215,51 @@ class ExcursionResult:
     n: int
     conf_level: float
     small_sample: bool
-    design: Any = field(repr=False)
+    design: Any = field(default=None, repr=False)
     info: dict = field(default_factory=dict, repr=False)
+    estimand: Any = field(default=None, repr=False)
+
+    _format: ClassVar[str] = "hte_mrt.ExcursionResult/1"
+
+    # ------------------------------------------------------------ contract
+    @property
+    def _kind(self) -> str:  # type: ignore[override]
+        return (
+            f"{self.method} causal excursion effect ({_SCALES.get(self.scale, self.scale)} scale)"
+        )
+
+    def _repr_extra(self) -> str:
+        k = len(self.names_effect)
+        return f"{k} term{'s' if k != 1 else ''}, n = {self.n}"
+
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        return _t_table(
+            self.names_effect, self.params.to_numpy(), self.bse.to_numpy(), self.df, conf_level
+        )
+
+    @property
+    def n_excluded(self) -> int:
+        """Rows excluded from the analysis (validation, lag); details in ``design.exclusions``."""
+        if self.design is not None:
+            return len(self.design.exclusions)
+        return int(self.info.get("n_excluded", 0))
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        scale = _SCALES.get(self.scale, self.scale)
+        corr = "Mancl-DeRouen small-sample corrected" if self.small_sample else "uncorrected"
+        info = {
+            "participants": self.n,
+            "df": self.df,
+            "variance": f"sandwich, {corr}",
+            "lag": int(self.info.get("lag", 0)),
+            "rows excluded": self.n_excluded,
+        }
+        notes = []
+        if self.n_excluded and self.design is not None:
+            notes.append(f"{self.n_excluded} row(s) excluded: see .design.exclusions.")
+        if self.scale == "log_rr":
+            notes.append("Estimates are log relative risks: exp() gives the risk ratio.")
+        return f"{self.method}: causal excursion effect ({scale} scale)", info, notes
 
     # ------------------------------------------------------------ labelled parameters
     @property
@@ -107,108 +284,179 @@ class ExcursionResult:
 
     @property
     def params_all(self) -> pd.Series:
+        """Control (``control:`` prefix) and effect coefficients."""
         names = [f"control:{n}" for n in self.names_control] + self.names_effect
         return pd.Series(self.theta, index=names, name="estimate")
 
     @property
     def cov_all(self) -> pd.DataFrame:
+        """Covariance of all coefficients (controls first)."""
         idx = self.params_all.index
         return pd.DataFrame(self.cov_theta, index=idx, columns=idx)
 
+    # ------------------------------------------------------------ saving
     def to_xarray(self) -> xr.Dataset:
-        """Estimates and covariance as a labelled Dataset (dims ``term``, ``term2``)."""
+        """Estimates and covariance as a labelled Dataset.
+
+        Variables ``estimate``, ``se``, ``cov`` over the effect terms (dims ``term``,
+        ``term2``) and ``theta``, ``cov_theta`` over every coefficient (dims ``param``,
+        ``param2``; control terms first).
+        """
         p = self.params
+        names_all = list(self.params_all.index)
         return xr.Dataset(
             {
                 "estimate": ("term", p.to_numpy()),
                 "se": ("term", self.bse.to_numpy()),
                 "cov": (("term", "term2"), self.cov.to_numpy()),
+                "theta": ("param", np.asarray(self.theta, dtype=float)),
+                "cov_theta": (("param", "param2"), np.asarray(self.cov_theta, dtype=float)),
             },
-            coords={"term": list(p.index), "term2": list(p.index)},
-            attrs={"method": self.method, "scale": self.scale, "df": self.df, "n": self.n},
+            coords={
+                "term": list(p.index),
+                "term2": list(p.index),
+                "param": names_all,
+                "param2": names_all,
+            },
+            attrs={
+                "method": self.method,
+                "scale": self.scale,
+                "df": self.df,
+                "n": self.n,
+                "hte_mrt_class": type(self).__name__,
+            },
+        )
+
+    def _sidecar_meta(self) -> dict:
+        est = self.estimand
+        estimand = None
+        if est is not None:
+            num = est.numerator
+            if isinstance(num, Mapping):
+                num = {str(k): v for k, v in num.items()}
+            estimand = {
+                "moderators": est.moderators,
+                "controls": est.controls,
+                "lag": int(est.lag),
+                "numerator": num,
+            }
+        info = {k: v for k, v in self.info.items() if k != "n_excluded"}
+        return {
+            "method": self.method,
+            "scale": self.scale,
+            "names_control": list(self.names_control),
+            "names_effect": list(self.names_effect),
+            "df": int(self.df),
+            "n": int(self.n),
+            "conf_level": float(self.conf_level),
+            "small_sample": bool(self.small_sample),
+            "info": info | {"n_excluded": self.n_excluded},
+            "estimand": estimand,
+        }
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path, data: Any = None) -> ExcursionResult:
+        """Restore a result saved by :meth:`to_netcdf`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.nc`` file (its JSON sidecar lies beside it).
+        data : MRTData, optional
+            The trial the result was fitted on. With it the design is rebuilt from the saved
+            estimand, so ``effect_curve`` works; without it ``effect_curve`` raises
+            :class:`~hte_mrt.errors.DesignError`.
+
+        Returns
+        -------
+        ExcursionResult
+        """
+        from hte_mrt.estimands.excursion import ExcursionEffect, build_design
+
+        meta = read_sidecar(path, "ExcursionResult")
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            theta = ds["theta"].to_numpy().copy()
+            cov_theta = ds["cov_theta"].to_numpy().copy()
+        est = None
+        if meta.get("estimand"):
+            e = meta["estimand"]
+            est = ExcursionEffect(e["moderators"], e["controls"], int(e["lag"]), e["numerator"])
+        design = None
+        if data is not None:
+            if est is None:
+                raise DesignError(
+                    f"{path} does not record its estimand, so the design cannot be rebuilt from "
+                    "data; load it without data=."
+                )
+            design = build_design(data, est, add_moderator_main_effects=meta["method"] == "WCLS")
+            if design.effect_names != meta["names_effect"]:
+                raise DesignError(
+                    f"data= gives effect terms {design.effect_names}, but the saved result has "
+                    f"{meta['names_effect']}: pass the trial the result was fitted on."
+                )
+        return cls(
+            method=meta["method"],
+            scale=meta["scale"],
+            names_control=list(meta["names_control"]),
+            names_effect=list(meta["names_effect"]),
+            theta=theta,
+            cov_theta=cov_theta,
+            df=int(meta["df"]),
+            n=int(meta["n"]),
+            conf_level=float(meta["conf_level"]),
+            small_sample=bool(meta["small_sample"]),
+            design=design,
+            info=dict(meta.get("info") or {}),
+            estimand=est,
         )
 
     # ------------------------------------------------------------ tables
-    def table(self, conf_level: float | None = None) -> pd.DataFrame:
-        """Tidy table of the effect terms: term, estimate, se, lcl, ucl, t, df, p."""
-        level = self.conf_level if conf_level is None else conf_level
-        return _t_table(
-            self.names_effect, self.params.to_numpy(), self.bse.to_numpy(), self.df, level
-        )
-
     def control_fit(self, conf_level: float | None = None) -> pd.DataFrame:
-        """Control-model coefficients alpha (nuisance parameters; not causal)."""
-        level = self.conf_level if conf_level is None else conf_level
+        """Control-model coefficients alpha (nuisance parameters; not causal).
+
+        Returns the columns of ``table()``: term, estimate, se, lcl, ucl, t, df, p.
+        """
+        level = self._level(conf_level)
         q = self._q
         se = np.sqrt(np.diag(self.cov_theta)[:q])
         return _t_table(self.names_control, self.theta[:q], se, self.df, level)
 
-    def conf_int(self, level: float | None = None) -> pd.DataFrame:
-        """Confidence intervals for beta (columns ``lcl``, ``ucl``)."""
-        return self.table(level).set_index("term")[["lcl", "ucl"]]
-
     # ------------------------------------------------------------ contrasts
     def _contrast_matrix(self, weights: Any, names: Sequence[str] | None) -> pd.DataFrame:
-        p = len(self.names_effect)
-        if isinstance(weights, pd.DataFrame):
-            L = weights.reindex(columns=self.names_effect, fill_value=0.0)
-            unknown = set(weights.columns) - set(self.names_effect)
-            if unknown:
-                raise DesignError(
-                    f"Unknown effect term(s) {sorted(unknown)}; terms are {self.names_effect}."
-                )
-            return L.astype(float)
-        if isinstance(weights, Mapping):
-            weights = [weights]
-        if isinstance(weights, list) and weights and isinstance(weights[0], Mapping):
-            rows = []
-            for w in weights:
-                unknown = set(w) - set(self.names_effect)
-                if unknown:
-                    raise DesignError(
-                        f"Unknown effect term(s) {sorted(unknown)}; terms are {self.names_effect}."
-                    )
-                rows.append([float(w.get(n, 0.0)) for n in self.names_effect])
-            arr = np.asarray(rows)
-        else:
-            arr = np.atleast_2d(np.asarray(weights, dtype=float))
-            if arr.shape[1] != p:
-                raise DesignError(
-                    f"Contrast weights need {p} entries (one per effect term {self.names_effect}), "
-                    f"got {arr.shape[1]}."
-                )
-        if names is None:
-            names = [self._name_combo(row) for row in arr]
-        return pd.DataFrame(arr, index=list(names), columns=self.names_effect)
-
-    def _name_combo(self, row: np.ndarray) -> str:
-        parts = []
-        for w, n in zip(row, self.names_effect, strict=True):
-            if w == 0:
-                continue
-            sign = "-" if w < 0 else "+"
-            mag = "" if abs(w) == 1 else f"{abs(w):g}*"
-            parts.append(f"{sign} {mag}{n}")
-        s = " ".join(parts)
-        return s[2:] if s.startswith("+ ") else s
+        return contrast_matrix(weights, self.names_effect, names)
 
     def lincomb(
         self, weights: Any, names: Sequence[str] | None = None, conf_level: float | None = None
     ) -> pd.DataFrame:
         """Scalar t(df) inference for each linear combination c'beta.
 
-        ``weights``: ``{term: weight}``, a list of such dicts, an array with one entry per effect
-        term (or a matrix, one row per combination), or a DataFrame with term columns.
+        Parameters
+        ----------
+        weights
+            ``{term: weight}``, a list of such dicts, an array with one entry per effect term
+            (or a matrix, one row per combination), or a DataFrame with term columns.
+        names : sequence of str, optional
+            Row names (default: the combination written out, e.g. "Intercept + 20*day").
+        conf_level : float, optional
+            Interval level (default: the result's ``conf_level``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per combination: term, estimate, se, lcl, ucl, t, df, p.
         """
         L = self._contrast_matrix(weights, names)
         M = L.to_numpy()
         est = M @ self.params.to_numpy()
         se = np.sqrt(np.einsum("ij,jk,ik->i", M, self.cov.to_numpy(), M))
-        level = self.conf_level if conf_level is None else conf_level
-        return _t_table(list(L.index), est, se, self.df, level)
+        return _t_table(list(L.index), est, se, self.df, self._level(conf_level))
 
     def joint_test(self, weights: Any = None) -> JointTest:
-        """Hotelling T^2 test that every listed contrast is 0 (default: all of beta)."""
+        """Hotelling T^2 test that every listed contrast is 0 (default: all of beta).
+
+        ``weights`` as for :meth:`lincomb`. Returns a :class:`JointTest` (``table()``: one row
+        with term, t2, f, df1, df2, p).
+        """
         if weights is None:
             weights = np.eye(len(self.names_effect))
         L = self._contrast_matrix(weights, None)
@@ -221,13 +469,30 @@ class ExcursionResult:
         t2 = float(est @ np.linalg.solve(V, est))
         df2 = self.df - d1 + 1
         f = t2 * df2 / (d1 * self.df)
-        return JointTest(L, t2, f, d1, df2, float(stats.f.sf(f, d1, df2)))
+        return JointTest(L, t2, f, d1, df2, float(stats.f.sf(f, d1, df2)), method=self.method)
 
     def effect_curve(self, grid: pd.DataFrame, conf_level: float | None = None) -> pd.DataFrame:
         """beta(s) = f(s)'beta with pointwise t intervals on a grid of moderator values.
 
-        ``grid`` holds the moderator columns; one output row per grid row (and treatment level).
+        Parameters
+        ----------
+        grid : pandas.DataFrame
+            The moderator columns; one output row per grid row (and treatment level).
+        conf_level : float, optional
+            Interval level (default: the result's ``conf_level``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The grid columns (and ``level`` for a categorical treatment), then estimate, se,
+            lcl, ucl, t, df, p.
         """
+        if self.design is None:
+            raise DesignError(
+                "effect_curve needs the design (the moderator formula's encoding), which is not "
+                "saved with the result: load it with ExcursionResult.from_netcdf(path, "
+                "data=<the trial>) or refit."
+            )
         F = self.design.f_matrix(grid)
         p = F.shape[1]
         levels = self.design.levels
@@ -241,28 +506,3 @@ class ExcursionResult:
                 tab.insert(0, "level", lev)
             out.append(tab)
         return pd.concat(out, ignore_index=True)
-
-    # ------------------------------------------------------------ printing
-    def summary(self, conf_level: float | None = None) -> str:
-        """Text summary (like statsmodels / MRTAnalysis) of the effect terms."""
-        level = self.conf_level if conf_level is None else conf_level
-        tab = self.table(level)
-        pct = f"{100 * level:g}%"
-        tab = tab.rename(columns={"lcl": f"{pct} lcl", "ucl": f"{pct} ucl"})
-        scale = {"difference": "additive", "log_rr": "log relative risk"}[self.scale]
-        corr = "Mancl-DeRouen small-sample corrected" if self.small_sample else "uncorrected"
-        lines = [
-            f"{self.method}: causal excursion effect ({scale} scale)",
-            f"  participants n = {self.n}, df = {self.df}, {corr} sandwich variance",
-        ]
-        if self.info.get("lag"):
-            lines.append(f"  lag {self.info['lag']}")
-        ex = self.design.exclusions
-        if len(ex):
-            lines.append(f"  rows excluded: {len(ex)} (see .design.exclusions)")
-        with pd.option_context("display.width", 120, "display.float_format", "{:.5g}".format):
-            lines.append(tab.to_string(index=False))
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()

@@ -1,0 +1,100 @@
+"""The re-randomization test's result: the observed WCLS fit and the null distribution of t."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from hte_mrt._contract import Result
+from hte_mrt.results.frequentist import ExcursionResult
+
+
+@dataclass(eq=False, repr=False)
+class RandomizationResult(Result):
+    """Observed WCLS fit plus the re-randomization distribution of each effect's t statistic
+    (from :func:`hm.randomization_test <hte_mrt.randomization_test>`).
+
+    ``table(conf_level=None)`` has the observed fit's columns ``term``, ``estimate``, ``se``,
+    ``lcl``, ``ucl``, ``t``, ``df``, ``p`` (the model-based t test) and then
+    ``p_randomization`` = (1 + #{r : |t*_r| >= |t_obs|}) / (R + 1) and
+    ``share_significant``, the share of re-randomized analyses with model-based p < ``alpha``
+    (near ``alpha`` when the t test is calibrated).
+
+    Attributes
+    ----------
+    observed : ExcursionResult
+        The WCLS fit on the observed treatments.
+    t_null, estimates_null : numpy.ndarray
+        t statistics and estimates of the effect terms in each redraw (resamples x terms).
+    alpha : float
+        Level of the "significant" share.
+    scheme : {"redraw", "permute"}
+    seed : int or None
+    """
+
+    observed: ExcursionResult
+    t_null: np.ndarray = field(repr=False)
+    estimates_null: np.ndarray = field(repr=False)
+    alpha: float = 0.05
+    scheme: str = "redraw"
+    seed: int | None = None
+
+    _kind: ClassVar[str] = "re-randomization test of WCLS excursion effects"
+    _format: ClassVar[str] = "hte_mrt.RandomizationResult/1"
+
+    @property
+    def conf_level(self) -> float:
+        """The observed fit's interval level."""
+        return self.observed.conf_level
+
+    @property
+    def n_resamples(self) -> int:
+        """Number of re-randomizations."""
+        return int(self.t_null.shape[0])
+
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        tab = self.observed.table(conf_level)
+        t_obs = tab["t"].to_numpy()
+        exceed = (np.abs(self.t_null) >= np.abs(t_obs)[None, :] - 1e-12).sum(axis=0)
+        p_null = 2 * stats.t.sf(np.abs(self.t_null), self.observed.df)
+        tab["p_randomization"] = (1 + exceed) / (1 + self.n_resamples)
+        tab["share_significant"] = (p_null < self.alpha).mean(axis=0)
+        return tab
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        info = {
+            "resamples": self.n_resamples,
+            "scheme": self.scheme,
+            "seed": self.seed,
+            "alpha": f"{self.alpha:g}",
+            "participants": self.observed.n,
+        }
+        notes = [
+            "p is the model-based t test; p_randomization compares |t| with its "
+            "re-randomization distribution; share_significant is the share of redraws with "
+            f"p < {self.alpha:g}."
+        ]
+        return f"Re-randomization test ({self.observed.method})", info, notes
+
+    def _repr_extra(self) -> str:
+        return f"{self.n_resamples} resamples, {self.scheme}"
+
+    def to_xarray(self) -> xr.Dataset:
+        """The table's columns (dim ``term``) plus ``t_null`` and ``estimates_null`` (dims
+        ``resample``, ``term``)."""
+        tab = self.table().set_index("term")
+        ds = xr.Dataset.from_dataframe(tab)
+        ds["t_null"] = (("resample", "term"), self.t_null)
+        ds["estimates_null"] = (("resample", "term"), self.estimates_null)
+        ds.attrs = {
+            "scheme": self.scheme,
+            "alpha": self.alpha,
+            "seed": -1 if self.seed is None else int(self.seed),
+            "hte_mrt_class": type(self).__name__,
+        }
+        return ds
