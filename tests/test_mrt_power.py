@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hte_mrt.design.samplesize import Curve
+from hte_mrt.design import Curve
 from hte_mrt.errors import DesignError
 from hte_mrt.studies import mrt_power as mp
 from hte_mrt.studies.mrt_power import heterogeneity_power, simulated_power
@@ -33,12 +33,12 @@ def test_matches_analytic_under_working_assumptions(design, n, analytic):
     assert res.analytic_power == pytest.approx(analytic, abs=5e-5)
     assert res.mc_se <= 0.02
     assert abs(res.power - res.analytic_power) <= 3 * res.mc_se, str(res)
-    assert res.ci[0] < res.power < res.ci[1]
+    assert res.lcl < res.power < res.ucl
     assert res.n_failed == 0
     # the estimates are unbiased for the (projected) effect coefficients
     est = res.mean_estimates()
-    assert np.all(np.abs(est["mean"] - est["true"]) <= 4 * est["mc_se"])
-    assert isinstance(res.summary(), pd.DataFrame) and "simulated power" in str(res)
+    assert np.all(np.abs(est["estimate"] - est["true"]) <= 4 * est["se"])
+    assert isinstance(res.table(), pd.DataFrame) and "simulated power" in str(res)
 
 
 @pytest.mark.parametrize(("design", "z"), [(REF, "quadratic"), (CONST, None)], ids=["p3", "p1"])

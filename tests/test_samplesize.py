@@ -48,9 +48,9 @@ def test_reference_mrt_ss_example():
     assert res.note is None
     assert mrt_power(46, **REF).power == pytest.approx(0.803257, abs=1e-6)
     assert mrt_power(45, **REF).power == pytest.approx(0.792521, abs=1e-6)
-    s = res.summary()
+    s = res.table()
     assert isinstance(s, pd.DataFrame) and s.loc[0, "n"] == 46
-    assert "N = 46" in str(res)
+    assert "N = 46" in str(res) and "0.803257" in str(res.summary())
 
 
 def test_power_table_monotone():
@@ -148,7 +148,7 @@ def test_mde_inverts_power():
     # at N = 46 the reference effect gives power 0.803257, so its MDE at that power is 0.1
     m46 = minimum_detectable_effect(46, **REF, power=0.8032570095444)
     assert m46.mde == pytest.approx(0.1, rel=1e-6)
-    assert isinstance(m.summary(), pd.DataFrame)
+    assert isinstance(m.table(), pd.DataFrame) and m.table().loc[0, "mde"] == m.mde
 
 
 def test_plot_power_curve():
