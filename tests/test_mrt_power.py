@@ -166,3 +166,24 @@ def test_backends_identical():
     # the same replicates whatever n_sims: a prefix of the seed sequence
     fewer = simulated_power(20, n_jobs=1, **small, **{**kw, "n_sims": 300})
     pd.testing.assert_frame_equal(fewer.replicates, serial.replicates.iloc[:300])
+
+
+def test_result_contract_and_progress(capsys):
+    """Wilson interval as lcl / ucl at any conf_level; summary() is a Summary; progress bar."""
+    from hte_mrt._contract import Summary
+
+    small = {"days": 10, "per_day": 3, "prob": 0.5, "availability": 0.8, "effect": 0.2}
+    res = simulated_power(20, n_sims=50, seed=4, progress=True, **small)
+    assert "simulating trials" in capsys.readouterr().err
+    tab = res.table()
+    assert list(tab.columns[:5]) == ["n", "estimate", "se", "lcl", "ucl"]
+    assert (tab.loc[0, "lcl"], tab.loc[0, "ucl"]) == pytest.approx((res.lcl, res.ucl))
+    wide, narrow = res.table(0.99).iloc[0], res.table(0.8).iloc[0]
+    assert wide["lcl"] < tab.loc[0, "lcl"] < narrow["lcl"] <= res.power
+    assert res.conf_int(0.2).iloc[0].tolist() == pytest.approx([narrow["lcl"], narrow["ucl"]])
+    assert isinstance(res.summary(), Summary) and "simulated power" in str(res.summary())
+    assert "Estimate (95% CI)" in res.table(style="paper").columns
+    assert len(repr(res)) < 300
+    quiet = simulated_power(20, n_sims=50, seed=4, progress=False, **small)
+    assert "simulating" not in capsys.readouterr().err
+    pd.testing.assert_frame_equal(quiet.replicates, res.replicates)

@@ -183,3 +183,25 @@ def test_table_and_csv(tmp_path):
 def test_design_validation(kwargs, match):
     with pytest.raises(DesignError, match=match):
         RandomizationDesign(days=3, per_day=2, **kwargs)
+
+
+def test_audit_result_contract():
+    from scipy import stats
+
+    from hte_mrt._contract import Summary
+
+    design = RandomizationDesign(days=14, per_day=5, probs=0.4)
+    res = audit(design.schedule(20, seed=2), design)
+    tab = res.table()
+    assert len(tab) == 20 + 2 and set(tab["family"]) == {"participant", "block"}
+    assert {"lcl", "ucl", "p", "p_adjusted", "flagged"} <= set(tab.columns)
+    row = tab.iloc[0]
+    ci = stats.binomtest(int(row["observed"]), int(row["n"])).proportion_ci(method="exact")
+    assert (row["lcl"], row["ucl"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+    ci90 = stats.binomtest(int(row["observed"]), int(row["n"])).proportion_ci(0.9, "exact")
+    assert tuple(res.table(0.9).iloc[0][["lcl", "ucl"]]) == pytest.approx((ci90.low, ci90.high))
+    s = res.summary()
+    assert isinstance(s, Summary) and len(s.table) == 0 and "missing decision points: 0" in str(s)
+    paper = res.table(style="paper")
+    assert not paper.isna().any().any() and not (paper.astype(str) == "None").any().any()
+    assert repr(res).startswith("<AuditResult:")

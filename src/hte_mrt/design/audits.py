@@ -220,14 +220,19 @@ class AuditResult(Result):
         for family, tab in (("participant", self.by_participant), ("block", self.by_block)):
             t = tab.copy()
             t.insert(0, "family", family)
+            for col in ("participant", "block", "day_from", "day_to"):
+                if col in t:  # object columns, so that the other family's rows hold None
+                    t[col] = t[col].astype(object)
             if not np.isclose(conf_level, self.conf_level):
                 t["lcl"], t["ucl"] = _clopper_pearson(t["observed"], t["n"], conf_level)
             parts.append(t)
         cols = ["family", "participant", "block", "day_from", "day_to", "level", "n",
                 "observed", "expected", "observed_rate", "stated_rate", "lcl", "ucl", "p",
                 "p_adjusted", "flagged"]  # fmt: skip
-        out = pd.concat([p for p in parts if len(p)], ignore_index=True)
-        return out.reindex(columns=cols) if len(out) else pd.DataFrame(columns=cols)
+        out = pd.concat([p for p in parts if len(p)], ignore_index=True).reindex(columns=cols)
+        for col in ("participant", "block", "day_from", "day_to"):
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+        return out
 
     def _counts(self) -> dict[str, Any]:
         bp, bb = self.by_participant, self.by_block
@@ -402,16 +407,17 @@ def audit(
 
     >>> import hte_mrt as hm
     >>> design = hm.RandomizationDesign(days=14, per_day=5, probs=0.4)
-    >>> log = design.schedule(20, seed=1)
+    >>> log = design.schedule(20, seed=2)
     >>> hm.audit(log, design).ok
     True
     >>> log.loc[log["participant"] == 3, "treatment"] = 1
     >>> res = hm.audit(log, design)
     >>> res.flagged_participants
     [3]
-    >>> res.table().query("flagged")[["family", "participant", "observed", "n", "p_adjusted"]]
-            family participant  observed   n    p_adjusted
-    0  participant           3        70  70  1.1...e-26
+    >>> res.table().query("flagged")[["family", "participant", "block", "observed", "n"]]
+             family participant block  observed    n
+    2   participant           3  None        70   70
+    21        block        None     2       312  700
     """
     if not isinstance(log, pd.DataFrame):
         raise DesignError(f"audit: log must be a pandas DataFrame, got {type(log).__name__}.")

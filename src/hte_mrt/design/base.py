@@ -106,13 +106,14 @@ class _DesignBase:
         _check_level(alpha)
         arr = _check_n(ns, self.p, self.q, integer=self._integer_n).ravel()
         df2 = arr - self.p - self.q
+        whole = bool(np.all(arr == np.round(arr)))
         return pd.DataFrame(
             {
-                "n": arr.astype(int) if np.all(arr == np.round(arr)) else arr,
+                "n": arr.astype(int) if whole else arr,
                 "power": _f_power(arr, self.delta, self.p, self.q, alpha),
                 "noncentrality": arr * self.delta,
                 "df1": self.p,
-                "df2": df2,
+                "df2": df2.astype(int) if whole else df2,
                 "critical_value": stats.f.ppf(1 - alpha, self.p, df2),
             }
         )

@@ -334,7 +334,7 @@ def binary_sample_size(
     >>> res = hm.binary_sample_size(prob=0.4, availability=0.8, beta=np.log(1.25),
     ...                             null_coef=np.log(0.25), decisions=20)
     >>> res.n, round(res.n_exact, 2)
-    (106, 105.06)
+    (106, 105.4)
     """
     design = binary_design(
         prob=prob,
@@ -384,7 +384,7 @@ def binary_power(
     >>> res = hm.binary_power(100, prob=0.4, availability=0.8, beta=np.log(1.25),
     ...                       null_coef=np.log(0.25), decisions=20)
     >>> round(res.power, 3)
-    0.78
+    0.779
     """
     design = binary_design(
         prob=prob,

@@ -477,10 +477,10 @@ def mrt_power(
     >>> import hte_mrt as hm
     >>> res = hm.mrt_power(30, days=30, per_day=5, prob=0.5, availability=0.7, effect=0.1)
     >>> round(res.power, 4)
-    0.7694
+    0.7708
     >>> res.table()[["n", "power", "df1", "df2"]].round(4)
         n   power  df1  df2
-    0  30  0.7694    1   26
+    0  30  0.7708    1   26
     """
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
@@ -524,8 +524,8 @@ def power_table(
     ...                      effect=0.1)
     >>> tab[["n", "power", "df2"]].round(3)
         n  power  df2
-    0  20  0.573   16
-    1  30  0.769   26
+    0  20  0.576   16
+    1  30  0.771   26
     2  40  0.884   36
     """
     design = continuous_design(
@@ -576,7 +576,7 @@ def minimum_detectable_effect(
     >>> import hte_mrt as hm
     >>> m = hm.minimum_detectable_effect(40, days=30, per_day=5, prob=0.5, availability=0.7)
     >>> round(m.mde, 4), round(m.power, 4)
-    (0.0887, 0.8)
+    (0.0889, 0.8)
     """
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q

@@ -34,6 +34,21 @@ class Curve:
       ``turn="max"`` / ``"min"`` states what the turning point must be (MRT-SS's effect curve
       has its *maximum* on the given day); an impossible combination raises :class:`DesignError`.
     * ``Curve.from_values(v)``: any values, one per day or one per decision point.
+
+    The shapes are those of the MRT-SS calculator (Liao, Klasnja, Tewari & Murphy 2016).
+
+    Examples
+    --------
+    MRT-SS's reference effect: 0 on day 1, a maximum on day 28, averaging 0.1 over 42 days:
+
+    >>> import hte_mrt as hm
+    >>> effect = hm.Curve.quadratic(initial=0, mean=0.1, turn_day=28)
+    >>> effect.describe()
+    'quadratic(initial=0, mean=0.1, turn day 28)'
+    >>> effect.daily(42)[[0, 27, 41]].round(4)
+    array([0.    , 0.135 , 0.0987])
+    >>> hm.Curve.linear(initial=0.1, mean=0.2).daily(3)
+    array([0.1, 0.2, 0.3])
     """
 
     shape: Literal["constant", "linear", "quadratic", "values"]

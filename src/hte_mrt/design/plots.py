@@ -52,6 +52,8 @@ def plot_power_curve(
     >>> fig = hm.plot_power_curve(res)
     >>> fig.axes[0].get_xlabel()
     'number of participants N'
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 

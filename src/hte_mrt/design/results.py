@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hte_mrt._contract import Result
+from hte_mrt._contract import Result, Style
 
 if TYPE_CHECKING:
     from hte_mrt.design.binary import BinaryDesign
@@ -24,6 +24,21 @@ if TYPE_CHECKING:
     Design = ContinuousDesign | BinaryDesign
 
 __all__ = ["MDEResult", "PowerResult", "SampleSizeResult"]
+
+#: headers of ``table(style="paper")`` (keys: the generic headers made from the tidy names)
+_PAPER_HEADERS = {
+    "n": "N",
+    "n exact": "N (exact root)",
+    "power": "Power",
+    "power at n": "Power at N",
+    "power at n minus 1": "Power at N - 1",
+    "target power": "Target power",
+    "alpha": "Alpha",
+    "noncentrality": "Noncentrality",
+    "critical value": "Critical value",
+    "mde": "MDE",
+    "scale": "Scale",
+}
 
 
 class _DesignResult(Result):
@@ -35,6 +50,14 @@ class _DesignResult(Result):
 
     def _title(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def table(self, conf_level: float | None = None, style: Style = "tidy") -> pd.DataFrame:
+        """The result as a one-row tidy DataFrame (``style="tidy"``) or a publication table
+        (``style="paper"``: human headers, consistent significant digits, empty cells)."""
+        tab = super().table(conf_level, style)
+        if style == "paper":
+            tab = tab.rename(columns=_PAPER_HEADERS)
+        return tab
 
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
         return self._title(), {"design": self.design.describe()}, [self.note] if self.note else []

@@ -167,6 +167,27 @@ class RandomizationDesign:
     state_probs
         Distribution of the state used by :meth:`schedule` to simulate states when none are
         given (default: uniform over the states of ``probs``).
+
+    Examples
+    --------
+    Probability 0.5 of treatment on day 1 and 0.3 on day 2, available 80% of the time:
+
+    >>> import hte_mrt as hm
+    >>> design = hm.RandomizationDesign(days=2, per_day=3, probs=[0.5, 0.3], availability=0.8)
+    >>> design.table()
+       day  decision  t  prob_0  prob_1  availability
+    0    1         1  1     0.5     0.5           0.8
+    1    1         2  2     0.5     0.5           0.8
+    2    1         3  3     0.5     0.5           0.8
+    3    2         1  4     0.7     0.3           0.8
+    4    2         2  5     0.7     0.3           0.8
+    5    2         3  6     0.7     0.3           0.8
+    >>> schedule = design.schedule(2, seed=1)  # the same seed gives the same schedule
+    >>> schedule.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['participant', 'day', 'decision', 't', 'prob_0', 'prob_1', 'availability',
+     'available', 'treatment']
+    >>> len(schedule)
+    12
     """
 
     days: int
@@ -248,7 +269,12 @@ class RandomizationDesign:
 
     # ---- tables -------------------------------------------------------------------------
     def table(self) -> pd.DataFrame:
-        """The stated probabilities: one row per (state,) day and decision."""
+        """The stated probabilities (the design's specification, not a result).
+
+        One row per [state,] day and decision: columns [state], day, decision, t (decision
+        point 1..T), prob_<level> for each level, [availability]; the same names as the columns
+        of :meth:`schedule`.
+        """
         T, K = self.n_decisions, self.per_day
         parts = []
         for state, tab in self.tables.items():

@@ -548,10 +548,10 @@ def simulated_power(
 
     >>> import hte_mrt as hm
     >>> sim = hm.simulated_power(30, days=30, per_day=5, prob=0.5, availability=0.7,
-    ...                          effect=0.1, n_sims=40, seed=1, progress=False)
+    ...                          effect=0.1, n_sims=40, seed=2, progress=False)
     >>> sim.table()[["n", "estimate", "se", "lcl", "ucl", "analytic_power"]].round(2)
         n  estimate    se   lcl   ucl  analytic_power
-    0  30      0.78  0.07  0.63  0.88            0.77
+    0  30      0.78  0.07  0.62  0.88            0.77
     """
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
