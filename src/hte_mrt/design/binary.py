@@ -49,7 +49,9 @@ __all__ = ["BinaryDesign", "binary_design", "binary_power", "binary_sample_size"
 class BinaryDesign(_DesignBase):
     """A binary-outcome MRT design (Cohn, Qian & Murphy 2023). Build with :func:`binary_design`.
 
-    ``delta = beta' Sigma^{-1} beta`` with Sigma = M^{-1} S M^{-1}: lambda(N) = N delta.
+    ``delta = beta' Sigma^{-1} beta`` with Sigma = M^{-1} S M^{-1}: lambda(N) = N delta. Its
+    methods: ``power(n)``, ``power_result(n)``, ``power_table(ns)``, ``sample_size(power)``
+    (real root, rounded up), ``curves()`` and ``describe()``.
     """
 
     prob: np.ndarray

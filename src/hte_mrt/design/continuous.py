@@ -77,7 +77,9 @@ class ContinuousDesign(_DesignBase):
     """A continuous-outcome MRT design (Liao et al. 2016), expanded to decision points.
 
     Build it with :func:`continuous_design`. ``delta = d' M d`` is the noncentrality contributed
-    by one participant: lambda(N) = N delta.
+    by one participant: lambda(N) = N delta. A design answers every question about itself:
+    ``power(n)`` (numbers), ``power_result(n)``, ``power_table(ns)``, ``sample_size(power)``,
+    ``minimum_detectable_effect(n)``, ``curves()`` (the per-decision inputs) and ``describe()``.
     """
 
     days: int

@@ -269,7 +269,7 @@ class SimulatedPowerResult(Result):
     ``table(conf_level)`` has one row with columns ``n``, ``estimate`` (the simulated power),
     ``se`` (its Monte Carlo SE), ``lcl``, ``ucl`` (Wilson interval), ``analytic_power``,
     ``difference`` (simulated - analytic), ``z_score`` (difference / se), ``n_sims``,
-    ``n_failed`` and ``alpha``.
+    ``n_failed``, ``alpha`` and ``availability_realized`` (mean realized availability).
     """
 
     n: int
@@ -342,6 +342,7 @@ class SimulatedPowerResult(Result):
                     "n_sims": self.n_sims,
                     "n_failed": self.n_failed,
                     "alpha": self.alpha,
+                    "availability_realized": self.availability_realized,
                 }
             ]
         )
@@ -540,7 +541,8 @@ def simulated_power(
         ``power``, ``mc_se``, ``lcl``, ``ucl``, ``analytic_power``, ``replicates`` (one row per
         trial), ``mean_estimates()``; ``table()`` has one row with columns n, estimate (the
         simulated power), se (its Monte Carlo SE), lcl, ucl (Wilson interval at
-        ``conf_level``), analytic_power, difference, z_score, n_sims, n_failed and alpha.
+        ``conf_level``), analytic_power, difference, z_score, n_sims, n_failed, alpha and
+        availability_realized.
 
     Examples
     --------
