@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hte_mrt.design.samplesize import Curve
+from hte_mrt.design import Curve
 from hte_mrt.errors import DesignError
 from hte_mrt.studies import mrt_power as mp
 from hte_mrt.studies.mrt_power import heterogeneity_power, simulated_power
@@ -33,12 +33,12 @@ def test_matches_analytic_under_working_assumptions(design, n, analytic):
     assert res.analytic_power == pytest.approx(analytic, abs=5e-5)
     assert res.mc_se <= 0.02
     assert abs(res.power - res.analytic_power) <= 3 * res.mc_se, str(res)
-    assert res.ci[0] < res.power < res.ci[1]
+    assert res.lcl < res.power < res.ucl
     assert res.n_failed == 0
     # the estimates are unbiased for the (projected) effect coefficients
     est = res.mean_estimates()
-    assert np.all(np.abs(est["mean"] - est["true"]) <= 4 * est["mc_se"])
-    assert isinstance(res.summary(), pd.DataFrame) and "simulated power" in str(res)
+    assert np.all(np.abs(est["estimate"] - est["true"]) <= 4 * est["se"])
+    assert isinstance(res.table(), pd.DataFrame) and "simulated power" in str(res)
 
 
 @pytest.mark.parametrize(("design", "z"), [(REF, "quadratic"), (CONST, None)], ids=["p3", "p1"])
@@ -166,3 +166,24 @@ def test_backends_identical():
     # the same replicates whatever n_sims: a prefix of the seed sequence
     fewer = simulated_power(20, n_jobs=1, **small, **{**kw, "n_sims": 300})
     pd.testing.assert_frame_equal(fewer.replicates, serial.replicates.iloc[:300])
+
+
+def test_result_contract_and_progress(capsys):
+    """Wilson interval as lcl / ucl at any conf_level; summary() is a Summary; progress bar."""
+    from hte_mrt._contract import Summary
+
+    small = {"days": 10, "per_day": 3, "prob": 0.5, "availability": 0.8, "effect": 0.2}
+    res = simulated_power(20, n_sims=50, seed=4, progress=True, **small)
+    assert "simulating trials" in capsys.readouterr().err
+    tab = res.table()
+    assert list(tab.columns[:5]) == ["n", "estimate", "se", "lcl", "ucl"]
+    assert (tab.loc[0, "lcl"], tab.loc[0, "ucl"]) == pytest.approx((res.lcl, res.ucl))
+    wide, narrow = res.table(0.99).iloc[0], res.table(0.8).iloc[0]
+    assert wide["lcl"] < tab.loc[0, "lcl"] < narrow["lcl"] <= res.power
+    assert res.conf_int(0.2).iloc[0].tolist() == pytest.approx([narrow["lcl"], narrow["ucl"]])
+    assert isinstance(res.summary(), Summary) and "simulated power" in str(res.summary())
+    assert "Estimate (95% CI)" in res.table(style="paper").columns
+    assert len(repr(res)) < 300
+    quiet = simulated_power(20, n_sims=50, seed=4, progress=False, **small)
+    assert "simulating" not in capsys.readouterr().err
+    pd.testing.assert_frame_equal(quiet.replicates, res.replicates)

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hte_mrt.design.randomization import RandomizationDesign, audit
-from hte_mrt.design.samplesize import Curve
+from hte_mrt.design import Curve, RandomizationDesign, audit
 from hte_mrt.errors import DesignError, MissingColumnError
 
 
@@ -38,12 +37,13 @@ def test_audit_flags_the_deviant_participant_only():
         assert bp.loc[7, "stated_rate"] == pytest.approx(0.6)
         assert res.flagged_blocks == []  # one deviant in 40 is diluted in the pooled blocks
         null = bp.drop(index=7)
-        raw05 += int((null["p_value"] < 0.05).sum())
+        raw05 += int((null["p"] < 0.05).sum())
         n_null += len(null)
     # the unadjusted per-participant tests reject a true null at about their level (the exact
     # test is slightly conservative): 6 x 39 tests
     assert 0.01 <= raw05 / n_null <= 0.10
-    assert "participant 7, level 1" in res.summary()
+    flagged = res.summary().table
+    assert flagged["participant"].tolist() == [7] and "level 1: observed" in str(res.summary())
     assert len(res.gaps) == len(res.duplicates) == len(res.invalid) == 0
 
 
@@ -81,7 +81,7 @@ def test_audit_with_availability_and_defects():
     assert counts["duplicated row"] == 4
     assert counts["invalid row"] == 1
     assert counts["probability (participant)"] == 1
-    text = res.summary()
+    text = str(res.summary())
     for s in ("treatment delivered while unavailable: 2", "missing decision points: 4",
               "duplicated rows: 4", "invalid rows (not tested): 1"):  # fmt: skip
         assert s in text
@@ -96,7 +96,7 @@ def test_audit_from_probability_column():
     res = audit(log, prob="prob_1", block_days=1)
     assert "inferred from the log" in res.grid and res.flagged_participants == []
     assert len(res.by_block) == 14 and res.by_block["flagged"].sum() == 0
-    assert "no availability column" in res.summary()
+    assert "no availability column" in str(res.summary())
     # the design and the log's stated column disagree on 3 rows
     log.loc[[1, 2, 3], ["prob_0", "prob_1"]] = [0.5, 0.5]
     res2 = audit(log, design, prob=["prob_0", "prob_1"])
@@ -183,3 +183,25 @@ def test_table_and_csv(tmp_path):
 def test_design_validation(kwargs, match):
     with pytest.raises(DesignError, match=match):
         RandomizationDesign(days=3, per_day=2, **kwargs)
+
+
+def test_audit_result_contract():
+    from scipy import stats
+
+    from hte_mrt._contract import Summary
+
+    design = RandomizationDesign(days=14, per_day=5, probs=0.4)
+    res = audit(design.schedule(20, seed=2), design)
+    tab = res.table()
+    assert len(tab) == 20 + 2 and set(tab["family"]) == {"participant", "block"}
+    assert {"lcl", "ucl", "p", "p_adjusted", "flagged"} <= set(tab.columns)
+    row = tab.iloc[0]
+    ci = stats.binomtest(int(row["observed"]), int(row["n"])).proportion_ci(method="exact")
+    assert (row["lcl"], row["ucl"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+    ci90 = stats.binomtest(int(row["observed"]), int(row["n"])).proportion_ci(0.9, "exact")
+    assert tuple(res.table(0.9).iloc[0][["lcl", "ucl"]]) == pytest.approx((ci90.low, ci90.high))
+    s = res.summary()
+    assert isinstance(s, Summary) and len(s.table) == 0 and "missing decision points: 0" in str(s)
+    paper = res.table(style="paper")
+    assert not paper.isna().any().any() and not (paper.astype(str) == "None").any().any()
+    assert repr(res).startswith("<AuditResult:")

@@ -48,9 +48,9 @@ def test_reference_mrt_ss_example():
     assert res.note is None
     assert mrt_power(46, **REF).power == pytest.approx(0.803257, abs=1e-6)
     assert mrt_power(45, **REF).power == pytest.approx(0.792521, abs=1e-6)
-    s = res.summary()
+    s = res.table()
     assert isinstance(s, pd.DataFrame) and s.loc[0, "n"] == 46
-    assert "N = 46" in str(res)
+    assert "N = 46" in str(res) and "0.803257" in str(res.summary())
 
 
 def test_power_table_monotone():
@@ -148,7 +148,7 @@ def test_mde_inverts_power():
     # at N = 46 the reference effect gives power 0.803257, so its MDE at that power is 0.1
     m46 = minimum_detectable_effect(46, **REF, power=0.8032570095444)
     assert m46.mde == pytest.approx(0.1, rel=1e-6)
-    assert isinstance(m.summary(), pd.DataFrame)
+    assert isinstance(m.table(), pd.DataFrame) and m.table().loc[0, "mde"] == m.mde
 
 
 def test_plot_power_curve():
@@ -323,3 +323,46 @@ def test_binary_power_matches_simulation():
     fit = emee(data, variant="emee2", small_sample=False)
     assert fit.theta[1] == pytest.approx(b[0], abs=1e-8)
     assert np.sqrt(fit.cov_theta[1, 1]) == pytest.approx(se[0], rel=1e-6)
+
+
+# ------------------------------------------------------------------ results contract
+def test_results_follow_the_contract(tmp_path):
+    from hte_mrt._contract import Summary
+
+    kw = {"days": 30, "per_day": 5, "prob": 0.5, "availability": 0.7, "effect": 0.1}
+    binary = {"prob": 0.4, "availability": 0.8, "beta": 0.2, "null_coef": -1.4, "decisions": 20}
+    results = {
+        "sample size": mrt_sample_size(**kw),
+        "power": mrt_power(30, **kw),
+        "mde": minimum_detectable_effect(40, **kw),
+        "binary sample size": binary_sample_size(**binary),
+        "binary power": binary_power(100, **binary),
+    }
+    for label, res in results.items():
+        tab = res.table()
+        assert len(tab) == 1 and "n" in tab.columns and "p" not in tab.columns, label
+        s = res.summary()
+        assert isinstance(s, Summary) and "<table" in s._repr_html_(), label
+        paper = res.table(style="paper")
+        assert not paper.isna().any().any() and "N" in paper.columns, label
+        assert repr(res).startswith(f"<{type(res).__name__}:") and len(repr(res)) < 300
+        res.to_netcdf(tmp_path / f"{label.replace(' ', '_')}.nc")
+    assert list(results["sample size"].table().columns) == [
+        "n", "n_exact", "power_at_n", "power_at_n_minus_1", "target_power", "alpha", "df1",
+        "df2", "noncentrality",
+    ]  # fmt: skip
+    assert np.isnan(results["sample size"].table().loc[0, "n_exact"])
+    assert results["binary sample size"].table().loc[0, "n_exact"] == pytest.approx(
+        results["binary sample size"].n_exact
+    )
+
+
+def test_one_design_answers_every_question():
+    """The public functions are the design's methods: the same numbers either way."""
+    design = continuous_design(**REF)
+    assert design.sample_size().n == 46
+    assert design.power_result(46).power == pytest.approx(mrt_power(46, **REF).power, abs=0)
+    pd.testing.assert_frame_equal(
+        design.power_table(range(40, 50)), power_table(range(40, 50), **REF)
+    )
+    assert design.minimum_detectable_effect(60).mde == minimum_detectable_effect(60, **REF).mde

@@ -35,29 +35,34 @@ def curve_from(spec, key: str, plan: Plan):
 
 
 def run_samplesize(plan: Plan, out: Path, meta: dict):
-    from hte_mrt.design import mrt_sample_size, plot_power_curve, power_table
+    from hte_mrt.design import continuous_design, plot_power_curve
 
     d = dict(plan.raw["design"])
-    kw = {
-        "days": d.pop("days"),
-        "per_day": d.pop("per_day"),
-        "prob": curve_from(d.pop("prob"), "design.prob", plan),
-        "availability": curve_from(d.pop("availability"), "design.availability", plan),
-        "effect": curve_from(d.pop("effect"), "design.effect", plan),
-        "q": d.pop("q", 3),
-        "alpha": d.pop("alpha", 0.05),
-    }
+    design = continuous_design(
+        days=d.pop("days"),
+        per_day=d.pop("per_day"),
+        prob=curve_from(d.pop("prob"), "design.prob", plan),
+        availability=curve_from(d.pop("availability"), "design.availability", plan),
+        effect=curve_from(d.pop("effect"), "design.effect", plan),
+        q=d.pop("q", 3),
+    )
+    alpha = d.pop("alpha", 0.05)
     target = d.pop("power", 0.8)
     ns = d.pop("power_table", [20, 100])
     if d:
         k = next(iter(d))
         raise PlanError(f"unknown key '{k}'.", key=f"design.{k}", line=_line(plan.text, k))
-    res = mrt_sample_size(**kw, power=target)
-    tab = power_table(range(int(ns[0]), int(ns[1]) + 1), **kw)
+    # the design is built once; the sample size, the table and the curve all ask it
+    res = design.sample_size(power=target, alpha=alpha)
+    tab = design.power_table(range(int(ns[0]), int(ns[1]) + 1), alpha)
     rep = Report(plan.title, plan.raw["plan"].get("description", ""))
     rep.section("Sample size")
-    rep.p(str(res))
-    rep.table(res.summary(), "Sample size (Liao et al. 2016, as MRT-SS)", "samplesize")
+    summary = res.summary()
+    rep.p(summary.title)
+    rep.p(f"Design: {design.describe()}.")
+    for note in summary.notes:
+        rep.p(f"Note: {note}")
+    rep.table(res.table(), "Sample size (Liao et al. 2016, as MRT-SS)", "samplesize")
     rep.table(tab, f"Power at N = {ns[0]}..{ns[1]}", "power_table")
     rep.figure(plot_power_curve(res), "Power against the number of participants", "power_curve")
-    return rep, {"samplesize": res.summary(), "power_table": pd.DataFrame(tab)}, {}
+    return rep, {"samplesize": res.table(), "power_table": pd.DataFrame(tab)}, {}

@@ -97,7 +97,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import signal, stats
 
-from hte_mrt.design.samplesize import ContinuousDesign, Curve, continuous_design
+from hte_mrt._contract import Result, check_conf_level
+from hte_mrt.design.continuous import ContinuousDesign, continuous_design
+from hte_mrt.design.curves import Curve
 from hte_mrt.errors import DesignError, EstimationError
 from hte_mrt.estimators.sandwich import wls_sandwich
 
@@ -224,7 +226,7 @@ def _simulate_batch(spec: _Spec, seeds: list[np.random.SeedSequence]) -> dict[st
         pval = stats.f.sf(f, p, N - p - q)
     return {
         "F": f,
-        "p_value": pval,
+        "p": pval,
         "estimate": beta @ spec.back.T,
         "availability": avail.mean(axis=(1, 2)),
         "treated": treat.sum(axis=(1, 2)) / np.maximum(avail.sum(axis=(1, 2)), 1),
@@ -253,22 +255,28 @@ def _solve(C: np.ndarray, b: np.ndarray, small: bool) -> tuple[np.ndarray, np.nd
 # ---------------------------------------------------------------------------------------------
 # result
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class SimulatedPowerResult:
+@dataclass(repr=False)
+class SimulatedPowerResult(Result):
     """Simulated power of the WCLS F test, with its Monte Carlo error and the analytic power.
 
     ``power`` = share of the ``n_sims`` replicates that rejected H0: beta = 0 at ``alpha``
     (a replicate whose fit failed counts as not rejecting: ``n_failed``); ``mc_se`` =
-    sqrt(power (1 - power) / n_sims); ``ci`` the Wilson interval at ``conf_level``;
-    ``analytic_power`` the Liao et al. formula at the same N and stated inputs. ``replicates``
-    holds one row per replicate (F, p_value, reject, the estimates of the Z coefficients,
-    realized availability and treated share).
+    sqrt(power (1 - power) / n_sims); ``lcl``, ``ucl`` the Wilson interval at ``conf_level``;
+    ``analytic_power`` the Liao et al. (2016) formula at the same N and stated inputs.
+    ``replicates`` holds one row per replicate (F, p, reject, the estimates of the Z
+    coefficients, realized availability and treated share).
+
+    ``table(conf_level)`` has one row with columns ``n``, ``estimate`` (the simulated power),
+    ``se`` (its Monte Carlo SE), ``lcl``, ``ucl`` (Wilson interval), ``analytic_power``,
+    ``difference`` (simulated - analytic), ``z_score`` (difference / se), ``n_sims``,
+    ``n_failed``, ``alpha`` and ``availability_realized`` (mean realized availability).
     """
 
     n: int
     power: float
     mc_se: float
-    ci: tuple[float, float]
+    lcl: float
+    ucl: float
     n_sims: int
     n_rejected: int
     analytic_power: float
@@ -283,6 +291,8 @@ class SimulatedPowerResult:
     seed: Any = None
     backend: str = "joblib"
     seconds: float = float("nan")
+
+    _kind = "simulated MRT power"
 
     @property
     def difference(self) -> float:
@@ -302,62 +312,73 @@ class SimulatedPowerResult:
         return float(self.replicates["availability"].mean())
 
     def mean_estimates(self) -> pd.DataFrame:
-        """Monte Carlo mean of each Z coefficient (with MC SE) against the true (projected) d."""
+        """Monte Carlo mean (``estimate``) of each Z coefficient with its Monte Carlo SE
+        (``se``), against the true (projected) coefficient ``true``."""
         cols = [c for c in self.replicates.columns if c.startswith("beta[")]
         est = self.replicates[cols]
         return pd.DataFrame(
             {
                 "term": [c[5:-1] for c in cols],
                 "true": self.design.d,
-                "mean": est.mean().to_numpy(),
-                "mc_se": (est.std(ddof=1) / np.sqrt(est.notna().sum())).to_numpy(),
+                "estimate": est.mean().to_numpy(),
+                "se": (est.std(ddof=1) / np.sqrt(est.notna().sum())).to_numpy(),
             }
         )
 
-    def summary(self) -> pd.DataFrame:
-        """One row: N, simulated power, MC SE, interval, analytic power, difference, settings."""
-        lo, hi = self.ci
-        row = {
-            "n": self.n,
-            "power": self.power,
-            "mc_se": self.mc_se,
-            "ci_low": lo,
-            "ci_high": hi,
-            "analytic_power": self.analytic_power,
-            "difference": self.difference,
-            "z_score": self.z_score,
-            "n_sims": self.n_sims,
-            "n_failed": self.n_failed,
-            "alpha": self.alpha,
-            "p": self.p,
-            "q": self.q,
-            "availability_stated": float(self.design.availability.mean()),
-            "availability_realized": self.availability_realized,
-        }
-        row.update(self.settings)
-        return pd.DataFrame([row])
+    # ---- the results contract -------------------------------------------------------------
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        lo, hi = _wilson(self.n_rejected, self.n_sims, conf_level)
+        return pd.DataFrame(
+            [
+                {
+                    "n": self.n,
+                    "estimate": self.power,
+                    "se": self.mc_se,
+                    "lcl": lo,
+                    "ucl": hi,
+                    "analytic_power": self.analytic_power,
+                    "difference": self.difference,
+                    "z_score": self.z_score,
+                    "n_sims": self.n_sims,
+                    "n_failed": self.n_failed,
+                    "alpha": self.alpha,
+                    "availability_realized": self.availability_realized,
+                }
+            ]
+        )
 
-    def __str__(self) -> str:
-        lo, hi = self.ci
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        sandwich = "Mancl-DeRouen corrected" if self.settings["small_sample"] else "plain"
+        title = (
+            f"Simulated MRT power (WCLS, Hotelling-type F test, {sandwich} sandwich): N = "
+            f"{self.n}, simulated power {self.power:.4f} vs analytic {self.analytic_power:.4f} "
+            f"({self.n_sims} replicates)"
+        )
         opts = ", ".join(f"{k}={v:g}" for k, v in self.settings.items() if k != "small_sample")
-        lines = [
-            "Simulated MRT power (WCLS, Hotelling-type F test, "
-            f"{'Mancl-DeRouen corrected' if self.settings['small_sample'] else 'plain'} sandwich)",
-            f"  {self.design.describe()}",
-            f"  options: {opts}",
-            f"  N = {self.n}: simulated power {self.power:.4f} (MC SE {self.mc_se:.4f}, "
-            f"{100 * self.conf_level:g}% Wilson interval {lo:.4f}-{hi:.4f}, {self.n_sims} "
-            f"replicates) vs analytic {self.analytic_power:.4f} "
-            f"(difference {self.difference:+.4f} = {self.z_score:+.2f} MC SE)",
-        ]
-        if abs(self.availability_realized - self.design.availability.mean()) > 1e-3:
-            lines.append(
-                f"  realized availability {self.availability_realized:.4f} vs stated "
-                f"{self.design.availability.mean():.4f}"
-            )
+        info = {
+            "design": self.design.describe(),
+            "options": opts,
+            "availability (stated, realized)": (
+                f"{self.design.availability.mean():.4f}, {self.availability_realized:.4f}"
+            ),
+        }
+        notes = []
         if self.n_failed:
-            lines.append(f"  {self.n_failed} replicate(s) could not be fitted (not rejections)")
-        return "\n".join(lines)
+            notes.append(f"{self.n_failed} replicate(s) could not be fitted (not rejections)")
+        return title, info, notes
+
+    def _repr_extra(self) -> str:
+        return (
+            f"N = {self.n}, power {self.power:.3f} (MC SE {self.mc_se:.3f}) vs analytic "
+            f"{self.analytic_power:.3f}, {self.n_sims} replicates"
+        )
+
+
+def _wilson(k: int, n: int, conf_level: float) -> tuple[float, float]:
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(
+        confidence_level=float(conf_level), method="wilson"
+    )
+    return float(ci.low), float(ci.high)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,14 +387,52 @@ class SimulatedPowerResult:
 def heterogeneity_power(
     design: ContinuousDesign, n: int, slope_sd: float, alpha: float = 0.05
 ) -> float:
-    """Liao et al.'s power with a person-level random effect slope of SD ``slope_sd``.
+    r"""Liao et al.'s (2016) power with a person-level random effect slope of SD ``slope_sd``.
 
-    Per participant the sandwich meat is M + slope_sd^2 E[w w'], w = sum_t I_t (A_t - p_t)^2 Z_t,
-    with E[w w'] = m m' + sum_t v_t Z_t Z_t', m = sum_t tau_t p_t (1 - p_t) Z_t and
+    Per participant the sandwich meat is M + slope_sd^2 E[w w'],
+    w = sum_t I_t (A_t - p_t)^2 Z_t, with E[w w'] = m m' + sum_t v_t Z_t Z_t',
+    m = sum_t tau_t p_t (1 - p_t) Z_t and
     v_t = Var(I_t (A_t - p_t)^2) = tau_t p_t (1 - p_t) ((1 - p_t)^3 + p_t^3)
-    - (tau_t p_t (1 - p_t))^2. Then Sigma = M^{-1} (M + slope_sd^2 E[w w']) M^{-1},
-    lambda = N d' Sigma^{-1} d and power = 1 - F_{p, N-p-q; lambda}(F^{-1}_{p, N-p-q}(1 - alpha)).
-    ``slope_sd = 0`` gives ``design.power(n, alpha)``.
+    - (tau_t p_t (1 - p_t))^2. Then
+
+    .. math::
+
+        \Sigma = M^{-1} (M + \sigma_u^2 E[w w^\top]) M^{-1}, \qquad
+        \lambda = N d^\top \Sigma^{-1} d, \qquad
+        \text{power} = 1 - F_{p,\, N-p-q;\, \lambda}\big(F^{-1}_{p,\, N-p-q}(1 - \alpha)\big).
+
+    ``slope_sd = 0`` gives ``design.power(n, alpha)``. The formula is closed-form (no
+    simulation, so no ``seed`` or ``progress``); :func:`simulated_power` with ``slope_sd``
+    checks it.
+
+    Parameters
+    ----------
+    design : ContinuousDesign
+        The design, e.g. the ``design`` of an :func:`hte_mrt.mrt_sample_size` result.
+    n : int
+        Number of participants N (> p + q).
+    slope_sd : float
+        SD sigma_u of the person-level deviation of the effect (units of ``effect``).
+    alpha : float, default 0.05
+        Significance level of the planned F test.
+
+    Returns
+    -------
+    float
+        The power.
+
+    Examples
+    --------
+    The reference design of MRT-SS (N = 46 for 80% power) loses power when the effect varies
+    between people with SD 0.15 (1.5 times the average effect):
+
+    >>> import hte_mrt as hm
+    >>> ss = hm.mrt_sample_size(
+    ...     days=42, per_day=5, prob=0.4,
+    ...     availability=hm.Curve.quadratic(initial=0.7, mean=0.5, turn_day=42),
+    ...     effect=hm.Curve.quadratic(initial=0, mean=0.1, turn_day=28))
+    >>> round(hm.heterogeneity_power(ss.design, 46, slope_sd=0.15), 3)
+    0.631
     """
     tau, pr, Z = design.availability, design.prob, design.z
     w1 = tau * pr * (1 - pr)
@@ -435,48 +494,72 @@ def simulated_power(
     seed: int | np.random.SeedSequence | None = None,
     n_jobs: int | None = None,
     client: Any = None,
+    progress: bool = True,
 ) -> SimulatedPowerResult:
     """Power of the WCLS test of the effect model by simulating ``n_sims`` whole MRTs.
 
+    The trials follow the working model of Liao, Klasnja, Tewari & Murphy (2016) (the model
+    behind :func:`hte_mrt.mrt_power`), optionally with what the formula leaves out: AR(1)
+    errors, person-level effect heterogeneity, availability that drops after treatment, cluster
+    intercepts. See :mod:`hte_mrt.studies.mrt_power` for the generative model, the test and when
+    simulation and formula diverge.
+
     Parameters
     ----------
-    n
+    n : int
         Number of participants N (> p + q).
     days, per_day, prob, availability, effect, z, q, alpha
-        As in :func:`hte_mrt.design.mrt_power` (Curve, number, per-day or per-decision-point
-        vectors; ``effect`` in residual-SD units; ``z`` the tested effect model).
-    n_sims
+        The design, as in :func:`hte_mrt.mrt_power` (Curve, number, per-day or
+        per-decision-point vectors; ``effect`` in residual-SD units; ``z`` the tested effect
+        model; ``alpha`` the significance level of the test).
+    n_sims : int, default 1000
         Number of simulated trials (MC SE <= 0.5 / sqrt(n_sims)).
-    rho
+    rho : float, default 0
         AR(1) correlation of the residual within person, in (-1, 1).
-    slope_sd
+    slope_sd : float, default 0
         SD of the person-level deviation u_i of the effect (same units as ``effect``).
-    availability_feedback
+    availability_feedback : float, default 0
         Availability at t is tau_t minus this after a treated decision t - 1 (in [0, 1]).
-    cluster_sd, cluster_size
+    cluster_sd, cluster_size : float, int
         SD of a cluster random intercept; consecutive participants form clusters of this size.
-    small_sample
+    small_sample : bool, default True
         Mancl-DeRouen corrected sandwich (Liao et al.); False: the plain sandwich.
-    conf_level
+    conf_level : float, default 0.95
         Level of the Wilson interval for the power.
-    seed
-        Root seed (int or SeedSequence); None draws fresh entropy (stored in ``result.seed``).
-    n_jobs
+    seed : int or numpy.random.SeedSequence, optional
+        Root seed; None draws fresh entropy (stored in ``result.seed``).
+    n_jobs : int, optional
         joblib workers over batches of replicates (None: joblib's default, one process).
-    client
-        A ``dask.distributed.Client``: batches are sent with ``client.map``; the result equals
-        joblib's for the same seed.
+    client : dask.distributed.Client, optional
+        Batches are sent with ``client.map``; the result equals joblib's for the same seed.
+    progress : bool, default True
+        Show a progress bar (``tqdm.auto``) over the simulated trials.
 
-    See the module docstring for the generative model, the test and when the simulation and the
-    formula diverge.
+    Returns
+    -------
+    SimulatedPowerResult
+        ``power``, ``mc_se``, ``lcl``, ``ucl``, ``analytic_power``, ``replicates`` (one row per
+        trial), ``mean_estimates()``; ``table()`` has one row with columns n, estimate (the
+        simulated power), se (its Monte Carlo SE), lcl, ucl (Wilson interval at
+        ``conf_level``), analytic_power, difference, z_score, n_sims, n_failed, alpha and
+        availability_realized.
+
+    Examples
+    --------
+    A handful of trials (use 1,000 or more for a real answer):
+
+    >>> import hte_mrt as hm
+    >>> sim = hm.simulated_power(30, days=30, per_day=5, prob=0.5, availability=0.7,
+    ...                          effect=0.1, n_sims=40, seed=2, progress=False)
+    >>> sim.table()[["n", "estimate", "se", "lcl", "ucl", "analytic_power"]].round(2)
+        n  estimate    se   lcl   ucl  analytic_power
+    0  30      0.78  0.07  0.62  0.88            0.77
     """
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
     )
     if not isinstance(n, int | np.integer) or isinstance(n, bool):
         raise DesignError(f"n (number of participants) must be a whole number, got {n!r}.")
-    N, p, qq = int(n), design.p, design.q
-    analytic = float(design.power(N, alpha))  # validates N > p + q and alpha
     if not isinstance(n_sims, int | np.integer) or n_sims < 1:
         raise DesignError(f"n_sims must be a positive whole number, got {n_sims!r}.")
     rho_ = float(rho)
@@ -484,8 +567,6 @@ def simulated_power(
         raise DesignError(f"rho (AR(1) correlation) must lie in (-1, 1), got {rho!r}.")
     if not isinstance(cluster_size, int | np.integer) or cluster_size < 1:
         raise DesignError(f"cluster_size must be a positive whole number, got {cluster_size!r}.")
-    if not 0.0 < float(conf_level) < 1.0:
-        raise DesignError(f"conf_level must lie in (0, 1), got {conf_level!r}.")
     settings = {
         "rho": rho_,
         "slope_sd": _nonneg(slope_sd, "slope_sd"),
@@ -494,6 +575,68 @@ def simulated_power(
         "cluster_size": int(cluster_size),
         "small_sample": bool(small_sample),
     }
+    return _simulate(
+        design,
+        int(n),
+        float(alpha),
+        int(n_sims),
+        settings,
+        conf_level=check_conf_level(conf_level),
+        seed=seed,
+        n_jobs=n_jobs,
+        client=client,
+        progress=progress,
+    )
+
+
+def _run_batches(
+    spec: _Spec,
+    batches: list[list[np.random.SeedSequence]],
+    n_jobs: int | None,
+    client: Any,
+    progress: bool,
+) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Run the batches (joblib or dask), in order, with a progress bar over trials."""
+    from tqdm.auto import tqdm
+
+    total = sum(len(b) for b in batches)
+    with tqdm(total=total, disable=not progress, desc="simulating trials", unit="trial") as bar:
+        if client is not None:
+            from distributed import as_completed
+
+            futures = client.map(_simulate_batch, [spec] * len(batches), batches, pure=False)
+            size = {f.key: len(b) for f, b in zip(futures, batches, strict=True)}
+            for fut in as_completed(futures):
+                bar.update(size[fut.key])
+            return client.gather(futures), "dask"
+        from joblib import Parallel, delayed
+
+        parts = []
+        gen = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_simulate_batch)(spec, b) for b in batches
+        )
+        for part, b in zip(gen, batches, strict=True):
+            parts.append(part)
+            bar.update(len(b))
+        return parts, "joblib"
+
+
+def _simulate(
+    design: ContinuousDesign,
+    n: int,
+    alpha: float,
+    n_sims: int,
+    settings: dict[str, Any],
+    *,
+    conf_level: float,
+    seed: int | np.random.SeedSequence | None,
+    n_jobs: int | None,
+    client: Any,
+    progress: bool,
+) -> SimulatedPowerResult:
+    """Simulate ``n_sims`` trials of ``design`` with N = ``n`` and count rejections."""
+    N, p, qq = n, design.p, design.q
+    analytic = float(design.power(N, alpha))  # validates N > p + q and alpha
     # internal bases: any basis of the same column spaces gives the same T^2
     G = _control_basis(design.days, design.per_day, qq)
     Q, Rz = np.linalg.qr(design.z)
@@ -508,8 +651,8 @@ def simulated_power(
         G,
         Zs,
         back,
-        float(alpha),
-        rho_,
+        alpha,
+        settings["rho"],
         settings["slope_sd"],
         settings["availability_feedback"],
         settings["cluster_sd"],
@@ -517,32 +660,24 @@ def simulated_power(
         settings["small_sample"],
     )
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    seeds = root.spawn(int(n_sims))
+    seeds = root.spawn(n_sims)
     per_batch = max(1, min(256, _BATCH_ELEMENTS // (N * design.n_decisions)))
     batches = [seeds[i : i + per_batch] for i in range(0, len(seeds), per_batch)]
 
     t0 = time.perf_counter()
-    if client is not None:
-        futures = client.map(_simulate_batch, [spec] * len(batches), batches, pure=False)
-        parts = client.gather(futures)
-        backend = "dask"
-    else:
-        from joblib import Parallel, delayed
-
-        parts = Parallel(n_jobs=n_jobs)(delayed(_simulate_batch)(spec, b) for b in batches)
-        backend = "joblib"
+    parts, backend = _run_batches(spec, batches, n_jobs, client, progress)
     res = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
-    pval = res["p_value"]
+    pval = res["p"]
     reject = np.where(np.isnan(pval), False, pval < alpha)
-    k, R = int(reject.sum()), int(n_sims)
+    k, R = int(reject.sum()), n_sims
     pw = k / R
-    ci = stats.binomtest(k, R).proportion_ci(confidence_level=float(conf_level), method="wilson")
+    lo, hi = _wilson(k, R, conf_level)
     reps = pd.DataFrame(
         {
             "replicate": np.arange(R),
             "F": res["F"],
-            "p_value": pval,
+            "p": pval,
             "reject": reject,
             **{f"beta[{nm}]": res["estimate"][:, i] for i, nm in enumerate(design.z_names)},
             "availability": res["availability"],
@@ -553,17 +688,18 @@ def simulated_power(
         n=N,
         power=pw,
         mc_se=math.sqrt(pw * (1 - pw) / R),
-        ci=(float(ci.low), float(ci.high)),
+        lcl=lo,
+        ucl=hi,
         n_sims=R,
         n_rejected=k,
         analytic_power=analytic,
-        alpha=float(alpha),
+        alpha=alpha,
         p=p,
         q=qq,
         settings=settings,
         design=design,
         replicates=reps,
-        conf_level=float(conf_level),
+        conf_level=conf_level,
         n_failed=int(np.isnan(pval).sum()),
         seed=seed if seed is not None else root.entropy,
         backend=backend,
