@@ -96,6 +96,7 @@ class BayesResult(Result):
     # ------------------------------------------------------------------ draws
     @property
     def posterior(self) -> xr.Dataset:
+        """The posterior draws (dims chain, draw and term, control_term, participant, ...)."""
         return self.idata["posterior"].to_dataset()
 
     def effect_draws(self, scale: str | None = None) -> xr.DataArray:

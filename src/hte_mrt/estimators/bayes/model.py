@@ -369,7 +369,7 @@ class BayesMRT:
                     "estimand: hm.ExcursionEffect('~ 1', '~ x').fit(data, estimator=hm.BayesMRT())."
                 )
             return replace(self, controls=self.controls or "~ 1", lag=self.lag or 0)
-        if not isinstance(estimand, ExcursionEffect):
+        if not all(hasattr(estimand, k) for k in ("moderators", "controls", "lag", "numerator")):
             raise DesignError(
                 f"estimand must be an hm.ExcursionEffect, got {type(estimand).__name__}."
             )
