@@ -7,12 +7,12 @@ its own numba / pytensor compilation exactly as a user's script does, and peak m
 
 What is timed ("pipeline", wall clock, compilation included; imports reported separately)
 -----------------------------------------------------------------------------------------
-ours   ``MRTData(frame, ...)`` + ``BayesMRT(moderators, controls).fit(data, sampler="nutpie")``
+ours   ``MRTData(frame, ...)`` + ``BayesMRT(moderators, controls, sampler="nutpie").fit(data)``
        (design, sufficient statistics, PyMC model, nutpie compilation, sampling, random-effect
        draws, convergence check). The time split comes from timers wrapped (in the worker only)
        around build_design, collapsed_stats / packed_data, BayesMRT.build, nutpie's
        ``_make_functions`` (pytensor graph -> numba), ``numba.cfunc`` (logp / expand),
-       ``nutpie.sample``, ``pymc.sample``, ``BayesResult.from_fit`` and ``warn_if_unreliable``.
+       ``nutpie.sample``, ``pymc.sample``, ``posterior_result`` and ``warn_if_unreliable``.
 bambi  available rows + centred treatment ``At = A - prob`` (pandas) + ``bmb.Model(...)`` +
        ``.fit()`` with bambi's default sampler (PyMC NUTS, ``cores`` default) and with
        ``inference_method="nutpie"``.
@@ -97,7 +97,7 @@ GROUPS = [  # (label, phases whose *self* time it sums): the groups add up to th
     ("pt->numba", ["nutpie.compile_pymc_model", "nutpie _make_functions"]),
     ("cfunc compile", ["numba.cfunc logp", "numba.cfunc expand"]),
     ("sampling", ["nutpie.sample"]),
-    ("from_fit", ["BayesResult.from_fit"]),
+    ("from_fit", ["posterior_result"]),
     ("other", ["warn_if_unreliable", "pymc.sample", "fit"]),
 ]
 GROUP_HELP = (
@@ -106,7 +106,8 @@ GROUP_HELP = (
     "compile_pymc_model except the cfuncs (graph rewrites, pytensor functions in NUMBA mode); "
     "cfunc compile = numba.cfunc of "
     "nutpie's logp and expand functions (not cacheable: dynamic globals); sampling = "
-    "nutpie.sample; from_fit = BayesResult.from_fit (exact random-effect draws, participant "
+    "nutpie.sample; from_fit = estimators.bayes.posterior.posterior_result (exact random-effect "
+    "draws, participant "
     "effects); other = pm.sample glue (step assignment, idata conversion) + convergence check"
 )
 
@@ -229,12 +230,13 @@ def instrument_ours(ph: Phases) -> None:
     import hte_mrt.estimators.bayes._nutpie as cnut
     import hte_mrt.estimators.bayes.collapsed as col
     import hte_mrt.estimators.bayes.model as mdl
+    import hte_mrt.estimators.bayes.posterior as bpost
     from hte_mrt.results.bayes import BayesResult
 
     ph.wrap(mdl, "build_design", "build_design")
     ph.wrap(col, "collapsed_stats", "collapsed_stats")
     ph.wrap(col, "packed_data", "packed_data")
-    ph.wrap(mdl.BayesMRT, "build", "BayesMRT.build")
+    ph.wrap(mdl.BayesMRT, "_build", "BayesMRT.build")
     ph.wrap(cnut, "compile_c", "compile_c (PyTensor C backend)")
     ph.wrap(nutpie, "compile_pymc_model", "nutpie.compile_pymc_model")
     ph.wrap(nutpie.compile_pymc, "_make_functions", "nutpie _make_functions")
@@ -242,18 +244,7 @@ def instrument_ours(ph: Phases) -> None:
     ph.wrap(nutpie, "sample", "nutpie.sample")
     ph.wrap(pymc, "sample", "pymc.sample")
     ph.wrap(BayesResult, "warn_if_unreliable", "warn_if_unreliable")
-    # from_fit is a classmethod: wrap the bound function and re-install it as a classmethod
-    orig = BayesResult.__dict__.get("from_fit")
-    if not isinstance(orig, classmethod):
-        ph.missing.append("BayesResult.from_fit")
-        return
-
-    def from_fit(cls, *args, **kwargs):
-        with ph("BayesResult.from_fit"):
-            return orig.__func__(cls, *args, **kwargs)
-
-    ph._patches.append((BayesResult, "from_fit", orig))
-    BayesResult.from_fit = classmethod(from_fit)
+    ph.wrap(bpost, "posterior_result", "posterior_result")
 
 
 # -------------------------------------------------------------------------------- data
@@ -367,18 +358,18 @@ def worker_ours(job: dict) -> dict[str, Any]:
     instrument_ours(ph)
     ph.start()
     clusters = size["K"] > 1
-    model = BayesMRT(MODERATORS, CONTROLS)
     fit_kw = dict(
         draws=job["draws"], tune=job["tune"], chains=CHAINS, seed=FIT_SEED, sampler="nutpie",
         progress=False,
     )  # fmt: skip
+    model = BayesMRT(MODERATORS, CONTROLS, **fit_kw)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
         with ph("MRTData"):
             data = make_mrtdata(df, clusters)
         with ph("fit"):
-            result = model.fit(data, **fit_kw)
+            result = model.fit(data)
         wall = time.perf_counter() - t0
     res["pipeline_s"] = wall
     res["maxrss_gb"] = maxrss_bytes() / 1e9
@@ -391,7 +382,7 @@ def worker_ours(job: dict) -> dict[str, Any]:
     diag = result.diagnostics()
     res["diagnostics"] = {k: v for k, v in diag.items() if k != "messages"}
     res["diagnostic_messages"] = diag["messages"]
-    res["summary"] = result.summary().to_dict(orient="list")
+    res["summary"] = result.table().to_dict(orient="list")
 
     if job.get("refit"):  # a second fit in the same process: numba's in-process state is warm
         ph.reset()
@@ -399,7 +390,7 @@ def worker_ours(job: dict) -> dict[str, Any]:
         with ph("MRTData"):
             data = make_mrtdata(df, clusters)
         with ph("fit"):
-            result2 = model.fit(data, **fit_kw)
+            result2 = model.fit(data)
         wall2 = time.perf_counter() - t0
         samp2 = sampling_seconds(result2.posterior, ph)
         res["refit"] = {

@@ -16,7 +16,9 @@ import time
 import arviz as az
 import numpy as np
 
-from hte_mrt.estimators.bayes import build_collapsed_model, build_rowlevel_model, collapsed_stats
+from hte_mrt.estimators.bayes import collapsed_stats
+from hte_mrt.estimators.bayes.collapsed import _build_collapsed_model as build_collapsed_model
+from hte_mrt.estimators.bayes.rowlevel import _build_rowlevel_model as build_rowlevel_model
 
 
 def simulate(N: int, T: int, *, K: int = 0, seed: int = 1, avail: float = 0.8):

@@ -15,18 +15,18 @@ pt = pytensor.tensor
 from hte_mrt.errors import DataError  # noqa: E402
 from hte_mrt.estimators.bayes import (  # noqa: E402
     add_log_likelihood,
-    build_collapsed_model,
-    build_rowlevel_model,
     collapsed_stats,
     draw_random_effects,
     pointwise_loglik,
 )
 from hte_mrt.estimators.bayes.collapsed import (  # noqa: E402
+    _build_collapsed_model,
     collapsed_data,
     collapsed_logp,
     packed_data,
     posterior_params,
 )
+from hte_mrt.estimators.bayes.rowlevel import _build_rowlevel_model  # noqa: E402
 
 # ---------------------------------------------------------------------------------- helpers
 
@@ -327,8 +327,8 @@ def test_posterior_agrees_with_rowlevel_cheap():
     X, At, y, g, _, names = _sim(12, 15, seed=3)
     stats = collapsed_stats(X, At, y, g, coef_names=names)
     kw = dict(draws=800, tune=600, chains=2, seed=11)
-    dt_c = _fit(build_collapsed_model(stats), **kw)
-    dt_r = _fit(build_rowlevel_model(X, At, y, g, coef_names=names), **kw)
+    dt_c = _fit(_build_collapsed_model(stats), **kw)
+    dt_r = _fit(_build_rowlevel_model(X, At, y, g, coef_names=names), **kw)
     var = ["theta", "sd", "sd_b", "sd_u"]
     _compare(dt_c, dt_r, var)
     # random effects: exact conditional draws given each collapsed draw vs. sampled ones
@@ -351,8 +351,8 @@ def test_posterior_agrees_with_rowlevel_strict(correlated, K):
     X, At, y, g, cl, names = _sim(12, 15, seed=5, K=K)
     stats = collapsed_stats(X, At, y, g, cl, coef_names=names)
     kw = dict(draws=5000, tune=1500, chains=4, seed=12, sampler="nutpie")
-    dt_c = _fit(build_collapsed_model(stats, correlated=correlated), **kw)
-    model_r = build_rowlevel_model(X, At, y, g, cl, coef_names=names, correlated=correlated)
+    dt_c = _fit(_build_collapsed_model(stats, correlated=correlated), **kw)
+    model_r = _build_rowlevel_model(X, At, y, g, cl, coef_names=names, correlated=correlated)
     dt_r = _fit(model_r, **kw)
     var = (
         ["theta", "sd", "sd_b", "sd_u"] + (["sd_c"] if K else []) + (["rho"] if correlated else [])
@@ -365,9 +365,9 @@ def test_nutpie_same_seed_same_draws():
     X, At, y, g, _, names = _sim(20, 30, seed=1)
     stats = collapsed_stats(X, At, y, g, coef_names=names)
     kw = dict(draws=200, tune=200, chains=2, sampler="nutpie")
-    a = _fit(build_collapsed_model(stats), seed=3, **kw)["posterior"]["theta"].values
-    b = _fit(build_collapsed_model(stats), seed=3, **kw)["posterior"]["theta"].values
-    c = _fit(build_collapsed_model(stats), seed=4, **kw)["posterior"]["theta"].values
+    a = _fit(_build_collapsed_model(stats), seed=3, **kw)["posterior"]["theta"].values
+    b = _fit(_build_collapsed_model(stats), seed=3, **kw)["posterior"]["theta"].values
+    c = _fit(_build_collapsed_model(stats), seed=4, **kw)["posterior"]["theta"].values
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -377,6 +377,6 @@ def test_graph_impl_samples_like_kernel():
     X, At, y, g, cl, names = _sim(20, 20, seed=2, K=5)
     stats = collapsed_stats(X, At, y, g, cl, coef_names=names)
     kw = dict(draws=2000, tune=1000, chains=2, seed=5, sampler="nutpie")
-    dt_k = _fit(build_collapsed_model(stats, impl="kernel"), **kw)
-    dt_g = _fit(build_collapsed_model(stats, impl="graph"), **kw)
+    dt_k = _fit(_build_collapsed_model(stats, impl="kernel"), **kw)
+    dt_g = _fit(_build_collapsed_model(stats, impl="graph"), **kw)
     _compare(dt_k, dt_g, ["theta", "sd", "sd_b", "sd_u", "sd_c"])

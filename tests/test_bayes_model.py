@@ -15,11 +15,13 @@ from hte_mrt import MRTData, wcls
 from hte_mrt.data.simulate import MRTSimulation
 from hte_mrt.errors import (
     ConvergenceWarning,
+    DataError,
     DesignError,
     MissingColumnError,
     OutcomeTypeError,
     PriorError,
 )
+from hte_mrt.estimands import ExcursionEffect
 from hte_mrt.estimators.bayes.model import BayesMRT
 from hte_mrt.estimators.bootstrap import bayesian_bootstrap
 from hte_mrt.estimators.emee import emee
@@ -33,11 +35,11 @@ CONTROL = "~ jbsteps30pre_log"
 
 @pytest.fixture(scope="module")
 def hs_day(heartsteps):
-    return BayesMRT("~ study_day_nogap", CONTROL).fit(heartsteps, seed=11, **FAST)
+    return BayesMRT("~ study_day_nogap", CONTROL, seed=11, **FAST).fit(heartsteps)
 
 
 def test_heartsteps_marginal_agrees_with_wcls(heartsteps):
-    post = BayesMRT("~ 1", CONTROL).fit(heartsteps, seed=3, **FAST)
+    post = BayesMRT("~ 1", CONTROL, seed=3, **FAST).fit(heartsteps)
     w = wcls(heartsteps, "~ 1", CONTROL)
     boot = bayesian_bootstrap(heartsteps, "~ 1", CONTROL, seed=1, progress=False)
     cc = crosscheck(w, post, boot)
@@ -57,19 +59,33 @@ def test_heartsteps_day_moderated_agrees_with_wcls(heartsteps, hs_day):
     tab = cc.rows("BayesMRT")
     assert list(tab.index) == ["Intercept", "study_day_nogap", "effect at day 20"]
     assert (tab["difference_in_se"].abs() < 1).all() and not cc.flagged
-    s = hs_day.summary().set_index("term")
-    assert {
-        "mean",
-        "sd",
-        "2.5%",
-        "97.5%",
-        "hdi_3%",
-        "hdi_97%",
-        "p_gt_0",
+    s = hs_day.table().set_index("term")
+    assert list(s.columns) == [
+        "estimate",
+        "se",
+        "lcl",
+        "ucl",
+        "pr_positive",
         "r_hat",
         "ess_bulk",
-    } <= set(s.columns)
-    assert s.loc["study_day_nogap", "p_gt_0"] < 0.05
+        "ess_tail",
+    ]
+    assert list(s.index) == ["Intercept", "study_day_nogap", "sigma", "sd_b"]
+    assert s.loc["study_day_nogap", "pr_positive"] < 0.05
+    # equal-tailed intervals at conf_level; HDIs on their own
+    s90 = hs_day.table(conf_level=0.9).set_index("term")
+    assert (s90["lcl"] > s["lcl"]).all() and (s90["ucl"] < s["ucl"]).all()
+    h = hs_day.hdi(0.9).set_index("term")
+    assert list(h.columns) == ["lcl", "ucl"] and (h["lcl"] < s["estimate"]).all()
+    ci = hs_day.conf_int(alpha=0.1)
+    np.testing.assert_allclose(ci.to_numpy(), s90[["lcl", "ucl"]].to_numpy())
+    paper = hs_day.table(style="paper")
+    assert "Estimate (95% CI)" in paper.columns
+    summ = hs_day.summary()
+    assert summ.info["participants"] == 37 and summ.info["chains x draws"] == "4 x 500"
+    assert "gaussian" in summ.title and "<table" in summ._repr_html_()
+    assert summ.table.equals(hs_day.table())
+    assert "37 participants" in repr(hs_day)
     d = hs_day.diagnostics()
     assert d["divergences"] == 0 and d["max_rhat"] < 1.02
 
@@ -81,9 +97,18 @@ def test_effect_curve_and_participant_effects(heartsteps, hs_day):
     b = hs_day.posterior["beta"].values
     np.testing.assert_allclose(curve.values[..., 1], b[..., 0] + 20 * b[..., 1])
     summ = hs_day.effect_curve_summary(grid)
-    assert summ["mean"].is_monotonic_decreasing
+    assert summ["estimate"].is_monotonic_decreasing
+    assert list(summ.columns) == [
+        "study_day_nogap",
+        "estimate",
+        "se",
+        "lcl",
+        "ucl",
+        "pr_positive",
+    ]
     pe = hs_day.participant_effects()
     assert len(pe) == 37 and pe["lcl"].lt(pe["ucl"]).all()
+    assert list(pe.columns) == ["participant", "estimate", "se", "lcl", "ucl", "pr_positive"]
     assert sorted(pe["participant"]) == list(range(1, 38))  # HeartSteps user ids, not positions
     # random effects are drawn from their exact conditional posterior: shrunk, centred
     bmean = hs_day.posterior["b"].mean(("chain", "draw")).values
@@ -99,21 +124,46 @@ def test_save_and_load_round_trip(tmp_path, heartsteps, hs_day):
     grid = pd.DataFrame({"study_day_nogap": [5.0]})
     np.testing.assert_allclose(back.effect_curve(grid).values, hs_day.effect_curve(grid).values)
     assert not list(tmp_path.glob("*.pkl"))
+    pd.testing.assert_frame_equal(back.table(), hs_day.table())
+
+
+def test_foreign_netcdf_is_refused(tmp_path):
+    import xarray as xr
+
+    path = tmp_path / "other.nc"
+    xr.Dataset({"x": ("i", [1.0, 2.0])}).to_netcdf(path, engine="h5netcdf")
+    with pytest.raises(DataError, match="BayesResult"):
+        BayesResult.from_netcdf(path)
+    with pytest.raises(DataError, match="does not exist"):
+        BayesResult.from_netcdf(tmp_path / "missing.nc")
 
 
 @pytest.mark.filterwarnings("ignore::hte_mrt.errors.ConvergenceWarning")
 def test_seeded_fits_are_reproducible(heartsteps):
     kw = dict(draws=100, tune=100, chains=2, progress=False, seed=5)
-    a = BayesMRT("~ 1", CONTROL).fit(heartsteps, **kw)
-    b = BayesMRT("~ 1", CONTROL).fit(heartsteps, **kw)
+    a = BayesMRT("~ 1", CONTROL, **kw).fit(heartsteps)
+    b = BayesMRT("~ 1", CONTROL, **kw).fit(heartsteps)
     np.testing.assert_array_equal(a.posterior["beta"].values, b.posterior["beta"].values)
     np.testing.assert_array_equal(a.posterior["b"].values, b.posterior["b"].values)
+    assert a.config["seed"] == 5 and a.config["draws"] == 100
+    # the same model through an estimand: the formulas live there, the draws are the same
+    c = BayesMRT(**kw).fit(heartsteps, estimand=ExcursionEffect("~ 1", CONTROL))
+    np.testing.assert_array_equal(a.posterior["beta"].values, c.posterior["beta"].values)
+    assert c.config["moderators"] == "~ 1" and c.config["controls"] == CONTROL
 
 
 def test_binary_log_rr_agrees_with_emee(binary):
-    post = BayesMRT("~ 1", "~ time_var1 + time_var2", family="bernoulli", numerator=0.5).fit(
-        binary, seed=2, draws=600, tune=600, chains=2, progress=False
-    )
+    post = BayesMRT(
+        "~ 1",
+        "~ time_var1 + time_var2",
+        family="bernoulli",
+        numerator=0.5,
+        seed=2,
+        draws=600,
+        tune=600,
+        chains=2,
+        progress=False,
+    ).fit(binary)
     e = emee(binary, "~ 1", "~ time_var1 + time_var2", numerator=0.5)
     cc = crosscheck(e, post)
     row = cc.rows("BayesMRT").iloc[0]
@@ -121,6 +171,10 @@ def test_binary_log_rr_agrees_with_emee(binary):
     assert abs(row["difference_in_se"]) < 1 and not row["flag"]
     rd = post.effect_draws("risk_difference").mean().item()
     assert 0 < rd < 0.2
+    tab = post.table(scale="risk_difference").set_index("term")
+    assert tab.loc["Intercept", "estimate"] == pytest.approx(rd)
+    assert post.table().loc[0, "estimate"] == pytest.approx(post.effect_draws().mean().item())
+    assert "log relative-risk" in post.summary().notes[0]
 
 
 @pytest.mark.parametrize("endogenous", [True, False])
@@ -132,7 +186,7 @@ def test_crosscheck_flags_endogenous_moderator(endogenous):
         n_participants=60, n_decisions=100, sd_slope=1.0, s_outcome=0.4, slope_feedback=endogenous
     )
     data = sim.mrt_data(seed=3)
-    post = BayesMRT("~ tfrac + S", "~ tfrac + S", random_slope=True).fit(data, seed=1, **FAST)
+    post = BayesMRT("~ tfrac + S", "~ tfrac + S", random_slope=True, seed=1, **FAST).fit(data)
     tab = crosscheck(wcls(data, "~ tfrac + S", "~ tfrac + S"), post).rows("BayesMRT")
     if endogenous:
         assert tab.loc["S", "flag"] and abs(tab.loc["S", "difference_in_se"]) > 2
@@ -167,12 +221,12 @@ def test_model_term_not_in_data():
 
 def test_single_cluster_is_refused():
     with pytest.raises(DesignError, match="single cluster"):
-        BayesMRT().build(_tiny(cluster_values="c1"))
+        BayesMRT("~ 1").build(_tiny(cluster_values="c1"))
 
 
 def test_binary_model_on_non_binary_outcome():
     with pytest.raises(OutcomeTypeError, match="'y'"):
-        BayesMRT(family="bernoulli").build(_tiny())
+        BayesMRT("~ 1", family="bernoulli").build(_tiny())
 
 
 @pytest.mark.parametrize(
@@ -187,16 +241,55 @@ def test_binary_model_on_non_binary_outcome():
 )
 def test_invalid_priors_name_the_key(priors, match):
     with pytest.raises(PriorError, match=match) as err:
-        BayesMRT(priors=priors).build(_tiny())
+        BayesMRT("~ 1", priors=priors).build(_tiny())
     assert err.value.key == next(iter(priors))
 
 
 def test_prior_override_and_prior_predictive():
-    m = BayesMRT(priors={"beta": {"dist": "normal", "mu": 0.0, "sigma": 0.1}})
+    m = BayesMRT("~ 1", priors={"beta": {"dist": "normal", "mu": 0.0, "sigma": 0.1}}, seed=1)
     built = m.build(_tiny())
     assert built.priors["beta"]["sigma"] == 0.1
-    pp = m.prior_predictive(_tiny(), draws=50, seed=1)
+    pp = m.prior_predictive(_tiny(), draws=50)
     assert pp["y"].shape == (50, 48) and float(pp["beta"].std()) < 0.2
+    np.testing.assert_array_equal(pp["y"], m.prior_predictive(_tiny(), draws=50)["y"])
+
+
+def test_formulas_come_from_the_constructor_or_the_estimand():
+    with pytest.raises(DesignError, match="moderators"):
+        BayesMRT().build(_tiny())
+    with pytest.raises(DesignError, match="disagrees"):
+        BayesMRT("~ x").build(_tiny(), estimand=ExcursionEffect("~ 1"))
+    with pytest.raises(DesignError, match="lag"):
+        BayesMRT(lag=1).build(_tiny(), estimand=ExcursionEffect("~ 1"))
+    # the same formula spelled differently agrees
+    built = BayesMRT("~x", "~ 1").build(_tiny(), estimand=ExcursionEffect("~ x"))
+    assert built.config["moderators"] == "~ x" and built.design.effect_names == ["Intercept", "x"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [
+        ({"draws": 0}, "draws"),
+        ({"tune": 0}, "tune"),
+        ({"chains": 2.5}, "chains"),
+        ({"chains": True}, "chains"),
+        ({"n_jobs": 0}, "n_jobs"),
+        ({"seed": -1}, "seed"),
+        ({"target_accept": 1.5}, "target_accept"),
+        ({"progress": "yes"}, "progress"),
+        ({"sampler": "stan"}, "sampler"),
+    ],
+)
+def test_bad_sampler_settings_name_the_argument(kw, name):
+    with pytest.raises(DesignError, match=name):
+        BayesMRT("~ 1", **kw)
+
+
+def test_config_round_trip():
+    m = BayesMRT("~ x", "~ 1", draws=10, tune=20, chains=1, seed=3, n_jobs=1, progress=False)
+    cfg = m.config()
+    assert BayesMRT.from_config(cfg) == m
+    assert {"draws", "tune", "chains", "target_accept", "n_jobs", "progress", "seed"} <= set(cfg)
 
 
 def test_divergences_are_reported_in_plain_words():
@@ -218,7 +311,7 @@ def test_categorical_treatment_has_one_block_per_level():
     from hte_mrt.data.datasets import heartsteps as hs
 
     data = hs(categorical=True)
-    post = BayesMRT("~ 1", CONTROL).fit(data, seed=4, **FAST)
+    post = BayesMRT("~ 1", CONTROL, seed=4, **FAST).fit(data)
     w = wcls(data, "~ 1", CONTROL)
     tab = crosscheck(
         w,
@@ -237,16 +330,16 @@ def test_penalized_spline_effect_over_time():
     # The truth is linear, so the smoothness scale's posterior piles up near 0 and its R-hat is
     # noisy (1.005-1.013 across seeds at ESS ~800; beta R-hat <= 1.004): seed 3 stays under the
     # strict 1.01 warning, which we keep.
-    post = BayesMRT("~ bs(tfrac, df=6)", "~ S").fit(
-        data, seed=3, draws=1000, tune=1000, chains=4, progress=False
-    )
+    post = BayesMRT(
+        "~ bs(tfrac, df=6)", "~ S", seed=3, draws=1000, tune=1000, chains=4, progress=False
+    ).fit(data)
     assert "smooth_sd" in post.posterior
     grid = pd.DataFrame({"tfrac": np.linspace(0.05, 0.95, 10)})
     curve = post.effect_curve_summary(grid)
     truth = 0.5 - 0.6 * grid["tfrac"].to_numpy()
     inside = (curve["lcl"] <= truth) & (truth <= curve["ucl"])
     assert inside.mean() >= 0.8
-    assert np.corrcoef(curve["mean"], truth)[0, 1] > 0.8
+    assert np.corrcoef(curve["estimate"], truth)[0, 1] > 0.8
 
 
 def test_collinear_terms_are_named(heartsteps):
@@ -260,8 +353,8 @@ def test_rowlevel_and_collapsed_agree_on_small_data():
     sim = MRTSimulation(n_participants=14, n_decisions=15, endogenous=False, sd_participant=0.6)
     data = sim.mrt_data(seed=21)
     kw = dict(draws=1500, tune=1000, chains=2, progress=False, seed=9)
-    a = BayesMRT("~ S", "~ S").fit(data, **kw)
-    b = BayesMRT("~ S", "~ S", method="rowlevel").fit(data, **kw)
+    a = BayesMRT("~ S", "~ S", **kw).fit(data)
+    b = BayesMRT("~ S", "~ S", method="rowlevel", **kw).fit(data)
     ma, sa = a.posterior["beta"].mean(("chain", "draw")), a.posterior["beta"].std(("chain", "draw"))
     mb, sb = b.posterior["beta"].mean(("chain", "draw")), b.posterior["beta"].std(("chain", "draw"))
     # MC error of each mean ~ sd / sqrt(ESS ~ 800): the difference's MC sd ~ 0.05 sd

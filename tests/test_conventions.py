@@ -126,7 +126,7 @@ def test_frequentist_tables_use_the_conventional_columns(heartsteps):
 
 
 def test_design_and_cate_tables_use_the_conventional_columns():
-    _check(hm.mrt_sample_size(days=42, occasions_per_day=5, effect=0.1, availability=0.8,
+    _check(hm.mrt_sample_size(days=42, per_day=5, effect=0.1, availability=0.8,
                               prob=0.6), "mrt_sample_size")  # fmt: skip
     sim = hm.CRTSimulation(n_clusters=12)
     learner = hm.LinearInteraction(n_boot=20, seed=1).fit(sim.crt_data(seed=1))

@@ -65,9 +65,17 @@ def one(rep: int, seed: int, draws: int) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always", ConvergenceWarning)
-        res = BayesMRT("~ tfrac + S", "~ tfrac + S", random_slope=True, correlated=True).fit(
-            data, draws=draws, tune=draws, chains=2, seed=rep, progress=False
-        )
+        res = BayesMRT(
+            "~ tfrac + S",
+            "~ tfrac + S",
+            random_slope=True,
+            correlated=True,
+            draws=draws,
+            tune=draws,
+            chains=2,
+            seed=rep,
+            progress=False,
+        ).fit(data)
     b = res.posterior["beta"].values.reshape(-1, 3)
     q = np.quantile(b, [0.025, 0.05, 0.95, 0.975], axis=0)
     d = res.diagnostics()

@@ -166,18 +166,16 @@ def run_mrt(
             lag=kw["lag"],
             priors=model_cfg.get("priors"),
             method=model_cfg.get("method", "collapsed"),
+            draws=sampler["draws"],
+            tune=sampler["tune"],
+            chains=sampler["chains"],
+            seed=plan.seed + k,
+            progress=progress,
+            target_accept=sampler.get("target_accept"),
         )
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always", HteMrtWarning)
-            post = model.fit(
-                data,
-                draws=sampler["draws"],
-                tune=sampler["tune"],
-                chains=sampler["chains"],
-                seed=plan.seed + k,
-                progress=progress,
-                target_accept=sampler.get("target_accept"),
-            )
+            post = model.fit(data)
         caught += [f"{e['name']}: {x.message}" for x in w if issubclass(x.category, HteMrtWarning)]
         boot = None
         if cc_cfg["bootstrap"]:
@@ -366,36 +364,25 @@ def _prior_sensitivity(f, scales, sampler, progress, caught: list[str]) -> pd.Da
         pri = dict(base.priors or {})
         sig = np.atleast_1d(np.asarray(beta["sigma"], dtype=float)) * float(s)
         pri["beta"] = {"dist": "normal", "mu": beta.get("mu", 0.0), "sigma": sig.tolist()}
+        # the primary fit's sampler settings and seed: only the prior differs
         cfg = {**base.config(), "priors": pri}
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always", HteMrtWarning)
-            post = (
-                f["post"]
-                if s == 1.0
-                else BayesMRT.from_config(cfg).fit(
-                    f["data"],
-                    draws=sampler["draws"],
-                    tune=sampler["tune"],
-                    chains=sampler["chains"],
-                    seed=f["seed"],  # the primary fit's seed: only the prior differs
-                    progress=progress,
-                    target_accept=sampler.get("target_accept"),
-                )
-            )
+            post = f["post"] if s == 1.0 else BayesMRT.from_config(cfg).fit(f["data"])
         caught += [f"prior scale {s:g}: {x.message}" for x in w
                    if issubclass(x.category, HteMrtWarning)]  # fmt: skip
-        sm = post.summary()
+        sm = post.table()
         sm = sm[sm["term"].isin([str(t) for t in post.effect_draws()["term"].values])]
         for r in sm.to_dict("records"):
             rows.append(
                 {
                     "prior_scale": s,
                     "term": r["term"],
-                    "mean": r["mean"],
-                    "sd": r["sd"],
-                    "lcl": r["2.5%"],
-                    "ucl": r["97.5%"],
-                    "pr_gt_0": r["p_gt_0"],
+                    "estimate": r["estimate"],
+                    "se": r["se"],
+                    "lcl": r["lcl"],
+                    "ucl": r["ucl"],
+                    "pr_positive": r["pr_positive"],
                 }
             )
     return pd.DataFrame(rows)

@@ -1,12 +1,12 @@
 """Posterior results of the Bayesian MRT model: one canonical ArviZ / xarray container.
 
 The posterior (an xarray DataTree, groups ``posterior`` and ``sample_stats``) carries named dims
-``term`` (effect terms beta), ``control_term``, ``participant``, ``cluster``. Added after sampling:
-``b``, ``u``, ``c`` (random effects; exact conditional draws for the collapsed model),
-``participant_effect`` (each participant's average excursion effect
-mean_t f_it' beta + u_i over their available decision points) and, for binary outcomes,
-``log_rr`` / ``risk_difference`` (standardized over available decision points).
-Saved as NetCDF with the model configuration as JSON (never pickle).
+``term`` (effect terms beta), ``control_term``, ``participant``, ``cluster``, with the random
+effects ``b``, ``u``, ``c``, ``participant_effect`` (each participant's average excursion effect
+over their available decision points) and, for binary outcomes, ``log_rr`` /
+``risk_difference`` (standardized over available decision points); the estimator
+(:mod:`hte_mrt.estimators.bayes.posterior`) computes them. Saved as NetCDF with the model
+configuration as JSON (never pickle).
 """
 
 from __future__ import annotations
@@ -21,130 +21,82 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hte_mrt._contract import (
+    Result,
+    Style,
+    check_conf_level,
+    paper_table,
+    read_sidecar,
+    sidecar,
+)
+from hte_mrt._util import json_default
 from hte_mrt.errors import ConvergenceWarning, DesignError
 
 SAMPLE_DIMS = ("chain", "draw")
+#: variance parameters reported after the effect terms, in this order
+VARIANCE_PARAMS = ("sigma", "sd_b", "sd_u", "sd_c", "rho", "smooth_sd")
 
 
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+def _bounds(x: np.ndarray, conf_level: float, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed interval of the draws along ``axis``."""
+    lo, hi = (1 - conf_level) / 2, (1 + conf_level) / 2
+    return np.quantile(x, lo, axis=axis), np.quantile(x, hi, axis=axis)
 
 
-@dataclass
-class BayesResult:
-    """Posterior of a :class:`~hte_mrt.estimators.bayes.model.BayesMRT` fit."""
+@dataclass(repr=False, eq=False)
+class BayesResult(Result):
+    r"""Posterior of a :class:`~hte_mrt.BayesMRT` fit.
+
+    ``table()`` gives one row per effect term (then the variance parameters ``sigma``,
+    ``sd_b``, ``sd_u``, ``sd_c``, ``rho``, ``smooth_sd`` the model has) with the columns
+    term, estimate (posterior mean), se (posterior sd), lcl, ucl (equal-tailed interval at
+    ``conf_level``), pr_positive (posterior Pr(> 0)), r_hat, ess_bulk, ess_tail.
+    :meth:`hdi` gives highest-density intervals, :meth:`summary` the table with the sampler
+    diagnostics, :meth:`effect_curve_summary` and :meth:`participant_effects` the effect over a
+    grid of moderator values and per participant (same column names).
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        The draws (groups ``posterior`` and ``sample_stats``).
+    config : dict
+        The model and sampler configuration (``BayesMRT.from_config(config)`` rebuilds it).
+    design : Design or None
+        The design on the analysed rows (None after :meth:`from_netcdf` without ``data``).
+    meta : dict
+        Seed, sampler, participants, rows and the term names.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.MRTSimulation(n_participants=20, n_decisions=20).mrt_data(seed=1)
+    >>> res = hm.BayesMRT("~ 1", "~ S", draws=300, tune=300, chains=2, progress=False,
+    ...                   seed=1).fit(data)
+    >>> list(res.table().columns)
+    ['term', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive', 'r_hat', 'ess_bulk', 'ess_tail']
+    >>> res.table(style="paper").columns[1]
+    'Estimate (95% CI)'
+    >>> list(res.hdi(0.9).columns)
+    ['term', 'lcl', 'ucl']
+    >>> print(res.summary())  # doctest: +ELLIPSIS
+    Bayesian causal excursion effect (gaussian outcome, collapsed model)
+    participants: 20, rows: ..., chains x draws: 2 x 300, divergences: 0, ...
+    >>> res.participant_effects().shape
+    (20, 6)
+    """
 
     idata: xr.DataTree
     config: dict
-    design: Any = field(default=None, repr=False)
+    design: Any = field(default=None)
     meta: dict = field(default_factory=dict)
 
-    # ------------------------------------------------------------------ construction
-    @classmethod
-    def from_fit(cls, idata: xr.DataTree, built: Any, *, seed: int | None, sampler: str):
-        """Attach random effects, participant effects and standardized effects to the draws."""
-        post = idata["posterior"].to_dataset()
-        design = built.design
-        chains, draws = post.sizes["chain"], post.sizes["draw"]
-        S = chains * draws
-        if built.scale_names and "scales" in post:
-            for k, n in enumerate(built.scale_names):
-                post[n] = post["scales"].isel({post["scales"].dims[-1]: k}, drop=True)
-        alpha, beta = built.theta_draws(post)
-        post["alpha"] = (("chain", "draw", "control_term"), alpha.reshape(chains, draws, -1))
-        post["beta"] = (("chain", "draw", "term"), beta.reshape(chains, draws, -1))
-        post = post.assign_coords(control_term=list(design.g_names), term=list(design.effect_names))
-        flat = {k: post[k].values.reshape(S, *post[k].shape[2:]) for k in post.data_vars}
-        if built.stats is not None:  # collapsed Gaussian model: draw b, u, c exactly
-            from hte_mrt.estimators.bayes.collapsed import draw_random_effects
-
-            theta = np.concatenate([flat["alpha"], flat["beta"]], axis=1)
-            params = {
-                "theta": theta,
-                "sd": flat["sigma"],
-                "sd_b": flat["sd_b"],
-                "sd_u": flat.get("sd_u", np.zeros(S)),
-            }
-            if "rho" in flat:
-                params["rho"] = flat["rho"]
-            if "sd_c" in flat:
-                params["sd_c"] = flat["sd_c"]
-            # chunk over draws: the exact conditional draws need ~20 (draws x participants)
-            # temporaries, which must not all be alive at once for large trials
-            rng = np.random.default_rng(seed)
-            step = max(1, int(2_000_000 // max(1, design.n_groups)))
-            chunks = [
-                draw_random_effects(
-                    built.stats, {k: v[s0 : s0 + step] for k, v in params.items()}, rng
-                )
-                for s0 in range(0, S, step)
-            ]
-            re = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-            post["b"] = (("chain", "draw", "participant"), re["b"].reshape(chains, draws, -1))
-            if "sd_u" in flat:
-                post["u"] = (("chain", "draw", "participant"), re["u"].reshape(chains, draws, -1))
-            if "c" in re:
-                post["c"] = (("chain", "draw", "cluster"), re["c"].reshape(chains, draws, -1))
-            flat.update({k: post[k].values.reshape(S, -1) for k in ("b", "u", "c") if k in post})
-        # participant average effect (first treated level)
-        p = design.F.shape[1]
-        starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
-        counts = np.diff(np.r_[starts, len(design.group)])
-        fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
-        pe = flat["beta"][:, :p] @ fbar.T
-        if "u" in flat:
-            pe = pe + flat["u"]
-        post["participant_effect"] = (
-            ("chain", "draw", "participant"),
-            pe.reshape(chains, draws, -1),
-        )
-        if built.config["family"] == "bernoulli":
-            lrr, rd = cls._standardize(flat, design, built)
-            post["log_rr"] = (("chain", "draw"), lrr.reshape(chains, draws))
-            post["risk_difference"] = (("chain", "draw"), rd.reshape(chains, draws))
-        post = post.assign_coords(participant=np.asarray(design.group_values))
-        if "cluster" in post.dims and built.cluster_values is not None:
-            post = post.assign_coords(cluster=[str(c) for c in built.cluster_values])
-        idata["posterior"] = xr.DataTree(post)
-        meta = {
-            "seed": seed,
-            "sampler": sampler,
-            "n_participants": int(design.n_groups),
-            "n_rows": len(design.y),
-            "effect_names": list(design.effect_names),
-            "control_names": list(design.g_names),
-            "f_names": list(design.f_names),
-            "levels": list(design.levels),
-        }
-        return cls(idata=idata, config=built.config, design=design, meta=meta)
-
-    @staticmethod
-    def _standardize(flat: dict, design: Any, built: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Marginal log RR and RD over available decision points, per draw."""
-        theta = np.concatenate([flat["alpha"], flat["beta"]], axis=1)
-        S = theta.shape[0]
-        x1, x0 = design.x_for(1), design.x_for(0)
-        at1 = 1.0 - design.num[:, 1]
-        at0 = -design.num[:, 1]
-        lrr, rd = np.empty(S), np.empty(S)
-        step = max(1, int(2e7 // max(1, len(design.y))))
-        for s0 in range(0, S, step):
-            sl = slice(s0, min(S, s0 + step))
-            re = flat["b"][sl][:, design.group]
-            if "c" in flat and built.cluster_of is not None:
-                re = re + flat["c"][sl][:, built.cluster_of[design.group]]
-            e1 = theta[sl] @ x1.T + re
-            e0 = theta[sl] @ x0.T + re
-            if "u" in flat:
-                uu = flat["u"][sl][:, design.group]
-                e1, e0 = e1 + uu * at1, e0 + uu * at0
-            m1, m0 = _expit(e1).mean(axis=1), _expit(e0).mean(axis=1)
-            lrr[sl], rd[sl] = np.log(m1) - np.log(m0), m1 - m0
-        return lrr, rd
+    _kind = "Bayesian causal excursion effect"
+    _format = "hte_mrt.BayesResult/1"
 
     # ------------------------------------------------------------------ draws
     @property
     def posterior(self) -> xr.Dataset:
+        """The posterior draws (dims chain, draw and term, control_term, participant, ...)."""
         return self.idata["posterior"].to_dataset()
 
     def effect_draws(self, scale: str | None = None) -> xr.DataArray:
@@ -162,48 +114,124 @@ class BayesResult:
             return post[scale].expand_dims(term=["Intercept"], axis=-1)
         raise DesignError(f"scale {scale!r} is not available for family {fam!r}.")
 
-    # ------------------------------------------------------------------ summaries
-    def summary(self, prob: float = 0.95, hdi_prob: float = 0.94, scale: str | None = None):
-        """term, mean, sd, equal-tailed interval, HDI, Pr(> 0), R-hat, ESS (bulk, tail).
+    # ------------------------------------------------------------------ tables
+    def _draws_by_term(self, scale: str | None) -> list[xr.DataArray]:
+        """Effect draws, then each variance parameter, every one with a ``term`` dim."""
+        parts = [self.effect_draws(scale)]
+        post = self.posterior
+        parts += [post[v].expand_dims(term=[v], axis=-1) for v in VARIANCE_PARAMS if v in post]
+        return parts
 
-        Effect terms first, then the variance parameters (for which Pr(> 0) is trivially 1).
+    def _table(self, conf_level: float, scale: str | None = None) -> pd.DataFrame:
+        return pd.concat(
+            [self._summarize(da, conf_level) for da in self._draws_by_term(scale)],
+            ignore_index=True,
+        )
+
+    def table(
+        self, conf_level: float | None = None, style: Style = "tidy", *, scale: str | None = None
+    ) -> pd.DataFrame:
+        """Posterior summaries: effect terms first, then the variance parameters.
+
+        Parameters
+        ----------
+        conf_level : float, optional
+            Level of the equal-tailed credible intervals (default 0.95).
+        style : {"tidy", "paper"}
+            ``"paper"``: "Estimate (95% CI)" cells and human headers.
+        scale : str, optional
+            ``"difference"`` (beta; the Gaussian default), ``"log_rr"`` (the Bernoulli default)
+            or ``"risk_difference"`` (binary outcomes; see :meth:`effect_draws`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            term, estimate (posterior mean), se (posterior sd), lcl, ucl, pr_positive
+            (posterior Pr(> 0); trivially 1 for the scale parameters), r_hat, ess_bulk, ess_tail.
         """
-        parts = [self._summarize(self.effect_draws(scale), prob, hdi_prob)]
-        for v in ("sigma", "sd_b", "sd_u", "sd_c", "rho", "smooth_sd"):
-            if v in self.posterior:
-                da = self.posterior[v].expand_dims(term=[v], axis=-1)
-                parts.append(self._summarize(da, prob, hdi_prob))
-        return pd.concat(parts, ignore_index=True)
+        level = self._level(conf_level)
+        tab = self._table(level, scale)
+        if style == "tidy":
+            return tab
+        if style == "paper":
+            return paper_table(tab, level)
+        raise DesignError(f"style must be 'tidy' or 'paper', got {style!r}.")
+
+    def hdi(self, conf_level: float = 0.95, *, scale: str | None = None) -> pd.DataFrame:
+        """Highest-density intervals (columns term, lcl, ucl), rows as in :meth:`table`."""
+        import arviz as az
+
+        level = check_conf_level(conf_level)
+        frames = []
+        for da in self._draws_by_term(scale):
+            h = np.asarray(az.hdi(da, prob=level).values)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "term": [str(t) for t in da["term"].values],
+                        "lcl": h[..., 0],
+                        "ucl": h[..., 1],
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
 
     @staticmethod
-    def _summarize(da: xr.DataArray, prob: float, hdi_prob: float) -> pd.DataFrame:
+    def _summarize(da: xr.DataArray, conf_level: float) -> pd.DataFrame:
         import arviz as az
 
         x = da.values.reshape(-1, da.shape[-1])
-        lo, hi = (1 - prob) / 2, (1 + prob) / 2
-        hdi = az.hdi(da, prob=hdi_prob).values
+        lcl, ucl = _bounds(x, conf_level, axis=0)
         ds = da.to_dataset(name="v")
-        rhat = az.rhat(ds)["v"].values
-        ess_b = az.ess(da, method="bulk").values
-        ess_t = az.ess(da, method="tail").values
-        pl, ph = f"{100 * lo:g}%", f"{100 * hi:g}%"
-        hl = f"hdi_{100 * (1 - hdi_prob) / 2:g}%"
-        hh = f"hdi_{100 * (1 + hdi_prob) / 2:g}%"
         return pd.DataFrame(
             {
                 "term": [str(t) for t in da["term"].values],
-                "mean": x.mean(axis=0),
-                "sd": x.std(axis=0, ddof=1),
-                pl: np.quantile(x, lo, axis=0),
-                ph: np.quantile(x, hi, axis=0),
-                hl: hdi[..., 0],
-                hh: hdi[..., 1],
-                "p_gt_0": (x > 0).mean(axis=0),
-                "r_hat": np.atleast_1d(rhat),
-                "ess_bulk": np.atleast_1d(ess_b),
-                "ess_tail": np.atleast_1d(ess_t),
+                "estimate": x.mean(axis=0),
+                "se": x.std(axis=0, ddof=1),
+                "lcl": lcl,
+                "ucl": ucl,
+                "pr_positive": (x > 0).mean(axis=0),
+                "r_hat": np.atleast_1d(az.rhat(ds)["v"].values),
+                "ess_bulk": np.atleast_1d(az.ess(da, method="bulk").values),
+                "ess_tail": np.atleast_1d(az.ess(da, method="tail").values),
             }
         )
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        cfg = self.config
+        collapsed = cfg.get("method") == "collapsed" and cfg["family"] == "gaussian"
+        title = (
+            f"Bayesian causal excursion effect ({cfg['family']} outcome, "
+            f"{'collapsed' if collapsed else 'row-level'} model)"
+        )
+        d = self.diagnostics()
+        info = {
+            "participants": self.meta.get("n_participants"),
+            "rows": self.meta.get("n_rows"),
+            "chains x draws": f"{d['n_chains']} x {d['n_draws'] // max(1, d['n_chains'])}",
+            "divergences": d["divergences"],
+            "max r_hat": round(d["max_rhat"], 3),
+            "min ESS": round(d["min_ess_bulk"]),
+        }
+        notes = list(d["messages"])
+        if cfg["family"] == "bernoulli":
+            notes.insert(
+                0,
+                "Effect on the log relative-risk scale, standardized over the available decision "
+                "points (table(scale='risk_difference') for the risk difference).",
+            )
+        return title, info, notes
+
+    def _repr_extra(self) -> str:
+        post = self.posterior
+        return (
+            f"{self.config['family']}, {self.meta.get('n_participants')} participants, "
+            f"{post.sizes['chain']} x {post.sizes['draw']} draws"
+        )
+
+    def to_xarray(self) -> xr.Dataset:
+        """The posterior draws as an xarray Dataset (dims chain, draw, term, ...)."""
+        return self.posterior
 
     def _f_matrix(self, grid: pd.DataFrame) -> np.ndarray:
         if self.design is not None:
@@ -235,11 +263,12 @@ class BayesResult:
         )
         return da if len(levels) > 1 else da.isel(level=0, drop=True)
 
-    def effect_curve_summary(self, grid: pd.DataFrame, prob: float = 0.95) -> pd.DataFrame:
-        """Posterior mean, sd, interval and Pr(> 0) of the effect at each grid point."""
+    def effect_curve_summary(self, grid: pd.DataFrame, conf_level: float = 0.95) -> pd.DataFrame:
+        """The effect at each grid point: the grid's columns ([level,]) then estimate (posterior
+        mean), se (posterior sd), lcl, ucl (equal-tailed at ``conf_level``), pr_positive."""
+        level = check_conf_level(conf_level)
         da = self.effect_curve(grid)
         x = da.stack(sample=SAMPLE_DIMS).transpose(..., "sample").values
-        lo, hi = (1 - prob) / 2, (1 + prob) / 2
         levels = self.meta["levels"]
         frames = []
         xs = x if len(levels) > 1 else x[None]
@@ -248,34 +277,37 @@ class BayesResult:
             if len(levels) > 1:
                 f.insert(0, "level", lev)
             v = xs[j]
-            f["mean"], f["sd"] = v.mean(axis=1), v.std(axis=1, ddof=1)
-            f["lcl"], f["ucl"] = np.quantile(v, lo, axis=1), np.quantile(v, hi, axis=1)
-            f["p_gt_0"] = (v > 0).mean(axis=1)
+            f["estimate"], f["se"] = v.mean(axis=1), v.std(axis=1, ddof=1)
+            f["lcl"], f["ucl"] = _bounds(v, level, axis=1)
+            f["pr_positive"] = (v > 0).mean(axis=1)
             frames.append(f)
         return pd.concat(frames, ignore_index=True)
 
-    def participant_effects(self, prob: float = 0.95) -> pd.DataFrame:
-        """Each participant's average excursion effect (posterior); ``attrs['sd_u']`` if fitted."""
+    def participant_effects(self, conf_level: float = 0.95) -> pd.DataFrame:
+        """Each participant's average excursion effect over their available decision points.
+
+        Columns participant, estimate (posterior mean), se (posterior sd), lcl, ucl,
+        pr_positive; with a random slope, ``attrs["sd_u"]`` holds the posterior mean and
+        interval of the between-participant sd (keys estimate, lcl, ucl).
+        """
+        level = check_conf_level(conf_level)
         da = self.posterior["participant_effect"]
         x = da.stack(sample=SAMPLE_DIMS).transpose("participant", "sample").values
-        lo, hi = (1 - prob) / 2, (1 + prob) / 2
+        lcl, ucl = _bounds(x, level, axis=1)
         tab = pd.DataFrame(
             {
                 "participant": da["participant"].values,
-                "mean": x.mean(axis=1),
-                "sd": x.std(axis=1, ddof=1),
-                "lcl": np.quantile(x, lo, axis=1),
-                "ucl": np.quantile(x, hi, axis=1),
-                "p_gt_0": (x > 0).mean(axis=1),
+                "estimate": x.mean(axis=1),
+                "se": x.std(axis=1, ddof=1),
+                "lcl": lcl,
+                "ucl": ucl,
+                "pr_positive": (x > 0).mean(axis=1),
             }
         )
         if "sd_u" in self.posterior:
             s = self.posterior["sd_u"].values.ravel()
-            tab.attrs["sd_u"] = {
-                "mean": float(s.mean()),
-                "lcl": float(np.quantile(s, lo)),
-                "ucl": float(np.quantile(s, hi)),
-            }
+            lo, hi = _bounds(s, level, axis=0)
+            tab.attrs["sd_u"] = {"estimate": float(s.mean()), "lcl": float(lo), "ucl": float(hi)}
         return tab
 
     # ------------------------------------------------------------------ diagnostics
@@ -346,28 +378,40 @@ class BayesResult:
             warnings.warn(m, ConvergenceWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ saving
+    def _sidecar_meta(self) -> dict:
+        return {"config": self.config, "meta": self.meta}
+
     def to_netcdf(self, path: str | Path) -> Path:
-        """Write the posterior (NetCDF, h5netcdf) and the configuration (JSON sidecar)."""
+        """Write the draws (NetCDF, h5netcdf; every group of :attr:`idata`) and the
+        configuration (JSON, in the file and in the sidecar ``x.json`` beside ``x.nc``)."""
         path = Path(path)
-        meta = {"config": self.config, "meta": self.meta, "format": "hte_mrt.BayesResult/1"}
+        if path.suffix == ".json":
+            raise DesignError(f"to_netcdf: {path} ends in .json, the sidecar's suffix; use '.nc'.")
+        meta = {"format": self._format, **self._sidecar_meta()}
         dt = self.idata.copy()
-        dt.attrs["hte_mrt"] = json.dumps(meta)
+        dt.attrs["hte_mrt"] = json.dumps(meta, default=json_default)
         dt.to_netcdf(path, engine="h5netcdf")
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str))
+        sidecar(path).write_text(json.dumps(meta, indent=2, default=json_default))
         return path
 
     @classmethod
     def from_netcdf(cls, path: str | Path, data: Any = None) -> BayesResult:
-        """Load a saved result; pass ``data`` to rebuild the design (needed for bs() curves)."""
+        """Load a result saved by :meth:`to_netcdf`.
+
+        Pass the trial's ``data`` to rebuild the design (needed for effect curves of moderators
+        with stateful transforms such as ``bs()``). A file that is not a saved BayesResult
+        raises :class:`~hte_mrt.errors.DataError`.
+        """
+        meta = read_sidecar(path, "BayesResult")
         dt = xr.open_datatree(Path(path), engine="h5netcdf").load()
-        meta = json.loads(dt.attrs["hte_mrt"])
         design = None
         if data is not None:
             from hte_mrt.estimands.excursion import ExcursionEffect, build_design
 
             c = meta["config"]
             design = build_design(
-                data, ExcursionEffect(c["moderators"], c["controls"], c["lag"], c["numerator"])
+                data,
+                ExcursionEffect(c["moderators"], c["controls"], c.get("lag") or 0, c["numerator"]),
             )
         return cls(idata=dt, config=meta["config"], design=design, meta=meta["meta"])
 
@@ -385,7 +429,7 @@ class BayesResult:
         for lev, sub in s.groupby("level", sort=False) if "level" in s else [(None, s)]:
             lab = "posterior" if lev is None else f"posterior ({lev})"
             ax.fill_between(sub[x], sub["lcl"], sub["ucl"], alpha=0.25)
-            ax.plot(sub[x], sub["mean"], label=lab)
+            ax.plot(sub[x], sub["estimate"], label=lab)
         if wcls is not None:
             w = wcls.effect_curve(grid)
             for lev, sub in w.groupby("level", sort=False) if "level" in w else [(None, w)]:
@@ -404,13 +448,13 @@ class BayesResult:
         """Caterpillar plot of participants' average effects with 95% intervals."""
         import matplotlib.pyplot as plt
 
-        t = self.participant_effects().sort_values("mean").reset_index(drop=True)
+        t = self.participant_effects().sort_values("estimate").reset_index(drop=True)
         if ax is None:
             _, ax = plt.subplots(figsize=(6, max(3, 0.12 * len(t))))
         ax.errorbar(
-            t["mean"],
+            t["estimate"],
             np.arange(len(t)),
-            xerr=[t["mean"] - t["lcl"], t["ucl"] - t["mean"]],
+            xerr=[t["estimate"] - t["lcl"], t["ucl"] - t["estimate"]],
             fmt="o",
             ms=3,
             lw=0.8,

@@ -261,7 +261,7 @@ def collapsed_logp(data, theta, sd, sd_b, sd_u, rho=None, sd_c=None):
     return -0.5 * (data["n"] * LOG_2PI + logdet + quad)
 
 
-def build_collapsed_model(
+def _build_collapsed_model(
     stats: CollapsedStats,
     *,
     correlated: bool = False,
@@ -271,6 +271,10 @@ def build_collapsed_model(
     impl: str = "kernel",
 ):
     """PyMC model with the random effects integrated out (a ``pm.Potential`` named ``loglik``).
+
+    A self-contained reference model on the sufficient statistics alone (tests and the
+    prototype benchmark compare it with the row-level model); :class:`~hte_mrt.BayesMRT`
+    builds its own model with the same likelihood.
 
     ``impl="kernel"`` (default) evaluates the log-density and its gradient with one numba kernel
     wrapped in a pytensor Op (fast to compile: nutpie compiles in ~5 s instead of ~15 s);
@@ -474,12 +478,6 @@ def add_log_likelihood(dt, stats: CollapsedStats, *, var_name: str = "y", by: st
     else:
         dt["log_likelihood"] = xr.Dataset({var_name: da})
     return dt
-
-
-def collapsed_logp_numpy(stats: CollapsedStats, params: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Total marginal log-likelihood per draw (S,), numpy."""
-    by = "cluster" if params.get("sd_c") is not None else "participant"
-    return pointwise_loglik(stats, params, by=by).sum(axis=1)
 
 
 def draw_random_effects(

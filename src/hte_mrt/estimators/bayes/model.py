@@ -32,18 +32,26 @@ import json
 import os
 import threading
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.util import find_spec
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, OutcomeTypeError
-from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
+from hte_mrt.estimands.excursion import (
+    Design,
+    ExcursionEffect,
+    NumeratorSpec,
+    _rhs,
+    build_design,
+)
 from hte_mrt.estimators.bayes.priors import make_rv, resolve_priors, validate_priors
+
+if TYPE_CHECKING:
+    from hte_mrt.results.bayes import BayesResult
 
 SPLINE_PREFIX = "bs("
 
@@ -151,44 +159,189 @@ class BuiltModel:
         return theta[:, :q], theta[:, q:]
 
 
+_SAMPLER_FIELDS = (
+    "draws",
+    "tune",
+    "chains",
+    "target_accept",
+    "n_jobs",
+    "progress",
+    "seed",
+    "sampler",
+)
+
+
+def _formula_key(formula: str) -> str:
+    """A formula without its '~' and whitespace, to compare two spellings of one formula."""
+    return "".join(_rhs(formula).split())
+
+
+def _check_int(name: str, value: Any, minimum: int, *, none_ok: bool = False) -> None:
+    if value is None and none_ok:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        extra = " or None" if none_ok else ""
+        raise DesignError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}.")
+
+
 @dataclass
 class BayesMRT:
-    """Hierarchical Bayesian model of a (moderated, time-varying) causal excursion effect.
+    r"""Hierarchical Bayesian model of a (moderated, time-varying) causal excursion effect.
 
-    Parameters (no work is done until :meth:`fit`)
+    For participant :math:`i` (in cluster :math:`k(i)`) at an available decision point
+    :math:`t`, with the centred treatment :math:`\tilde A_{it} = A_{it} - \tilde p_{it}`
+    (:math:`\tilde p` the numerator probability, as in WCLS), the Gaussian model is
+
+    .. math::
+
+        Y_{it} = g_{it}^\top \alpha + \tilde A_{it}\, f_{it}^\top \beta + b_i + c_{k(i)}
+                 + \tilde A_{it} u_i + \varepsilon_{it},
+
+        b_i \sim N(0, \sigma_b^2),\quad u_i \sim N(0, \sigma_u^2),\quad
+        c_k \sim N(0, \sigma_c^2),\quad \varepsilon_{it} \sim N(0, \sigma^2),
+
+    where :math:`f_{it}^\top\beta = \beta(t; s)` is the causal excursion effect (marginal over
+    :math:`u_i`, whose mean is 0), :math:`g` holds the controls plus every moderator main
+    effect (as in WCLS), :math:`u_i` is the optional participant random effect
+    (``random_slope``, correlated with :math:`b_i` if ``correlated``) and :math:`c_k` the
+    optional cluster intercept. The random effects are integrated out analytically
+    (``method="collapsed"``: one log-density evaluation costs O(participants) whatever the
+    number of decision points) and drawn afterwards from their exact conditional posteriors.
+    A ``bs(...)`` moderator term is a penalized B-spline whose smoothness is learned.
+
+    For a binary outcome (``family="bernoulli"``) :math:`\operatorname{logit} P(Y_{it}=1)` is
+    the same linear predictor (random effects sampled), and the excursion effect is reported as
+    a log relative risk by standardization over the available decision points (comparable with
+    EMEE):
+
+    .. math::
+
+        \log \mathrm{RR} = \log \overline{P(Y_{it}=1 \mid A_{it}=1)}
+                          - \log \overline{P(Y_{it}=1 \mid A_{it}=0)},
+
+    and as a risk difference (``effect_draws("risk_difference")``).
+
+    No work is done until :meth:`fit`.
+
+    Parameters
     ----------
-    moderators, controls
-        Formulas of f and of the controls g (moderator main effects are added to g). Use
-        ``bs(day, df=6)`` in ``moderators`` for a smooth, penalized time-varying effect.
-    family
-        ``"gaussian"`` or ``"bernoulli"`` (logit link; effects reported as log RR and RD).
-    random_slope, correlated
-        Participant random treatment effect u_i; correlated with b_i if ``correlated``.
-    cluster_intercept
-        Cluster random intercept c_k; default: when the data have a cluster column.
-    numerator, lag
-        As in WCLS (:class:`~hte_mrt.estimands.ExcursionEffect`).
-    priors
-        Overrides of the default priors (see :mod:`.priors`), as plain data.
-    method
-        ``"collapsed"`` (random effects integrated out; Gaussian only: a Bernoulli model always
-        samples its random effects) or ``"rowlevel"``.
+    moderators, controls : str, optional
+        Formulas of :math:`f` and of the controls :math:`g` (moderator main effects are added to
+        :math:`g`); ``bs(day, df=6)`` in ``moderators`` gives a smooth time-varying effect. Leave
+        them out when fitting through an estimand (:meth:`fit` with ``estimand=``); ``controls``
+        defaults to ``"~ 1"``.
+    family : {"gaussian", "bernoulli"}
+        Outcome model (Bernoulli: logit link, effects as log RR and risk difference).
+    random_slope, correlated : bool
+        Participant random treatment effect :math:`u_i`; correlated with :math:`b_i` if
+        ``correlated``.
+    cluster_intercept : bool, optional
+        Cluster random intercept :math:`c_k`; default: when the data have a cluster column.
+    numerator : float, str or dict, optional
+        Numerator probability, as in :func:`hte_mrt.wcls`.
+    lag : int, optional
+        Effect on the outcome ``lag`` decision points later (default 0).
+    priors : dict, optional
+        Overrides of the default priors (see :mod:`hte_mrt.estimators.bayes.priors`), as data.
+    method : {"collapsed", "rowlevel"}
+        ``"collapsed"`` (random effects integrated out; Gaussian only, a Bernoulli model always
+        samples its random effects) or ``"rowlevel"`` (reference implementation, small data).
+    draws, tune, chains : int
+        MCMC draws kept per chain, warm-up iterations per chain, chains.
+    target_accept : float, optional
+        NUTS target acceptance rate; default 0.9, and 0.97 for models with a penalized spline.
+    n_jobs : int, optional
+        Chains run at once; default: chosen by the sampler and the data size.
+    progress : bool
+        Show the sampler's progress bar.
+    seed : int, optional
+        Seed of the sampler and of the random-effect draws (same seed, data and settings: the
+        same draws); ``None`` draws fresh entropy.
+    sampler : {"auto", "nutpie", "pymc"}
+        ``"auto"`` uses nutpie when installed, else PyMC's NUTS.
+
+    See Also
+    --------
+    hte_mrt.BayesResult : what :meth:`fit` returns.
+    hte_mrt.crosscheck : compare the posterior with WCLS / EMEE.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.MRTSimulation(n_participants=20, n_decisions=20).mrt_data(seed=1)
+    >>> model = hm.BayesMRT("~ 1", "~ S", draws=300, tune=300, chains=2, progress=False, seed=1)
+    >>> res = model.fit(data)
+    >>> res.table()[["term", "estimate", "se"]].round(1)
+            term  estimate   se
+    0  Intercept       0.3  0.1
+    1      sigma       1.0  0.0
+    2       sd_b       0.2  0.1
+
+    The same model through an estimand (the formulas then live in the estimand only):
+
+    >>> res = model.fit(data, estimand=hm.ExcursionEffect("~ 1", "~ S"))
+    >>> res.config["moderators"], res.config["seed"]
+    ('~ 1', 1)
     """
 
-    moderators: str = "~ 1"
-    controls: str = "~ 1"
+    moderators: str | None = None
+    controls: str | None = None
     family: Literal["gaussian", "bernoulli"] = "gaussian"
     random_slope: bool = False
     correlated: bool = False
     cluster_intercept: bool | None = None
     numerator: NumeratorSpec = None
-    lag: int = 0
+    lag: int | None = None
     priors: dict | None = field(default=None)
     method: Literal["collapsed", "rowlevel"] = "collapsed"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float | None = None
+    n_jobs: int | None = None
+    progress: bool = True
+    seed: int | None = None
+    sampler: Literal["auto", "nutpie", "pymc"] = "auto"
+
+    def __post_init__(self) -> None:
+        # cheap checks of the sampler settings: a bad value would otherwise surface as a panic
+        # inside the (Rust) sampler
+        _check_int("draws", self.draws, 1)
+        _check_int("tune", self.tune, 1)
+        _check_int("chains", self.chains, 1)
+        _check_int("n_jobs", self.n_jobs, 1, none_ok=True)
+        _check_int("seed", self.seed, 0, none_ok=True)
+        _check_int("lag", self.lag, 0, none_ok=True)
+        if self.target_accept is not None and (
+            isinstance(self.target_accept, bool)
+            or not isinstance(self.target_accept, int | float | np.number)
+            or not 0.0 < float(self.target_accept) < 1.0
+        ):
+            raise DesignError(
+                f"target_accept must be a number in (0, 1) such as 0.9, or None; "
+                f"got {self.target_accept!r}."
+            )
+        if not isinstance(self.progress, bool | np.bool_):
+            raise DesignError(f"progress must be True or False, got {self.progress!r}.")
+        if self.sampler not in ("auto", "nutpie", "pymc"):
+            raise DesignError(f"sampler must be 'auto', 'nutpie' or 'pymc', got {self.sampler!r}.")
+        for name in ("moderators", "controls"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise DesignError(f"{name} must be a formula string such as '~ 1', got {v!r}.")
+        # plain Python numbers, so the configuration is JSON data
+        for name in ("draws", "tune", "chains", "n_jobs", "seed", "lag"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, int(v))
+        if self.target_accept is not None:
+            self.target_accept = float(self.target_accept)
+        self.progress = bool(self.progress)
 
     # ------------------------------------------------------------------ configuration
     def config(self) -> dict:
-        """The model configuration as JSON-serializable data (saved with the posterior)."""
+        """The model and sampler configuration as JSON-serializable data (saved with the
+        posterior); ``BayesMRT.from_config(cfg)`` rebuilds the model."""
         cfg = asdict(self)
         if isinstance(cfg["numerator"], dict):
             cfg["numerator"] = {str(k): v for k, v in cfg["numerator"].items()}
@@ -197,7 +350,50 @@ class BayesMRT:
 
     @classmethod
     def from_config(cls, cfg: dict) -> BayesMRT:
+        """The model a :meth:`config` describes."""
         return cls(**cfg)
+
+    def _model_key(self) -> str:
+        """The configuration without the sampler settings (what the compiled model depends on)."""
+        cfg = {k: v for k, v in self.config().items() if k not in _SAMPLER_FIELDS}
+        return json.dumps(cfg, sort_keys=True, default=str)
+
+    def _resolve(self, estimand: ExcursionEffect | None) -> BayesMRT:
+        """This model with its formulas, lag and numerator taken from ``estimand`` (checked for
+        agreement with the constructor's) or completed with their defaults."""
+        if estimand is None:
+            if self.moderators is None:
+                raise DesignError(
+                    "BayesMRT has no moderators: pass the formulas to the constructor, e.g. "
+                    "hm.BayesMRT(moderators='~ 1', controls='~ x'), or fit it through an "
+                    "estimand: hm.ExcursionEffect('~ 1', '~ x').fit(data, estimator=hm.BayesMRT())."
+                )
+            return replace(self, controls=self.controls or "~ 1", lag=self.lag or 0)
+        if not all(hasattr(estimand, k) for k in ("moderators", "controls", "lag", "numerator")):
+            raise DesignError(
+                f"estimand must be an hm.ExcursionEffect, got {type(estimand).__name__}."
+            )
+        for name in ("moderators", "controls"):
+            mine, theirs = getattr(self, name), getattr(estimand, name)
+            if mine is not None and _formula_key(mine) != _formula_key(theirs):
+                raise DesignError(
+                    f"BayesMRT({name}={mine!r}) disagrees with the estimand's {name} "
+                    f"{theirs!r}: give the formulas in one place (the estimand)."
+                )
+        for name, default in (("lag", None), ("numerator", None)):
+            mine, theirs = getattr(self, name), getattr(estimand, name)
+            if mine is not default and mine != theirs:
+                raise DesignError(
+                    f"BayesMRT({name}={mine!r}) disagrees with the estimand's {name} "
+                    f"{theirs!r}: set it in one place (the estimand)."
+                )
+        return replace(
+            self,
+            moderators=estimand.moderators,
+            controls=estimand.controls,
+            lag=int(estimand.lag),
+            numerator=estimand.numerator,
+        )
 
     def _check(self, data: MRTData) -> None:
         if self.family not in ("gaussian", "bernoulli"):
@@ -224,8 +420,11 @@ class BayesMRT:
                 )
 
     # ------------------------------------------------------------------ building
-    def build(self, data: MRTData) -> BuiltModel:
+    def build(self, data: MRTData, estimand: ExcursionEffect | None = None) -> BuiltModel:
         """Validate, build the design and the PyMC model (no sampling)."""
+        return self._resolve(estimand)._build(data)
+
+    def _build(self, data: MRTData) -> BuiltModel:
         import pymc as pm
         import pytensor.tensor as pt
 
@@ -353,7 +552,7 @@ class BayesMRT:
                     pm.Bernoulli("y", logit_p=mu, observed=y)
         built_map, built_rebuild = T, rebuild_a + rebuild_b
         key = (
-            json.dumps(self.config(), sort_keys=True, default=str),
+            self._model_key(),
             tuple(design.g_names),
             tuple(effect_names),
             use_cluster,
@@ -468,41 +667,51 @@ class BayesMRT:
         return pt.concatenate(parts), np.column_stack(cols), rebuild
 
     # ------------------------------------------------------------------ fitting
-    def fit(
-        self,
-        data: MRTData,
-        *,
-        draws: int = 1000,
-        tune: int = 1000,
-        chains: int = 4,
-        seed: int | None = None,
-        sampler: Literal["auto", "nutpie", "pymc"] = "auto",
-        progress: bool = True,
-        target_accept: float | None = None,
-    ):
-        """Sample the posterior; returns a :class:`~hte_mrt.results.bayes.BayesResult`.
+    def fit(self, data: MRTData, estimand: ExcursionEffect | None = None) -> BayesResult:
+        """Sample the posterior of the excursion effect.
 
-        ``sampler="auto"`` uses nutpie when installed, else PyMC's NUTS. ``seed`` makes the run
-        reproducible (same draws for the same seed, data and settings). ``target_accept``
-        defaults to 0.9, and 0.97 for models with a penalized spline (the smoothness scale makes
-        a funnel when the true effect is nearly linear).
+        Parameters
+        ----------
+        data : MRTData
+            The trial.
+        estimand : ExcursionEffect, optional
+            Take the moderators, controls, lag and numerator from this estimand (formulas given
+            to the constructor as well must agree with it).
+
+        Returns
+        -------
+        BayesResult
+            The posterior; ``table()`` has the columns term, estimate (posterior mean), se
+            (posterior sd), lcl, ucl, pr_positive, r_hat, ess_bulk, ess_tail.
+
+        Warns
+        -----
+        ConvergenceWarning
+            On divergences, R-hat > 1.01, low effective sample sizes or low BFMI.
         """
         import pymc as pm
 
-        from hte_mrt.results.bayes import BayesResult
+        from hte_mrt.estimators.bayes.posterior import posterior_result
 
-        built = self.build(data)
+        model = self._resolve(estimand)
+        built = model._build(data)
+        target_accept = model.target_accept
         if target_accept is None:
             target_accept = 0.97 if "smooth_sd" in built.model.named_vars else 0.9
-        nuts_sampler = sampler
-        if sampler == "auto":
+        nuts_sampler = model.sampler
+        if nuts_sampler == "auto":
             nuts_sampler = "nutpie" if find_spec("nutpie") else "pymc"
+        draws, tune, chains, seed = model.draws, model.tune, model.chains, model.seed
         if nuts_sampler == "nutpie" and built.stats is not None:
-            idata = _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_accept)
+            idata = _sample_nutpie_cached(
+                built, draws, tune, chains, seed, model.progress, target_accept, model.n_jobs
+            )
         else:
             kwargs: dict[str, Any] = {}
             if nuts_sampler == "pymc":
-                kwargs["cores"] = min(chains, os.cpu_count() or 1)
+                kwargs["cores"] = model.n_jobs or min(chains, os.cpu_count() or 1)
+            elif model.n_jobs is not None:
+                kwargs["cores"] = model.n_jobs
             with built.model, warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*tune.*", category=UserWarning)
                 idata = pm.sample(
@@ -511,21 +720,43 @@ class BayesMRT:
                     chains=chains,
                     random_seed=seed,
                     nuts_sampler=nuts_sampler,
-                    progressbar=progress,
+                    progressbar=model.progress,
                     nuts={"target_accept": target_accept},
                     compute_convergence_checks=False,
                     **kwargs,
                 )
-        result = BayesResult.from_fit(idata, built, seed=seed, sampler=nuts_sampler)
+        result = posterior_result(
+            idata, built, seed=seed, sampler=nuts_sampler, target_accept=target_accept
+        )
         result.warn_if_unreliable()
         return result
 
-    def prior_predictive(self, data: MRTData, *, draws: int = 200, seed: int | None = None):
-        """Draws of the parameters and of y from the prior (row level), as an xarray Dataset."""
+    def prior_predictive(
+        self, data: MRTData, estimand: ExcursionEffect | None = None, *, draws: int = 200
+    ) -> xr.Dataset:
+        """Draws of the effect terms and of y from the prior (row level).
+
+        Parameters
+        ----------
+        data : MRTData
+            The trial (its design and outcome scale set the default priors).
+        estimand : ExcursionEffect, optional
+            As in :meth:`fit`.
+        draws : int
+            Prior draws (the model's ``seed`` makes them reproducible).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``y`` (draw, row) and ``beta`` (draw, term); attributes ``observed_mean`` and
+            ``observed_sd`` of the analysed outcome.
+        """
         import pymc as pm
 
-        built = self.build(data)
-        rng = np.random.default_rng(seed)
+        _check_int("draws", draws, 1)
+        model = self._resolve(estimand)
+        built = model._build(data)
+        rng = np.random.default_rng(model.seed)
         with built.model, warnings.catch_warnings():
             # the Potential is the (collapsed) likelihood: y is simulated below, row by row
             warnings.filterwarnings("ignore", message=".*Potentials.*", category=UserWarning)
@@ -573,7 +804,7 @@ PARALLEL_CHAINS_MIN_PARTICIPANTS = 400
 NUMBA_MIN_PARTICIPANTS = 10_000
 
 
-def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_accept):
+def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_accept, n_jobs=None):
     """nutpie sampling of a collapsed model, reusing a compiled model of the same structure.
 
     The log-density is compiled by PyTensor (:mod:`._nutpie`; kernels cached on disk, so a
@@ -603,14 +834,14 @@ def _sample_nutpie_cached(built, draws, tune, chains, seed, progress, target_acc
     kw = dict(draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=progress,
               save_warmup=False, target_accept=target_accept)  # fmt: skip
     if not hasattr(compiled, "set_data"):  # numba cfunc model: data bound by with_data
-        return nutpie.sample(compiled.with_data(**built.shared.values()), **kw)
+        return nutpie.sample(compiled.with_data(**built.shared.values()), cores=n_jobs, **kw)
     # The cached functions' shared data are overwritten per fit: one such fit at a time.
     # Python-callable chains share the GIL (only the likelihood kernel releases it), so threads
     # pay off only when the kernel dominates; each chain has its own seeded stream, so the
     # draws do not depend on the thread count.
     with _COMPILED_LOCK:
         compiled.set_data(built.shared.values())
-        cores = 1 if n_part < PARALLEL_CHAINS_MIN_PARTICIPANTS else None
+        cores = n_jobs or (1 if n_part < PARALLEL_CHAINS_MIN_PARTICIPANTS else None)
         return nutpie.sample(compiled.nutpie_model(), cores=cores, **kw)
 
 
@@ -651,17 +882,3 @@ def _theta_map(design: Design, Tb: np.ndarray) -> np.ndarray:
     T[:q, :q] = Ug
     T[q:, q:] = Uf @ Tb
     return T
-
-
-def summarize_prior_predictive(ds: xr.Dataset) -> pd.DataFrame:
-    """Mean and sd of simulated outcomes per prior draw vs the observed ones (quantiles)."""
-    m = ds["y"].mean("row").values
-    s = ds["y"].std("row").values
-    q = [0.05, 0.5, 0.95]
-    return pd.DataFrame(
-        {
-            "statistic": ["mean", "sd"],
-            "observed": [ds.attrs["observed_mean"], ds.attrs["observed_sd"]],
-            **{f"prior_q{int(100 * p)}": [np.quantile(m, p), np.quantile(s, p)] for p in q},
-        }
-    )

@@ -2,7 +2,7 @@
 
 y_it ~ N(x_it' theta + b_i + c_k(i) + At_it u_i, sd^2), (b_i, u_i) = L eta_i (non-centred, default)
 or (b_i, u_i) ~ N(0, L L') (centred), c_k ~ N(0, sd_c^2). Priors as in
-:func:`hte_mrt.estimators.bayes.collapsed.build_collapsed_model`. Cost grows with the number of
+:func:`hte_mrt.estimators.bayes.collapsed._build_collapsed_model`. Cost grows with the number of
 rows; meant for validation on small data.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 from hte_mrt.errors import DataError
 
 
-def build_rowlevel_model(
+def _build_rowlevel_model(
     X: np.ndarray,
     At: np.ndarray,
     y: np.ndarray,

@@ -1,0 +1,138 @@
+"""From raw MCMC draws to a :class:`~hte_mrt.results.bayes.BayesResult` (the estimation work
+after sampling).
+
+Added to the sampler's posterior: ``alpha`` / ``beta`` on the data scale (dims
+``control_term`` / ``term``), the named variance parameters, the random effects ``b``, ``u``,
+``c`` (exact draws from their conditional posteriors for the collapsed Gaussian model),
+``participant_effect`` (each participant's average excursion effect
+mean_t f_it' beta + u_i over their available decision points) and, for binary outcomes,
+``log_rr`` / ``risk_difference`` standardized over the available decision points.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hte_mrt.estimators.bayes.collapsed import draw_random_effects
+from hte_mrt.results.bayes import BayesResult
+
+#: elements of the (draws x participants) temporaries of the exact random-effect draws
+_RE_CHUNK = 2_000_000
+#: elements of the (draws x rows) temporaries of the standardization
+_STD_CHUNK = 20_000_000
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def posterior_result(
+    idata: xr.DataTree,
+    built: Any,
+    *,
+    seed: int | None,
+    sampler: str,
+    target_accept: float | None = None,
+) -> BayesResult:
+    """Attach random effects, participant effects and standardized effects to the draws of a
+    built model (``BayesMRT.build``) and wrap them in a :class:`BayesResult`."""
+    post = idata["posterior"].to_dataset()
+    design = built.design
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    S = chains * draws
+    if built.scale_names and "scales" in post:
+        for k, n in enumerate(built.scale_names):
+            post[n] = post["scales"].isel({post["scales"].dims[-1]: k}, drop=True)
+    alpha, beta = built.theta_draws(post)
+    post["alpha"] = (("chain", "draw", "control_term"), alpha.reshape(chains, draws, -1))
+    post["beta"] = (("chain", "draw", "term"), beta.reshape(chains, draws, -1))
+    post = post.assign_coords(control_term=list(design.g_names), term=list(design.effect_names))
+    flat = {k: post[k].values.reshape(S, *post[k].shape[2:]) for k in post.data_vars}
+    if built.stats is not None:  # collapsed Gaussian model: draw b, u, c exactly
+        theta = np.concatenate([flat["alpha"], flat["beta"]], axis=1)
+        params = {
+            "theta": theta,
+            "sd": flat["sigma"],
+            "sd_b": flat["sd_b"],
+            "sd_u": flat.get("sd_u", np.zeros(S)),
+        }
+        if "rho" in flat:
+            params["rho"] = flat["rho"]
+        if "sd_c" in flat:
+            params["sd_c"] = flat["sd_c"]
+        # chunk over draws: the exact conditional draws need ~20 (draws x participants)
+        # temporaries, which must not all be alive at once for large trials
+        rng = np.random.default_rng(seed)
+        step = max(1, int(_RE_CHUNK // max(1, design.n_groups)))
+        chunks = [
+            draw_random_effects(built.stats, {k: v[s0 : s0 + step] for k, v in params.items()}, rng)
+            for s0 in range(0, S, step)
+        ]
+        re = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        post["b"] = (("chain", "draw", "participant"), re["b"].reshape(chains, draws, -1))
+        if "sd_u" in flat:
+            post["u"] = (("chain", "draw", "participant"), re["u"].reshape(chains, draws, -1))
+        if "c" in re:
+            post["c"] = (("chain", "draw", "cluster"), re["c"].reshape(chains, draws, -1))
+        flat.update({k: post[k].values.reshape(S, -1) for k in ("b", "u", "c") if k in post})
+    # participant average effect (first treated level)
+    p = design.F.shape[1]
+    starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
+    counts = np.diff(np.r_[starts, len(design.group)])
+    fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
+    pe = flat["beta"][:, :p] @ fbar.T
+    if "u" in flat:
+        pe = pe + flat["u"]
+    post["participant_effect"] = (
+        ("chain", "draw", "participant"),
+        pe.reshape(chains, draws, -1),
+    )
+    if built.config["family"] == "bernoulli":
+        lrr, rd = standardized_effects(flat, design, built.cluster_of)
+        post["log_rr"] = (("chain", "draw"), lrr.reshape(chains, draws))
+        post["risk_difference"] = (("chain", "draw"), rd.reshape(chains, draws))
+    post = post.assign_coords(participant=np.asarray(design.group_values))
+    if "cluster" in post.dims and built.cluster_values is not None:
+        post = post.assign_coords(cluster=[str(c) for c in built.cluster_values])
+    idata["posterior"] = xr.DataTree(post)
+    meta = {
+        "seed": seed,
+        "sampler": sampler,
+        "target_accept": target_accept,
+        "n_participants": int(design.n_groups),
+        "n_rows": len(design.y),
+        "effect_names": list(design.effect_names),
+        "control_names": list(design.g_names),
+        "f_names": list(design.f_names),
+        "levels": list(design.levels),
+    }
+    return BayesResult(idata=idata, config=built.config, design=design, meta=meta)
+
+
+def standardized_effects(
+    flat: dict, design: Any, cluster_of: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Marginal log RR and risk difference over the available decision points, per draw."""
+    theta = np.concatenate([flat["alpha"], flat["beta"]], axis=1)
+    S = theta.shape[0]
+    x1, x0 = design.x_for(1), design.x_for(0)
+    at1 = 1.0 - design.num[:, 1]
+    at0 = -design.num[:, 1]
+    lrr, rd = np.empty(S), np.empty(S)
+    step = max(1, int(_STD_CHUNK // max(1, len(design.y))))
+    for s0 in range(0, S, step):
+        sl = slice(s0, min(S, s0 + step))
+        re = flat["b"][sl][:, design.group]
+        if "c" in flat and cluster_of is not None:
+            re = re + flat["c"][sl][:, cluster_of[design.group]]
+        e1 = theta[sl] @ x1.T + re
+        e0 = theta[sl] @ x0.T + re
+        if "u" in flat:
+            uu = flat["u"][sl][:, design.group]
+            e1, e0 = e1 + uu * at1, e0 + uu * at0
+        m1, m0 = _expit(e1).mean(axis=1), _expit(e0).mean(axis=1)
+        lrr[sl], rd[sl] = np.log(m1) - np.log(m0), m1 - m0
+    return lrr, rd
