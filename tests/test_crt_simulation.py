@@ -207,8 +207,8 @@ def test_linear_interaction_recovers_linear_cate():
     assert np.mean(pehe) < 0.12
     assert np.mean(pehe_new) < 0.13
     # params / clone follow the contract; bootstrap intervals
-    m = LinearInteraction(n_boot=20, random_state=3).fit(sim.crt_data(9))
-    assert m.get_params() == {"n_boot": 20, "n_jobs": None, "random_state": 3}
+    m = LinearInteraction(n_boot=20, seed=3).fit(sim.crt_data(9))
+    assert m.get_params() == {"n_boot": 20, "n_jobs": None, "seed": 3, "progress": True}
     a = m.ate()
     assert a["lcl"] < a["estimate"] < a["ucl"]
     new = m.ate("cluster", frame=sim.new_clusters(2))
