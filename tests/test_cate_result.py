@@ -101,10 +101,10 @@ def test_saving_refuses_what_it_cannot_restore_and_loading_a_foreign_file(tmp_pa
         CATEResult(np.zeros(n), None, bands, np.arange(n), "t").to_netcdf(tmp_path / "b.nc")
     path = tmp_path / "other.nc"
     xr.Dataset({"estimate": ("individual", np.zeros(3))}).to_netcdf(path, engine="h5netcdf")
-    with pytest.raises(DataError, match="not a saved (hte_mrt )?CATEResult"):
+    with pytest.raises(DataError, match=r"not a saved (hte_mrt )?CATEResult"):
         CATEResult.from_netcdf(path)
     (tmp_path / "text.nc").write_text("not netcdf")
-    with pytest.raises(DataError, match="not a saved (hte_mrt )?CATEResult"):
+    with pytest.raises(DataError, match=r"not a saved (hte_mrt )?CATEResult"):
         CATEResult.from_netcdf(tmp_path / "text.nc")
 
 

@@ -29,8 +29,8 @@ Interval metrics are NaN when the learner gives no intervals (a point learner wi
 Seeds: replicate r uses the r-th child of ``SeedSequence(seed).spawn(n_reps)`` in every
 scenario (common random numbers across scenarios), split into the trial, the new clusters and
 one seed per learner (set as ``seed`` when the learner has that parameter and it is None;
-the learners' own progress bars are turned off: the study has one). Results therefore do not depend on the backend (joblib or dask) or on ``n_jobs``, except
-for the timing columns.
+the learners' own progress bars are turned off: the study has one). Results therefore do not
+depend on the backend (joblib or dask) or on ``n_jobs``, except for the timing columns.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
+from hte_mrt._contract import Result, paper_table
 from hte_mrt.data.simulate_crt import (
     ICC_LEVELS,
     INTERCEPT_LEVELS,
@@ -58,7 +59,6 @@ from hte_mrt.data.simulate_crt import (
     TAU_LEVELS,
     CRTSimulation,
 )
-from hte_mrt._contract import Result, paper_table
 from hte_mrt.errors import DesignError
 
 LearnerSpec = Callable[[], Any] | tuple[type, Mapping[str, Any]] | Any
@@ -334,8 +334,8 @@ def run_study(
     >>> study = run_study({"small": hm.CRTSimulation(n_clusters=16)},
     ...                   {"linear": hm.LinearInteraction(n_boot=20)}, n_reps=2, seed=1,
     ...                   progress=False)
-    >>> study
-    <StudyResult: CATE learners on simulated CRTs, 1 scenario(s) x 1 learner(s) x 2 replicate(s), 4 rows, 0 failed>
+    >>> study  # doctest: +ELLIPSIS
+    <StudyResult: CATE learners on simulated CRTs, 1 scenario(s) x 1 learner(s) x 2 ...>
     >>> study.table()[["scenario", "learner", "sample", "n_reps"]]
       scenario learner        sample  n_reps
     0    small  linear     in_sample       2

@@ -21,8 +21,8 @@ The estimand is the CATE :math:`\tau(x, v) = E[Y(1) - Y(0) \mid x, v]`, marginal
 
 pymc-bart notes (0.13, Rust backend ``bartrs``): the PGBART step is subclassed here so that
 (i) its particle-Gibbs random numbers are seeded from the chain's generator (upstream always
-uses seed 0), and (ii) chains sampled one after another (PyMC's ``cores=1``) each keep their own trees
-(upstream only stores the first chain's). Posterior trees are evaluated at new rows with
+uses seed 0), and (ii) chains sampled one after another (PyMC's ``cores=1``) each keep their
+own trees (upstream only stores the first chain's). Posterior trees are evaluated at new rows with
 ``bartrs.PosteriorSampler``, draw by draw, aligned with the other posterior draws.
 """
 

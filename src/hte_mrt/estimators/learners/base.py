@@ -25,7 +25,6 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-
 from tqdm.auto import tqdm
 
 from hte_mrt._contract import check_conf_level
