@@ -145,8 +145,19 @@ def test_result_api_and_errors():
         and "CalibrationTest" in repr(c)
         and "linear" in repr(c)
     )
-    again = calibration_test(LinearInteraction(), data, n_splits=4, seed=1)
+    again = calibration_test(LinearInteraction(), data, n_splits=4, seed=1, progress=False)
     pd.testing.assert_frame_equal(again.splits, c.splits)
+    # the results contract: columns, another level from the split estimates, conf_int, Summary
+    from hte_mrt._contract import Result, Summary
+
+    assert isinstance(c, Result) and isinstance(c.summary(), Summary)
+    assert list(c.table().columns[:7]) == ["term", "estimate", "se", "lcl", "ucl", "df", "p"]
+    wide, narrow = c.table(conf_level=0.99), c.table(conf_level=0.5)
+    assert (wide["lcl"] < t["lcl"].to_numpy()).all() and (narrow["ucl"] < t["ucl"].to_numpy()).all()
+    pd.testing.assert_series_equal(wide["estimate"], c.table()["estimate"])
+    ci = c.conf_int(alpha=0.01)
+    np.testing.assert_allclose(ci["lcl"], wide["lcl"])
+    assert "Estimate (95% CI)" in c.table(style="paper").columns
     # halves: within arm, every cluster in one half, sizes differ by at most one per arm
     half = split_clusters(data.cluster_arm, np.random.default_rng(0))
     for a in (0, 1):
