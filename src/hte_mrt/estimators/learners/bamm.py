@@ -144,6 +144,32 @@ class BayesianAdditiveMixedModel(CRTLearner):
         Chains sampled at once, in threads (the likelihood kernel releases the GIL); ``None``
         (default): min(chains, CPU count); 1 runs them one after another. Seeded draws do not
         depend on it.
+
+    Attributes
+    ----------
+    draws_ : dict
+        After :meth:`fit`: posterior draws of ``sigma``, ``sd_b``, ``tau0``, ``gamma``, ...
+        (:meth:`cate` gives the posterior CATEs as a :class:`CATEResult`).
+    idata_ : arviz.InferenceData
+        The sampler's output (variance parameters).
+    diagnostics_ : dict
+        ``max_rhat`` and ``divergences``.
+    prob_homogeneous_ : float or None
+        Posterior probability of no heterogeneity (with ``prob_homogeneous > 0``).
+
+    Examples
+    --------
+    A quick fit (few draws: for a report use the defaults, 4 chains of 1000 draws):
+
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=16).crt_data(seed=1)
+    >>> bamm = hm.BayesianAdditiveMixedModel(draws=100, tune=100, chains=1, seed=1,
+    ...                                      progress=False).fit(data)
+    >>> res = bamm.cate()
+    >>> res.interval, res.draws.shape
+    ('posterior', (100, 404))
+    >>> round(float(res.ate()["estimate"]), 2)
+    -0.03
     """
 
     name: ClassVar[str] = "bamm"

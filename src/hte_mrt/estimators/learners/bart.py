@@ -304,6 +304,15 @@ class BARTMixed(_PyMCBART):
     from the truth to 0 (in the 11 scenarios with true ATE -0.14: mean -0.04 to -0.09) and
     its 95% CATE intervals covered 0.75-0.95. For effects and intervals prefer
     :class:`BayesianCausalForestMixed` or the additive mixed model.
+
+    Examples
+    --------
+    A fit compiles a PyMC model (tens of seconds); here the learner is only set up:
+
+    >>> import hte_mrt as hm
+    >>> bart = hm.BARTMixed(n_estimators=20, draws=200, tune=200, seed=1)
+    >>> bart.get_params()["n_estimators"], bart.bayesian
+    (20, True)
     """
 
     name: ClassVar[str] = "bart"
@@ -397,6 +406,15 @@ class BayesianCausalForestMixed(_PyMCBART):
         Depth prior of the treatment ensemble.
     draws, tune, chains, num_particles, random_intercept, seed, progress
         As in :class:`BARTMixed`.
+
+    Examples
+    --------
+    A fit compiles a PyMC model (tens of seconds); here the learner is only set up:
+
+    >>> import hte_mrt as hm
+    >>> bcf = hm.BayesianCausalForestMixed(mu_trees=50, tau_trees=20, draws=200, seed=1)
+    >>> {k: bcf.get_params()[k] for k in ("mu_trees", "tau_trees", "draws")}
+    {'mu_trees': 50, 'tau_trees': 20, 'draws': 200}
     """
 
     name: ClassVar[str] = "bcf_pymc"
@@ -490,6 +508,16 @@ class StochtreeBCF(CRTLearner):
         ``num_gfr >= chains``); draws are stacked chain by chain.
     seed
         Seed of stochtree's C++ generator (same seed, same draws).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> bcf = hm.StochtreeBCF(mu_trees=20, tau_trees=10, num_gfr=5, tune=0, draws=20, chains=1,
+    ...                       seed=1).fit(data)
+    >>> res = bcf.cate()
+    >>> res.draws.shape, res.interval
+    ((20, 797), 'posterior')
     """
 
     name: ClassVar[str] = "bcf_stochtree"

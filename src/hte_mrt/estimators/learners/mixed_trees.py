@@ -252,6 +252,14 @@ class MixedEffectsRandomForest(_MixedEMLearner):
     truth to 0 and its PEHE was only 3-11% below that of :math:`\hat\tau \equiv 0`: a
     low PEHE here says little about the effect. The EM gradient-boosting learner shrinks less
     (33-52%).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> m = hm.MixedEffectsRandomForest(n_estimators=50, max_em_iter=3, seed=1).fit(data)
+    >>> round(float(m.ate()["estimate"]), 2), m.n_iter_
+    (-0.03, 3)
     """
 
     name: ClassVar[str] = "merf"
@@ -349,6 +357,14 @@ class MixedEffectsHistGB(_MixedEMLearner):
     Attributes: as :class:`MixedEffectsRandomForest` (``sigma_b2_``, ``sigma2_``,
     ``cluster_effects_``, ``loglik_trace_``, ``n_iter_``, ``converged_``, ``model_``).
     In-sample residuals make ``sigma2_`` smaller than the noise variance.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> m = hm.MixedEffectsHistGB(n_estimators=50, max_em_iter=3, seed=1).fit(data)
+    >>> round(float(m.ate()["estimate"]), 2)
+    -0.05
     """
 
     name: ClassVar[str] = "merf_hgb"
@@ -432,6 +448,14 @@ class GPBoostLearner(CRTLearner):
     Attributes (after ``fit``): ``sigma_b2_``, ``sigma2_`` (gpboost's estimates),
     ``booster_``, ``gp_model_`` (``None`` in a pickled copy, e.g. a bootstrap fit returned by
     a joblib worker: gpboost's model holds a C pointer; predictions need only ``booster_``).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> m = hm.GPBoostLearner(n_estimators=50, seed=1).fit(data)
+    >>> round(float(m.ate()["estimate"]), 2), round(m.sigma_b2_, 2)
+    (-0.01, 0.1)
     """
 
     name: ClassVar[str] = "gpboost"
