@@ -46,7 +46,14 @@ class LinearInteraction(CRTLearner):
     >>> import hte_mrt as hm
     >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
     >>> res = hm.LinearInteraction(n_boot=50, seed=1, progress=False).fit(data).cate()
-    >>> print(res.summary())  # doctest: +SKIP
+    >>> print(res.summary())
+    CATE of linear (cluster-bootstrap percentile intervals)
+    individuals: 797, clusters: 32, replicates: 50, level: 95%
+                       quantity  estimate      se     lcl      ucl  pr_positive
+       ATE (individual-average)   -0.2497  0.1085 -0.5138 -0.08564            0
+          ATE (cluster-average)   -0.2576  0.1084 -0.5202 -0.09381            0
+    sd of CATE over individuals    0.4146 0.08630  0.2949   0.6008        1.000
+    Note: Bootstrap intervals carry the learner's sampling variance, not its bias: ...
     """
 
     name = "linear"

@@ -236,13 +236,20 @@ class MixedEffectsRandomForest(_MixedEMLearner):
         and the forest (``RandomForestRegressor(n_jobs=...)``), seed, and whether the
         bootstrap shows a progress bar.
 
-    Attributes (after ``fit``)
-    --------------------------
-    sigma_b2_, sigma2_ : the variance components; cluster_effects_ : :math:`b_j` by cluster
-    code (order of ``data_.cluster_values``); loglik_trace_ : :math:`-\frac12` GLL per EM pass
-    (it rises, then hovers within a fraction of a percent: the forest is regrown every pass, so
-    EM's monotonicity holds only approximately); n_iter_, converged_ : EM passes and whether
-    ``tol`` was met; model_ : the final forest.
+    Attributes
+    ----------
+    sigma_b2_, sigma2_ : float
+        The variance components (after ``fit``).
+    cluster_effects_ : numpy.ndarray
+        :math:`b_j` by cluster code (order of ``data_.cluster_values``).
+    loglik_trace_ : numpy.ndarray
+        :math:`-\frac12` GLL per EM pass (it rises, then hovers within a fraction of a
+        percent: the forest is regrown every pass, so EM's monotonicity holds only
+        approximately).
+    n_iter_, converged_ : int, bool
+        EM passes and whether ``tol`` was met.
+    model_ : sklearn.ensemble.RandomForestRegressor
+        The final forest.
 
     Notes
     -----
