@@ -53,7 +53,7 @@ OURS = {
 PEERS = {
     "bcf_stochtree": (
         StochtreeBCF,
-        dict(mu_trees=250, tau_trees=50, num_gfr=5, num_burnin=0, num_mcmc=100, chains=1),
+        dict(mu_trees=250, tau_trees=50, num_gfr=5, tune=0, draws=100, chains=1),
     ),
     "gpboost": GPBoostLearner,
     "econml_cf": EconMLCausalForest,

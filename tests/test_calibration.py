@@ -38,13 +38,13 @@ def _study(tau: str, K: int, n_splits: int, sizes: str = "uniform") -> pd.DataFr
         data = sim.to_crt_data(sim.simulate(seed=r))
         truth = sim.true_tau(data.frame)
         try:
-            c = calibration_test(LinearInteraction(), data, n_splits=n_splits, random_state=r)
+            c = calibration_test(LinearInteraction(), data, n_splits=n_splits, seed=r)
         except EstimationError:  # OLS on a half whose v1 is constant within an arm
             continue
         # per split: the slope's target on that split's main half
         bstar = [np.cov(truth[i], S)[0, 1] / np.var(S, ddof=1) for _, i, S in c.held_out]
         ate = [truth[i].mean() for _, i, _ in c.held_out]
-        t = c.table.set_index("term")
+        t = c.table().set_index("term")
         rows.append({
             "b2": t.loc["heterogeneity slope", "estimate"], "bstar": np.median(bstar),
             "b2_lcl": t.loc["heterogeneity slope", "lcl"],
@@ -116,15 +116,15 @@ def test_constant_cate_and_failed_splits():
     _, data = small_trial(seed=3)
     # no moderators: the CATE is constant, so there is no slope (not an error)
     flat = CRTData(data.frame, cluster="cl", arm="arm", outcome="y")
-    c = calibration_test(LinearInteraction(), flat, n_splits=3, random_state=0)
-    t = c.table.set_index("term")
+    c = calibration_test(LinearInteraction(), flat, n_splits=3, seed=0)
+    t = c.table().set_index("term")
     assert np.isnan(t.loc["heterogeneity slope", "estimate"])
     assert t.loc["heterogeneity slope", "p"] == 1.0 and np.isfinite(t.loc["ATE", "estimate"])
-    assert "no heterogeneity detected" in c.summary()
+    assert "no heterogeneity detected" in str(c.summary())
     # a failed split is listed; the p rule follows n_splits, as the split intervals' level does
-    c = calibration_test(_FailsFirst(), data, n_splits=2, random_state=0)
+    c = calibration_test(_FailsFirst(), data, n_splits=2, seed=0)
     assert [f[0] for f in c.failed] == [0] and [h[0] for h in c.held_out] == [1]
-    t = c.table.set_index("term")
+    t = c.table().set_index("term")
     one = c.splits.set_index("term").loc["heterogeneity slope"]
     assert t.loc["heterogeneity slope", "p"] == pytest.approx(min(1.0, 2 * one["p"]))
     assert t.loc["heterogeneity slope", "splits"] == 1
@@ -132,17 +132,32 @@ def test_constant_cate_and_failed_splits():
 
 def test_result_api_and_errors():
     df, data = small_trial(seed=3)
-    c = calibration_test(LinearInteraction(), data, n_splits=4, random_state=1)
-    t = c.table.set_index("term")
+    c = calibration_test(LinearInteraction(), data, n_splits=4, seed=1)
+    t = c.table().set_index("term")
     assert list(t.index) == ["ATE", "heterogeneity slope"] and (t["splits"] == 4).all()
     sp = c.splits[c.splits["term"] == "heterogeneity slope"]
     assert t.loc["heterogeneity slope", "estimate"] == pytest.approx(sp["estimate"].median())
     assert t.loc["heterogeneity slope", "p"] == pytest.approx(min(1, 2 * sp["p"].median()))
     # tau = 0.5 + 0.5 x1 - 0.4 v1 on 30 clusters: heterogeneity is detected
     assert t.loc["heterogeneity slope", "p"] < 0.05
-    assert "heterogeneity detected" in c.summary() and "CalibrationTest linear" in repr(c)
-    again = calibration_test(LinearInteraction(), data, n_splits=4, random_state=1)
+    assert (
+        "heterogeneity detected" in str(c.summary())
+        and "CalibrationTest" in repr(c)
+        and "linear" in repr(c)
+    )
+    again = calibration_test(LinearInteraction(), data, n_splits=4, seed=1, progress=False)
     pd.testing.assert_frame_equal(again.splits, c.splits)
+    # the results contract: columns, another level from the split estimates, conf_int, Summary
+    from hte_mrt._contract import Result, Summary
+
+    assert isinstance(c, Result) and isinstance(c.summary(), Summary)
+    assert list(c.table().columns[:7]) == ["term", "estimate", "se", "lcl", "ucl", "df", "p"]
+    wide, narrow = c.table(conf_level=0.99), c.table(conf_level=0.5)
+    assert (wide["lcl"] < t["lcl"].to_numpy()).all() and (narrow["ucl"] < t["ucl"].to_numpy()).all()
+    pd.testing.assert_series_equal(wide["estimate"], c.table()["estimate"])
+    ci = c.conf_int(alpha=0.01)
+    np.testing.assert_allclose(ci["lcl"], wide["lcl"])
+    assert "Estimate (95% CI)" in c.table(style="paper").columns
     # halves: within arm, every cluster in one half, sizes differ by at most one per arm
     half = split_clusters(data.cluster_arm, np.random.default_rng(0))
     for a in (0, 1):
@@ -164,11 +179,11 @@ def test_bayesian_learner_runs_through_it():
 
     _, data = small_trial(seed=3)
     bamm = BayesianAdditiveMixedModel(draws=200, tune=200, chains=2, smooth=["x1"],
-                                      random_state=0)  # fmt: skip
+                                      seed=0)  # fmt: skip
     with warnings.catch_warnings():  # few draws: convergence warnings are expected here
         warnings.simplefilter("ignore", ConvergenceWarning)
-        c = calibration_test(bamm, data, n_splits=2, random_state=0)
-    t = c.table.set_index("term")
+        c = calibration_test(bamm, data, n_splits=2, seed=0)
+    t = c.table().set_index("term")
     # shrunk posterior-mean CATEs are closer to calibrated than OLS: the slope sits near 1
     assert 0.3 < t.loc["heterogeneity slope", "estimate"] < 2.0
     assert t.loc["heterogeneity slope", "p"] < 0.05

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 @pytest.fixture(scope="module")
 def fitted():
     _, data = small_trial(seed=4, K=12, m=10)
-    return LinearInteraction(n_boot=20, n_jobs=1, random_state=0).fit(data)
+    return LinearInteraction(n_boot=20, n_jobs=1, seed=0).fit(data)
 
 
 def _mixed_frame(n: int) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def test_round_trip_is_lossless(fitted, tmp_path):
     assert (back.learner, back.interval, back.conf_level) == ("linear", "bootstrap", 0.95)
     # the learner's description travels with the result, in the file and in the sidecar
     assert back.meta["learner_class"] == "LinearInteraction"
-    assert back.meta["params"] == {"n_boot": 20, "n_jobs": 1, "random_state": 0}
+    assert back.meta["params"] == {"n_boot": 20, "n_jobs": 1, "seed": 0, "progress": True}
     assert back.meta["features"] == m.feature_names_
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["meta"]["params"]["n_boot"] == 20 and side["format"] == "hte_mrt.CATEResult/1"
@@ -101,10 +101,10 @@ def test_saving_refuses_what_it_cannot_restore_and_loading_a_foreign_file(tmp_pa
         CATEResult(np.zeros(n), None, bands, np.arange(n), "t").to_netcdf(tmp_path / "b.nc")
     path = tmp_path / "other.nc"
     xr.Dataset({"estimate": ("individual", np.zeros(3))}).to_netcdf(path, engine="h5netcdf")
-    with pytest.raises(DataError, match="not a saved CATEResult"):
+    with pytest.raises(DataError, match=r"not a saved (hte_mrt )?CATEResult"):
         CATEResult.from_netcdf(path)
     (tmp_path / "text.nc").write_text("not netcdf")
-    with pytest.raises(DataError, match="not a saved CATEResult"):
+    with pytest.raises(DataError, match=r"not a saved (hte_mrt )?CATEResult"):
         CATEResult.from_netcdf(tmp_path / "text.nc")
 
 
@@ -150,7 +150,7 @@ def test_contrasts_are_differences_of_subgroup_averages_draw_by_draw(fitted):
     )
     x3 = res.frame["x3"].to_numpy()
     d = res.draws[:, x3 == "c"].mean(axis=1) - res.draws[:, x3 == "a"].mean(axis=1)
-    assert con.loc["c", "sd"] == pytest.approx(np.std(d, ddof=1), rel=1e-12)
+    assert con.loc["c", "se"] == pytest.approx(np.std(d, ddof=1), rel=1e-12)
     assert con.loc["c", "lcl"] == pytest.approx(np.quantile(d, 0.025), rel=1e-12)
     assert con.loc["c", "pr_positive"] == np.mean(d > 0)
     assert (
@@ -174,3 +174,63 @@ def test_contrasts_are_differences_of_subgroup_averages_draw_by_draw(fitted):
     cat = pd.Series(pd.Categorical(res.frame["x3"], categories=["c", "b", "a"]), name="x3")
     assert list(res.subgroups(cat)["x3"]) == ["c", "b", "a"]
     assert list(res.contrasts(cat)["x3"]) == ["b", "a"]
+
+
+def test_result_contract(fitted, tmp_path):
+    """CATEResult follows the results contract: tidy per-individual table, a Summary of the
+    ATEs, conf_int with statsmodels' alpha, a foreign file refused with a DataError."""
+    from hte_mrt._contract import Result, Summary
+
+    res = fitted.cate()
+    assert isinstance(res, Result)
+    tab = res.table()
+    assert list(tab.columns) == ["cluster", "estimate", "se", "lcl", "ucl", "pr_positive"]
+    assert len(tab) == len(res)
+    np.testing.assert_allclose(tab["se"], res.draws.std(axis=0, ddof=1))
+    np.testing.assert_allclose(tab["pr_positive"], (res.draws > 0).mean(axis=0))
+    # conf_int(alpha=0.1) is the 90% interval, table(conf_level=0.9) the same
+    ci = res.conf_int(alpha=0.1)
+    np.testing.assert_allclose(ci["lcl"], np.quantile(res.draws, 0.05, axis=0))
+    np.testing.assert_allclose(ci["ucl"], res.table(conf_level=0.9)["ucl"])
+    assert res.ate(conf_level=0.5)["ucl"] < res.ate()["ucl"]
+    s = res.summary()
+    assert isinstance(s, Summary) and "linear" in s.title and "bootstrap" in s.title
+    assert list(s.table["quantity"]) == [
+        "ATE (individual-average)", "ATE (cluster-average)", "sd of CATE over individuals",
+    ]  # fmt: skip
+    assert {"estimate", "se", "lcl", "ucl", "pr_positive"} <= set(s.table.columns)
+    assert any("shrinkage" in n for n in s.notes)
+    assert "<table" in res._repr_html_() and "CATEResult" in repr(res)
+    paper = res.table(style="paper")
+    assert "Estimate (95% CI)" in paper.columns
+    # a point learner without draws: estimates only, no intervals
+    plain = LinearInteraction().fit(fitted.data_).cate()
+    assert list(plain.table().columns) == ["cluster", "estimate"]
+    with pytest.raises(DesignError, match="no draws"):
+        plain.conf_int()
+    with pytest.raises(DataError, match="does not exist"):
+        CATEResult.from_netcdf(tmp_path / "missing.nc")
+
+
+def test_moderator_importance_is_reproducible_at_its_defaults(fitted):
+    """The permutations use the learner's seed unless one is given; progress=False is quiet."""
+    a = fitted.moderator_importance(n_repeats=3, progress=False)
+    b = fitted.moderator_importance(n_repeats=3, progress=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["covariate", "level", "importance", "perm_sd", "rank"]
+    c = fitted.moderator_importance(n_repeats=3, seed=99, progress=False)
+    assert not np.allclose(a.sort_values("covariate")["importance"],
+                           c.sort_values("covariate")["importance"])  # fmt: skip
+
+
+def test_progress_bars_show_and_can_be_silenced(capsys):
+    """The bootstrap and moderator importance show a tqdm bar on stderr by default."""
+    _, data = small_trial(seed=4, K=12, m=10)
+    m = LinearInteraction(n_boot=5, n_jobs=1, seed=0).fit(data)
+    m.bootstrap()
+    assert "cluster bootstrap" in capsys.readouterr().err
+    m.set_params(progress=False).bootstrap()
+    m.moderator_importance(n_repeats=2)
+    assert capsys.readouterr().err == ""
+    m.moderator_importance(n_repeats=2, progress=True)
+    assert "moderator importance" in capsys.readouterr().err

@@ -207,8 +207,8 @@ def test_linear_interaction_recovers_linear_cate():
     assert np.mean(pehe) < 0.12
     assert np.mean(pehe_new) < 0.13
     # params / clone follow the contract; bootstrap intervals
-    m = LinearInteraction(n_boot=20, random_state=3).fit(sim.crt_data(9))
-    assert m.get_params() == {"n_boot": 20, "n_jobs": None, "random_state": 3}
+    m = LinearInteraction(n_boot=20, seed=3).fit(sim.crt_data(9))
+    assert m.get_params() == {"n_boot": 20, "n_jobs": None, "seed": 3, "progress": True}
     a = m.ate()
     assert a["lcl"] < a["estimate"] < a["ucl"]
     new = m.ate("cluster", frame=sim.new_clusters(2))
@@ -321,6 +321,13 @@ def test_table_plot_csv(study_joblib, tmp_path):
     assert row["abs_bias_ate_ind"] == pytest.approx(abs(row["bias_ate_ind"]))
     assert (tab.loc[tab["learner"] == "broken", "n_failed"] == 3).all()
     assert len(study_joblib.table(sample="new_clusters")) == 6
+    # the results contract: a Summary with the study's size, a paper table, a short repr
+    from hte_mrt._contract import Result
+
+    s = study_joblib.summary()
+    assert isinstance(study_joblib, Result) and s.info["replicates"] == 3 and s.info["seed"] == 42
+    assert "StudyResult" in repr(study_joblib) and "<table" in study_joblib._repr_html_()
+    assert "Scenario" not in tab.columns and len(study_joblib.table(style="paper")) == len(tab)
 
     import matplotlib
 
@@ -401,3 +408,15 @@ def test_oat_scenarios():
     for name, s in sc.items():
         diff = [f.name for f in fields(s) if getattr(s, f.name) != getattr(base, f.name)]
         assert len(diff) == (0 if name == "base" else 1)
+
+
+def test_run_study_shows_a_progress_bar(capsys):
+    """tqdm bar on stderr by default; the learners' own bars are off inside the study."""
+    sim = {"base": CRTSimulation(n_clusters=8)}
+    res = run_study(sim, {"linear": (LinearInteraction, {"n_boot": 3})}, 1, seed=1,
+                    new_clusters=0)  # fmt: skip
+    err = capsys.readouterr().err
+    assert "run_study" in err and "cluster bootstrap" not in err
+    assert res.raw["error"].isna().all() or "EstimationError" in str(res.raw["error"].iloc[0])
+    run_study(sim, {"linear": LinearInteraction}, 1, seed=1, new_clusters=0, progress=False)
+    assert capsys.readouterr().err == ""

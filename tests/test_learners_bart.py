@@ -36,18 +36,24 @@ from hte_mrt.estimators.learners.bart import (
 
 # small settings: the whole file must run in well under 90 s on 2 cores
 SMALL = {
-    "bart": (BARTMixed, {"trees": 20, "draws": 200, "tune": 200, "chains": 2}),
+    "bart": (BARTMixed, {"n_estimators": 20, "draws": 200, "tune": 200, "chains": 2}),
     "bcf_pymc": (
         BayesianCausalForestMixed,
         {"mu_trees": 20, "tau_trees": 10, "draws": 200, "tune": 200, "chains": 2},
     ),
     "bcf_stochtree": (
         StochtreeBCF,
-        {"mu_trees": 50, "tau_trees": 20, "num_burnin": 100, "num_mcmc": 200, "chains": 2},
+        {"mu_trees": 50, "tau_trees": 20, "tune": 100, "draws": 200, "chains": 2},
     ),
     "bart_marginal": (
         BARTMixed,
-        {"trees": 20, "draws": 200, "tune": 200, "chains": 2, "random_intercept": "marginal"},
+        {
+            "n_estimators": 20,
+            "draws": 200,
+            "tune": 200,
+            "chains": 2,
+            "random_intercept": "marginal",
+        },
     ),
     "bcf_pymc_marginal": (
         BayesianCausalForestMixed,
@@ -62,9 +68,9 @@ SMALL = {
     ),
 }
 TINY = {
-    "bart": {"trees": 5, "draws": 20, "tune": 20, "chains": 2},
+    "bart": {"n_estimators": 5, "draws": 20, "tune": 20, "chains": 2},
     "bcf_pymc": {"mu_trees": 5, "tau_trees": 5, "draws": 20, "tune": 20, "chains": 2},
-    "bcf_stochtree": {"mu_trees": 10, "tau_trees": 5, "num_burnin": 10, "num_mcmc": 20},
+    "bcf_stochtree": {"mu_trees": 10, "tau_trees": 5, "tune": 10, "draws": 20},
 }
 CORR_MIN = {"bart": 0.6, "bart_marginal": 0.6}  # 0.65 for the BCFs
 
@@ -94,9 +100,9 @@ def crt(frame: pd.DataFrame) -> CRTData:
     )  # fmt: skip
 
 
-def fit(name: str, data: CRTData, random_state: int = 1, **over):
+def fit(name: str, data: CRTData, seed: int = 1, **over):
     cls, kw = SMALL[name]
-    model = cls(**{**kw, **over}, random_state=random_state)
+    model = cls(**{**kw, **over}, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(data)
@@ -118,7 +124,7 @@ def test_ate_and_interval(fitted, frame):
     truth = frame["tau"].mean()
     a = model.ate()
     err = a["estimate"] - truth
-    assert abs(err) < 2.5 * a["sd"], (name, err, a["sd"])
+    assert abs(err) < 2.5 * a["se"], (name, err, a["se"])
     assert abs(err) < 0.3, (name, err)
     assert a["lcl"] <= truth <= a["ucl"], (name, a.to_dict(), truth)
 
@@ -172,7 +178,7 @@ def test_seeded_runs_reproducible(name):
     for rs in (7, 7, 8):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            draws.append(cls(**TINY[name], random_state=rs).fit(data).cate().draws)
+            draws.append(cls(**TINY[name], seed=rs).fit(data).cate().draws)
     assert draws[0].shape == (40, 80)
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0], draws[2])
@@ -181,7 +187,7 @@ def test_seeded_runs_reproducible(name):
 @pytest.mark.parametrize(
     ("cls", "bad"),
     [
-        (BARTMixed, {"trees": 0}),
+        (BARTMixed, {"n_estimators": 0}),
         (BARTMixed, {"alpha": 1.5}),
         (BARTMixed, {"chains": 0}),
         (BARTMixed, {"beta": 0.0}),
@@ -190,7 +196,7 @@ def test_seeded_runs_reproducible(name):
         (BayesianCausalForestMixed, {"num_particles": 1}),
         (BayesianCausalForestMixed, {"random_intercept": "centred"}),
         (StochtreeBCF, {"mu_trees": 0}),
-        (StochtreeBCF, {"num_mcmc": 0}),
+        (StochtreeBCF, {"draws": 0}),
         (StochtreeBCF, {"num_gfr": 2, "chains": 3}),
     ],
 )
@@ -208,6 +214,6 @@ def test_names_and_contract():
     )  # fmt: skip
     for cls in (BARTMixed, BayesianCausalForestMixed, StochtreeBCF):
         assert cls.bayesian
-        m = cls(random_state=3)
+        m = cls(seed=3)
         assert m.clone().get_params() == m.get_params()
-        assert m.get_params()["random_state"] == 3
+        assert m.get_params()["seed"] == 3

@@ -23,7 +23,7 @@ def test_registry_names_and_contract():
 
 def test_econml_forest_recovers_heterogeneity_and_predicts_new_clusters():
     df, data = small_trial(seed=1)
-    m = EconMLCausalForest(n_estimators=200, random_state=1).fit(data)
+    m = EconMLCausalForest(n_estimators=200, seed=1).fit(data)
     res = m.cate()
     # a forest on 750 rows: the ATE within 0.3 of the truth (its sampling sd is ~0.12) and the
     # CATE ranks follow the truth (0.91 at this seed; 0.6 leaves room for other seeds)
@@ -34,7 +34,7 @@ def test_econml_forest_recovers_heterogeneity_and_predicts_new_clusters():
     a = m.cate(new).estimate
     b = m.cate(new.drop(columns=["cl"])).estimate
     np.testing.assert_allclose(a, b)
-    again = EconMLCausalForest(n_estimators=200, random_state=1).fit(data).cate().estimate
+    again = EconMLCausalForest(n_estimators=200, seed=1).fit(data).cate().estimate
     np.testing.assert_array_equal(res.estimate, again)
     with pytest.raises(DesignError, match="multiple of 4"):
         EconMLCausalForest(n_estimators=10).fit(data)
@@ -61,7 +61,7 @@ def test_result_and_contract_edge_cases():
     # a failed refit leaves the learner unfitted, not paired with the new data
     with pytest.raises(DesignError):
         m.set_params(nonsense=1)
-    forest = EconMLCausalForest(n_estimators=8, random_state=1).fit(data)
+    forest = EconMLCausalForest(n_estimators=8, seed=1).fit(data)
     forest.set_params(n_estimators=10)
     with pytest.raises(DesignError, match="multiple of 4"):
         forest.fit(data)
@@ -87,7 +87,7 @@ def test_moderator_importance_matches_its_linear_expectation(monkeypatch):
 
     df, data = small_trial(seed=3)
     m = LinearInteraction().fit(data)
-    imp = m.moderator_importance(n_repeats=100, random_state=0).set_index("covariate")
+    imp = m.moderator_importance(n_repeats=100, seed=0).set_index("covariate")
     assert imp.index[0] == "x1" and list(imp["rank"]) == [1, 2, 3, 4]
     assert imp.loc["v1", "level"] == "cluster" and imp.loc["x1", "level"] == "individual"
     p = m.n_features_
@@ -108,7 +108,7 @@ def test_moderator_importance_matches_its_linear_expectation(monkeypatch):
     seen = []
     real = m._tau
     monkeypatch.setattr(m, "_tau", lambda W: seen.append(W.copy()) or real(W))
-    m.moderator_importance(columns=["v1"], n_repeats=3, random_state=1)
+    m.moderator_importance(columns=["v1"], n_repeats=3, seed=1)
     col = m.feature_names_.index("v1")
     codes = pd.factorize(df["cl"])[0]
     assert len(seen) == 4
@@ -117,7 +117,7 @@ def test_moderator_importance_matches_its_linear_expectation(monkeypatch):
         assert not np.array_equal(W[:, col], seen[0][:, col])
     monkeypatch.undo()
     # seeded: the same permutations
-    again = m.moderator_importance(n_repeats=100, random_state=0).set_index("covariate")
+    again = m.moderator_importance(n_repeats=100, seed=0).set_index("covariate")
     pd.testing.assert_frame_equal(again, imp)
     with pytest.raises(DesignError, match="not a covariate"):
         m.moderator_importance(columns=["y"])
@@ -140,8 +140,8 @@ def test_moderator_importance_moves_a_missing_indicator_with_its_covariate():
                    cluster_covariates=["v1"], missing="indicator")  # fmt: skip
     m = LinearInteraction().fit(data)
     assert "x1_missing" in data.frame.columns
-    a = m.moderator_importance(random_state=0)
-    b = m.moderator_importance(df, random_state=0)
+    a = m.moderator_importance(seed=0)
+    b = m.moderator_importance(df, seed=0)
     pd.testing.assert_frame_equal(a, b)
     # the indicator carries a 1.5 effect on 30% of rows: x1 is the leading moderator
     assert a["covariate"].iloc[0] == "x1"

@@ -57,14 +57,14 @@ def crt(frame: pd.DataFrame) -> CRTData:
 
 # full-size settings (accuracy) and small ones (bootstrap, reproducibility)
 FULL = {
-    "merf": lambda: MixedEffectsRandomForest(n_estimators=100, max_iter=10, random_state=1),
-    "merf_hgb": lambda: MixedEffectsHistGB(max_iter=100, em_iter=4, random_state=1),
-    "gpboost": lambda: GPBoostLearner(num_boost_round=100, random_state=1),
+    "merf": lambda: MixedEffectsRandomForest(n_estimators=100, max_em_iter=10, seed=1),
+    "merf_hgb": lambda: MixedEffectsHistGB(n_estimators=100, max_em_iter=4, seed=1),
+    "gpboost": lambda: GPBoostLearner(n_estimators=100, seed=1),
 }
 SMALL = {
-    "merf": lambda: MixedEffectsRandomForest(n_estimators=50, max_iter=2, random_state=2),
-    "merf_hgb": lambda: MixedEffectsHistGB(max_iter=50, em_iter=2, random_state=2),
-    "gpboost": lambda: GPBoostLearner(num_boost_round=50, random_state=2),
+    "merf": lambda: MixedEffectsRandomForest(n_estimators=50, max_em_iter=2, seed=2),
+    "merf_hgb": lambda: MixedEffectsHistGB(n_estimators=50, max_em_iter=2, seed=2),
+    "gpboost": lambda: GPBoostLearner(n_estimators=50, seed=2),
 }
 NAMES = list(FULL)
 
@@ -156,7 +156,7 @@ def test_reproducible_and_outcome_consistent(trial, name):
     np.testing.assert_array_equal(b_learner.cate(interval=False).estimate, a)
     diff = b_learner.predict_outcome(arm=1) - b_learner.predict_outcome(arm=0)
     np.testing.assert_allclose(diff, a, atol=1e-10)
-    other = SMALL[name]().set_params(random_state=123).fit(data).cate(interval=False).estimate
+    other = SMALL[name]().set_params(seed=123).fit(data).cate(interval=False).estimate
     if name == "merf":  # the boosters use no subsampling: their fits do not depend on the seed
         assert not np.array_equal(other, a)
     clone = b_learner.clone()
@@ -166,13 +166,13 @@ def test_reproducible_and_outcome_consistent(trial, name):
 @pytest.mark.parametrize(
     ("learner", "match"),
     [
-        (MixedEffectsRandomForest(max_iter=0), "max_iter must be an integer >= 1, got 0"),
+        (MixedEffectsRandomForest(max_em_iter=0), "max_em_iter must be an integer >= 1, got 0"),
         (MixedEffectsRandomForest(max_features=2.5), "max_features"),
         (MixedEffectsRandomForest(n_estimators=10), "oob=True needs n_estimators >= 20"),
         (MixedEffectsRandomForest(tol=-1.0), "tol must be a number > 0"),
-        (MixedEffectsHistGB(em_iter=0), "em_iter must be an integer >= 1"),
+        (MixedEffectsHistGB(max_em_iter=0), "max_em_iter must be an integer >= 1"),
         (MixedEffectsHistGB(learning_rate=0), "learning_rate"),
-        (GPBoostLearner(num_boost_round=0), "num_boost_round must be an integer >= 1"),
+        (GPBoostLearner(n_estimators=0), "n_estimators must be an integer >= 1"),
         (GPBoostLearner(n_boot=-1), "n_boot"),
         (GPBoostLearner(n_jobs=0), "n_jobs"),
     ],

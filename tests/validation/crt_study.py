@@ -56,13 +56,13 @@ OUT = ROOT / "benchmarks" / "results"
 
 LEARNERS = {
     "bamm": (BayesianAdditiveMixedModel, dict(draws=500, tune=500, chains=2)),
-    "merf": (MixedEffectsRandomForest, dict(n_estimators=100, max_iter=10)),
+    "merf": (MixedEffectsRandomForest, dict(n_estimators=100, max_em_iter=10)),
     "merf_hgb": (MixedEffectsHistGB, dict()),
     "linear": (LinearInteraction, dict()),
     # stochtree's own defaults (what a user would run): 250 / 50 trees, 5 GFR sweeps, 100 draws
     "bcf_stochtree": (
         StochtreeBCF,
-        dict(mu_trees=250, tau_trees=50, num_gfr=5, num_burnin=0, num_mcmc=100, chains=1),
+        dict(mu_trees=250, tau_trees=50, num_gfr=5, tune=0, draws=100, chains=1),
     ),
     "gpboost": (GPBoostLearner, dict()),
     "econml_cf": (EconMLCausalForest, dict(n_estimators=200)),
@@ -90,7 +90,7 @@ def summarize(res: StudyResult, out: Path, settings: dict) -> str:
     res.to_csv(out / "table.csv", which="table")
     fig = res.plot("pehe")
     fig.savefig(out / "pehe.png", dpi=120)
-    tab = res.table("new_clusters")
+    tab = res.table(sample="new_clusters")
     piv = tab.pivot(index="scenario", columns="learner", values="pehe")
     piv = piv.reindex(index=list(res.scenarios), columns=res.learners)
     mcse = tab.pivot(index="scenario", columns="learner", values="pehe_mcse").reindex_like(piv)

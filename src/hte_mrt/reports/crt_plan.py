@@ -24,7 +24,7 @@ QUICK = {
     "bamm": {"draws": 200, "tune": 300, "chains": 2},
     "bart": {"draws": 100, "tune": 100, "chains": 2},
     "bcf_pymc": {"draws": 100, "tune": 100, "chains": 2},
-    "bcf_stochtree": {"num_burnin": 50, "num_mcmc": 100},
+    "bcf_stochtree": {"tune": 50, "draws": 100},
 }
 
 
@@ -90,8 +90,10 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
             if "n_boot" in params:
                 params["n_boot"] = min(int(params["n_boot"]), 10)
         cls = LEARNERS[name]
-        if "random_state" in cls._param_names():
-            params.setdefault("random_state", plan.seed + k)
+        if "seed" in cls._param_names():
+            params.setdefault("seed", plan.seed + k)
+        if "progress" in cls._param_names():
+            params.setdefault("progress", progress)
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always", HteMrtWarning)
             learner = cls(**params).fit(data)
@@ -111,7 +113,7 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
                     "learner": name,
                     "average": kind,
                     **{
-                        k: a.get(k, np.nan) for k in ("estimate", "sd", "lcl", "ucl", "pr_positive")
+                        k: a.get(k, np.nan) for k in ("estimate", "se", "lcl", "ucl", "pr_positive")
                     },
                     "interval": res.interval,
                     "fit_seconds": learner.fit_seconds_,
@@ -134,7 +136,7 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
     rep.figure(fig, "Distribution of the estimated CATE over the trial's individuals", "cate_hist")
 
     cov = [*data.roles.individual, *data.roles.cluster_covariates]
-    imp = fitted[primary][0].moderator_importance(columns=cov, random_state=plan.seed)
+    imp = fitted[primary][0].moderator_importance(columns=cov, seed=plan.seed, progress=progress)
     tables["importance"] = imp
     for e in plan.estimands:
         res = fitted[primary][1]
@@ -167,12 +169,12 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always", HteMrtWarning)
                 cal = calibration_test(fitted[primary][0], data, n_splits=splits,
-                                       random_state=plan.seed)  # fmt: skip
+                                       seed=plan.seed, progress=progress)  # fmt: skip
             caught += [f"calibration: {x.message}" for x in w
                        if issubclass(x.category, HteMrtWarning)]  # fmt: skip
-            tables[f"calibration_{e['name']}"] = cal.table
+            tables[f"calibration_{e['name']}"] = cal.table()
             rep.table(
-                cal.table,
+                cal.table(),
                 f"Calibration test of {primary}: {splits} split(s) of the clusters into halves, "
                 "learner fitted on one, best linear predictor on the other; medians over splits "
                 "(slope 1: calibrated CATE, 0: no heterogeneity detected; p of the slope is "
@@ -186,7 +188,7 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
         imp,
         f"Moderator importance ({primary}): root mean squared change of the CATE when the "
         "covariate is permuted (individual covariates across patients, cluster covariates "
-        "across clusters; 10 permutations, sd over them); larger = more of the estimated "
+        "across clusters; 10 permutations, perm_sd their sd); larger = more of the estimated "
         "heterogeneity rests on it. A ranking of the fitted surface, not a test of moderation",
         "importance",
     )

@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from hte_mrt._contract import Result, Summary, alpha_to_level, read_sidecar
 from hte_mrt._util import json_default
 from hte_mrt.errors import DataError, DesignError
 
@@ -37,15 +38,50 @@ ATEKind = Literal["individual", "cluster"]
 FORMAT = "hte_mrt.CATEResult/1"
 
 
-@dataclass
-class CATEResult:
-    """CATE point estimates and draws for a set of individuals.
+@dataclass(repr=False)
+class CATEResult(Result):
+    r"""CATE point estimates and draws for a set of individuals.
 
-    ``estimate``: (n,) point estimate (posterior mean, or the full-data fit of a point learner).
-    ``draws``: (n_draws, n) posterior draws or bootstrap replicates, or None (no intervals).
-    ``frame``: the individuals' covariate rows (for subgroups and projections); ``cluster``: the
-    cluster label of each row (for the cluster-average ATE).
+    What :meth:`CRTLearner.cate` and :func:`hte_mrt.cate` return. Estimand
+    :math:`\tau(x, v) = E[Y(1) - Y(0) \mid x, v]`, marginal over the cluster effect; summaries
+    (ATEs, subgroups, contrasts, projections) are computed draw by draw.
+
+    Parameters
+    ----------
+    estimate : numpy.ndarray
+        (n,) point estimate (posterior mean, or the full-data fit of a point learner).
+    draws : numpy.ndarray or None
+        (n_draws, n) posterior draws or bootstrap replicates, or None (no intervals).
+    frame : pandas.DataFrame
+        The individuals' covariate rows (for subgroups and projections).
+    cluster : numpy.ndarray
+        The cluster label of each row (for the cluster-average ATE).
+    learner : str
+        The learner's short name.
+    interval : {"posterior", "bootstrap", "none"}
+        Where the draws come from.
+    conf_level : float, default 0.95
+        Default interval level of the tables.
+    meta : dict
+        The fitted learner's description (class, parameters, diagnostics, fit time).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> res = hm.LinearInteraction(n_boot=50, seed=1, progress=False).fit(data).cate()
+    >>> res
+    <CATEResult: CATE (cluster-randomized trial), linear, 797 individuals, bootstrap intervals>
+    >>> res.table().columns.tolist()
+    ['cluster', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive']
+    >>> res.summary().table["quantity"].tolist()
+    ['ATE (individual-average)', 'ATE (cluster-average)', 'sd of CATE over individuals']
+    >>> res.conf_int(alpha=0.1).columns.tolist()
+    ['lcl', 'ucl']
     """
+
+    _kind: ClassVar[str] = "CATE (cluster-randomized trial)"
+    _format: ClassVar[str] = FORMAT
 
     estimate: np.ndarray
     draws: np.ndarray | None
@@ -60,8 +96,8 @@ class CATEResult:
     def __len__(self) -> int:
         return len(self.estimate)
 
-    def _q(self) -> tuple[float, float]:
-        a = (1.0 - self.conf_level) / 2.0
+    def _q(self, conf_level: float | None = None) -> tuple[float, float]:
+        a = (1.0 - self._level(conf_level)) / 2.0
         return a, 1.0 - a
 
     def to_xarray(self) -> xr.Dataset:
@@ -73,21 +109,38 @@ class CATEResult:
         ds.attrs.update(learner=self.learner, interval=self.interval)
         return ds
 
-    def table(self) -> pd.DataFrame:
-        """One row per individual: cate, lcl, ucl (when draws exist), cluster."""
-        out = pd.DataFrame({"cluster": self.cluster, "cate": self.estimate}, index=self.frame.index)
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        """One row per individual: ``cluster``, ``estimate`` and, when draws exist, ``se``
+        (posterior or bootstrap sd), ``lcl``, ``ucl`` (equal-tailed quantiles of the draws at
+        ``conf_level``) and ``pr_positive`` (share of draws above 0)."""
+        out = pd.DataFrame({"cluster": self.cluster, "estimate": self.estimate},
+                           index=self.frame.index)  # fmt: skip
         if self.draws is not None:
-            lo, hi = self._q()
+            lo, hi = self._q(conf_level)
+            out["se"] = self.draws.std(axis=0, ddof=1) if len(self.draws) > 1 else np.nan
             out["lcl"] = np.quantile(self.draws, lo, axis=0)
             out["ucl"] = np.quantile(self.draws, hi, axis=0)
+            out["pr_positive"] = (self.draws > 0).mean(axis=0)
         return out
 
-    def _summ(self, name: str, est: float, draws: np.ndarray | None) -> dict:
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Per-individual interval bounds ``lcl``, ``ucl`` (rows as in :meth:`table`);
+        ``alpha`` has statsmodels' meaning (``alpha=0.05`` gives 95% intervals)."""
+        if self.draws is None:
+            raise DesignError(
+                "conf_int: this CATE has no draws (a point learner without n_boot); refit with "
+                "n_boot=200 or use a Bayesian learner."
+            )
+        return self.table(alpha_to_level(alpha))[["lcl", "ucl"]]
+
+    def _summ(
+        self, name: str, est: float, draws: np.ndarray | None, conf_level: float | None = None
+    ) -> dict:
         row = {"quantity": name, "estimate": float(est)}
         if draws is not None:
-            lo, hi = self._q()
+            lo, hi = self._q(conf_level)
             row |= {
-                "sd": float(np.std(draws, ddof=1)),
+                "se": float(np.std(draws, ddof=1)),
                 "lcl": float(np.quantile(draws, lo)),
                 "ucl": float(np.quantile(draws, hi)),
                 "pr_positive": float(np.mean(draws > 0)),
@@ -109,11 +162,30 @@ class CATEResult:
             return 1.0 / (len(uniq) * sizes[codes])
         raise DesignError(f"kind must be 'individual' or 'cluster', got {kind!r}.")
 
-    def ate(self, kind: ATEKind = "individual") -> pd.Series:
-        """Individual- or cluster-average treatment effect with its interval."""
+    def ate(self, kind: ATEKind = "individual", conf_level: float | None = None) -> pd.Series:
+        r"""Individual- or cluster-average treatment effect with its interval.
+
+        ``kind="individual"``: :math:`\frac1n\sum_{ij}\tau(x_{ij}, v_j)`;
+        ``kind="cluster"``: :math:`\frac1K\sum_j\frac1{n_j}\sum_i\tau(x_{ij}, v_j)`,
+        draw by draw.
+
+        Returns
+        -------
+        pandas.Series
+            ``quantity``, ``estimate`` and, when draws exist, ``se``, ``lcl``, ``ucl``,
+            ``pr_positive``.
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+        >>> res = hm.LinearInteraction(n_boot=50, seed=1, progress=False).fit(data).cate()
+        >>> res.ate("cluster").index.tolist()
+        ['quantity', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive']
+        """
         w = self._weights(kind)
         d = None if self.draws is None else self.draws @ w
-        return pd.Series(self._summ(f"ATE ({kind}-average)", self.estimate @ w, d))
+        return pd.Series(self._summ(f"ATE ({kind}-average)", self.estimate @ w, d, conf_level))
 
     def _groups(self, by: str | pd.Series, bins) -> tuple[pd.Series, str]:
         """The group of each row (by position) and the grouping's name."""
@@ -137,9 +209,26 @@ class CATEResult:
             g = pd.cut(g, bins=bins)
         return g, name
 
-    def subgroups(self, by: str | pd.Series, *, bins=None) -> pd.DataFrame:
+    def subgroups(
+        self, by: str | pd.Series, *, bins=None, conf_level: float | None = None
+    ) -> pd.DataFrame:
         """Average CATE within each level of ``by`` (a column of ``frame`` or a Series aligned
-        with it); ``bins`` cuts a numeric column (passed to :func:`pandas.cut`)."""
+        with it); ``bins`` cuts a numeric column (passed to :func:`pandas.cut`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per level: the level (column named after ``by``), ``n``, ``estimate``
+            and, when draws exist, ``se``, ``lcl``, ``ucl``, ``pr_positive``.
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+        >>> res = hm.LinearInteraction(n_boot=50, seed=1, progress=False).fit(data).cate()
+        >>> res.subgroups("x3").columns.tolist()
+        ['x3', 'n', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive']
+        """
         g, name = self._groups(by, bins)
         lost = int(g.isna().sum())
         if lost:
@@ -152,7 +241,7 @@ class CATEResult:
             m = (g == level).to_numpy()
             w = m / m.sum()
             d = None if self.draws is None else self.draws @ w
-            row = self._summ(str(level), self.estimate @ w, d)
+            row = self._summ(str(level), self.estimate @ w, d, conf_level)
             row = {
                 name: level,
                 "n": int(m.sum()),
@@ -169,13 +258,22 @@ class CATEResult:
             pass
         return out
 
-    def contrasts(self, by: str | pd.Series, *, bins=None, reference=None) -> pd.DataFrame:
+    def contrasts(
+        self, by: str | pd.Series, *, bins=None, reference=None, conf_level: float | None = None
+    ) -> pd.DataFrame:
         r"""Differences of subgroup CATEs against a reference level, draw by draw:
         :math:`\bar\tau_g - \bar\tau_{\text{ref}}` with :math:`\bar\tau_g` the average CATE in
         level :math:`g` of ``by`` (as in :meth:`subgroups`; ``reference`` defaults to the first
         level there). Intervals and ``pr_positive`` come from the draws (posterior or cluster
         bootstrap), so they account for the correlation between the two averages. Descriptive:
-        not adjusted for looking at several contrasts."""
+        not adjusted for looking at several contrasts.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per non-reference level: the level, ``reference``, ``n``,
+            ``n_reference``, ``estimate`` and, when draws exist, ``se``, ``lcl``, ``ucl``,
+            ``pr_positive``."""
         sub = self.subgroups(by, bins=bins)
         name = sub.columns[0]
         levels = list(sub[name])
@@ -199,15 +297,22 @@ class CATEResult:
                 continue
             w = masks[lev] / masks[lev].sum() - masks[ref] / masks[ref].sum()
             d = None if self.draws is None else self.draws @ w
-            row = self._summ(f"{lev} - {ref}", self.estimate @ w, d)
+            row = self._summ(f"{lev} - {ref}", self.estimate @ w, d, conf_level)
             rows.append({name: lev, "reference": ref, "n": int(masks[lev].sum()),
                          "n_reference": int(masks[ref].sum()),
                          **{k: v for k, v in row.items() if k != "quantity"}})  # fmt: skip
         return pd.DataFrame(rows)
 
-    def blp(self, moderators: list[str]) -> pd.DataFrame:
-        """Best linear projection of the CATE on ``moderators`` (numeric columns of ``frame``),
-        with an intercept: coefficients, intervals from the draws."""
+    def blp(self, moderators: list[str], conf_level: float | None = None) -> pd.DataFrame:
+        r"""Best linear projection of the CATE on ``moderators`` (numeric columns of ``frame``),
+        with an intercept: :math:`\arg\min_\theta \sum_{ij} (\tau(x_{ij}, v_j) - m_{ij}'
+        \theta)^2`, computed draw by draw.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per ``term`` (``Intercept`` and the moderators): ``estimate`` and, when
+            draws exist, ``se``, ``lcl``, ``ucl``, ``pr_positive``."""
         missing = [m for m in moderators if m not in self.frame.columns]
         if missing:
             raise DesignError(f"blp: column '{missing[0]}' is not among the prediction columns.")
@@ -219,22 +324,60 @@ class CATEResult:
         rows = []
         draws = None if self.draws is None else self.draws @ pinv.T
         for k, name in enumerate(["Intercept", *moderators]):
-            rows.append(self._summ(name, coef[k], None if draws is None else draws[:, k]))
+            rows.append(self._summ(name, coef[k], None if draws is None else draws[:, k],
+                                   conf_level))  # fmt: skip
         return pd.DataFrame(rows).rename(columns={"quantity": "term"})
 
-    def summary(self) -> pd.DataFrame:
-        """Both ATEs and the spread of the CATE (sd over individuals)."""
-        rows = [self.ate("individual")]
+    def summary(self, conf_level: float | None = None) -> Summary:
+        """Both ATEs and the spread of the CATE (its sd over individuals, draw by draw).
+
+        Returns
+        -------
+        Summary
+            ``.table``: one row per ``quantity`` (``ATE (individual-average)``, ``ATE
+            (cluster-average)`` when the rows have clusters, ``sd of CATE over individuals``)
+            with ``estimate`` and, when draws exist, ``se``, ``lcl``, ``ucl``,
+            ``pr_positive``; prints as text, renders as HTML.
+        """
+        rows = [self.ate("individual", conf_level)]
         if not self.meta.get("no_cluster_column"):
-            rows.append(self.ate("cluster"))
+            rows.append(self.ate("cluster", conf_level))
         # the spread of tau(x, v) over individuals: per draw, so estimate and interval agree
         if self.draws is None:
             sd_est, sd_d = self.estimate.std(ddof=1), None
         else:
             sd_d = self.draws.std(axis=1, ddof=1)
             sd_est = float(sd_d.mean())
-        rows.append(pd.Series(self._summ("sd of CATE over individuals", sd_est, sd_d)))
-        return pd.DataFrame(rows)
+        rows.append(pd.Series(self._summ("sd of CATE over individuals", sd_est, sd_d,
+                                         conf_level)))  # fmt: skip
+        title, info, notes = self._summary_parts()
+        return Summary(title, pd.DataFrame(rows).reset_index(drop=True), info, notes)
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        kind = {"posterior": "posterior credible intervals",
+                "bootstrap": "cluster-bootstrap percentile intervals",
+                "none": "no intervals"}.get(self.interval, self.interval)  # fmt: skip
+        title = f"CATE of {self.learner} ({kind})"
+        info: dict = {"individuals": len(self)}
+        if not self.meta.get("no_cluster_column"):
+            info["clusters"] = int(pd.Series(np.asarray(self.cluster)).nunique())
+        if self.draws is not None:
+            info["draws" if self.interval == "posterior" else "replicates"] = len(self.draws)
+        info["level"] = f"{self.conf_level:.0%}"
+        notes = []
+        if self.interval == "bootstrap":
+            notes.append(
+                "Bootstrap intervals carry the learner's sampling variance, not its bias: they "
+                "do not include a regularized learner's shrinkage toward no effect."
+            )
+            if self.meta.get("bootstrap_failed"):
+                notes.append(f"{self.meta['bootstrap_failed']} bootstrap resample(s) could not "
+                             "be fitted and were dropped.")  # fmt: skip
+        elif self.interval == "none":
+            notes.append("No intervals: a point learner without n_boot (set n_boot=200).")
+        if self.meta.get("no_cluster_column"):
+            notes.append("The rows have no cluster column: no cluster-average ATE.")
+        return title, info, notes
 
     # ------------------------------------------------------------------ saving
     def to_netcdf(self, path: str | Path) -> Path:
@@ -290,12 +433,11 @@ class CATEResult:
     def from_netcdf(cls, path: str | Path) -> CATEResult:
         """Load a result saved by :meth:`to_netcdf`."""
         path = Path(path)
+        read_sidecar(path, "CATEResult")  # a DataError for a missing or foreign file
         try:
             with xr.open_dataset(path, engine="h5netcdf") as f:
                 ds = f.load()
             desc = json.loads(ds.attrs["hte_mrt"])
-        except FileNotFoundError:
-            raise
         except (OSError, KeyError, ValueError) as exc:
             raise DataError(
                 f"{path} is not a saved CATEResult (not a NetCDF file with a '{FORMAT}' "
@@ -371,13 +513,8 @@ class CATEResult:
         ax.figure.tight_layout()
         return ax
 
-    def __repr__(self) -> str:
-        a = self.ate()
-        iv = f" [{a['lcl']:.3g}, {a['ucl']:.3g}]" if "lcl" in a else ""
-        return (
-            f"<CATEResult {self.learner}: {len(self)} individuals, ATE {a['estimate']:.4g}{iv} "
-            f"({self.interval} intervals)>"
-        )
+    def _repr_extra(self) -> str:
+        return f"{self.learner}, {len(self)} individuals, {self.interval} intervals"
 
 
 # -------------------------------------------------------------------------------------------------

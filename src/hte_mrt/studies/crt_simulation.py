@@ -28,26 +28,27 @@ Interval metrics are NaN when the learner gives no intervals (a point learner wi
 
 Seeds: replicate r uses the r-th child of ``SeedSequence(seed).spawn(n_reps)`` in every
 scenario (common random numbers across scenarios), split into the trial, the new clusters and
-one seed per learner (set as ``random_state`` when the learner has that parameter and it is
-None). Results therefore do not depend on the backend (joblib or dask) or on ``n_jobs``, except
-for the timing columns.
+one seed per learner (set as ``seed`` when the learner has that parameter and it is None;
+the learners' own progress bars are turned off: the study has one). Results therefore do not
+depend on the backend (joblib or dask) or on ``n_jobs``, except for the timing columns.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+from tqdm.auto import tqdm
 
+from hte_mrt._contract import Result, paper_table
 from hte_mrt.data.simulate_crt import (
     ICC_LEVELS,
     INTERCEPT_LEVELS,
@@ -141,8 +142,10 @@ def make_learner(spec: LearnerSpec):
 
 def _seed_learner(learner, ss: np.random.SeedSequence) -> None:
     names = learner._param_names() if hasattr(learner, "_param_names") else []
-    if "random_state" in names and getattr(learner, "random_state", None) is None:
-        learner.set_params(random_state=int(ss.generate_state(1, dtype=np.uint32)[0]))
+    if "seed" in names and getattr(learner, "seed", None) is None:
+        learner.set_params(seed=int(ss.generate_state(1, dtype=np.uint32)[0]))
+    if "progress" in names:  # the study shows one bar; the learners' own would interleave
+        learner.set_params(progress=False)
 
 
 def _cluster_mean(values: np.ndarray, cluster: np.ndarray) -> float:
@@ -275,17 +278,6 @@ def _run_task(task: _Task) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # the study
 # ---------------------------------------------------------------------------------------------
-def _progress(done: int, total: int, t0: float, enabled: bool) -> None:
-    if enabled:
-        end = "\n" if done == total else ""
-        print(
-            f"\rrun_study: {done}/{total} replicates ({time.perf_counter() - t0:.1f} s)",
-            end=end,
-            file=sys.stderr,
-            flush=True,
-        )
-
-
 def run_study(
     scenarios: Mapping[str, CRTSimulation] | Sequence[CRTSimulation],
     learners: Mapping[str, LearnerSpec],
@@ -323,7 +315,7 @@ def run_study(
     new_clusters, new_cluster_size
         Fresh clusters per replicate for the out-of-sample evaluation (0: skip it).
     progress
-        Print a progress line to stderr.
+        Show a progress bar over the scenario x replicate tasks (tqdm).
     reps
         Run only these replicate indices (in ``range(n_reps)``); default all. Replicate r's
         seed depends only on ``seed`` and r, so a long study can run in blocks (e.g. across
@@ -332,6 +324,22 @@ def run_study(
     Returns
     -------
     StudyResult
+        ``raw`` (one row per scenario x learner x replicate x sample) and ``table()`` (means
+        and Monte Carlo SEs of the metrics).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> from hte_mrt.studies.crt_simulation import run_study
+    >>> study = run_study({"small": hm.CRTSimulation(n_clusters=16)},
+    ...                   {"linear": hm.LinearInteraction(n_boot=20)}, n_reps=2, seed=1,
+    ...                   progress=False)
+    >>> study  # doctest: +ELLIPSIS
+    <StudyResult: CATE learners on simulated CRTs, 1 scenario(s) x 1 learner(s) x 2 ...>
+    >>> study.table()[["scenario", "learner", "sample", "n_reps"]]
+      scenario learner        sample  n_reps
+    0    small  linear     in_sample       2
+    1    small  linear  new_clusters       2
     """
     if isinstance(scenarios, Mapping):
         scen = dict(scenarios)
@@ -380,14 +388,14 @@ def run_study(
         for r in rep_idx
     ]
     t0 = time.perf_counter()
-    total = len(tasks)
+    bar = tqdm(total=len(tasks), disable=not progress, desc="run_study", unit="replicate")
     if client is not None:
         from distributed import as_completed
 
         futures = client.map(_run_task, tasks, pure=False)
         if progress:
-            for done, _ in enumerate(as_completed(futures), start=1):
-                _progress(done, total, t0, True)
+            for _ in as_completed(futures):
+                bar.update()
         results = client.gather(futures)
         backend = "dask"
     else:
@@ -395,10 +403,11 @@ def run_study(
 
         gen = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_run_task)(t) for t in tasks)
         results = []
-        for done, res in enumerate(gen, start=1):
+        for res in gen:
             results.append(res)
-            _progress(done, total, t0, progress)
+            bar.update()
         backend = "joblib"
+    bar.close()
     raw = pd.DataFrame([row for rows in results for row in rows])
     raw = _tidy(raw, list(scen), [k for k, _ in learner_items])
     return StudyResult(
@@ -434,14 +443,26 @@ def _tidy(raw: pd.DataFrame, scenarios: list[str], learners: list[str]) -> pd.Da
     return raw
 
 
-@dataclass
-class StudyResult:
+@dataclass(repr=False)
+class StudyResult(Result):
     """The output of :func:`run_study`.
 
     ``raw``: the tidy table, one row per scenario x learner x replicate x sample, with the
     metrics of :data:`METRICS`, the estimated and true ATEs, timings and ``error`` (None when
-    the learner ran; else the exception, with NaN metrics).
+    the learner ran; else the exception, with NaN metrics). ``table()``: the Monte Carlo
+    summary; ``summary()``: the same with the study's size and seed.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> from hte_mrt.studies.crt_simulation import run_study
+    >>> study = run_study({"small": hm.CRTSimulation(n_clusters=16)},
+    ...                   {"linear": hm.LinearInteraction()}, n_reps=2, seed=1, progress=False)
+    >>> study.summary().info["replicates"]
+    2
     """
+
+    _kind: ClassVar[str] = "CATE learners on simulated CRTs"
 
     raw: pd.DataFrame
     scenarios: dict[str, CRTSimulation]
@@ -492,8 +513,12 @@ class StudyResult:
         """The rows in which a learner failed, with the error message."""
         return self.raw.loc[self.raw["error"].notna(), [*KEYS, "error"]].reset_index(drop=True)
 
-    def table(self, sample: str | None = None) -> pd.DataFrame:
-        """Monte Carlo summary per scenario x learner x sample.
+    def table(
+        self, conf_level: float | None = None, style: str = "tidy", sample: str | None = None
+    ) -> pd.DataFrame:
+        """Monte Carlo summary per scenario x learner x sample (``sample``: only
+        ``"in_sample"`` or ``"new_clusters"``; ``style="paper"``: human headers, significant
+        digits; ``conf_level`` is unused: the metrics' intervals are fixed at 95%).
 
         For every metric m: ``m`` (mean over the replicates where it is defined) and ``m_mcse``
         (Monte Carlo standard error sd / sqrt(n), n those replicates; n = n_reps when nothing
@@ -501,6 +526,25 @@ class StudyResult:
         of the mean bias) and ``mean_abs_m`` = mean |bias| with ``mean_abs_m_mcse``. ``n_reps``
         counts the replicates, ``n_failed`` those with an error.
         """
+        if style not in ("tidy", "paper"):
+            raise DesignError(f"style must be 'tidy' or 'paper', got {style!r}.")
+        tab = self._metrics(sample)
+        return paper_table(tab) if style == "paper" else tab
+
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        return self._metrics(None)
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        n_err = int(self.raw["error"].notna().sum())
+        info = {"scenarios": len(self.scenarios), "learners": len(self.learners),
+                "replicates": self.n_reps, "seed": self.seed, "failed rows": n_err,
+                "seconds": round(float(self.seconds), 1), "backend": self.backend}  # fmt: skip
+        notes = ["Each metric m has its Monte Carlo standard error in m_mcse."]
+        if n_err:
+            notes.append(f"{n_err} row(s) failed: see errors().")
+        return "Simulation study: " + self._kind, info, notes
+
+    def _metrics(self, sample: str | None) -> pd.DataFrame:
         raw = self.raw if sample is None else self.raw[self.raw["sample"] == sample]
         if sample is not None and raw.empty:
             raise DesignError(f"table: no rows for sample {sample!r} (samples: {SAMPLES}).")
@@ -530,7 +574,7 @@ class StudyResult:
         series per learner, one panel per sample. Returns the matplotlib figure."""
         import matplotlib.pyplot as plt
 
-        tab = self.table()
+        tab = self._metrics(None)
         if metric not in tab.columns or f"{metric}_mcse" not in tab.columns:
             options = [c[:-5] for c in tab.columns if c.endswith("_mcse")]
             raise DesignError(f"plot: unknown metric {metric!r}; choose from {options}.")
@@ -572,15 +616,14 @@ class StudyResult:
         if which not in ("raw", "table"):
             raise DesignError(f"to_csv: which must be 'raw' or 'table', got {which!r}.")
         path = Path(path)
-        (self.raw if which == "raw" else self.table()).to_csv(path, index=False)
+        (self.raw if which == "raw" else self._metrics(None)).to_csv(path, index=False)
         return path
 
-    def __repr__(self) -> str:
+    def _repr_extra(self) -> str:
         n_err = int(self.raw["error"].notna().sum())
         return (
-            f"<StudyResult: {len(self.scenarios)} scenario(s) x {len(self.learners)} learner(s) "
-            f"x {self.n_reps} replicate(s), {len(self.raw)} rows, {n_err} failed, "
-            f"{self.seconds:.1f} s ({self.backend})>"
+            f"{len(self.scenarios)} scenario(s) x {len(self.learners)} learner(s) "
+            f"x {self.n_reps} replicate(s), {len(self.raw)} rows, {n_err} failed"
         )
 
 

@@ -60,7 +60,24 @@ def cate(
     Returns
     -------
     CATEResult
-        Estimates and draws; ``.ate()``, ``.subgroups()``, ``.table()``, ``.summary()``.
+        Estimates and draws: ``table()`` one row per individual (``cluster``, ``estimate``,
+        ``se``, ``lcl``, ``ucl``, ``pr_positive``), ``summary()`` the individual- and
+        cluster-average ATEs and the sd of the CATE; ``ate()``, ``subgroups()``,
+        ``contrasts()``, ``blp()``.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> res = hm.cate(data, hm.LinearInteraction(n_boot=50, seed=1, progress=False))
+    >>> res.summary().table[["quantity", "estimate"]].round(2)
+                          quantity  estimate
+    0     ATE (individual-average)     -0.25
+    1        ATE (cluster-average)     -0.26
+    2  sd of CATE over individuals      0.41
+
+    ``hm.cate(data)`` fits the default learner, ``hm.BayesianAdditiveMixedModel()`` (4 chains
+    of 1000 draws: about 20 s).
     """
     learner = BayesianAdditiveMixedModel() if learner is None else learner
     if not isinstance(learner, CRTLearner):

@@ -136,13 +136,40 @@ class BayesianAdditiveMixedModel(CRTLearner):
         simulated CRTs (``benchmarks/results/crt_bamm_pilot``, 20 replicates, 5 scenarios)
         0.25 lowered the PEHE by 2-10% and moved CATE coverage by at most 0.012; 0.1 covered
         tau only 0.86 where the effect is larger (true ATE -0.34).
-    draws, tune, chains, target_accept, random_state, progress
+    draws, tune, chains, target_accept, seed, progress
         Sampler settings (nutpie when installed, else PyMC's NUTS), on the variance
-        parameters; the coefficients are drawn exactly given each draw.
-    cores
+        parameters; the coefficients are drawn exactly given each draw. ``progress`` shows the
+        sampler's progress bar.
+    n_jobs
         Chains sampled at once, in threads (the likelihood kernel releases the GIL); ``None``
         (default): min(chains, CPU count); 1 runs them one after another. Seeded draws do not
         depend on it.
+
+    Attributes
+    ----------
+    draws_ : dict
+        After :meth:`fit`: posterior draws of ``sigma``, ``sd_b``, ``tau0``, ``gamma``, ...
+        (:meth:`cate` gives the posterior CATEs as a :class:`CATEResult`).
+    idata_ : arviz.InferenceData
+        The sampler's output (variance parameters).
+    diagnostics_ : dict
+        ``max_rhat`` and ``divergences``.
+    prob_homogeneous_ : float or None
+        Posterior probability of no heterogeneity (with ``prob_homogeneous > 0``).
+
+    Examples
+    --------
+    A quick fit (few draws: for a report use the defaults, 4 chains of 1000 draws):
+
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=16).crt_data(seed=1)
+    >>> bamm = hm.BayesianAdditiveMixedModel(draws=100, tune=100, chains=1, seed=1,
+    ...                                      progress=False).fit(data)
+    >>> res = bamm.cate()
+    >>> res.interval, res.draws.shape
+    ('posterior', (100, 404))
+    >>> round(float(res.ate()["estimate"]), 2)
+    -0.03
     """
 
     name: ClassVar[str] = "bamm"
@@ -162,9 +189,9 @@ class BayesianAdditiveMixedModel(CRTLearner):
         tune: int = 1000,
         chains: int = 4,
         target_accept: float = 0.9,
-        random_state: int | None = None,
-        progress: bool = False,
-        cores: int | None = None,
+        seed: int | None = None,
+        progress: bool = True,
+        n_jobs: int | None = None,
     ) -> None:
         self.smooth = smooth
         self.smooth_tau = smooth_tau
@@ -178,9 +205,9 @@ class BayesianAdditiveMixedModel(CRTLearner):
         self.tune = tune
         self.chains = chains
         self.target_accept = target_accept
-        self.random_state = random_state
+        self.seed = seed
         self.progress = progress
-        self.cores = cores
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ design
     def _smooth_columns(self, W: np.ndarray) -> list[int]:
@@ -204,8 +231,8 @@ class BayesianAdditiveMixedModel(CRTLearner):
         owner = type(self).__name__
         for p, lo in (("n_basis", 5), ("draws", 1), ("tune", 1), ("chains", 1)):
             check_int(owner, p, getattr(self, p), lo)
-        if self.cores is not None:
-            check_int(owner, "cores (or None)", self.cores, 1)
+        if self.n_jobs is not None:
+            check_int(owner, "n_jobs (or None)", self.n_jobs, 1)
         if not 0.5 <= float(self.target_accept) < 1.0:
             raise DesignError(f"target_accept must be in [0.5, 1), got {self.target_accept}.")
         if self.global_scale != "auto" and not (
@@ -336,7 +363,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
                bool(self.smooth_tau and n_s), X.shape[1], prob0,
                float(self.ate_prior_sd))  # fmt: skip
         g0 = self._tau_global_scale(p, len(stats.n_j)) if p else 1.0
-        seed = int(rng.integers(2**31)) if self.random_state is None else int(self.random_state)
+        seed = int(rng.integers(2**31)) if self.seed is None else int(self.seed)
         # P x P algebra is too small for threaded BLAS (2.6x slower per evaluation with 2 threads
         # on a busy 2-core machine). threadpoolctl's limit is process-wide while it lasts, so it
         # is set inside the lock: a fit waiting for it would otherwise record (and later
@@ -346,7 +373,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
                 key, lambda: self._model(stats, p, n_s, nb, null), stats, g0,
                 draws=int(self.draws), tune=int(self.tune), chains=int(self.chains), seed=seed,
                 progress=self.progress, target_accept=float(self.target_accept),
-                cores=int(self.cores or min(int(self.chains), os.cpu_count() or 1)),
+                cores=int(self.n_jobs or min(int(self.chains), os.cpu_count() or 1)),
             )  # fmt: skip
             post = idata["posterior"]
 

@@ -21,8 +21,8 @@ The estimand is the CATE :math:`\tau(x, v) = E[Y(1) - Y(0) \mid x, v]`, marginal
 
 pymc-bart notes (0.13, Rust backend ``bartrs``): the PGBART step is subclassed here so that
 (i) its particle-Gibbs random numbers are seeded from the chain's generator (upstream always
-uses seed 0), and (ii) chains sampled one after another (``cores=1``) each keep their own trees
-(upstream only stores the first chain's). Posterior trees are evaluated at new rows with
+uses seed 0), and (ii) chains sampled one after another (PyMC's ``cores=1``) each keep their
+own trees (upstream only stores the first chain's). Posterior trees are evaluated at new rows with
 ``bartrs.PosteriorSampler``, draw by draw, aligned with the other posterior draws.
 """
 
@@ -105,12 +105,12 @@ def _dataset(node):
 
 @contextmanager
 def _quiet_pymc(progress: bool):
-    """Silence PyMC's INFO chatter (step assignment, timings) unless progress is on, and the
-    fork warning of the multiprocessing Manager that pymc-bart starts for every BART."""
+    """Silence PyMC's INFO chatter (step assignment, timings; ``progress`` shows the bar, not
+    these) and the fork warning of the multiprocessing Manager that pymc-bart starts for every
+    BART."""
     logger = logging.getLogger("pymc")
     level = logger.level
-    if not progress:
-        logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -276,7 +276,7 @@ class BARTMixed(_PyMCBART):
 
     Parameters
     ----------
-    trees
+    n_estimators
         Number of trees :math:`m`.
     draws, tune, chains
         Posterior draws kept per chain, tuning iterations per chain, number of chains.
@@ -290,10 +290,10 @@ class BARTMixed(_PyMCBART):
         parameters. ``"marginal"``: :math:`b_j` integrated out of the likelihood (cluster
         residuals :math:`N(0, \sigma^2 I + \sigma_b^2 11')`); slower per iteration but the
         trees do not condition on :math:`b`, and :math:`\sigma, \sigma_b` mix much better.
-    random_state
+    seed
         Seed (same seed, same draws).
     progress
-        Show PyMC's progress bar and messages.
+        Show PyMC's progress bar.
 
     Notes
     -----
@@ -304,13 +304,22 @@ class BARTMixed(_PyMCBART):
     from the truth to 0 (in the 11 scenarios with true ATE -0.14: mean -0.04 to -0.09) and
     its 95% CATE intervals covered 0.75-0.95. For effects and intervals prefer
     :class:`BayesianCausalForestMixed` or the additive mixed model.
+
+    Examples
+    --------
+    A fit compiles a PyMC model (tens of seconds); here the learner is only set up:
+
+    >>> import hte_mrt as hm
+    >>> bart = hm.BARTMixed(n_estimators=20, draws=200, tune=200, seed=1)
+    >>> bart.get_params()["n_estimators"], bart.bayesian
+    (20, True)
     """
 
     name: ClassVar[str] = "bart"
 
     def __init__(
         self,
-        trees: int = 50,
+        n_estimators: int = 50,
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 2,
@@ -318,10 +327,10 @@ class BARTMixed(_PyMCBART):
         alpha: float = 0.95,
         beta: float = 2.0,
         random_intercept: Literal["noncentred", "marginal"] = "noncentred",
-        random_state: int | None = None,
-        progress: bool = False,
+        seed: int | None = None,
+        progress: bool = True,
     ) -> None:
-        self.trees = trees
+        self.n_estimators = n_estimators
         self.draws = draws
         self.tune = tune
         self.chains = chains
@@ -329,11 +338,11 @@ class BARTMixed(_PyMCBART):
         self.alpha = alpha
         self.beta = beta
         self.random_intercept = random_intercept
-        self.random_state = random_state
+        self.seed = seed
         self.progress = progress
 
     def _check_params(self) -> None:
-        check_int(type(self).__name__, "trees", self.trees, 1)
+        check_int(type(self).__name__, "n_estimators", self.n_estimators, 1)
         self._check_common()
         _float_param(self, "alpha", 0.0, 1.0)
         _float_param(self, "beta", 0.0, np.inf)
@@ -346,7 +355,7 @@ class BARTMixed(_PyMCBART):
         sd_y = self._check_fit_inputs(y)
         Xz = np.column_stack([W, z]).astype(float)
         with _quiet_pymc(bool(self.progress)), pm.Model() as model:
-            f = pmb.BART("f", Xz, y, m=int(self.trees), alpha=float(self.alpha),
+            f = pmb.BART("f", Xz, y, m=int(self.n_estimators), alpha=float(self.alpha),
                          beta=float(self.beta))  # fmt: skip
             self._likelihood(f, y, cluster, sd_y)
         idata = self._sample(model, ["f"], rng)
@@ -395,8 +404,17 @@ class BayesianCausalForestMixed(_PyMCBART):
         Trees in the prognostic and treatment ensembles.
     tau_alpha, tau_beta
         Depth prior of the treatment ensemble.
-    draws, tune, chains, num_particles, random_intercept, random_state, progress
+    draws, tune, chains, num_particles, random_intercept, seed, progress
         As in :class:`BARTMixed`.
+
+    Examples
+    --------
+    A fit compiles a PyMC model (tens of seconds); here the learner is only set up:
+
+    >>> import hte_mrt as hm
+    >>> bcf = hm.BayesianCausalForestMixed(mu_trees=50, tau_trees=20, draws=200, seed=1)
+    >>> {k: bcf.get_params()[k] for k in ("mu_trees", "tau_trees", "draws")}
+    {'mu_trees': 50, 'tau_trees': 20, 'draws': 200}
     """
 
     name: ClassVar[str] = "bcf_pymc"
@@ -412,8 +430,8 @@ class BayesianCausalForestMixed(_PyMCBART):
         chains: int = 2,
         num_particles: int = 10,
         random_intercept: Literal["noncentred", "marginal"] = "noncentred",
-        random_state: int | None = None,
-        progress: bool = False,
+        seed: int | None = None,
+        progress: bool = True,
     ) -> None:
         self.mu_trees = mu_trees
         self.tau_trees = tau_trees
@@ -424,7 +442,7 @@ class BayesianCausalForestMixed(_PyMCBART):
         self.chains = chains
         self.num_particles = num_particles
         self.random_intercept = random_intercept
-        self.random_state = random_state
+        self.seed = seed
         self.progress = progress
 
     def _check_params(self) -> None:
@@ -482,13 +500,24 @@ class StochtreeBCF(CRTLearner):
     ----------
     mu_trees, tau_trees
         Trees in the prognostic and treatment forests.
-    num_gfr, num_burnin, num_mcmc
-        Grow-from-root warm-start iterations, MCMC burn-in and kept MCMC draws, per chain.
+    num_gfr, tune, draws
+        Grow-from-root warm-start iterations, MCMC burn-in (stochtree's ``num_burnin``) and
+        kept MCMC draws (its ``num_mcmc``), per chain.
     chains
         Independent chains (each warm-started from its own grow-from-root forest; needs
         ``num_gfr >= chains``); draws are stacked chain by chain.
-    random_state
+    seed
         Seed of stochtree's C++ generator (same seed, same draws).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> bcf = hm.StochtreeBCF(mu_trees=20, tau_trees=10, num_gfr=5, tune=0, draws=20, chains=1,
+    ...                       seed=1).fit(data)
+    >>> res = bcf.cate()
+    >>> res.draws.shape, res.interval
+    ((20, 797), 'posterior')
     """
 
     name: ClassVar[str] = "bcf_stochtree"
@@ -499,22 +528,22 @@ class StochtreeBCF(CRTLearner):
         mu_trees: int = 200,
         tau_trees: int = 50,
         num_gfr: int = 10,
-        num_burnin: int = 500,
-        num_mcmc: int = 1000,
+        tune: int = 500,
+        draws: int = 1000,
         chains: int = 2,
-        random_state: int | None = None,
+        seed: int | None = None,
     ) -> None:
         self.mu_trees = mu_trees
         self.tau_trees = tau_trees
         self.num_gfr = num_gfr
-        self.num_burnin = num_burnin
-        self.num_mcmc = num_mcmc
+        self.tune = tune
+        self.draws = draws
         self.chains = chains
-        self.random_state = random_state
+        self.seed = seed
 
     def _check_params(self) -> None:
-        for p, lo in (("mu_trees", 1), ("tau_trees", 1), ("num_gfr", 0), ("num_burnin", 0),
-                      ("num_mcmc", 1), ("chains", 1)):  # fmt: skip
+        for p, lo in (("mu_trees", 1), ("tau_trees", 1), ("num_gfr", 0), ("tune", 0),
+                      ("draws", 1), ("chains", 1)):  # fmt: skip
             check_int(type(self).__name__, p, getattr(self, p), lo)
         if 0 < int(self.num_gfr) < int(self.chains):
             raise DesignError(
@@ -537,8 +566,8 @@ class StochtreeBCF(CRTLearner):
                 X_train=np.asarray(W, dtype=float), Z_train=np.asarray(z, dtype=float),
                 y_train=np.asarray(y, dtype=float), propensity_train=np.full(n, self.propensity_),
                 rfx_group_ids_train=groups, rfx_basis_train=np.ones((n, 1)),
-                num_gfr=int(self.num_gfr), num_burnin=int(self.num_burnin),
-                num_mcmc=int(self.num_mcmc),
+                num_gfr=int(self.num_gfr), num_burnin=int(self.tune),
+                num_mcmc=int(self.draws),
                 general_params={
                     "random_seed": int(rng.integers(2**31 - 1)), "num_chains": int(self.chains),
                     "propensity_covariate": "none", "num_threads": 1,

@@ -25,7 +25,9 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from hte_mrt._contract import check_conf_level
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import DataError, DesignError, EstimationError, MissingColumnError
 from hte_mrt.results.cate import ATEKind, CATEResult
@@ -40,7 +42,25 @@ def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
 
 
 class CRTLearner:
-    """Base class: see the module docstring for the contract."""
+    r"""Base class of the CRT learners: fit a trial, predict CATEs for any rows.
+
+    Every learner estimates :math:`\tau(x, v) = E[Y(1) - Y(0) \mid x, v]`, marginal over the
+    cluster random intercept (see the module docstring). Parameters are set in the constructor
+    (scikit-learn style; ``get_params``, ``set_params``, ``clone``); :meth:`fit` takes the data
+    only. Point learners get intervals from a cluster bootstrap (:meth:`bootstrap`, ``n_boot``),
+    Bayesian learners from their posterior draws.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> learner = hm.LinearInteraction(n_boot=50, seed=1, progress=False).fit(data)
+    >>> res = learner.cate()
+    >>> res.table().columns.tolist()
+    ['cluster', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive']
+    >>> learner.get_params()
+    {'n_boot': 50, 'n_jobs': None, 'seed': 1, 'progress': False}
+    """
 
     name: ClassVar[str] = "learner"
     bayesian: ClassVar[bool] = False
@@ -52,9 +72,11 @@ class CRTLearner:
         return [p for p in sig.parameters if p != "self"]
 
     def get_params(self) -> dict[str, Any]:
+        """The constructor arguments as a dict (scikit-learn style)."""
         return {k: getattr(self, k) for k in self._param_names()}
 
     def set_params(self, **params) -> Self:
+        """Set constructor arguments by name; returns ``self``."""
         for k, v in params.items():
             if k not in self._param_names():
                 raise DesignError(f"{type(self).__name__} has no parameter '{k}'.")
@@ -62,15 +84,42 @@ class CRTLearner:
         return self
 
     def clone(self) -> Self:
+        """An unfitted copy with the same parameters."""
         return type(self)(**self.get_params())
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def _quiet_clone(self) -> Self:
+        """A clone without its own progress bars (refits inside another bar)."""
+        m = self.clone()
+        if "progress" in m._param_names():
+            m.progress = False
+        return m
+
     # ------------------------------------------------------------------ fitting
     def fit(self, data: CRTData) -> Self:
-        """Fit to a validated trial. Returns ``self``."""
+        """Fit to a validated trial.
+
+        Parameters
+        ----------
+        data : CRTData
+            The trial (``hm.CRTData(frame, cluster=..., arm=..., outcome=...)``).
+
+        Returns
+        -------
+        CRTLearner
+            ``self``, fitted (``fit_seconds_``, ``feature_names_`` and the learner's own
+            attributes set).
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> data = hm.CRTSimulation(n_clusters=16).crt_data(seed=1)
+        >>> hm.LinearInteraction().fit(data).feature_names_[:3]
+        ['x1', 'x2', 'x3']
+        """
         if not isinstance(data, CRTData):
             raise DataError(
                 f"{type(self).__name__}.fit needs a CRTData (hte_mrt.data.crt.CRTData), got "
@@ -98,7 +147,7 @@ class CRTLearner:
         return self
 
     def _rng(self) -> np.random.Generator:
-        return np.random.default_rng(getattr(self, "random_state", None))
+        return np.random.default_rng(getattr(self, "seed", None))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "data_"):
@@ -123,13 +172,45 @@ class CRTLearner:
 
     # ------------------------------------------------------------------ predictions
     def cate(
-        self, frame: pd.DataFrame | None = None, *, interval: bool = True, conf_level: float = 0.95
+        self,
+        frame: pd.DataFrame | None = None,
+        *,
+        interval: bool = True,
+        conf_level: float = 0.95,
     ) -> CATEResult:
-        """CATE for the training rows (``frame=None``) or for new rows (any clusters).
+        r"""CATE :math:`\hat\tau(x, v)` for the training rows or for new rows (any clusters).
 
-        Bayesian learners: posterior mean and draws. Point learners: the full-data fit and,
-        with ``interval=True``, cluster-bootstrap replicates (fitted once, then reused).
+        Bayesian learners: posterior mean and posterior draws. Point learners: the full-data
+        fit and, with ``interval=True`` and ``n_boot > 0``, cluster-bootstrap replicates
+        (fitted once by :meth:`bootstrap`, then reused).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame, optional
+            Rows to predict for, with every covariate column (default: the training rows).
+            Rows without the cluster column are treated as new clusters.
+        interval : bool, default True
+            Point learners: compute bootstrap replicates for intervals.
+        conf_level : float, default 0.95
+            Default interval level of the result's tables.
+
+        Returns
+        -------
+        CATEResult
+            ``table()`` one row per individual (cluster, estimate, se, lcl, ucl,
+            pr_positive); ``ate()``, ``subgroups()``, ``contrasts()``, ``blp()``,
+            ``summary()``.
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> sim = hm.CRTSimulation(n_clusters=16)
+        >>> learner = hm.LinearInteraction().fit(sim.crt_data(seed=1))
+        >>> res = learner.cate(sim.new_clusters(seed=2, n_clusters=3, size=4))
+        >>> len(res), res.interval
+        (12, 'none')
         """
+        conf_level = check_conf_level(conf_level)
         W, frame, cluster, no_cluster = self._design(frame)
         if self.bayesian:
             draws = self._tau_draws(W)
@@ -137,7 +218,9 @@ class CRTLearner:
         else:
             est = self._tau(W)
             draws, kind = None, "none"
-            if interval and getattr(self, "n_boot", 0):
+            if interval and (
+                getattr(self, "n_boot", 0) or getattr(self, "_boot_models", None) is not None
+            ):
                 draws, kind = self._bootstrap_tau(W), "bootstrap"
         return CATEResult(
             estimate=np.asarray(est, float), draws=draws, frame=frame.reset_index(drop=True),
@@ -151,10 +234,33 @@ class CRTLearner:
         )  # fmt: skip
 
     def ate(
-        self, kind: ATEKind = "individual", frame: pd.DataFrame | None = None, **kw
+        self,
+        kind: ATEKind = "individual",
+        frame: pd.DataFrame | None = None,
+        *,
+        interval: bool = True,
+        conf_level: float = 0.95,
     ) -> pd.Series:
-        """Individual- or cluster-average treatment effect over ``frame`` (default: the trial)."""
-        return self.cate(frame, **kw).ate(kind)
+        r"""Individual- or cluster-average treatment effect over ``frame`` (default: the trial).
+
+        ``kind="individual"``: :math:`\frac1n\sum_{ij}\hat\tau(x_{ij}, v_j)`;
+        ``kind="cluster"``: :math:`\frac1K\sum_j\frac1{n_j}\sum_i\hat\tau(x_{ij}, v_j)`.
+
+        Returns
+        -------
+        pandas.Series
+            ``quantity``, ``estimate`` and, with intervals, ``se``, ``lcl``, ``ucl``,
+            ``pr_positive`` (see :meth:`CATEResult.ate`).
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> data = hm.CRTSimulation(n_clusters=16).crt_data(seed=1)
+        >>> a = hm.LinearInteraction().fit(data).ate("cluster")
+        >>> a["quantity"], round(float(a["estimate"]), 2)
+        ('ATE (cluster-average)', -0.03)
+        """
+        return self.cate(frame, interval=interval, conf_level=conf_level).ate(kind)
 
     def predict_outcome(self, frame: pd.DataFrame | None = None, arm: int | np.ndarray = 0):
         r"""Mean outcome :math:`\mu(x, v) + z\,\tau(x, v)` marginal over :math:`b_j` (for a new
@@ -171,7 +277,8 @@ class CRTLearner:
         columns: list[str] | None = None,
         *,
         n_repeats: int = 10,
-        random_state: int | None = None,
+        seed: int | None = None,
+        progress: bool | None = None,
     ) -> pd.DataFrame:
         r"""Permutation importance of each covariate for the estimated CATE.
 
@@ -192,9 +299,37 @@ class CRTLearner:
         :meth:`CATEResult.blp`, :meth:`CATEResult.contrasts` or
         :func:`~hte_mrt.estimators.learners.calibration.calibration_test`).
 
-        Returns one row per covariate, most important first: ``covariate``, ``level``
-        (individual / cluster), ``importance`` (:math:`I_c`), ``sd`` (over the R permutations of
-        the per-permutation root mean squared change) and ``rank``.
+        Parameters
+        ----------
+        frame : pandas.DataFrame, optional
+            Rows to permute (default: the training rows).
+        columns : list of str, optional
+            Covariates to score (default: every individual and cluster covariate).
+        n_repeats : int, default 10
+            Permutations per covariate.
+        seed : int, optional
+            Seed of the permutations (default: the learner's ``seed``; the same seed gives the
+            same table).
+        progress : bool, optional
+            Show a progress bar (default: the learner's ``progress``, else True).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per covariate, most important first: ``covariate``, ``level``
+            (individual / cluster), ``importance`` (:math:`I_c`), ``perm_sd`` (sd over the R
+            permutations of the per-permutation root mean squared change) and ``rank``.
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> data = hm.CRTSimulation(n_clusters=16).crt_data(seed=1)
+        >>> learner = hm.LinearInteraction(seed=1).fit(data)
+        >>> imp = learner.moderator_importance(columns=["x1", "v1"], progress=False)
+        >>> imp[["covariate", "level", "rank"]]
+          covariate       level  rank
+        0        v1     cluster     1
+        1        x1  individual     2
         """
         self._check_fitted()
         R = check_int(type(self).__name__, "n_repeats", n_repeats, 1)
@@ -219,12 +354,15 @@ class CRTLearner:
                     "covariate."
                 )
         base = self._tau(self._design(frame)[0])
-        rng = np.random.default_rng(random_state)
+        rng = np.random.default_rng(getattr(self, "seed", None) if seed is None else seed)
+        show = bool(getattr(self, "progress", True) if progress is None else progress)
         by_cluster = roles.cluster in frame.columns
         if by_cluster:  # a missing cluster id is a cluster of its own
             codes, _ = pd.factorize(frame[roles.cluster], use_na_sentinel=False)
             first = np.unique(codes, return_index=True)[1]
         rows = []
+        bar = tqdm(total=len(columns) * R, disable=not show, desc="moderator importance",
+                   unit="perm", leave=False)  # fmt: skip
         for c in columns:
             # the covariate and its missing-value indicator (a filled frame) move together
             moved = [c] + [f for f in (f"{c}_missing",) if f in frame.columns]
@@ -238,28 +376,57 @@ class CRTLearner:
                 perm = {m: v[take] for m, v in values.items()}
                 est = self._tau(self._design(frame.assign(**perm))[0])
                 ms[r] = np.mean((est - base) ** 2)
+                bar.update()
             sd = float(np.std(np.sqrt(ms), ddof=1)) if R > 1 else np.nan
             rows.append({"covariate": c, "level": levels[c],
-                         "importance": float(np.sqrt(ms.mean())), "sd": sd})  # fmt: skip
-        out = pd.DataFrame(rows, columns=["covariate", "level", "importance", "sd"])
+                         "importance": float(np.sqrt(ms.mean())), "perm_sd": sd})  # fmt: skip
+        bar.close()
+        out = pd.DataFrame(rows, columns=["covariate", "level", "importance", "perm_sd"])
         out = out.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
         out["rank"] = np.arange(1, len(out) + 1)
         return out
 
     # ------------------------------------------------------------------ bootstrap
-    def bootstrap(self, n_boot: int | None = None, n_jobs: int | None = None) -> Self:
-        """Refit on ``n_boot`` cluster-bootstrap resamples (clusters drawn with replacement
-        within arm, each copy a distinct cluster) in parallel with joblib. Returns ``self``.
+    def bootstrap(
+        self, n_boot: int | None = None, n_jobs: int | None = None, progress: bool | None = None
+    ) -> Self:
+        """Refit on cluster-bootstrap resamples (clusters drawn with replacement within arm,
+        each copy a distinct cluster), in parallel with joblib.
 
         Intervals are percentiles of the refits: they carry the learner's sampling variance,
-        not its bias. Measured on the package's simulated CRTs (B = 200,
-        ``benchmarks/results/crt_study_bootstrap*``): around the OLS learner (correctly
-        specified where mu and tau are linear in the covariates) they cover tau(x, v) on new
-        clusters 0.925-0.950 and the ATE 0.93-0.97 (200 replicates per scenario, Monte Carlo
-        SE about 0.005 and 0.015), except with 8 clusters per arm, where their mean width is
-        six times that with 16 per arm and they cover 0.99; around GPBoost (base scenario, 100
-        replicates) they cover tau(x, v) 0.978 (0.003) but the ATE only 0.81 (0.04), its
-        estimate there being shrunk 40% toward 0.
+        not its bias (nor a regularized learner's shrinkage toward no effect). Measured on
+        the package's simulated CRTs (B = 200, ``benchmarks/results/crt_study_bootstrap*``):
+        around the OLS learner (correctly specified where mu and tau are linear in the
+        covariates) they cover tau(x, v) on new clusters 0.925-0.950 and the ATE 0.93-0.97
+        (200 replicates per scenario, Monte Carlo SE about 0.005 and 0.015), except with 8
+        clusters per arm, where their mean width is six times that with 16 per arm and they
+        cover 0.99; around GPBoost (base scenario, 100 replicates) they cover tau(x, v) 0.978
+        (0.003) but the ATE only 0.81 (0.04), its estimate there being shrunk 40% toward 0.
+
+        Parameters
+        ----------
+        n_boot : int, optional
+            Resamples (default: the learner's ``n_boot``; 200 or more for reported intervals).
+        n_jobs : int, optional
+            joblib workers (default: the learner's ``n_jobs``). Each resample has its own seed
+            (from the learner's ``seed``), so the replicates do not depend on it.
+        progress : bool, optional
+            Show a progress bar (default: the learner's ``progress``, else True).
+
+        Returns
+        -------
+        CRTLearner
+            ``self``; ``boot_failed_`` counts resamples the learner could not fit (dropped).
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+        >>> learner = hm.LinearInteraction(seed=1).fit(data).bootstrap(n_boot=20, progress=False)
+        >>> learner.boot_failed_
+        0
+        >>> learner.cate().interval
+        'bootstrap'
         """
         from joblib import Parallel, delayed
 
@@ -270,12 +437,17 @@ class CRTLearner:
         d = self.data_
         X, V, _ = d.encode()
         W = np.hstack([X, V]).astype(float)
-        seeds = np.random.SeedSequence(getattr(self, "random_state", None)).spawn(B)
+        seeds = np.random.SeedSequence(getattr(self, "seed", None)).spawn(B)
         jobs = n_jobs if n_jobs is not None else getattr(self, "n_jobs", None)
-        fits = Parallel(n_jobs=jobs)(
-            delayed(_fit_resample)(self.clone(), W, d.arm, d.y, d.cluster_codes, d.cluster_arm, s)
+        show = bool(getattr(self, "progress", True) if progress is None else progress)
+        gen = Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(_fit_resample)(
+                self._quiet_clone(), W, d.arm, d.y, d.cluster_codes, d.cluster_arm, s
+            )
             for s in seeds
         )
+        fits = list(tqdm(gen, total=B, disable=not show, desc="cluster bootstrap", unit="fit",
+                         leave=False))  # fmt: skip
         # a resample the learner cannot fit (e.g. a rank-deficient design) is dropped and
         # counted (boot_failed_, and CATEResult.meta["bootstrap_failed"]), never hidden
         self._boot_models = [m for m in fits if m is not None]

@@ -45,7 +45,9 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
+from tqdm.auto import tqdm
 
+from hte_mrt._contract import check_conf_level
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import DataError, DesignError, EstimationError, HteMrtWarning
 from hte_mrt.estimators.learners.base import CRTLearner, check_int
@@ -94,18 +96,60 @@ def calibration_test(
     data: CRTData,
     *,
     n_splits: int = 10,
-    random_state: int | None = None,
+    seed: int | None = None,
     conf_level: float = 0.95,
+    progress: bool = True,
 ) -> CalibrationTest:
-    """Calibration test of ``learner`` on ``data`` (see the module docstring): ``n_splits``
-    fits of a clone of the learner, each to half of the clusters.
+    r"""Calibration test of a CATE learner: is its heterogeneity real, shrunk or overstated?
 
-    Returns a :class:`~hte_mrt.results.calibration.CalibrationTest` with ``table`` (the ATE,
-    two-sided test of 0, and the heterogeneity slope, one-sided test of :math:`\\beta_2 \\le 0`)
-    and ``splits`` (every split's estimates). A split the learner cannot fit (e.g. a
-    rank-deficient half) is skipped and counted in ``failed``; more than half failing is an
-    error. A split on whose main half the CATE is constant has no slope (NaN, p = 1).
-    ``random_state`` seeds the splits and the fits (default: the learner's own).
+    ``n_splits`` fits of a clone of the learner, each to half of the clusters (halved at
+    random within arm); on the other half the best-linear-predictor regression of the module
+    docstring estimates
+
+    .. math::
+
+        \beta_1 = \text{ATE}, \qquad
+        \beta_2 = \frac{\operatorname{cov}\{\tau(x, v), S(x, v)\}}{\operatorname{var}\{S(x, v)\}},
+
+    with :math:`S` the learner's CATE: :math:`\beta_2 = 1` for a calibrated CATE, 0 when the
+    learner finds no heterogeneity that is there (one-sided test of :math:`\beta_2 \le 0`).
+    Over splits: medians (Chernozhukov, Demirer, Duflo & Fernandez-Val).
+
+    Parameters
+    ----------
+    learner : CRTLearner
+        Any CRT learner (fitted or not; clones are fitted here).
+    data : CRTData
+        The trial (at least 4 clusters per arm).
+    n_splits : int, default 10
+        Random halvings of the clusters (one fit each).
+    seed : int, optional
+        Seed of the splits and the fits (default: the learner's ``seed``).
+    conf_level : float, default 0.95
+        Interval level (per-split intervals at :math:`1 - \alpha/2` when medians are taken).
+    progress : bool, default True
+        Show a progress bar over the splits (the refits' own bars are off).
+
+    Returns
+    -------
+    CalibrationTest
+        ``table()``: one row per term (``ATE``, two-sided test of 0; ``heterogeneity slope``,
+        one-sided test of :math:`\beta_2 \le 0`) with ``estimate``, ``se``, ``lcl``, ``ucl``,
+        ``df``, ``p``, ``sd_cate``, ``splits``; ``splits`` (every split's estimates); a split
+        the learner cannot fit (e.g. a rank-deficient half) is skipped and counted in
+        ``failed`` (more than half failing is an error). A split on whose main half the CATE is
+        constant has no slope (NaN, p = 1).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> cal = hm.calibration_test(hm.LinearInteraction(), data, n_splits=3, seed=1,
+    ...                           progress=False)
+    >>> cal.table()["term"].tolist()
+    ['ATE', 'heterogeneity slope']
+    >>> cal.table().columns.tolist()[:6]
+    ['term', 'estimate', 'se', 'lcl', 'ucl', 'df']
     """
     if not isinstance(learner, CRTLearner):
         raise DesignError(
@@ -118,8 +162,7 @@ def calibration_test(
             "CRTData(frame, cluster=..., arm=..., outcome=...)."
         )
     R = check_int("calibration_test", "n_splits", n_splits, 1)
-    if not 0 < conf_level < 1:
-        raise DesignError(f"calibration_test: conf_level must lie in (0, 1), got {conf_level!r}.")
+    conf_level = check_conf_level(conf_level)
     per_arm = data.clusters_per_arm
     if min(per_arm.values()) < 4:
         raise DesignError(
@@ -136,22 +179,23 @@ def calibration_test(
     X, V, names = data.encode()
     W = np.hstack([X, V]).astype(float)
     z, y, codes = data.arm.astype(float), data.y.astype(float), data.cluster_codes
-    if random_state is None:
-        random_state = getattr(learner, "random_state", None)
-    rng = np.random.default_rng(random_state)
+    if seed is None:
+        seed = getattr(learner, "seed", None)
+    rng = np.random.default_rng(seed)
     # per-split intervals at 1 - alpha/2 when medians are aggregated (Chernozhukov et al.)
     alpha = 1.0 - conf_level
     split_level = 1.0 - alpha / 2 if R > 1 else conf_level
     rows, failed, held_out = [], [], []
-    for s in range(R):
+    for s in tqdm(range(R), disable=not progress, desc="calibration test", unit="split",
+                  leave=False):  # fmt: skip
         main = split_clusters(data.cluster_arm, rng)[codes] == 1
         aux = ~main
-        m = learner.clone()
+        m = learner._quiet_clone()
         m.feature_names_ = [*names.individual, *names.cluster]  # as fit() sets them
         m.n_individual_ = X.shape[1]
-        seed = np.random.default_rng(rng.integers(2**63))
+        fit_rng = np.random.default_rng(rng.integers(2**63))
         try:
-            m._fit(W[aux], z[aux], y[aux], np.unique(codes[aux], return_inverse=True)[1], seed)
+            m._fit(W[aux], z[aux], y[aux], np.unique(codes[aux], return_inverse=True)[1], fit_rng)
             mu, S = m._mu(W[main]), m._tau(W[main])
             if not (np.isfinite(mu).all() and np.isfinite(S).all()):
                 raise EstimationError("non-finite predictions on the main half")

@@ -95,7 +95,7 @@ def _em_random_intercept(
     fit_fixed: Callable[[np.ndarray], tuple[Any, np.ndarray]],
     y: np.ndarray,
     cluster: np.ndarray,
-    max_iter: int,
+    max_em_iter: int,
     tol: float,
 ) -> dict[str, Any]:
     r"""EM of a random-intercept mixed model with a nonparametric fixed part.
@@ -123,7 +123,7 @@ def _em_random_intercept(
     trace: list[float] = []
     converged = False
     model = None
-    for _ in range(max_iter):
+    for _ in range(max_em_iter):
         model, fhat = fit_fixed(y - b[cluster])  # (a)
         r = y - fhat
         if s2 is None:
@@ -158,8 +158,6 @@ def _em_random_intercept(
 class _MixedEMLearner(CRTLearner):
     """Shared EM plumbing; subclasses give ``_check_params`` and ``_fit_fixed``."""
 
-    _iter_param: ClassVar[str] = "max_iter"
-
     def _check_params(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -181,7 +179,7 @@ class _MixedEMLearner(CRTLearner):
             lambda target: self._fit_fixed(Wz, target, seed),
             np.asarray(y, float),
             np.asarray(cluster, np.int64),
-            getattr(self, self._iter_param),
+            self.max_em_iter,
             self.tol,
         )
         self.model_ = out["model"]
@@ -214,7 +212,7 @@ class MixedEffectsRandomForest(_MixedEMLearner):
     \text{resid}] = \frac{n_j\sigma_b^2}{\sigma^2 + n_j\sigma_b^2}\,\overline{\text{resid}}_j`;
     (c) :math:`\sigma^2, \sigma_b^2` by the EM formulas with the conditional-variance terms;
     until the generalized log-likelihood changes by less than ``tol`` (relative) or after
-    ``max_iter`` passes. Estimand:
+    ``max_em_iter`` passes. Estimand:
 
     .. math:: \tau(x, v) = f(x, v, 1) - f(x, v, 0),
 
@@ -226,24 +224,32 @@ class MixedEffectsRandomForest(_MixedEMLearner):
         Passed to :class:`sklearn.ensemble.RandomForestRegressor` (``max_features``: a fraction
         in (0, 1], a count, ``"sqrt"`` or ``"log2"``; 1.0 keeps the arm a candidate at every
         split).
-    max_iter, tol
+    max_em_iter, tol
         EM passes (each grows a forest) and the relative change of the log-likelihood at which
         EM stops.
     oob
         Residuals for the E-step from out-of-bag predictions (default, as in the authors' R
         code: in-sample forest predictions nearly interpolate and shrink the variance
         components) or, with ``False``, from in-sample predictions.
-    n_boot, n_jobs, random_state
+    n_boot, n_jobs, seed, progress
         Cluster-bootstrap replicates for intervals (0: none), joblib workers for the bootstrap
-        and the forest (``RandomForestRegressor(n_jobs=...)``), seed.
+        and the forest (``RandomForestRegressor(n_jobs=...)``), seed, and whether the
+        bootstrap shows a progress bar.
 
-    Attributes (after ``fit``)
-    --------------------------
-    sigma_b2_, sigma2_ : the variance components; cluster_effects_ : :math:`b_j` by cluster
-    code (order of ``data_.cluster_values``); loglik_trace_ : :math:`-\frac12` GLL per EM pass
-    (it rises, then hovers within a fraction of a percent: the forest is regrown every pass, so
-    EM's monotonicity holds only approximately); n_iter_, converged_ : EM passes and whether
-    ``tol`` was met; model_ : the final forest.
+    Attributes
+    ----------
+    sigma_b2_, sigma2_ : float
+        The variance components (after ``fit``).
+    cluster_effects_ : numpy.ndarray
+        :math:`b_j` by cluster code (order of ``data_.cluster_values``).
+    loglik_trace_ : numpy.ndarray
+        :math:`-\frac12` GLL per EM pass (it rises, then hovers within a fraction of a
+        percent: the forest is regrown every pass, so EM's monotonicity holds only
+        approximately).
+    n_iter_, converged_ : int, bool
+        EM passes and whether ``tol`` was met.
+    model_ : sklearn.ensemble.RandomForestRegressor
+        The final forest.
 
     Notes
     -----
@@ -253,6 +259,14 @@ class MixedEffectsRandomForest(_MixedEMLearner):
     truth to 0 and its PEHE was only 3-11% below that of :math:`\hat\tau \equiv 0`: a
     low PEHE here says little about the effect. The EM gradient-boosting learner shrinks less
     (33-52%).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> m = hm.MixedEffectsRandomForest(n_estimators=50, max_em_iter=3, seed=1).fit(data)
+    >>> round(float(m.ate()["estimate"]), 2), m.n_iter_
+    (-0.03, 3)
     """
 
     name: ClassVar[str] = "merf"
@@ -262,28 +276,30 @@ class MixedEffectsRandomForest(_MixedEMLearner):
         n_estimators: int = 300,
         min_samples_leaf: int = 5,
         max_features: float | int | str | None = 1.0,
-        max_iter: int = 20,
+        max_em_iter: int = 20,
         tol: float = 1e-4,
         oob: bool = True,
         n_boot: int = 0,
         n_jobs: int | None = None,
-        random_state: int | None = None,
+        seed: int | None = None,
+        progress: bool = True,
     ) -> None:
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
-        self.max_iter = max_iter
+        self.max_em_iter = max_em_iter
         self.tol = tol
         self.oob = oob
         self.n_boot = n_boot
         self.n_jobs = n_jobs
-        self.random_state = random_state
+        self.seed = seed
+        self.progress = progress
 
     def _check_params(self) -> None:
         owner = type(self).__name__
         check_int(owner, "n_estimators", self.n_estimators, 1)
         check_int(owner, "min_samples_leaf", self.min_samples_leaf, 1)
-        check_int(owner, "max_iter", self.max_iter, 1)
+        check_int(owner, "max_em_iter", self.max_em_iter, 1)
         _check_positive(owner, "tol", self.tol)
         mf = self.max_features
         if isinstance(mf, str):
@@ -335,53 +351,62 @@ class MixedEffectsHistGB(_MixedEMLearner):
 
     Parameters
     ----------
-    learning_rate, max_iter, max_leaf_nodes, min_samples_leaf
-        Passed to :class:`~sklearn.ensemble.HistGradientBoostingRegressor` (``max_iter``: the
-        number of trees; no early stopping).
-    em_iter, tol
+    learning_rate, n_estimators, max_leaf_nodes, min_samples_leaf
+        Passed to :class:`~sklearn.ensemble.HistGradientBoostingRegressor` (``n_estimators``:
+        the number of trees, its ``max_iter``; no early stopping).
+    max_em_iter, tol
         EM passes and the relative change of the log-likelihood at which EM stops.
-    n_boot, n_jobs, random_state
-        Cluster-bootstrap replicates (0: none), joblib workers for the bootstrap, seed. Each
-        boosting fit runs on one OpenMP thread (trial-sized data: threads cost more than they
-        save).
+    n_boot, n_jobs, seed, progress
+        Cluster-bootstrap replicates (0: none), joblib workers for the bootstrap, seed, and
+        whether the bootstrap shows a progress bar. Each boosting fit runs on one OpenMP thread
+        (trial-sized data: threads cost more than they save).
 
     Attributes: as :class:`MixedEffectsRandomForest` (``sigma_b2_``, ``sigma2_``,
     ``cluster_effects_``, ``loglik_trace_``, ``n_iter_``, ``converged_``, ``model_``).
     In-sample residuals make ``sigma2_`` smaller than the noise variance.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> m = hm.MixedEffectsHistGB(n_estimators=50, max_em_iter=3, seed=1).fit(data)
+    >>> round(float(m.ate()["estimate"]), 2)
+    -0.05
     """
 
     name: ClassVar[str] = "merf_hgb"
-    _iter_param: ClassVar[str] = "em_iter"
 
     def __init__(
         self,
         learning_rate: float = 0.05,
-        max_iter: int = 300,
+        n_estimators: int = 300,
         max_leaf_nodes: int = 15,
         min_samples_leaf: int = 20,
-        em_iter: int = 10,
+        max_em_iter: int = 10,
         tol: float = 1e-4,
         n_boot: int = 0,
         n_jobs: int | None = None,
-        random_state: int | None = None,
+        seed: int | None = None,
+        progress: bool = True,
     ) -> None:
         self.learning_rate = learning_rate
-        self.max_iter = max_iter
+        self.n_estimators = n_estimators
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
-        self.em_iter = em_iter
+        self.max_em_iter = max_em_iter
         self.tol = tol
         self.n_boot = n_boot
         self.n_jobs = n_jobs
-        self.random_state = random_state
+        self.seed = seed
+        self.progress = progress
 
     def _check_params(self) -> None:
         owner = type(self).__name__
         _check_positive(owner, "learning_rate", self.learning_rate)
-        check_int(owner, "max_iter (boosting rounds)", self.max_iter, 1)
+        check_int(owner, "n_estimators", self.n_estimators, 1)
         check_int(owner, "max_leaf_nodes", self.max_leaf_nodes, 2)
         check_int(owner, "min_samples_leaf", self.min_samples_leaf, 1)
-        check_int(owner, "em_iter", self.em_iter, 1)
+        check_int(owner, "max_em_iter", self.max_em_iter, 1)
         _check_positive(owner, "tol", self.tol)
         _check_common(self)
 
@@ -390,7 +415,7 @@ class MixedEffectsHistGB(_MixedEMLearner):
 
         hgb = HistGradientBoostingRegressor(
             learning_rate=self.learning_rate,
-            max_iter=self.max_iter,
+            max_iter=self.n_estimators,
             max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf,
             early_stopping=False,
@@ -419,40 +444,52 @@ class GPBoostLearner(CRTLearner):
 
     Parameters
     ----------
-    num_boost_round, learning_rate, max_depth, min_data_in_leaf
-        Boosting parameters (``num_leaves`` is ``2**max_depth``).
-    n_boot, n_jobs, random_state
-        Cluster-bootstrap replicates (0: none), joblib workers for the bootstrap, seed. Each
-        fit runs gpboost on one thread (trial-sized data: threads cost more than they save).
+    n_estimators, learning_rate, max_depth, min_data_in_leaf
+        Boosting parameters (``n_estimators``: boosting rounds, gpboost's
+        ``num_boost_round``; ``num_leaves`` is ``2**max_depth``).
+    n_boot, n_jobs, seed, progress
+        Cluster-bootstrap replicates (0: none), joblib workers for the bootstrap, seed, and
+        whether the bootstrap shows a progress bar. Each fit runs gpboost on one thread
+        (trial-sized data: threads cost more than they save).
 
     Attributes (after ``fit``): ``sigma_b2_``, ``sigma2_`` (gpboost's estimates),
     ``booster_``, ``gp_model_`` (``None`` in a pickled copy, e.g. a bootstrap fit returned by
     a joblib worker: gpboost's model holds a C pointer; predictions need only ``booster_``).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
+    >>> m = hm.GPBoostLearner(n_estimators=50, seed=1).fit(data)
+    >>> round(float(m.ate()["estimate"]), 2), round(m.sigma_b2_, 2)
+    (-0.01, 0.1)
     """
 
     name: ClassVar[str] = "gpboost"
 
     def __init__(
         self,
-        num_boost_round: int = 300,
+        n_estimators: int = 300,
         learning_rate: float = 0.05,
         max_depth: int = 5,
         min_data_in_leaf: int = 20,
         n_boot: int = 0,
         n_jobs: int | None = None,
-        random_state: int | None = None,
+        seed: int | None = None,
+        progress: bool = True,
     ) -> None:
-        self.num_boost_round = num_boost_round
+        self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
         self.min_data_in_leaf = min_data_in_leaf
         self.n_boot = n_boot
         self.n_jobs = n_jobs
-        self.random_state = random_state
+        self.seed = seed
+        self.progress = progress
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        check_int(owner, "num_boost_round", self.num_boost_round, 1)
+        check_int(owner, "n_estimators", self.n_estimators, 1)
         _check_positive(owner, "learning_rate", self.learning_rate)
         check_int(owner, "max_depth", self.max_depth, 1)
         if self.max_depth > 16:
@@ -501,7 +538,7 @@ class GPBoostLearner(CRTLearner):
                 params=params,
                 train_set=train,
                 gp_model=gp_model,
-                num_boost_round=self.num_boost_round,
+                num_boost_round=self.n_estimators,
                 verbose_eval=False,
             )
         except Exception as e:  # gpboost raises its own GPBoostError / ValueError

@@ -23,8 +23,31 @@ from hte_mrt.estimators.learners.base import CRTLearner
 
 
 class EconMLCausalForest(CRTLearner):
-    """econml ``CausalForestDML`` (discrete treatment, known-propensity-free DML nuisance
-    models: gradient boosting for y, a classifier for z), grouped by cluster."""
+    r"""econml ``CausalForestDML`` (discrete treatment, known-propensity-free DML nuisance
+    models: gradient boosting for y, a classifier for z), grouped by cluster.
+
+    Estimand :math:`\tau(x, v) = E[Y(1) - Y(0) \mid x, v]` from a generalized random forest on
+    doubly robust residuals; no random intercept (the clusters only group the cross-fitting
+    folds and the forest's subsamples).
+
+    Parameters
+    ----------
+    n_estimators : int, default 400
+        Trees of the causal forest (a positive multiple of 4).
+    min_samples_leaf : int, default 5
+        Minimum rows per leaf.
+    cv : int, default 4
+        Cross-fitting folds of the nuisance models (formed by cluster).
+    n_boot, n_jobs, seed, progress
+        Cluster-bootstrap replicates (0: none), joblib workers (bootstrap and econml), seed,
+        and whether the bootstrap shows a progress bar.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> hm.EconMLCausalForest(n_estimators=100, seed=1).get_params()["n_estimators"]
+    100
+    """
 
     name: ClassVar[str] = "econml_cf"
 
@@ -35,14 +58,16 @@ class EconMLCausalForest(CRTLearner):
         cv: int = 4,
         n_boot: int = 0,
         n_jobs: int | None = 1,
-        random_state: int | None = None,
+        seed: int | None = None,
+        progress: bool = True,
     ) -> None:
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.cv = cv
         self.n_boot = n_boot
         self.n_jobs = n_jobs
-        self.random_state = random_state
+        self.seed = seed
+        self.progress = progress
 
     def _fit(self, W, z, y, cluster, rng) -> None:
         try:
