@@ -57,6 +57,7 @@ from hte_mrt.reports.plans import load_plan
 from hte_mrt.reports.run import run_plan
 from hte_mrt.reports.run import validate as validate_plan
 from hte_mrt.results.bayes import BayesResult
+from hte_mrt.results.bootstrap import BootstrapResult
 from hte_mrt.results.cate import CATEResult
 from hte_mrt.results.crosscheck import crosscheck
 from hte_mrt.results.frequentist import ExcursionResult
@@ -69,6 +70,7 @@ __all__ = [
     "BayesResult",
     "BayesianAdditiveMixedModel",
     "BayesianCausalForestMixed",
+    "BootstrapResult",
     "CATEResult",
     "CRTData",
     "CRTLearner",
