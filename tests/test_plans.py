@@ -143,6 +143,7 @@ def test_primary_report_is_complete(primary):
     assert "http://" not in html and "https://" not in html  # self-contained
 
 
+@pytest.mark.requires_browser
 def test_primary_report_renders_in_a_browser(primary):
     from hte_mrt.reports.browser import check_html
 
@@ -155,14 +156,21 @@ def test_primary_report_renders_in_a_browser(primary):
     assert (ARTIFACTS / "report_heartsteps_v1_primary.png").stat().st_size > 10_000
 
 
-def test_crt_plan_report(tmp_path):
+@pytest.fixture(scope="module")
+def crt_run(tmp_path_factory):
+    """The shipped TASSH plan with two of its learners, run quick."""
+    tmp_path = tmp_path_factory.mktemp("crt")
+    text = (MODELS / "tassh_cate.toml").read_text()
+    text = text[: text.index("[learners.")] + "[learners.bamm]\n\n[learners.linear]\nn_boot = 20\n"
+    return run_plan(_plan(tmp_path, text), tmp_path / "out", quick=True, progress=False)
+
+
+def test_crt_plan_report(crt_run):
     """The shipped TASSH plan, run end to end with two of its learners (quick draws): report,
     tables, figures, and a saved posterior whose numbers are the report's."""
     from hte_mrt.results.cate import CATEResult
 
-    text = (MODELS / "tassh_cate.toml").read_text()
-    text = text[: text.index("[learners.")] + "[learners.bamm]\n\n[learners.linear]\nn_boot = 20\n"
-    r = run_plan(_plan(tmp_path, text), tmp_path / "out", quick=True, progress=False)
+    r = crt_run
     out = r.out
     for f in ("report.html", "report.md", "tables.tex", "posterior.nc", "posterior.json",
               "metadata.json", "ate.csv", "importance.csv", "blp_cate.csv"):  # fmt: skip
@@ -190,10 +198,14 @@ def test_crt_plan_report(tmp_path):
     cal = r.tables["calibration_cate"].set_index("term")
     assert (cal["splits"] == 2).all()  # quick: at most 2 splits
     assert cal.loc["ATE", "lcl"] < cal.loc["ATE", "ucl"]
-    # the report renders in a real browser: no console errors, every figure loads
+
+
+@pytest.mark.requires_browser
+def test_crt_plan_report_renders_in_a_browser(crt_run):
+    """No console errors, every figure loads."""
     from hte_mrt.reports.browser import check_html
 
-    res_html = check_html(out / "report.html")
+    res_html = check_html(crt_run.out / "report.html")
     assert res_html.console_errors == [] and res_html.images_broken == []
     assert res_html.images_total >= 5  # CATE histogram, 2 subgroup and 2 band forest plots
 

@@ -298,3 +298,14 @@ def _check_samplesize(plan: Plan) -> None:
     d = plan.raw.get("design")
     if not isinstance(d, dict):
         raise _err(plan.text, "design", "a [design] table with the calculator's inputs is needed.")
+
+
+def plan_steps(steps, *, progress: bool = True, desc: str = "plan"):
+    """Iterate over a plan's ``(label, step)`` pairs with one tqdm progress bar (``tqdm.auto``:
+    a plain bar in a terminal or notebook); ``progress=False`` shows nothing."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(steps, desc=desc, unit="step", disable=not progress, leave=True)
+    for label, step in bar:
+        bar.set_postfix_str(label, refresh=True)
+        yield label, step

@@ -4,6 +4,13 @@ Sections hold paragraphs, tables (pandas) and figures (matplotlib). Figures are 
 and SVG under ``figures/`` and embedded in the HTML as base64 data URIs, so ``report.html``
 needs no network and no side files. ``tables.tex`` holds every table as a booktabs
 ``tabular`` with its caption, ready to ``\\input`` into a paper.
+
+Tables are shown as publication tables (:func:`paper_frame`): human headers, "Estimate (95% CI)"
+cells (:func:`hte_mrt._contract.paper_table`), empty cells instead of ``None``/NaN, and tables
+wider than :data:`MAX_COLUMNS` columns split into parts that repeat the first column, so every
+table fits the page. Figures' text is enlarged where it would print smaller than
+:data:`MIN_FONT_PT` at :data:`PRINT_WIDTH_IN` inches wide. A quick run (``quick=True``) carries
+a banner at the top of every output and in every LaTeX caption.
 """
 
 from __future__ import annotations
@@ -18,6 +25,52 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from hte_mrt._contract import _est_ci, paper_table
+
+#: tables with more columns are split into parts (each repeating the first column)
+MAX_COLUMNS = 7
+#: the width (inches) a figure is printed at, and the smallest font (points) allowed there
+PRINT_WIDTH_IN = 6.5
+MIN_FONT_PT = 9.0
+QUICK_BANNER = (
+    "QUICK RUN: few draws and resamples, for checking the pipeline only. "
+    "Not for publication; rerun without --quick for the final report."
+)
+
+#: prefixes of interval columns (``<prefix>estimate|mean``, ``<prefix>lcl``, ``<prefix>ucl``)
+PREFIX_LABELS = {
+    "": "Estimate",
+    "wcls_": "WCLS",
+    "emee_": "EMEE",
+    "posterior_": "Posterior",
+    "bootstrap_": "Bootstrap",
+}
+#: human headers for the code names report tables use (besides ``PAPER_HEADERS``)
+HEADERS = {
+    "wcls_se": "WCLS SE",
+    "emee_se": "EMEE SE",
+    "posterior_sd": "Posterior SD",
+    "posterior_se": "Posterior SE",
+    "difference_in_wcls_se": "Difference (WCLS SEs)",
+    "sd_ratio": "SD ratio",
+    "se_ratio": "SE ratio",
+    "flag": "Flag",
+    "pr_gt_0": "Pr(> 0)",
+    "p_gt_0": "Pr(> 0)",
+    "n_available": "Available rows",
+    "difference_se": "Difference (SEs)",
+    "max_rhat": "Max R-hat",
+    "max_r_hat": "Max R-hat",
+    "min_ess_bulk": "Min ESS (bulk)",
+    "min_ess_tail": "Min ESS (tail)",
+    "min_bfmi": "Min BFMI",
+    "prior_scale": "Prior scale",
+    "fit_seconds": "Fit (s)",
+    "sd": "SD",
+    "mean": "Mean",
+    "n_resamples": "Resamples",
+}
 
 
 @dataclass
@@ -34,26 +87,113 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float | np.floating):
-        if not np.isfinite(v):
-            return ""
-        return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
-    if isinstance(v, bool | np.bool_):
-        return "yes" if v else "no"
-    return str(v)
-
-
 def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")[:60] or "item"
+
+
+def _human(col: str) -> str:
+    from hte_mrt._contract import PAPER_HEADERS
+
+    if col in PAPER_HEADERS:
+        return PAPER_HEADERS[col]
+    if col in HEADERS:
+        return HEADERS[col]
+    for prefix, label in PREFIX_LABELS.items():
+        if prefix and col.startswith(prefix):
+            return f"{label} {_human(col[len(prefix) :]).lower()}".replace(" se", " SE")
+    text = str(col).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _interval_groups(columns: list[str]) -> dict[str, tuple[str, str, str]]:
+    """``{estimate column: (estimate, lcl, ucl)}`` for every ``<prefix>estimate|mean`` that has
+    ``<prefix>lcl`` and ``<prefix>ucl`` beside it."""
+    groups = {}
+    for prefix in {c[: -len(s)] for c in columns for s in ("lcl",) if c.endswith(s)}:
+        lo, hi = f"{prefix}lcl", f"{prefix}ucl"
+        if hi not in columns:
+            continue
+        for name in ("estimate", "mean"):
+            if f"{prefix}{name}" in columns:
+                groups[f"{prefix}{name}"] = (f"{prefix}{name}", lo, hi)
+                break
+    return groups
+
+
+def paper_frame(df: pd.DataFrame, conf_level: float = 0.95, digits: int = 3) -> pd.DataFrame:
+    """A report table for reading: estimates with their interval in one "Estimate (95% CI)"
+    cell (also for prefixed columns such as ``wcls_estimate``/``wcls_lcl``/``wcls_ucl``),
+    ``digits`` significant digits, p-values as '<0.001', human headers and empty cells where
+    a value is missing (never ``None`` or ``nan``). Every cell is a string."""
+    df = df.reset_index(drop=True)
+    cols = [str(c) for c in df.columns]
+    df.columns = cols
+    groups = _interval_groups(cols)
+    used = {c for g in groups.values() for c in g[1:]}
+    pct = f"{100 * conf_level:g}%"
+    out: dict[str, list[str]] = {}
+    for col in cols:
+        if col in used:
+            continue
+        if col in groups:
+            est, lo, hi = groups[col]
+            prefix = est[: -len("estimate")] if est.endswith("estimate") else est[: -len("mean")]
+            label = PREFIX_LABELS.get(prefix, _human(prefix.rstrip("_")))
+            out[f"{label} ({pct} CI)"] = [
+                _est_ci(e, a, b, digits) for e, a, b in zip(df[est], df[lo], df[hi], strict=True)
+            ]
+            continue
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s):
+            cells = ["yes" if v else "" for v in s]
+        elif col in ("pr_gt_0", "p_gt_0"):
+            cells = list(
+                paper_table(pd.DataFrame({"pr_positive": s}), conf_level, digits).iloc[:, 0]
+            )
+        elif s.dtype == object and s.map(lambda v: isinstance(v, bool | np.bool_)).all():
+            cells = ["yes" if v else "" for v in s]
+        else:
+            cells = list(paper_table(pd.DataFrame({col: s}), conf_level, digits).iloc[:, 0])
+        cells = ["" if c in ("None", "nan", "NaN", "<NA>") else c for c in cells]
+        out[_human(col)] = cells
+    return pd.DataFrame(out)
+
+
+def split_columns(df: pd.DataFrame, max_columns: int = MAX_COLUMNS) -> list[pd.DataFrame]:
+    """A wide table as parts of at most ``max_columns`` columns, each repeating the first."""
+    if df.shape[1] <= max_columns:
+        return [df]
+    first, rest = df.columns[0], list(df.columns[1:])
+    step = max_columns - 1
+    return [df[[first, *rest[k : k + step]]] for k in range(0, len(rest), step)]
+
+
+def readable_figure(fig, width_in: float = PRINT_WIDTH_IN, min_pt: float = MIN_FONT_PT) -> None:
+    """Enlarge a figure's text so that, printed ``width_in`` inches wide, none is smaller than
+    ``min_pt`` points (a wide figure is shrunk when printed, and its labels with it)."""
+    from matplotlib.text import Text
+
+    shrink = min(1.0, width_in / fig.get_figwidth())
+    smallest = min_pt / shrink
+    changed = False
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_fontsize() < smallest:
+            t.set_fontsize(smallest)
+            changed = True
+    if changed:
+        try:
+            fig.tight_layout()
+        except (ValueError, RuntimeError):  # pragma: no cover - layout engines may refuse
+            pass
 
 
 class Report:
     """Collects sections, then writes ``report.html``, ``report.md``, ``tables.tex`` and figures."""
 
-    def __init__(self, title: str, subtitle: str = "") -> None:
+    def __init__(self, title: str, subtitle: str = "", *, quick: bool = False) -> None:
         self.title = title
         self.subtitle = subtitle
+        self.quick = quick
         self.sections: list[Section] = []
         self._names: set[str] = set()
 
@@ -83,6 +223,7 @@ class Report:
         )
 
     def figure(self, fig, caption: str, name: str | None = None) -> None:
+        readable_figure(fig)
         self.sections[-1].blocks.append(
             Block("figure", fig, caption, self._unique(name or caption))
         )
@@ -123,6 +264,8 @@ class Report:
 
     def _md(self) -> str:
         lines = [f"# {self.title}", ""]
+        if self.quick:
+            lines += [f"> **{QUICK_BANNER}**", ""]
         if self.subtitle:
             lines += [self.subtitle, ""]
         for s in self.sections:
@@ -133,8 +276,10 @@ class Report:
                 elif b.kind == "pre":
                     lines += ["```", b.content, "```", ""]
                 elif b.kind == "table":
-                    df = b.content.map(_fmt) if len(b.content) else b.content
-                    lines += [f"**{b.caption}**", "", df.to_markdown(index=False), ""]
+                    parts = split_columns(paper_frame(b.content))
+                    for k, part in enumerate(parts):
+                        lines += [f"**{_part_caption(b.caption, k, len(parts))}**", ""]
+                        lines += [part.to_markdown(index=False, disable_numparse=True), ""]
                 else:
                     lines += [f"![{b.caption}](figures/{b.name}.png)", "", f"*{b.caption}*", ""]
         return "\n".join(lines)
@@ -142,6 +287,8 @@ class Report:
     def _html(self, pngs: dict[str, str]) -> str:
         e = html.escape
         body = [f"<h1>{e(self.title)}</h1>"]
+        if self.quick:
+            body.append(f"<p class='quick' role='alert'>{e(QUICK_BANNER)}</p>")
         if self.subtitle:
             body.append(f"<p class='sub'>{e(self.subtitle)}</p>")
         toc = "".join(
@@ -156,16 +303,18 @@ class Report:
                 elif b.kind == "pre":
                     body.append(f"<pre>{e(b.content)}</pre>")
                 elif b.kind == "table":
-                    df = b.content
-                    head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
-                    rows = "".join(
-                        "<tr>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in r) + "</tr>"
-                        for r in df.itertuples(index=False)
-                    )
-                    body.append(
-                        f"<table><caption>{e(b.caption)}</caption><thead><tr>{head}</tr></thead>"
-                        f"<tbody>{rows}</tbody></table>"
-                    )
+                    parts = split_columns(paper_frame(b.content))
+                    for j, df in enumerate(parts):
+                        cap = _part_caption(b.caption, j, len(parts))
+                        head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
+                        rows = "".join(
+                            "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>"
+                            for r in df.itertuples(index=False)
+                        )
+                        body.append(
+                            f"<div class='tw'><table><caption>{e(cap)}</caption>"
+                            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+                        )
                 else:
                     body.append(
                         f"<figure><img alt='{e(b.caption)}' "
@@ -176,10 +325,13 @@ class Report:
         css = (
             "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
             "color:#222;line-height:1.45}"
-            "table{border-collapse:collapse;margin:1rem 0;font-size:.9rem;display:block;"
-            "overflow-x:auto}"
+            ".tw{overflow-x:auto;margin:1rem 0}"
+            "table{border-collapse:collapse;font-size:.9rem;width:100%}"
             "caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}"
-            "th,td{padding:.25rem .6rem;text-align:right;border-bottom:1px solid #ddd}"
+            "th,td{padding:.25rem .5rem;text-align:right;border-bottom:1px solid #ddd}"
+            "th{vertical-align:bottom;overflow-wrap:anywhere}td{white-space:nowrap}"
+            ".quick{background:#fff3cd;border:2px solid #b8860b;color:#5c4400;font-weight:700;"
+            "padding:.6rem .8rem;border-radius:4px}"
             "th{border-bottom:2px solid #444}td:first-child,th:first-child{text-align:left}"
             "img{max-width:100%}figcaption{font-style:italic;font-size:.9rem}"
             "pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.85rem}.sub{color:#555}"
@@ -195,26 +347,42 @@ class Report:
 
     def _tex(self) -> str:
         out = ["% tables generated by hte_mrt; needs \\usepackage{booktabs}", ""]
+        tag = "[QUICK RUN] " if self.quick else ""
+        if self.quick:
+            out += [
+                "% " + QUICK_BANNER,
+                "\\begin{center}\\fbox{\\parbox{0.9\\linewidth}{\\textbf{"
+                + _tex_escape(QUICK_BANNER)
+                + "}}}\\end{center}",
+                "",
+            ]
         for s in self.sections:
             for b in s.blocks:
                 if b.kind != "table":
                     continue
-                df = b.content
-                cols = "l" + "r" * (df.shape[1] - 1)
-                out += [
-                    "\\begin{table}[ht]",
-                    "\\centering",
-                    f"\\caption{{{_tex_escape(b.caption)}}}",
-                    f"\\label{{tab:{b.name}}}",
-                    f"\\begin{{tabular}}{{{cols}}}",
-                    "\\toprule",
-                    " & ".join(_tex_escape(str(c)) for c in df.columns) + " \\\\",
-                    "\\midrule",
-                ]
-                for r in df.itertuples(index=False):
-                    out.append(" & ".join(_tex_escape(_fmt(v)) for v in r) + " \\\\")
-                out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+                parts = split_columns(paper_frame(b.content))
+                for k, df in enumerate(parts):
+                    cols = "l" + "r" * (df.shape[1] - 1)
+                    cap = tag + _part_caption(b.caption, k, len(parts))
+                    label = b.name if k == 0 else f"{b.name}_{k + 1}"
+                    out += [
+                        "\\begin{table}[ht]",
+                        "\\centering",
+                        f"\\caption{{{_tex_escape(cap)}}}",
+                        f"\\label{{tab:{label}}}",
+                        f"\\begin{{tabular}}{{{cols}}}",
+                        "\\toprule",
+                        " & ".join(_tex_escape(str(c)) for c in df.columns) + " \\\\",
+                        "\\midrule",
+                    ]
+                    for r in df.itertuples(index=False):
+                        out.append(" & ".join(_tex_escape(str(v)) for v in r) + " \\\\")
+                    out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
         return "\n".join(out)
+
+
+def _part_caption(caption: str, k: int, n: int) -> str:
+    return caption if n == 1 else f"{caption} (part {k + 1} of {n})"
 
 
 def _tex_escape(s: str) -> str:
