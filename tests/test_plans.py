@@ -242,3 +242,88 @@ def test_crt_plan_calibration_splits_is_validated(tmp_path):
     bad = text.replace("calibration_splits = 10", "calibration_splits = -1")
     with pytest.raises(PlanError, match="calibration_splits must be a whole number"):
         load_plan(_plan(tmp_path, bad))
+
+
+SIZE_PLAN = """
+[plan]
+name = "size"
+title = "Sample size"
+design = "samplesize"
+seed = 1
+
+[design]
+days = 42
+per_day = 5
+prob = 0.4
+availability = 0.5
+effect = 0.1
+power_table = [30, 40]
+
+[report]
+out = "reports/size"
+"""
+
+
+def test_quick_run_is_marked_and_never_overwrites_a_final_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HTE_MRT_QUICK", raising=False)
+    plan = _plan(tmp_path, SIZE_PLAN)
+    q = run_plan(plan, quick=True, progress=False)
+    assert q.out == Path("reports/size-quick") and q.quick
+    assert json.loads((q.out / "metadata.json").read_text())["quick"] is True
+    for name in ("report.html", "report.md", "tables.tex"):
+        head = (q.out / name).read_text()[:1500]
+        assert "QUICK RUN" in head, name
+    assert "[QUICK RUN]" in (q.out / "tables.tex").read_text().split("\\caption")[1]
+    final = run_plan(plan, progress=False)
+    assert final.out == Path("reports/size") and not final.quick
+    assert "QUICK RUN" not in (final.out / "report.html").read_text()
+    with pytest.raises(PlanError, match="final"):
+        run_plan(plan, "reports/size", quick=True, progress=False)
+    # HTE_MRT_QUICK=1 means quick; the CLI prints the headline estimates
+    monkeypatch.setenv("HTE_MRT_QUICK", "1")
+    assert main(["run", str(plan), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "QUICK RUN" in out and "headline estimates" in out and "reports/size-quick" in out
+
+
+def test_report_tables_fit_the_page(tmp_path):
+    """A 13-column table is split into parts, headers are human, no None / nan cells, and
+    estimate + interval columns become one "(95% CI)" cell."""
+    from hte_mrt.reports.render import Report
+
+    wide = pd.DataFrame(
+        {
+            "term": ["Intercept", "day"],
+            "wcls_estimate": [0.131, -0.02],
+            "wcls_se": [0.067, 0.006],
+            "wcls_lcl": [-0.006, -0.03],
+            "wcls_ucl": [0.268, -0.008],
+            "posterior_mean": [0.136, -0.018],
+            "posterior_sd": [0.08, 0.006],
+            "posterior_lcl": [-0.01, -0.03],
+            "posterior_ucl": [0.28, -0.007],
+            "difference_in_wcls_se": [0.06, 0.1],
+            "sd_ratio": [1.19, 0.98],
+            "flag": [False, True],
+            "pr_gt_0": [0.968, None],
+            "note": [None, "x"],
+            "a": [1.0, 2.0],
+            "b": [1.0, 2.0],
+            "c": [1.0, 2.0],
+        }
+    )
+    rep = Report("t")
+    rep.section("s")
+    rep.table(wide, "wide")
+    rep.write(tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    md = (tmp_path / "report.md").read_text()
+    tex = (tmp_path / "tables.tex").read_text()
+    for text in (html, md, tex):
+        assert "part 1 of 2" in text and "part 2 of 2" in text
+        assert "None" not in text and "nan" not in text.lower().replace("nanmean", "")
+        assert "WCLS (95" in text and "wcls_estimate" not in text
+    assert "0.131 (-0.006, 0.268)" in html
+    heads = [line for line in md.splitlines() if line.startswith("| Term")]
+    assert len(heads) == 2 and all(h.count("|") - 1 <= 8 for h in heads)

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hte_mrt._contract import _est_ci, paper_table
+from hte_mrt._contract import PAPER_HEADERS, _est_ci, _sig, format_p, paper_table
 
 #: tables with more columns are split into parts (each repeating the first column)
-MAX_COLUMNS = 7
+MAX_COLUMNS = 8
 #: the width (inches) a figure is printed at, and the smallest font (points) allowed there
 PRINT_WIDTH_IN = 6.5
 MIN_FONT_PT = 9.0
@@ -70,7 +70,13 @@ HEADERS = {
     "sd": "SD",
     "mean": "Mean",
     "n_resamples": "Resamples",
+    "n_rows": "Rows",
+    "n_clusters": "Clusters",
+    "p_model": "p (model)",
+    "p_randomization": "p (randomization)",
 }
+#: words written in capitals in headers
+ACRONYMS = {"sd", "se", "cv", "icc", "ate", "cate", "blp", "ci", "ess", "bfmi", "wcls", "emee"}
 
 
 @dataclass
@@ -92,8 +98,6 @@ def _slug(s: str) -> str:
 
 
 def _human(col: str) -> str:
-    from hte_mrt._contract import PAPER_HEADERS
-
     if col in PAPER_HEADERS:
         return PAPER_HEADERS[col]
     if col in HEADERS:
@@ -101,7 +105,9 @@ def _human(col: str) -> str:
     for prefix, label in PREFIX_LABELS.items():
         if prefix and col.startswith(prefix):
             return f"{label} {_human(col[len(prefix) :]).lower()}".replace(" se", " SE")
-    text = str(col).replace("_", " ").strip()
+    words = str(col).replace("_", " ").split()
+    words = [w.upper() if w.lower() in ACRONYMS else w for w in words]
+    text = " ".join(words)
     return text[:1].upper() + text[1:]
 
 
@@ -152,6 +158,12 @@ def paper_frame(df: pd.DataFrame, conf_level: float = 0.95, digits: int = 3) -> 
             )
         elif s.dtype == object and s.map(lambda v: isinstance(v, bool | np.bool_)).all():
             cells = ["yes" if v else "" for v in s]
+        elif col.startswith("p_") and pd.api.types.is_float_dtype(s):
+            cells = [format_p(v) for v in s]
+        elif s.dtype == object:
+            cells = [_cell(v, digits) for v in s]
+        elif col not in PAPER_HEADERS and _round_numbers(s):
+            cells = ["" if pd.isna(v) else f"{float(v):g}" for v in s]
         else:
             cells = list(paper_table(pd.DataFrame({col: s}), conf_level, digits).iloc[:, 0])
         cells = ["" if c in ("None", "nan", "NaN", "<NA>") else c for c in cells]
@@ -159,12 +171,32 @@ def paper_frame(df: pd.DataFrame, conf_level: float = 0.95, digits: int = 3) -> 
     return pd.DataFrame(out)
 
 
+def _cell(v: Any, digits: int) -> str:
+    """One cell of a mixed column: numbers to ``digits`` significant digits, no 'None'."""
+    if v is None or (isinstance(v, float | np.floating) and np.isnan(v)):
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else ""
+    if isinstance(v, float | np.floating):
+        return f"{float(v):g}" if float(v) == round(float(v), 2) else _sig(v, digits)
+    return str(v)
+
+
+def _round_numbers(s: pd.Series) -> bool:
+    """A float column of settings (0.25, 1, 4): printed as given, not padded to 3 digits."""
+    if not pd.api.types.is_float_dtype(s) or s.isna().all():
+        return False
+    v = s.dropna().to_numpy(dtype=float)
+    return bool(np.all(np.isfinite(v)) and np.all(np.abs(v) < 1e6) and np.all(v == np.round(v, 2)))
+
+
 def split_columns(df: pd.DataFrame, max_columns: int = MAX_COLUMNS) -> list[pd.DataFrame]:
     """A wide table as parts of at most ``max_columns`` columns, each repeating the first."""
     if df.shape[1] <= max_columns:
         return [df]
     first, rest = df.columns[0], list(df.columns[1:])
-    step = max_columns - 1
+    n_parts = -(-len(rest) // (max_columns - 1))
+    step = -(-len(rest) // n_parts)  # balanced parts, not a full one and a stub
     return [df[[first, *rest[k : k + step]]] for k in range(0, len(rest), step)]
 
 
@@ -180,6 +212,18 @@ def readable_figure(fig, width_in: float = PRINT_WIDTH_IN, min_pt: float = MIN_F
         if t.get_text() and t.get_fontsize() < smallest:
             t.set_fontsize(smallest)
             changed = True
+    # many category labels (a forest plot): grow the figure until they no longer overlap
+    grow = 1.0
+    for ax in fig.get_axes():
+        labels = [t for t in ax.get_yticklabels() if t.get_text()]
+        if len(labels) < 2:
+            continue
+        need = len(labels) * labels[0].get_fontsize() * 1.3 / 72  # inches
+        have = fig.get_figheight() * ax.get_position().height
+        grow = max(grow, need / have)
+    if grow > 1.0:
+        fig.set_figheight(fig.get_figheight() * min(grow, 4.0))
+        changed = True
     if changed:
         try:
             fig.tight_layout()
@@ -334,7 +378,8 @@ class Report:
             "padding:.6rem .8rem;border-radius:4px}"
             "th{border-bottom:2px solid #444}td:first-child,th:first-child{text-align:left}"
             "img{max-width:100%}figcaption{font-style:italic;font-size:.9rem}"
-            "pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.85rem}.sub{color:#555}"
+            "pre{background:#f6f6f6;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere;"
+            "font-size:.85rem}.sub{color:#555}"
         )
         return (
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
