@@ -222,6 +222,29 @@ class CRTData:
     MissingColumnError, MissingValueError, TreatmentError, OutcomeTypeError, DuplicateRowError,
     DataError (covariate varying within cluster, bad covariate type), DesignError (fewer than
     two clusters per arm).
+
+    Examples
+    --------
+    The bundled TASSH trial (hypertension clinics in Ghana randomized to nurse-led task
+    shifting):
+
+    >>> import hte_mrt as hm
+    >>> frame = hm.load_dataset("tassh")
+    >>> data = hm.CRTData(
+    ...     frame, cluster="Site_Number", arm="Trt_or_Ctrl", outcome="sbp_change_12m",
+    ...     individual=["age", "female"], cluster_covariates=["urban"],
+    ...     dropna_outcome=True, missing="indicator",
+    ... )
+    >>> data
+    <CRTData: 641 individuals in 32 clusters (16 control / 16 intervention), ...>
+    >>> len(data.exclusions)  # rows without the 12-month outcome, listed with the reason
+    116
+    >>> data.imputations[["column", "n_rows", "added"]]
+      column  n_rows        added
+    0    age       1  age_missing
+    >>> X, V, names = data.encode()
+    >>> X.shape, V.shape, names.individual
+    ((641, 3), (641, 1), ['age', 'age_missing', 'female'])
     """
 
     def __init__(

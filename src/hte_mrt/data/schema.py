@@ -124,6 +124,39 @@ class MRTData:
     ------
     MissingColumnError, MissingValueError, ProbabilityError, TreatmentError, DuplicateRowError,
     OutcomeTypeError, DataError
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import hte_mrt as hm
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({
+    ...     "user": np.repeat([1, 2, 3], 4), "t": np.tile(range(4), 3),
+    ...     "a": rng.integers(0, 2, 12), "y": rng.normal(size=12).round(2),
+    ... })
+    >>> data = hm.MRTData(df, id="user", time="t", treatment="a", outcome="y", prob=0.5)
+    >>> data
+    <MRTData: 3 participants, 12 rows, binary treatment 'a', outcome 'y'>
+
+    Bad input raises an error that names the column and says what to do; rows dropped on
+    request are listed, never silent:
+
+    >>> df.loc[2, "y"] = np.nan
+    >>> hm.MRTData(df, id="user", time="t", treatment="a", outcome="y", prob=0.5)
+    Traceback (most recent call last):
+    ...
+    hte_mrt.errors.MissingValueError: Column 'y' (outcome) is missing ... missing='drop' ...
+    >>> kept = hm.MRTData(df, id="user", time="t", treatment="a", outcome="y", prob=0.5,
+    ...                   missing="drop")
+    >>> kept.exclusions[["row", "user", "t"]]
+       row  user  t
+    0    2     1  2
+
+    The bundled HeartSteps V1 data with their column roles:
+
+    >>> hm.load_dataset("heartsteps", as_data=True)
+    <MRTData: 37 participants, 7540 rows, binary treatment 'send', outcome 'jbsteps30_log'>
     """
 
     def __init__(

@@ -127,7 +127,58 @@ def _unknown(text: str, where: str, got: dict, allowed: set[str]) -> None:
 
 
 def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
-    """Read and validate a plan file (or ``text``). Raises :class:`PlanError`."""
+    """Read and validate an analysis plan (a TOML file, ``models/*.toml``).
+
+    Parameters
+    ----------
+    source : str or Path
+        The plan file (its path is recorded; a data ``path`` in it is relative to the file).
+    text : str, optional
+        The plan's TOML text instead of reading ``source`` (``source`` then only names it).
+
+    Returns
+    -------
+    Plan
+        ``name``, ``kind`` (``"mrt"``, ``"crt"`` or ``"samplesize"``), ``seed``, ``estimands``,
+        ``sha256`` (of the text, recorded in every report), ``raw`` (the parsed TOML) and
+        ``section(name)``.
+
+    Raises
+    ------
+    PlanError
+        Invalid TOML or an unknown / missing / badly typed key; the error names the key and its
+        line (``.key``, ``.line``). Columns are checked against the data by
+        :func:`~hte_mrt.reports.run.validate` (``hm.validate_plan``).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> text = '''
+    ... [plan]
+    ... name = "primary"
+    ... design = "mrt"
+    ... seed = 7
+    ... [data]
+    ... dataset = "heartsteps"
+    ... id = "user"
+    ... time = "decision_index_nogap"
+    ... treatment = "send"
+    ... outcome = "jbsteps30_log"
+    ... prob = "rand_prob"
+    ... availability = "avail"
+    ... [[estimands]]
+    ... name = "marginal"
+    ... moderators = "~ 1"
+    ... controls = "~ jbsteps30pre_log"
+    ... '''
+    >>> plan = hm.load_plan("primary.toml", text=text)
+    >>> plan.name, plan.kind, plan.seed, [e["name"] for e in plan.estimands]
+    ('primary', 'mrt', 7, ['marginal'])
+    >>> hm.load_plan("bad.toml", text=text.replace("seed = 7", "seed = -7"))
+    Traceback (most recent call last):
+    ...
+    hte_mrt.errors.PlanError: plan.seed (line 5): ...
+    """
     path = None
     if text is None:
         path = Path(source)

@@ -105,8 +105,58 @@ def load_frame(plan: Plan) -> pd.DataFrame:
 
 
 def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Plan:
-    """Load and validate a plan; with ``check_data`` also check that the data have every column
-    the plan names (roles and formula variables), raising :class:`PlanError` with the key."""
+    """Load and validate a plan without running it (``hm.validate_plan``, ``hte-mrt validate``).
+
+    Parameters
+    ----------
+    plan_or_path : Plan, str or Path
+        A plan (:func:`~hte_mrt.reports.plans.load_plan`) or the path of a plan file.
+    check_data : bool, default True
+        Also load the plan's data and check that every column it names (roles and formula
+        variables) exists.
+
+    Returns
+    -------
+    Plan
+        The validated plan.
+
+    Raises
+    ------
+    PlanError
+        Naming the offending key and its line (``.key``, ``.line``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import hte_mrt as hm
+    >>> text = '''
+    ... [plan]
+    ... name = "primary"
+    ... design = "mrt"
+    ... seed = 7
+    ... [data]
+    ... dataset = "heartsteps"
+    ... id = "user"
+    ... time = "decision_index_nogap"
+    ... treatment = "send"
+    ... outcome = "jbsteps30_log"
+    ... prob = "rand_prob"
+    ... availability = "avail"
+    ... [[estimands]]
+    ... name = "by_day"
+    ... moderators = "~ study_day_nogap"
+    ... controls = "~ jbsteps30pre_log"
+    ... '''
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "primary.toml"
+    >>> _ = path.write_text(text)
+    >>> hm.validate_plan(path).name
+    'primary'
+    >>> _ = path.write_text(text.replace("~ study_day_nogap", "~ weather"))
+    >>> hm.validate_plan(path)
+    Traceback (most recent call last):
+    ...
+    hte_mrt.errors.PlanError: estimands[by_day].moderators (line ...): 'weather' ... column ...
+    """
     plan = plan_or_path if isinstance(plan_or_path, Plan) else load_plan(plan_or_path)
     if check_data:
         _checked_frame(plan)
