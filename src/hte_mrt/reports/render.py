@@ -28,8 +28,10 @@ import pandas as pd
 
 from hte_mrt._contract import PAPER_HEADERS, _est_ci, _sig, format_p, paper_table
 
-#: tables with more columns are split into parts (each repeating the first column)
-MAX_COLUMNS = 8
+#: tables with more columns, or wider than MAX_CHARS characters (about the page's width at the
+#: report's table font), are split into parts, each repeating the first column
+MAX_COLUMNS = 10
+MAX_CHARS = 124
 #: the width (inches) a figure is printed at, and the smallest font (points) allowed there
 PRINT_WIDTH_IN = 6.5
 MIN_FONT_PT = 9.0
@@ -190,14 +192,31 @@ def _round_numbers(s: pd.Series) -> bool:
     return bool(np.all(np.isfinite(v)) and np.all(np.abs(v) < 1e6) and np.all(v == np.round(v, 2)))
 
 
-def split_columns(df: pd.DataFrame, max_columns: int = MAX_COLUMNS) -> list[pd.DataFrame]:
-    """A wide table as parts of at most ``max_columns`` columns, each repeating the first."""
-    if df.shape[1] <= max_columns:
+def _width(df: pd.DataFrame, col) -> int:
+    """Characters a column needs: its longest cell or header word, plus padding."""
+    cells = max((len(str(v)) for v in df[col]), default=0)
+    words = max((len(w) for w in str(col).split()), default=0)
+    return max(cells, words) + 2
+
+
+def split_columns(
+    df: pd.DataFrame, max_columns: int = MAX_COLUMNS, max_chars: int = MAX_CHARS
+) -> list[pd.DataFrame]:
+    """A wide table as parts of at most ``max_columns`` columns and about ``max_chars``
+    characters, each repeating the first column; parts are balanced (no full part and a stub)."""
+    widths = [_width(df, c) for c in df.columns]
+    if df.shape[1] <= max_columns and sum(widths) <= max_chars:
         return [df]
-    first, rest = df.columns[0], list(df.columns[1:])
-    n_parts = -(-len(rest) // (max_columns - 1))
-    step = -(-len(rest) // n_parts)  # balanced parts, not a full one and a stub
-    return [df[[first, *rest[k : k + step]]] for k in range(0, len(rest), step)]
+    first, rest, rest_w = df.columns[0], list(df.columns[1:]), widths[1:]
+    for n_parts in range(2, len(rest) + 1):
+        step = -(-len(rest) // n_parts)
+        chunks = [range(k, min(k + step, len(rest))) for k in range(0, len(rest), step)]
+        if all(
+            len(c) + 1 <= max_columns and widths[0] + sum(rest_w[i] for i in c) <= max_chars
+            for c in chunks
+        ):
+            break
+    return [df[[first, *(rest[i] for i in c)]] for c in chunks]
 
 
 def readable_figure(fig, width_in: float = PRINT_WIDTH_IN, min_pt: float = MIN_FONT_PT) -> None:
@@ -370,10 +389,10 @@ class Report:
             "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
             "color:#222;line-height:1.45}"
             ".tw{overflow-x:auto;margin:1rem 0}"
-            "table{border-collapse:collapse;font-size:.9rem;width:100%}"
+            "table{border-collapse:collapse;font-size:.85rem;width:100%}"
             "caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}"
             "th,td{padding:.25rem .5rem;text-align:right;border-bottom:1px solid #ddd}"
-            "th{vertical-align:bottom;overflow-wrap:anywhere}td{white-space:nowrap}"
+            "th{vertical-align:bottom}td{white-space:nowrap}"
             ".quick{background:#fff3cd;border:2px solid #b8860b;color:#5c4400;font-weight:700;"
             "padding:.6rem .8rem;border-radius:4px}"
             "th{border-bottom:2px solid #444}td:first-child,th:first-child{text-align:left}"
