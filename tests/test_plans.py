@@ -327,3 +327,26 @@ def test_report_tables_fit_the_page(tmp_path):
     assert "0.131 (-0.006, 0.268)" in html
     heads = [line for line in md.splitlines() if line.startswith("| Term")]
     assert len(heads) == 2 and all(h.count("|") - 1 <= 8 for h in heads)
+
+
+def test_plan_builds_each_estimands_data_and_model_once(tmp_path, monkeypatch):
+    """Estimands without a data override share one MRTData; the prior-sensitivity step reuses
+    the primary fit's design instead of rebuilding the model (one build per fit)."""
+    import hte_mrt.reports.mrt_plan as mp
+    from hte_mrt.estimators.bayes.model import BayesMRT
+
+    data_calls, builds = [], []
+    real_data, real_build = mp.mrt_data, BayesMRT.build
+    monkeypatch.setattr(mp, "mrt_data", lambda *a, **k: data_calls.append(1) or real_data(*a, **k))
+    monkeypatch.setattr(
+        BayesMRT, "build", lambda self, data: builds.append(1) or real_build(self, data)
+    )
+    text = BASE + (
+        '\n[[estimands]]\nname = "by_day"\nmoderators = "~ study_day_nogap"\n'
+        'controls = "~ jbsteps30pre_log"\n\n[robustness]\nprior_sensitivity = { scales = [2.0] }\n'
+    )
+    r = run_plan(_plan(tmp_path, text), tmp_path / "out", quick=True, progress=False)
+    assert len(data_calls) == 1
+    assert len(builds) == 3  # two estimands + one refit at prior scale 2
+    ps = r.tables["prior_sensitivity"]
+    assert list(ps["prior_scale"]) == [1.0, 2.0]

@@ -403,7 +403,15 @@ class MRTData:
             )
         return probs
 
-    def _drop_missing_outcomes(self, df, avail, a_idx, probs, y, key):
+    def _drop_missing_outcomes(
+        self,
+        df: pd.DataFrame,
+        avail: np.ndarray,
+        a_idx: np.ndarray,
+        probs: np.ndarray,
+        y: np.ndarray,
+        key: list[str],
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """A missing outcome on an available row raises (``missing="error"``) or removes the
         row and records it in :attr:`exclusions` (``missing="drop"``)."""
         outcome = self.roles.outcome

@@ -67,7 +67,8 @@ class RunResult:
 
         if self.plan.kind == "mrt":
             tab = self.tables[f"effects_{self.metadata['primary']}"]
-            keep = [c for c in tab.columns if not c.startswith(("difference", "sd_ratio", "flag"))]
+            drop = ("difference", "ratio", "flag")  # the cross-check's comparison columns
+            keep = [c for c in tab.columns if not any(d in c for d in drop)]
             return paper_frame(tab[keep])
         if self.plan.kind == "crt":
             tab = self.tables["ate"]
