@@ -1,10 +1,13 @@
 # Two entry points: `make demo` and `make test`. Both create/refresh .venv themselves.
+# `make test` runs as any user: without chromium (installed by tools/ensure_browser.sh only as
+# root) the browser tests are skipped with the reason; HTE_MRT_REQUIRE_BROWSER=1 (.ci/run)
+# makes them required. `make dist` builds the sdist and wheel into dist/.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON_FOR_VENV = $(shell ./tools/find_python.sh)
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv dist
 
 $(VENV)/.created:
 	@py="$$(./tools/find_python.sh)" || exit 1; \
@@ -33,5 +36,9 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/wcls.py
 
+dist: $(VENV)/.installed-test
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache reports
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache reports

@@ -1,7 +1,9 @@
 """Self-contained HTML reports checked in a real headless browser (Debian's chromium).
 
-Needs chromium + chromedriver (``make test`` runs tools/ensure_browser.sh first) and selenium.
-The screenshot of the good page is kept as tests/artifacts/browser_check.png.
+Needs chromium + chromedriver (``make test`` runs tools/ensure_browser.sh first) and selenium;
+the tests that open a page carry ``requires_browser`` (tests/conftest.py): skipped without a
+browser, failed under ``HTE_MRT_REQUIRE_BROWSER=1`` (CI). The screenshot of the good page is
+kept as tests/artifacts/browser_check.png.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def _page(title: str, body: str) -> str:
     )
 
 
+@pytest.mark.requires_browser
 def test_self_contained_report_renders(tmp_path):
     svg_uri = "data:image/svg+xml;base64," + base64.b64encode(SVG.encode()).decode("ascii")
     body = (
@@ -74,6 +77,7 @@ def test_self_contained_report_renders(tmp_path):
     shutil.copyfile(res.screenshot, ARTIFACTS / "browser_check.png")
 
 
+@pytest.mark.requires_browser
 def test_broken_image_and_console_error_are_reported(tmp_path):
     body = (
         "<h1>Broken</h1>"
@@ -96,3 +100,23 @@ def test_broken_image_and_console_error_are_reported(tmp_path):
 def test_missing_file_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         check_html(tmp_path / "nope.html")
+
+
+def test_missing_browser_skips_with_the_reason(monkeypatch):
+    """Without chromium the helper gives a reason that says what to install."""
+    import tests.conftest as cf
+    from hte_mrt.reports import browser
+
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    cf.browser_missing_reason.cache_clear()
+    try:
+        reason = cf.browser_missing_reason()
+        assert reason is not None and "chromium" in reason and "apt-get install" in reason
+        monkeypatch.delenv("HTE_MRT_REQUIRE_BROWSER", raising=False)
+        with pytest.raises(pytest.skip.Exception, match="needs a headless browser"):
+            cf._need_browser()
+        monkeypatch.setenv("HTE_MRT_REQUIRE_BROWSER", "1")
+        with pytest.raises(pytest.fail.Exception, match="HTE_MRT_REQUIRE_BROWSER=1"):
+            cf._need_browser()
+    finally:
+        cf.browser_missing_reason.cache_clear()

@@ -144,6 +144,7 @@ def test_primary_report_is_complete(primary):
     assert "http://" not in html and "https://" not in html  # self-contained
 
 
+@pytest.mark.requires_browser
 def test_primary_report_renders_in_a_browser(primary):
     from hte_mrt.reports.browser import check_html
 
@@ -156,14 +157,21 @@ def test_primary_report_renders_in_a_browser(primary):
     assert (ARTIFACTS / "report_heartsteps_v1_primary.png").stat().st_size > 10_000
 
 
-def test_crt_plan_report(tmp_path):
+@pytest.fixture(scope="module")
+def crt_run(tmp_path_factory):
+    """The shipped TASSH plan with two of its learners, run quick."""
+    tmp_path = tmp_path_factory.mktemp("crt")
+    text = (MODELS / "tassh_cate.toml").read_text()
+    text = text[: text.index("[learners.")] + "[learners.bamm]\n\n[learners.linear]\nn_boot = 20\n"
+    return run_plan(_plan(tmp_path, text), tmp_path / "out", quick=True, progress=False)
+
+
+def test_crt_plan_report(crt_run):
     """The shipped TASSH plan, run end to end with two of its learners (quick draws): report,
     tables, figures, and a saved posterior whose numbers are the report's."""
     from hte_mrt.results.cate import CATEResult
 
-    text = (MODELS / "tassh_cate.toml").read_text()
-    text = text[: text.index("[learners.")] + "[learners.bamm]\n\n[learners.linear]\nn_boot = 20\n"
-    r = run_plan(_plan(tmp_path, text), tmp_path / "out", quick=True, progress=False)
+    r = crt_run
     out = r.out
     for f in ("report.html", "report.md", "tables.tex", "posterior.nc", "posterior.json",
               "metadata.json", "ate.csv", "importance.csv", "blp_cate.csv"):  # fmt: skip
@@ -191,10 +199,14 @@ def test_crt_plan_report(tmp_path):
     cal = r.tables["calibration_cate"].set_index("term")
     assert (cal["splits"] == 2).all()  # quick: at most 2 splits
     assert cal.loc["ATE", "lcl"] < cal.loc["ATE", "ucl"]
-    # the report renders in a real browser: no console errors, every figure loads
+
+
+@pytest.mark.requires_browser
+def test_crt_plan_report_renders_in_a_browser(crt_run):
+    """No console errors, every figure loads."""
     from hte_mrt.reports.browser import check_html
 
-    res_html = check_html(out / "report.html")
+    res_html = check_html(crt_run.out / "report.html")
     assert res_html.console_errors == [] and res_html.images_broken == []
     assert res_html.images_total >= 5  # CATE histogram, 2 subgroup and 2 band forest plots
 
@@ -231,3 +243,111 @@ def test_crt_plan_calibration_splits_is_validated(tmp_path):
     bad = text.replace("calibration_splits = 10", "calibration_splits = -1")
     with pytest.raises(PlanError, match="calibration_splits must be a whole number"):
         load_plan(_plan(tmp_path, bad))
+
+
+SIZE_PLAN = """
+[plan]
+name = "size"
+title = "Sample size"
+design = "samplesize"
+seed = 1
+
+[design]
+days = 42
+per_day = 5
+prob = 0.4
+availability = 0.5
+effect = 0.1
+power_table = [30, 40]
+
+[report]
+out = "reports/size"
+"""
+
+
+def test_quick_run_is_marked_and_never_overwrites_a_final_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HTE_MRT_QUICK", raising=False)
+    plan = _plan(tmp_path, SIZE_PLAN)
+    q = run_plan(plan, quick=True, progress=False)
+    assert q.out == Path("reports/size-quick") and q.quick
+    assert json.loads((q.out / "metadata.json").read_text())["quick"] is True
+    for name in ("report.html", "report.md", "tables.tex"):
+        head = (q.out / name).read_text()[:1500]
+        assert "QUICK RUN" in head, name
+    assert "[QUICK RUN]" in (q.out / "tables.tex").read_text().split("\\caption")[1]
+    final = run_plan(plan, progress=False)
+    assert final.out == Path("reports/size") and not final.quick
+    assert "QUICK RUN" not in (final.out / "report.html").read_text()
+    with pytest.raises(PlanError, match="final"):
+        run_plan(plan, "reports/size", quick=True, progress=False)
+    # HTE_MRT_QUICK=1 means quick; the CLI prints the headline estimates
+    monkeypatch.setenv("HTE_MRT_QUICK", "1")
+    assert main(["run", str(plan), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "QUICK RUN" in out and "headline estimates" in out and "reports/size-quick" in out
+
+
+def test_report_tables_fit_the_page(tmp_path):
+    """A 13-column table is split into parts, headers are human, no None / nan cells, and
+    estimate + interval columns become one "(95% CI)" cell."""
+    from hte_mrt.reports.render import Report
+
+    wide = pd.DataFrame(
+        {
+            "term": ["Intercept", "day"],
+            "wcls_estimate": [0.131, -0.02],
+            "wcls_se": [0.067, 0.006],
+            "wcls_lcl": [-0.006, -0.03],
+            "wcls_ucl": [0.268, -0.008],
+            "posterior_mean": [0.136, -0.018],
+            "posterior_sd": [0.08, 0.006],
+            "posterior_lcl": [-0.01, -0.03],
+            "posterior_ucl": [0.28, -0.007],
+            "difference_in_wcls_se": [0.06, 0.1],
+            "sd_ratio": [1.19, 0.98],
+            "flag": [False, True],
+            "pr_gt_0": [0.968, None],
+            "note": [None, "x"],
+            "a": [1.0, 2.0],
+            "b": [1.0, 2.0],
+            "c": [1.0, 2.0],
+        }
+    )
+    rep = Report("t")
+    rep.section("s")
+    rep.table(wide, "wide")
+    rep.write(tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    md = (tmp_path / "report.md").read_text()
+    tex = (tmp_path / "tables.tex").read_text()
+    for text in (html, md, tex):
+        assert "part 1 of 2" in text and "part 2 of 2" in text
+        assert "None" not in text and "nan" not in text.lower().replace("nanmean", "")
+        assert "WCLS (95" in text and "wcls_estimate" not in text
+    assert "0.131 (-0.006, 0.268)" in html
+    heads = [line for line in md.splitlines() if line.startswith("| Term")]
+    assert len(heads) == 2 and all(h.count("|") - 1 <= 8 for h in heads)
+
+
+def test_plan_builds_each_estimands_data_and_model_once(tmp_path, monkeypatch):
+    """Estimands without a data override share one MRTData; the prior-sensitivity step reuses
+    the primary fit's design instead of rebuilding the model (one build per fit)."""
+    import hte_mrt.reports.mrt_plan as mp
+    from hte_mrt.estimators.bayes.model import BayesMRT
+
+    data_calls, builds = [], []
+    real_data, real_build = mp.mrt_data, BayesMRT.build
+    monkeypatch.setattr(mp, "mrt_data", lambda *a, **k: data_calls.append(1) or real_data(*a, **k))
+    monkeypatch.setattr(
+        BayesMRT, "build", lambda self, data: builds.append(1) or real_build(self, data)
+    )
+    text = BASE + (
+        '\n[[estimands]]\nname = "by_day"\nmoderators = "~ study_day_nogap"\n'
+        'controls = "~ jbsteps30pre_log"\n\n[robustness]\nprior_sensitivity = { scales = [2.0] }\n'
+    )
+    r = run_plan(_plan(tmp_path, text), tmp_path / "out", quick=True, progress=False)
+    assert len(data_calls) == 1
+    assert len(builds) == 3  # two estimands + one refit at prior scale 2
+    ps = r.tables["prior_sensitivity"]
+    assert list(ps["prior_scale"]) == [1.0, 2.0]

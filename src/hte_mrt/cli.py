@@ -73,7 +73,9 @@ def _cmd_wcls(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from hte_mrt.reports.run import run_plan
 
-    res = run_plan(args.plan, args.out, quick=args.quick, progress=not args.no_progress)
+    quick = True if args.quick else None  # None: HTE_MRT_QUICK decides
+    res = run_plan(args.plan, args.out, quick=quick, progress=not args.no_progress)
+    _print_headline(res)
     print(f"Report: {res.files['html']}")
     print(f"        {res.files['md']}, {res.files['tex']}, {res.out / 'figures'}/")
     print(
@@ -81,6 +83,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{res.plan.seed})"
     )
     return 0
+
+
+def _print_headline(res) -> None:
+    """The run's headline estimates, as a table, above the list of files written."""
+    if res.quick:
+        print("QUICK RUN: few draws and resamples; not for publication.")
+    head = res.headline()
+    print(f"\n{res.plan.title}: headline estimates")
+    print(head.to_string(index=False))
+    print()
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -224,8 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--out", default=None, help="report folder (default: the plan's, or reports/<plan name>)"
     )
-    r.add_argument("--quick", action="store_true", help="few draws / resamples (a smoke run)")
-    r.add_argument("--no-progress", action="store_true", help="hide the sampler progress bars")
+    r.add_argument(
+        "--quick",
+        action="store_true",
+        help="few draws / resamples (a smoke run; also HTE_MRT_QUICK=1): the report is marked "
+        "QUICK RUN and goes to its own folder (<report folder>-quick)",
+    )
+    r.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bars (plan steps, samplers)"
+    )
     r.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("validate", help="check a plan file (keys, columns, priors) without running")

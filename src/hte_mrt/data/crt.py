@@ -222,6 +222,29 @@ class CRTData:
     MissingColumnError, MissingValueError, TreatmentError, OutcomeTypeError, DuplicateRowError,
     DataError (covariate varying within cluster, bad covariate type), DesignError (fewer than
     two clusters per arm).
+
+    Examples
+    --------
+    The bundled TASSH trial (hypertension clinics in Ghana randomized to nurse-led task
+    shifting):
+
+    >>> import hte_mrt as hm
+    >>> frame = hm.load_dataset("tassh")
+    >>> data = hm.CRTData(
+    ...     frame, cluster="Site_Number", arm="Trt_or_Ctrl", outcome="sbp_change_12m",
+    ...     individual=["age", "female"], cluster_covariates=["urban"],
+    ...     dropna_outcome=True, missing="indicator",
+    ... )
+    >>> data
+    <CRTData: 641 individuals in 32 clusters (16 control / 16 intervention), ...>
+    >>> len(data.exclusions)  # rows without the 12-month outcome, listed with the reason
+    116
+    >>> data.imputations[["column", "n_rows", "added"]]
+      column  n_rows        added
+    0    age       1  age_missing
+    >>> X, V, names = data.encode()
+    >>> X.shape, V.shape, names.individual
+    ((641, 3), (641, 1), ['age', 'age_missing', 'female'])
     """
 
     def __init__(
@@ -255,17 +278,33 @@ class CRTData:
         self.missing = missing
         self._exclusions: list[pd.DataFrame] = []
 
-        # --- columns present, roles distinct -------------------------------------------------
-        role_cols = {"cluster": cluster, "arm": arm, "outcome": outcome}
-        if id is not None:
-            role_cols["id"] = id
+        self._check_columns(frame, categorical)
+        df = frame.copy()
+        df["_row"] = np.arange(len(frame))  # position in the user's frame, for reports
+        self._key = [cluster, id] if id is not None else [cluster, "_row"]
+        self._check_cluster_and_id(df)
+        self._check_arm(df)  # recodes the arm to int 0/1 in place
+        self._check_cluster_covariates_constant(df)
+        df, y = self._outcome(df, dropna_outcome)
+        self._check_clusters_per_arm(df)
+        self._covariates, self._imputations = self._learn_covariates(df, categorical)
+        self._store(df, y)
+
+    # ------------------------------------------------------------------ validation steps
+    def _check_columns(self, frame: pd.DataFrame, categorical: Sequence[str] | None) -> None:
+        """Every named column is present, no column plays two roles, ``categorical`` names
+        covariates only."""
+        r = self.roles
+        role_cols = {"cluster": r.cluster, "arm": r.arm, "outcome": r.outcome}
+        if r.id is not None:
+            role_cols["id"] = r.id
         for role, col in role_cols.items():
             require_column(frame, col, role)
-        for col in individual:
-            require_column(frame, col, "baseline" if col == baseline else "individual covariate")
-        for col in cluster_covariates:
+        for col in r.individual:
+            require_column(frame, col, "baseline" if col == r.baseline else "individual covariate")
+        for col in r.cluster_covariates:
             require_column(frame, col, "cluster covariate")
-        covs = individual + cluster_covariates
+        covs = [*r.individual, *r.cluster_covariates]
         dup = sorted({c for c in covs if covs.count(c) > 1})
         if dup:
             raise DataError(
@@ -275,7 +314,7 @@ class CRTData:
             )
         clash = [c for c in covs if c in role_cols.values()]
         if clash:
-            role = next(r for r, c in role_cols.items() if c == clash[0])
+            role = next(k for k, c in role_cols.items() if c == clash[0])
             raise DataError(
                 f"Column '{clash[0]}' is the {role} and cannot also be a covariate; remove it "
                 "from individual= / cluster_covariates=.",
@@ -293,12 +332,9 @@ class CRTData:
                     column=stray[0],
                 )
 
-        df = frame.copy()
-        df["_row"] = np.arange(len(frame))  # position in the user's frame, for reports
-        self._key = [cluster, id] if id is not None else [cluster, "_row"]
-        key = self._key
-
-        # --- cluster and id ------------------------------------------------------------------
+    def _check_cluster_and_id(self, df: pd.DataFrame) -> None:
+        """Every row has a cluster; ids (when given) are complete and unique."""
+        cluster, id, key = self.roles.cluster, self.roles.id, self._key
         bad = df[cluster].isna().to_numpy()
         if bad.any():
             rows = list(df.loc[bad, "_row"].head(5))
@@ -310,30 +346,33 @@ class CRTData:
                 n_rows=int(bad.sum()),
                 examples=rows,
             )
-        if id is not None:
-            bad = df[id].isna().to_numpy()
-            if bad.any():
-                ex = first_ids(df, bad, [cluster, "_row"])
-                raise MissingValueError(
-                    f"Column '{id}' (id) has {bad.sum()} missing value(s), e.g. "
-                    f"{fmt_ids(ex, [cluster, 'row'])}. Give every individual an id.",
-                    column=id,
-                    n_rows=int(bad.sum()),
-                    examples=ex,
-                )
-            dup_id = df.duplicated(id, keep=False).to_numpy()
-            if dup_id.any():
-                ex = first_ids(df, dup_id, key)
-                raise DuplicateRowError(
-                    f"Column '{id}' (id): {dup_id.sum()} rows share an id with another row, "
-                    f"e.g. {fmt_ids(ex, key)}. CRTData takes one row per individual: "
-                    "deduplicate, or reshape repeated measures to one row.",
-                    column=id,
-                    n_rows=int(dup_id.sum()),
-                    examples=ex,
-                )
+        if id is None:
+            return
+        bad = df[id].isna().to_numpy()
+        if bad.any():
+            ex = first_ids(df, bad, [cluster, "_row"])
+            raise MissingValueError(
+                f"Column '{id}' (id) has {bad.sum()} missing value(s), e.g. "
+                f"{fmt_ids(ex, [cluster, 'row'])}. Give every individual an id.",
+                column=id,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        dup_id = df.duplicated(id, keep=False).to_numpy()
+        if dup_id.any():
+            ex = first_ids(df, dup_id, key)
+            raise DuplicateRowError(
+                f"Column '{id}' (id): {dup_id.sum()} rows share an id with another row, "
+                f"e.g. {fmt_ids(ex, key)}. CRTData takes one row per individual: "
+                "deduplicate, or reshape repeated measures to one row.",
+                column=id,
+                n_rows=int(dup_id.sum()),
+                examples=ex,
+            )
 
-        # --- arm -----------------------------------------------------------------------------
+    def _check_arm(self, df: pd.DataFrame) -> None:
+        """The arm is complete, 0/1 and constant within cluster; recoded to int in ``df``."""
+        cluster, arm, key = self.roles.cluster, self.roles.arm, self._key
         a_raw = df[arm]
         bad = a_raw.isna().to_numpy()
         if bad.any():
@@ -371,8 +410,10 @@ class CRTData:
                 examples=bad_cl[:5],
             )
 
-        # --- cluster covariates constant within cluster ---------------------------------------
-        for col in cluster_covariates:
+    def _check_cluster_covariates_constant(self, df: pd.DataFrame) -> None:
+        """A cluster covariate takes one value per cluster."""
+        cluster = self.roles.cluster
+        for col in self.roles.cluster_covariates:
             n_val = df.groupby(cluster, sort=True)[col].nunique(dropna=False)
             if (n_val > 1).any():
                 bad_cl = list(n_val[n_val > 1].index)
@@ -386,27 +427,31 @@ class CRTData:
                     examples=bad_cl[:5],
                 )
 
-        # --- outcome -------------------------------------------------------------------------
+    def _outcome(self, df: pd.DataFrame, dropna_outcome: bool) -> tuple[pd.DataFrame, np.ndarray]:
+        """The numeric outcome; rows where it is missing raise, or are dropped and recorded."""
+        outcome, key = self.roles.outcome, self._key
         y = numeric_outcome(df, outcome, key)
         bad = np.isnan(y)
-        if bad.any():
-            ex = first_ids(df, bad, key)
-            if not dropna_outcome:
-                raise MissingValueError(
-                    f"Column '{outcome}' (outcome) is missing for {bad.sum()} of {len(df)} "
-                    f"individuals, e.g. {fmt_ids(ex, key)}. Impute it, or pass "
-                    "dropna_outcome=True to exclude those rows (they are then listed in "
-                    ".exclusions; a complete-case analysis assumes missingness unrelated to the "
-                    "outcome given the covariates).",
-                    column=outcome,
-                    n_rows=int(bad.sum()),
-                    examples=ex,
-                )
-            self._exclude(df, bad, f"outcome '{outcome}' missing")
-            df = df[~bad].reset_index(drop=True)
-            y = y[~bad]
+        if not bad.any():
+            return df, y
+        ex = first_ids(df, bad, key)
+        if not dropna_outcome:
+            raise MissingValueError(
+                f"Column '{outcome}' (outcome) is missing for {bad.sum()} of {len(df)} "
+                f"individuals, e.g. {fmt_ids(ex, key)}. Impute it, or pass "
+                "dropna_outcome=True to exclude those rows (they are then listed in "
+                ".exclusions; a complete-case analysis assumes missingness unrelated to the "
+                "outcome given the covariates).",
+                column=outcome,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        self._exclude(df, bad, f"outcome '{outcome}' missing")
+        return df[~bad].reset_index(drop=True), y[~bad]
 
-        # --- clusters per arm (on the analysis rows) ------------------------------------------
+    def _check_clusters_per_arm(self, df: pd.DataFrame) -> None:
+        """At least two clusters per arm among the analysis rows."""
+        cluster, arm = self.roles.cluster, self.roles.arm
         per_arm = df.groupby(arm)[cluster].nunique().reindex([0, 1], fill_value=0)
         if (per_arm < 2).any():
             a_bad = int(per_arm.idxmin())
@@ -420,34 +465,28 @@ class CRTData:
                 "more clusters."
             )
 
-        # --- covariates: type, missingness, levels --------------------------------------------
+    def _learn_covariates(
+        self, df: pd.DataFrame, categorical: Sequence[str] | None
+    ) -> tuple[list[_Covariate], pd.DataFrame]:
+        """Each covariate's type, levels and fill (learned once, reused by :meth:`encode`), and
+        the table of filled values."""
+        r = self.roles
         covariates: list[_Covariate] = []
         imput: list[dict] = []
-        cluster_first = df.groupby(cluster, sort=False).head(1)
-        for col in covs:
+        cluster_first = df.groupby(r.cluster, sort=False).head(1)
+        for col in [*r.individual, *r.cluster_covariates]:
             level: Literal["individual", "cluster"] = (
-                "cluster" if col in cluster_covariates else "individual"
+                "cluster" if col in r.cluster_covariates else "individual"
             )
             s = df[col]
-            numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
-            if categorical is None:
-                is_cat = not numeric or isinstance(s.dtype, pd.CategoricalDtype)
-            else:
-                is_cat = col in categorical
-                if not is_cat and not numeric:
-                    raise DataError(
-                        f"Column '{col}' ({level} covariate) is not numeric (dtype {s.dtype}) "
-                        "and not listed in categorical=; add it to categorical= or convert it "
-                        "(pd.to_numeric).",
-                        column=col,
-                    )
+            is_cat = self._is_categorical(s, col, level, categorical)
             na = s.isna().to_numpy()
-            if na.any() and missing == "error":
-                ex = first_ids(df, na, key)
+            if na.any() and self.missing == "error":
+                ex = first_ids(df, na, self._key)
                 raise MissingValueError(
                     f"Column '{col}' ({level} covariate) is missing for {na.sum()} of "
-                    f"{len(df)} analysis rows, e.g. {fmt_ids(ex, key)}. Impute it, drop the "
-                    "covariate, or pass missing='indicator' (numeric: mean fill plus a "
+                    f"{len(df)} analysis rows, e.g. {fmt_ids(ex, self._key)}. Impute it, drop "
+                    "the covariate, or pass missing='indicator' (numeric: mean fill plus a "
                     f"'{col}_missing' indicator; categorical: level '{MISSING_LEVEL}').",
                     column=col,
                     n_rows=int(na.sum()),
@@ -455,61 +494,39 @@ class CRTData:
                 )
             n_clusters_na = int(cluster_first[col].isna().sum()) if level == "cluster" else None
             if is_cat:
-                obs = s[~na]
-                if isinstance(s.dtype, pd.CategoricalDtype):
-                    seen = set(obs.unique())
-                    levels = [_py(c) for c in s.cat.categories if c in seen]
-                else:
-                    levels = _sorted_levels(obs.unique())
-                if na.any():
-                    levels.append(MISSING_LEVEL)
-                    imput.append(
-                        _imput_row(col, level, "categorical", na, n_clusters_na, MISSING_LEVEL)
-                    )
-                if len(levels) < 2:
-                    raise DataError(
-                        f"Column '{col}' ({level} covariate) has a single level "
-                        f"{levels[0]!r} in the analysis rows: it carries no information. Drop "
-                        "it from the covariates.",
-                        column=col,
-                    )
-                covariates.append(_Covariate(col, level, True, tuple(levels)))
+                cov = _categorical_covariate(s, col, level, na, n_clusters_na, imput)
             else:
-                x = s.to_numpy(dtype=float, na_value=np.nan)
-                fill = None
-                if na.any():
-                    if level == "cluster":
-                        fill = float(np.nanmean(cluster_first[col].to_numpy(dtype=float)))
-                    else:
-                        fill = float(np.nanmean(x))
-                    imput.append(_imput_row(col, level, "numeric", na, n_clusters_na, fill))
-                    if np.isnan(fill):
-                        raise MissingValueError(
-                            f"Column '{col}' ({level} covariate) is missing on every analysis "
-                            "row; drop it from the covariates.",
-                            column=col,
-                            n_rows=int(na.sum()),
-                        )
-                xo = x[~na]
-                if len(xo) and np.all(xo == xo[0]):
-                    raise DataError(
-                        f"Column '{col}' ({level} covariate) is constant ({xo[0]:g}) in the "
-                        "analysis rows: it carries no information. Drop it from the covariates.",
-                        column=col,
-                    )
-                covariates.append(
-                    _Covariate(col, level, False, fill=fill, indicator=bool(na.any()))
-                )
-        self._covariates = covariates
-        self._imputations = pd.DataFrame(
+                cov = _numeric_covariate(s, col, level, na, n_clusters_na, cluster_first, imput)
+            covariates.append(cov)
+        imputations = pd.DataFrame(
             imput,
             columns=["column", "level", "kind", "n_rows", "n_clusters", "filled_with", "added"],
         )
+        return covariates, imputations
 
-        # --- store -----------------------------------------------------------------------------
+    @staticmethod
+    def _is_categorical(
+        s: pd.Series, col: str, level: str, categorical: Sequence[str] | None
+    ) -> bool:
+        numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+        if categorical is None:
+            return not numeric or isinstance(s.dtype, pd.CategoricalDtype)
+        is_cat = col in categorical
+        if not is_cat and not numeric:
+            raise DataError(
+                f"Column '{col}' ({level} covariate) is not numeric (dtype {s.dtype}) "
+                "and not listed in categorical=; add it to categorical= or convert it "
+                "(pd.to_numeric).",
+                column=col,
+            )
+        return is_cat
+
+    def _store(self, df: pd.DataFrame, y: np.ndarray) -> None:
+        """The encoded design, the analysis frame (filled values and indicators) and arrays."""
+        cluster, arm = self.roles.cluster, self.roles.arm
         self._encoded = self._encode(df)
         analysis = df.copy()
-        for cov in covariates:  # the analysis frame carries the filled values + indicators
+        for cov in self._covariates:  # the analysis frame carries the filled values + indicators
             na = analysis[cov.name].isna()
             if not na.any():
                 continue
@@ -747,3 +764,62 @@ def _imput_row(
         "filled_with": fill,
         "added": f"level '{MISSING_LEVEL}'" if kind == "categorical" else f"{col}_missing",
     }
+
+
+def _categorical_covariate(
+    s: pd.Series, col: str, level: str, na: np.ndarray, n_clusters_na, imput: list[dict]
+) -> _Covariate:
+    """A categorical covariate: its observed levels, reference first ('missing' last)."""
+    obs = s[~na]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        seen = set(obs.unique())
+        levels = [_py(c) for c in s.cat.categories if c in seen]
+    else:
+        levels = _sorted_levels(obs.unique())
+    if na.any():
+        levels.append(MISSING_LEVEL)
+        imput.append(_imput_row(col, level, "categorical", na, n_clusters_na, MISSING_LEVEL))
+    if len(levels) < 2:
+        raise DataError(
+            f"Column '{col}' ({level} covariate) has a single level "
+            f"{levels[0]!r} in the analysis rows: it carries no information. Drop "
+            "it from the covariates.",
+            column=col,
+        )
+    return _Covariate(col, level, True, tuple(levels))  # type: ignore[arg-type]
+
+
+def _numeric_covariate(
+    s: pd.Series,
+    col: str,
+    level: str,
+    na: np.ndarray,
+    n_clusters_na,
+    cluster_first: pd.DataFrame,
+    imput: list[dict],
+) -> _Covariate:
+    """A numeric covariate: its mean fill (individual: over rows; cluster: over clusters) when
+    values are missing, then a ``<col>_missing`` indicator."""
+    x = s.to_numpy(dtype=float, na_value=np.nan)
+    fill = None
+    if na.any():
+        if level == "cluster":
+            fill = float(np.nanmean(cluster_first[col].to_numpy(dtype=float)))
+        else:
+            fill = float(np.nanmean(x))
+        imput.append(_imput_row(col, level, "numeric", na, n_clusters_na, fill))
+        if np.isnan(fill):
+            raise MissingValueError(
+                f"Column '{col}' ({level} covariate) is missing on every analysis "
+                "row; drop it from the covariates.",
+                column=col,
+                n_rows=int(na.sum()),
+            )
+    xo = x[~na]
+    if len(xo) and np.all(xo == xo[0]):
+        raise DataError(
+            f"Column '{col}' ({level} covariate) is constant ({xo[0]:g}) in the "
+            "analysis rows: it carries no information. Drop it from the covariates.",
+            column=col,
+        )
+    return _Covariate(col, level, False, fill=fill, indicator=bool(na.any()))  # type: ignore[arg-type]

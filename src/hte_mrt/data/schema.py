@@ -124,6 +124,39 @@ class MRTData:
     ------
     MissingColumnError, MissingValueError, ProbabilityError, TreatmentError, DuplicateRowError,
     OutcomeTypeError, DataError
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import hte_mrt as hm
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({
+    ...     "user": np.repeat([1, 2, 3], 4), "t": np.tile(range(4), 3),
+    ...     "a": rng.integers(0, 2, 12), "y": rng.normal(size=12).round(2),
+    ... })
+    >>> data = hm.MRTData(df, id="user", time="t", treatment="a", outcome="y", prob=0.5)
+    >>> data
+    <MRTData: 3 participants, 12 rows, binary treatment 'a', outcome 'y'>
+
+    Bad input raises an error that names the column and says what to do; rows dropped on
+    request are listed, never silent:
+
+    >>> df.loc[2, "y"] = np.nan
+    >>> hm.MRTData(df, id="user", time="t", treatment="a", outcome="y", prob=0.5)
+    Traceback (most recent call last):
+    ...
+    hte_mrt.errors.MissingValueError: Column 'y' (outcome) is missing ... missing='drop' ...
+    >>> kept = hm.MRTData(df, id="user", time="t", treatment="a", outcome="y", prob=0.5,
+    ...                   missing="drop")
+    >>> kept.exclusions[["row", "user", "t"]]
+       row  user  t
+    0    2     1  2
+
+    The bundled HeartSteps V1 data with their column roles:
+
+    >>> hm.load_dataset("heartsteps", as_data=True)
+    <MRTData: 37 participants, 7540 rows, binary treatment 'send', outcome 'jbsteps30_log'>
     """
 
     def __init__(
@@ -148,11 +181,35 @@ class MRTData:
         self.missing = missing
         self._exclusions: list[pd.DataFrame] = []
 
-        role_cols = {"id": id, "time": time, "treatment": treatment, "outcome": outcome}
-        if availability is not None:
-            role_cols["availability"] = availability
-        if cluster is not None:
-            role_cols["cluster"] = cluster
+        prob_specs = self._prob_specs(prob, levels)
+        self._require_role_columns(frame, prob_specs)
+        df = self._sorted_frame(frame)
+        key = [id, time]
+        categorical = levels is not None
+        level_values: list[object] = list(prob_specs) if categorical else [0, 1]
+        avail = self._availability(df, key)
+        a_idx = self._treatment_index(df, level_values, avail, key, categorical)
+        probs = self._probabilities(df, prob_specs, level_values, avail, key, categorical)
+        y = numeric_outcome(df, outcome, key)
+        df, avail, a_idx, probs, y = self._drop_missing_outcomes(df, avail, a_idx, probs, y, key)
+
+        self.frame: pd.DataFrame = df
+        self.level_values = level_values
+        self.available = avail
+        self.a_index = a_idx
+        self.probs = probs
+        self.y = y
+        codes, uniques = pd.factorize(df[id], sort=False)
+        self.id_codes = codes.astype(np.int64)
+        self.id_values = pd.Index(uniques, name=id)
+        self._check_clusters(df, key)
+
+    # ------------------------------------------------------------------ validation steps
+    @staticmethod
+    def _prob_specs(
+        prob: ProbSpec | None, levels: Mapping[object, ProbSpec] | None
+    ) -> dict[object, ProbSpec]:
+        """``{level: probability spec}``: ``{1: prob}`` for a binary treatment, else ``levels``."""
         if levels is None and prob is None:
             raise DataError(
                 "Give the randomization probability: prob=<constant or column> for a binary "
@@ -162,24 +219,34 @@ class MRTData:
             raise DataError(
                 "Give either prob= (binary treatment) or levels= (categorical), not both."
             )
-        prob_specs: dict[object, ProbSpec]
         if levels is None:
-            prob_specs = {1: prob}  # type: ignore[dict-item]
-        else:
-            prob_specs = dict(levels)
-            if len(prob_specs) < 2:
-                raise DataError("levels= needs at least two treatment levels (reference first).")
+            return {1: prob}  # type: ignore[dict-item]
+        specs = dict(levels)
+        if len(specs) < 2:
+            raise DataError("levels= needs at least two treatment levels (reference first).")
+        return specs
+
+    def _require_role_columns(self, frame: pd.DataFrame, prob_specs: dict) -> None:
+        """Every role column, and every probability column, is in the frame."""
+        r = self.roles
+        role_cols = {"id": r.id, "time": r.time, "treatment": r.treatment, "outcome": r.outcome}
+        if r.availability is not None:
+            role_cols["availability"] = r.availability
+        if r.cluster is not None:
+            role_cols["cluster"] = r.cluster
         for role, col in role_cols.items():
             self._require(frame, col, role)
         for lev, spec in prob_specs.items():
             if isinstance(spec, str):
                 self._require(frame, spec, f"randomization probability of level {lev!r}")
 
+    def _sorted_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A copy sorted by (id, time), with ``_row`` the input position; ids and decision points
+        complete, numeric and unique."""
+        id, time = self.roles.id, self.roles.time
         df = frame.copy()
         df["_row"] = np.arange(len(frame))  # position in the user's frame, for reports
-        # --- ids and decision points -------------------------------------------------------
-        for role in ("id", "time"):
-            col = role_cols[role]
+        for role, col in (("id", id), ("time", time)):
             bad = df[col].isna().to_numpy()
             if bad.any():
                 raise MissingValueError(
@@ -208,44 +275,50 @@ class MRTData:
                 n_rows=int(dup.sum()),
                 examples=ex,
             )
-        key = [id, time]
+        return df
 
-        # --- availability ------------------------------------------------------------------
+    def _availability(self, df: pd.DataFrame, key: list[str]) -> np.ndarray:
+        """Availability I_it as a boolean array (all True without an availability column)."""
+        availability = self.roles.availability
         if availability is None:
-            avail = np.ones(len(df), dtype=bool)
-        else:
-            a = df[availability]
-            bad = a.isna().to_numpy()
-            if bad.any():
-                ex = first_ids(df, bad, key)
-                raise MissingValueError(
-                    f"Column '{availability}' (availability) has {bad.sum()} missing value(s), "
-                    f"e.g. {fmt_ids(ex, key)}. Record availability as 0/1 for every decision "
-                    "point.",
-                    column=availability,
-                    n_rows=int(bad.sum()),
-                    examples=ex,
-                )
-            av = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
-            bad = ~np.isin(av, (0.0, 1.0))
-            if bad.any():
-                ex = first_ids(df, bad, key)
-                raise DataError(
-                    f"Column '{availability}' (availability) must be 0/1; {bad.sum()} rows are "
-                    "not, "
-                    f"e.g. {fmt_ids(ex, key)}.",
-                    column=availability,
-                    n_rows=int(bad.sum()),
-                    examples=ex,
-                )
-            avail = av == 1.0
+            return np.ones(len(df), dtype=bool)
+        a = df[availability]
+        bad = a.isna().to_numpy()
+        if bad.any():
+            ex = first_ids(df, bad, key)
+            raise MissingValueError(
+                f"Column '{availability}' (availability) has {bad.sum()} missing value(s), "
+                f"e.g. {fmt_ids(ex, key)}. Record availability as 0/1 for every decision "
+                "point.",
+                column=availability,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        av = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isin(av, (0.0, 1.0))
+        if bad.any():
+            ex = first_ids(df, bad, key)
+            raise DataError(
+                f"Column '{availability}' (availability) must be 0/1; {bad.sum()} rows are "
+                "not, "
+                f"e.g. {fmt_ids(ex, key)}.",
+                column=availability,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        return av == 1.0
 
-        # --- treatment -----------------------------------------------------------------------
+    def _treatment_index(
+        self,
+        df: pd.DataFrame,
+        level_values: list[object],
+        avail: np.ndarray,
+        key: list[str],
+        categorical: bool,
+    ) -> np.ndarray:
+        """The treatment as level positions (0 = reference); unavailable rows never treated."""
+        treatment, availability = self.roles.treatment, self.roles.availability
         a_raw = df[treatment]
-        if levels is None:
-            level_values: list[object] = [0, 1]
-        else:
-            level_values = list(prob_specs)
         nan_a = a_raw.isna().to_numpy()
         bad = nan_a & avail
         if bad.any():
@@ -260,7 +333,7 @@ class MRTData:
             )
         a_idx = np.full(len(df), -1, dtype=np.int64)
         for k, lev in enumerate(level_values):
-            if levels is None:
+            if not categorical:
                 match = pd.to_numeric(a_raw, errors="coerce").to_numpy(dtype=float) == float(k)
             else:
                 match = (a_raw == lev).to_numpy(dtype=bool, na_value=False)
@@ -269,7 +342,7 @@ class MRTData:
         bad = a_idx < 0
         if bad.any():
             ex = first_ids(df, bad, [*key, treatment])
-            allowed = "0/1" if levels is None else ", ".join(map(repr, level_values))
+            allowed = "0/1" if not categorical else ", ".join(map(repr, level_values))
             raise TreatmentError(
                 f"Column '{treatment}' (treatment) has {bad.sum()} value(s) not among the levels "
                 f"({allowed}), e.g. {fmt_ids(ex, [*key, treatment])}. Recode, or list every level "
@@ -291,84 +364,99 @@ class MRTData:
                 n_rows=int(bad.sum()),
                 examples=ex,
             )
+        return a_idx
 
-        # --- randomization probabilities -------------------------------------------------------
+    def _probabilities(
+        self,
+        df: pd.DataFrame,
+        prob_specs: dict[object, ProbSpec],
+        level_values: list[object],
+        avail: np.ndarray,
+        key: list[str],
+        categorical: bool,
+    ) -> np.ndarray:
+        """P(A = level | H), one column per level; the levels' probabilities sum to 1."""
         probs = np.empty((len(df), len(level_values)))
-        for k, lev in enumerate(level_values):
-            if levels is None:
-                continue
-            probs[:, k] = self._prob_column(df, prob_specs[lev], lev, avail, key)
-        if levels is None:
+        if not categorical:
             p1 = self._prob_column(df, prob_specs[1], 1, avail, key)
             probs[:, 1] = p1
             probs[:, 0] = 1.0 - p1
-        else:
-            total = probs[avail].sum(axis=1)
-            bad_sum = np.abs(total - 1.0) > PROB_TOL
-            if bad_sum.any():
-                bad = np.zeros(len(df), bool)
-                bad[np.flatnonzero(avail)[bad_sum]] = True
-                ex = first_ids(df, bad, key)
-                cols = [s for s in prob_specs.values() if isinstance(s, str)]
-                raise ProbabilityError(
-                    "Randomization probabilities of the levels "
-                    f"({', '.join(map(repr, cols)) or 'constants'}) "
-                    f"do not sum to 1 on {bad_sum.sum()} available row(s), e.g. "
-                    f"{fmt_ids(ex, key)} (sum {total[bad_sum][0]:.4g}). Give one probability per "
-                    "level, the reference level included.",
-                    column=cols[0] if cols else None,
-                    n_rows=int(bad_sum.sum()),
-                    examples=ex,
-                )
-
-        # --- outcome ---------------------------------------------------------------------------
-        y = numeric_outcome(df, outcome, key)
-        bad = np.isnan(y) & avail
-        if bad.any():
+            return probs
+        for k, lev in enumerate(level_values):
+            probs[:, k] = self._prob_column(df, prob_specs[lev], lev, avail, key)
+        total = probs[avail].sum(axis=1)
+        bad_sum = np.abs(total - 1.0) > PROB_TOL
+        if bad_sum.any():
+            bad = np.zeros(len(df), bool)
+            bad[np.flatnonzero(avail)[bad_sum]] = True
             ex = first_ids(df, bad, key)
-            if missing == "error":
-                raise MissingValueError(
-                    f"Column '{outcome}' (outcome) is missing on {bad.sum()} available decision "
-                    f"point(s), e.g. {fmt_ids(ex, key)}. Impute it, or pass missing='drop' to "
-                    "exclude those rows (they are then listed in .exclusions).",
-                    column=outcome,
-                    n_rows=int(bad.sum()),
-                    examples=ex,
-                )
-            self._exclude(df, bad, f"outcome '{outcome}' missing on an available decision point")
-            keep = ~bad
-            df, avail, a_idx, probs, y = df[keep], avail[keep], a_idx[keep], probs[keep], y[keep]
-            df = df.reset_index(drop=True)
+            cols = [s for s in prob_specs.values() if isinstance(s, str)]
+            raise ProbabilityError(
+                "Randomization probabilities of the levels "
+                f"({', '.join(map(repr, cols)) or 'constants'}) "
+                f"do not sum to 1 on {bad_sum.sum()} available row(s), e.g. "
+                f"{fmt_ids(ex, key)} (sum {total[bad_sum][0]:.4g}). Give one probability per "
+                "level, the reference level included.",
+                column=cols[0] if cols else None,
+                n_rows=int(bad_sum.sum()),
+                examples=ex,
+            )
+        return probs
 
-        self.frame: pd.DataFrame = df
-        self.level_values = level_values
-        self.available = avail
-        self.a_index = a_idx
-        self.probs = probs
-        self.y = y
-        codes, uniques = pd.factorize(df[id], sort=False)
-        self.id_codes = codes.astype(np.int64)
-        self.id_values = pd.Index(uniques, name=id)
-        if cluster is not None:
-            if df[cluster].isna().any():
-                bad = df[cluster].isna().to_numpy()
-                ex = first_ids(df, bad, key)
-                raise MissingValueError(
-                    f"Column '{cluster}' (cluster) has {bad.sum()} missing value(s), e.g. "
-                    f"{fmt_ids(ex, key)}.",
-                    column=cluster,
-                    n_rows=int(bad.sum()),
-                    examples=ex,
-                )
-            n_cl_per_id = df.groupby(id)[cluster].nunique()
-            if (n_cl_per_id > 1).any():
-                ex = list(n_cl_per_id[n_cl_per_id > 1].index[:5])
-                raise DataError(
-                    f"Column '{cluster}' (cluster) varies within participant for {len(ex)}+ "
-                    f"participant(s), e.g. {id}={ex}. Each participant belongs to one cluster.",
-                    column=cluster,
-                    examples=ex,
-                )
+    def _drop_missing_outcomes(
+        self,
+        df: pd.DataFrame,
+        avail: np.ndarray,
+        a_idx: np.ndarray,
+        probs: np.ndarray,
+        y: np.ndarray,
+        key: list[str],
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A missing outcome on an available row raises (``missing="error"``) or removes the
+        row and records it in :attr:`exclusions` (``missing="drop"``)."""
+        outcome = self.roles.outcome
+        bad = np.isnan(y) & avail
+        if not bad.any():
+            return df, avail, a_idx, probs, y
+        ex = first_ids(df, bad, key)
+        if self.missing == "error":
+            raise MissingValueError(
+                f"Column '{outcome}' (outcome) is missing on {bad.sum()} available decision "
+                f"point(s), e.g. {fmt_ids(ex, key)}. Impute it, or pass missing='drop' to "
+                "exclude those rows (they are then listed in .exclusions).",
+                column=outcome,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        self._exclude(df, bad, f"outcome '{outcome}' missing on an available decision point")
+        keep = ~bad
+        df = df[keep].reset_index(drop=True)
+        return df, avail[keep], a_idx[keep], probs[keep], y[keep]
+
+    def _check_clusters(self, df: pd.DataFrame, key: list[str]) -> None:
+        """The cluster column is complete and constant within participant."""
+        cluster, id = self.roles.cluster, self.roles.id
+        if cluster is None:
+            return
+        if df[cluster].isna().any():
+            bad = df[cluster].isna().to_numpy()
+            ex = first_ids(df, bad, key)
+            raise MissingValueError(
+                f"Column '{cluster}' (cluster) has {bad.sum()} missing value(s), e.g. "
+                f"{fmt_ids(ex, key)}.",
+                column=cluster,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+        n_cl_per_id = df.groupby(id)[cluster].nunique()
+        if (n_cl_per_id > 1).any():
+            ex = list(n_cl_per_id[n_cl_per_id > 1].index[:5])
+            raise DataError(
+                f"Column '{cluster}' (cluster) varies within participant for {len(ex)}+ "
+                f"participant(s), e.g. {id}={ex}. Each participant belongs to one cluster.",
+                column=cluster,
+                examples=ex,
+            )
 
     # ------------------------------------------------------------------ helpers
     _require = staticmethod(require_column)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import HteMrtWarning, PlanError
-from hte_mrt.reports.plans import Plan, _line
+from hte_mrt.reports.plans import Plan, _line, plan_steps
 from hte_mrt.reports.render import Report
 
 ROLE_KEYS = ("cluster", "arm", "outcome", "baseline", "id")
@@ -83,7 +83,8 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
         rep.table(s.imputations, "Missing covariates handled with missing indicators", "imputed")
 
     fitted = {}
-    for k, (name, params) in enumerate(plan.raw["learners"].items()):
+    learners = plan_steps(list(plan.raw["learners"].items()), progress=progress, desc=plan.name)
+    for k, (name, params) in enumerate(learners):
         params = dict(params)
         if quick:
             params.update(QUICK.get(name, {}))

@@ -57,7 +57,7 @@ def run_demo(
         md += [f"## {title}", "", fit.table().to_markdown(index=False, floatfmt=".5g"), ""]
     print("\n== Effect by day (pointwise 95% CI)\n" + curve.to_string(index=False))
     print("\n== Walking minus anti-sedentary\n" + contrast.to_string(index=False))
-    print("\n== " + str(rt.summary()))
+    print(f"\n== {rt.summary()}")
     curve.to_csv(out / "by_day_curve.csv", index=False)
     contrast.to_csv(out / "walking_minus_sedentary.csv", index=False)
     rt.table().to_csv(out / "randomization_test.csv", index=False)

@@ -10,8 +10,11 @@ and an auto-written methods paragraph.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ import pandas as pd
 
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import HteMrtWarning, PlanError
-from hte_mrt.reports.plans import Plan, _line
+from hte_mrt.reports.plans import Plan, _line, plan_steps
 from hte_mrt.reports.render import Report
 
 ROLE_KEYS = ("id", "time", "treatment", "outcome", "prob", "availability", "cluster")
@@ -108,27 +111,72 @@ def _settings(plan: Plan, quick: bool) -> dict[str, int]:
     return s
 
 
+@dataclass
+class _MRTRun:
+    """What the steps of one MRT plan run share: settings, the report being written, and one
+    fit per estimand (each estimand's data and design built once)."""
+
+    plan: Plan
+    frame: pd.DataFrame
+    out: Path
+    meta: dict
+    quick: bool
+    progress: bool
+    rep: Report = field(init=False)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    caught: list[str] = field(default_factory=list)
+    fits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _data: dict[str, MRTData] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        p = self.plan.raw["plan"]
+        self.rep = Report(self.plan.title, p.get("description", ""), quick=self.quick)
+        self.model_cfg = self.plan.section("model")
+        self.family = self.model_cfg.get("family", "gaussian")
+        self.sampler = _settings(self.plan, self.quick)
+        self.cc_cfg = {"threshold": 1.0, "bootstrap": False, **self.plan.section("crosscheck")}
+        self.primary = next(
+            (e for e in self.plan.estimands if e.get("primary")), self.plan.estimands[0]
+        )
+        self.est = "EMEE" if self.family == "bernoulli" else "WCLS"
+
+    def data(self, override: dict | None = None) -> MRTData:
+        """The validated data with an estimand's role overrides, built once per distinct
+        override (estimands without one share the plan's data)."""
+        key = json.dumps(override or {}, sort_keys=True, default=str)
+        if key not in self._data:
+            self._data[key] = mrt_data(self.plan, self.frame, override)
+        return self._data[key]
+
+
 def run_mrt(
     plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bool, progress: bool
 ) -> tuple[Report, dict[str, pd.DataFrame], dict[str, Path]]:
-    from hte_mrt.estimators.bayes.model import BayesMRT
-    from hte_mrt.estimators.emee import emee
-    from hte_mrt.estimators.wcls import wcls
-    from hte_mrt.results.crosscheck import crosscheck
+    """Run an MRT plan: its steps in order (one progress bar over them), then the report."""
+    run = _MRTRun(plan, frame, out, meta, quick, progress)
+    steps: list[tuple[str, Any]] = [("trial summary", _trial_section)]
+    steps += [
+        (f"fit '{e['name']}'", partial(_fit_estimand, k=k, e=e))
+        for k, e in enumerate(plan.estimands)
+    ]
+    steps += [
+        ("effects", _effects_section),
+        ("heterogeneity", _heterogeneity_section),
+        ("diagnostics", _diagnostics_section),
+        ("robustness", _robustness_section),
+        ("methods", _methods_section),
+    ]
+    for _, step in plan_steps(steps, progress=progress, desc=plan.name):
+        step(run)
+    meta["warnings"] = run.caught
+    return run.rep, run.tables, run.files
 
-    p = plan.raw["plan"]
-    model_cfg = plan.section("model")
-    family = model_cfg.get("family", "gaussian")
-    sampler = _settings(plan, quick)
-    cc_cfg = {"threshold": 1.0, "bootstrap": False, **plan.section("crosscheck")}
-    rep = Report(plan.title, p.get("description", ""))
-    tables: dict[str, pd.DataFrame] = {}
-    files: dict[str, Path] = {}
-    caught: list[str] = []
 
-    # ---------------------------------------------------------------- trial summary
-    data0 = mrt_data(plan, frame)
-    summ = data0.describe()
+def _trial_section(run: _MRTRun) -> None:
+    """Participants, decision points, availability, the randomization check, exclusions."""
+    rep, p = run.rep, run.plan.raw["plan"]
+    summ = run.data().describe()
     rep.section("Trial")
     if p.get("citation"):
         rep.p(f"Data: {p['citation']}")
@@ -146,85 +194,88 @@ def run_mrt(
     if len(summ.exclusions):
         rep.table(summ.exclusions.head(50), f"Excluded rows ({len(summ.exclusions)})")
 
-    fits: dict[str, dict[str, Any]] = {}
-    primary = next((e for e in plan.estimands if e.get("primary")), plan.estimands[0])
-    for k, e in enumerate(plan.estimands):
-        data = mrt_data(plan, frame, e.get("data")) if e.get("data") else data0
-        kw = dict(numerator=e.get("numerator"), lag=int(e.get("lag", 0)))
-        mods, ctrl = e.get("moderators", "~ 1"), e.get("controls", "~ 1")
-        freq = (
-            emee(data, mods, ctrl, **kw) if family == "bernoulli" else wcls(data, mods, ctrl, **kw)
-        )
-        model = BayesMRT(
-            moderators=mods,
-            controls=ctrl,
-            family=family,
-            random_slope=bool(model_cfg.get("random_slope", False)),
-            correlated=bool(model_cfg.get("correlated", False)),
-            cluster_intercept=model_cfg.get("cluster_intercept"),
-            numerator=kw["numerator"],
-            lag=kw["lag"],
-            priors=model_cfg.get("priors"),
-            method=model_cfg.get("method", "collapsed"),
-            draws=sampler["draws"],
-            tune=sampler["tune"],
-            chains=sampler["chains"],
-            seed=plan.seed + k,
-            progress=progress,
-            target_accept=sampler.get("target_accept"),
-        )
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always", HteMrtWarning)
-            post = model.fit(data)
-        caught += [f"{e['name']}: {x.message}" for x in w if issubclass(x.category, HteMrtWarning)]
-        boot = None
-        if cc_cfg["bootstrap"]:
-            from hte_mrt.estimators.bootstrap import bayesian_bootstrap
 
-            boot = bayesian_bootstrap(
-                data,
-                mods,
-                ctrl,
-                **kw,
-                seed=plan.seed + k,
-                n_boot=500 if quick else 4000,
-                progress=False,
-            )
-        cc = crosscheck(
-            freq,
-            post,
-            *([boot] if boot is not None else []),
-            lincombs=e.get("lincombs"),
-            threshold=float(cc_cfg["threshold"]),
-        )
-        fits[e["name"]] = {
-            "e": e,
-            "data": data,
-            "freq": freq,
-            "post": post,
-            "cc": cc,
-            "model": model,
-            "seed": plan.seed + k,
-        }
-        name = "posterior.nc" if e is primary else f"posterior_{e['name']}.nc"
-        files[name] = post.to_netcdf(out / name)
+def _fit_estimand(run: _MRTRun, k: int, e: dict) -> None:
+    """One estimand: the frequentist fit, the Bayesian posterior and their cross-check."""
+    from hte_mrt.estimators.bayes.model import BayesMRT
+    from hte_mrt.estimators.emee import emee
+    from hte_mrt.estimators.wcls import wcls
+    from hte_mrt.results.crosscheck import crosscheck
 
-    # ---------------------------------------------------------------- effects
+    plan, model_cfg, sampler = run.plan, run.model_cfg, run.sampler
+    data = run.data(e.get("data"))
+    kw = dict(numerator=e.get("numerator"), lag=int(e.get("lag", 0)))
+    mods, ctrl = e.get("moderators", "~ 1"), e.get("controls", "~ 1")
+    freq = (
+        emee(data, mods, ctrl, **kw) if run.family == "bernoulli" else wcls(data, mods, ctrl, **kw)
+    )
+    model = BayesMRT(
+        moderators=mods,
+        controls=ctrl,
+        family=run.family,
+        random_slope=bool(model_cfg.get("random_slope", False)),
+        correlated=bool(model_cfg.get("correlated", False)),
+        cluster_intercept=model_cfg.get("cluster_intercept"),
+        numerator=kw["numerator"],
+        lag=kw["lag"],
+        priors=model_cfg.get("priors"),
+        method=model_cfg.get("method", "collapsed"),
+        draws=sampler["draws"],
+        tune=sampler["tune"],
+        chains=sampler["chains"],
+        seed=plan.seed + k,
+        progress=run.progress,
+        target_accept=sampler.get("target_accept"),
+    )
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always", HteMrtWarning)
+        post = model.fit(data)
+    run.caught += [f"{e['name']}: {x.message}" for x in w if issubclass(x.category, HteMrtWarning)]
+    boot = None
+    if run.cc_cfg["bootstrap"]:
+        from hte_mrt.estimators.bootstrap import bayesian_bootstrap
+
+        # the posterior's design (WCLS's rows and terms), reused rather than rebuilt
+        boot = bayesian_bootstrap(
+            post.design, seed=plan.seed + k, n_boot=500 if run.quick else 4000, progress=False
+        )
+    cc = crosscheck(
+        freq,
+        post,
+        *([boot] if boot is not None else []),
+        lincombs=e.get("lincombs"),
+        threshold=float(run.cc_cfg["threshold"]),
+    )
+    run.fits[e["name"]] = {
+        "e": e,
+        "data": data,
+        "freq": freq,
+        "post": post,
+        "cc": cc,
+        "model": model,
+        "seed": plan.seed + k,
+    }
+    name = "posterior.nc" if e is run.primary else f"posterior_{e['name']}.nc"
+    run.files[name] = post.to_netcdf(run.out / name)
+
+
+def _effects_section(run: _MRTRun) -> None:
+    """Per estimand: the cross-check table (with Pr(effect > 0)) and the effect curve."""
+    rep, est = run.rep, run.est
     rep.section("Causal excursion effects")
-    scale = "log relative risk" if family == "bernoulli" else "outcome scale"
-    est = "EMEE" if family == "bernoulli" else "WCLS"
+    scale = "log relative risk" if run.family == "bernoulli" else "outcome scale"
     rep.p(
         f"Each row compares the posterior of the hierarchical Bayesian model with the {est} "
         f"estimate of the same estimand ({scale}). 'flag' marks a difference larger than "
-        f"{cc_cfg['threshold']:g} {est} standard error(s): the two analyses disagree and the "
+        f"{run.cc_cfg['threshold']:g} {est} standard error(s): the two analyses disagree and the "
         "random-effects model's assumptions (e.g. exogenous time-varying moderators) deserve a "
         "look."
     )
-    for name, f in fits.items():
+    for name, f in run.fits.items():
         e = f["e"]
         cc = f["cc"].table()
-        tables[f"effects_{name}"] = cc
-        label = e.get("label", name) + (" (primary)" if e is primary else "")
+        run.tables[f"effects_{name}"] = cc
+        label = e.get("label", name) + (" (primary)" if e is run.primary else "")
         rep.table(cc, f"{label}: {e.get('moderators', '~ 1')}", f"effects_{name}")
         curve = e.get("curve")
         if curve:
@@ -243,29 +294,36 @@ def run_mrt(
                 f"curve_{name}",
             )
 
-    # ---------------------------------------------------------------- heterogeneity
-    if model_cfg.get("random_slope"):
-        rep.section("Participant heterogeneity")
-        f = fits[primary["name"]]
-        pe = f["post"].participant_effects()
-        sd_u = f["post"].posterior["sd_u"].values.ravel()
-        rep.p(
-            f"Between-participant sd of the excursion effect (sd_u): posterior mean "
-            f"{sd_u.mean():.3g}, 95% interval [{np.quantile(sd_u, 0.025):.3g}, "
-            f"{np.quantile(sd_u, 0.975):.3g}]."
-        )
-        tables["participant_effects"] = pe
-        ax = f["post"].plot_participants()
-        rep.figure(
-            ax.figure,
-            "Participants' average excursion effects (posterior mean, 95% interval)",
-            "participants",
-        )
 
-    # ---------------------------------------------------------------- diagnostics
+def _heterogeneity_section(run: _MRTRun) -> None:
+    """Random treatment-effect slopes: sd_u and the participants' effects (primary estimand)."""
+    if not run.model_cfg.get("random_slope"):
+        return
+    rep = run.rep
+    rep.section("Participant heterogeneity")
+    f = run.fits[run.primary["name"]]
+    pe = f["post"].participant_effects()
+    sd_u = f["post"].posterior["sd_u"].values.ravel()
+    rep.p(
+        f"Between-participant sd of the excursion effect (sd_u): posterior mean "
+        f"{sd_u.mean():.3g}, 95% interval [{np.quantile(sd_u, 0.025):.3g}, "
+        f"{np.quantile(sd_u, 0.975):.3g}]."
+    )
+    run.tables["participant_effects"] = pe
+    ax = f["post"].plot_participants()
+    rep.figure(
+        ax.figure,
+        "Participants' average excursion effects (posterior mean, 95% interval)",
+        "participants",
+    )
+
+
+def _diagnostics_section(run: _MRTRun) -> None:
+    """Sampler diagnostics per estimand and the convergence warnings in plain language."""
+    rep = run.rep
     rep.section("Diagnostics")
     rows = []
-    for name, f in fits.items():
+    for name, f in run.fits.items():
         d = f["post"].diagnostics()
         rows.append(
             {
@@ -279,14 +337,14 @@ def run_mrt(
                 "min_bfmi": min(d["bfmi"]) if d["bfmi"] else np.nan,
             }
         )
-    tables["diagnostics"] = pd.DataFrame(rows)
+    run.tables["diagnostics"] = pd.DataFrame(rows)
     rep.table(
-        tables["diagnostics"],
+        run.tables["diagnostics"],
         "Sampler diagnostics (R-hat <= 1.01, ESS >= 400 and no divergences are the usual bars)",
         "diagnostics",
     )
-    if caught:
-        for m in caught:
+    if run.caught:
+        for m in run.caught:
             rep.p("Warning: " + m)
     else:
         rep.p(
@@ -294,17 +352,20 @@ def run_mrt(
             "no divergent transitions."
         )
 
-    # ---------------------------------------------------------------- robustness
-    rob = plan.section("robustness")
-    f = fits[primary["name"]]
-    e = primary
-    if rob.get("randomization_test") or rob.get("prior_sensitivity"):
-        rep.section("Robustness")
-    rt_cfg = rob.get("randomization_test")
+
+def _robustness_section(run: _MRTRun) -> None:
+    """The re-randomization test and the prior sensitivity of the primary estimand."""
+    rob = run.plan.section("robustness")
+    rt_cfg, ps = rob.get("randomization_test"), rob.get("prior_sensitivity")
+    if not (rt_cfg or ps):
+        return
+    rep, e = run.rep, run.primary
+    f = run.fits[e["name"]]
+    rep.section("Robustness")
     if rt_cfg:
         from hte_mrt.estimators.randomization import randomization_test
 
-        n = 200 if quick else int(rt_cfg.get("resamples", 5000))
+        n = 200 if run.quick else int(rt_cfg.get("resamples", 5000))
         rt = randomization_test(
             f["data"],
             e.get("moderators", "~ 1"),
@@ -312,53 +373,54 @@ def run_mrt(
             numerator=e.get("numerator"),
             lag=int(e.get("lag", 0)),
             n_resamples=n,
-            seed=plan.seed,
+            seed=run.plan.seed,
             progress=False,
         )
-        tables["randomization_test"] = rt.table()
+        run.tables["randomization_test"] = rt.table()
         rep.table(
             rt.table(),
             f"Re-randomization test of the primary estimand ({n} redraws of "
             "the treatment from the stated probabilities)",
             "randomization_test",
         )
-    ps = rob.get("prior_sensitivity")
     if ps:
         ps_warn: list[str] = []
-        tables["prior_sensitivity"] = _prior_sensitivity(
-            f, ps.get("scales", [0.5, 2.0]), sampler, progress, ps_warn
+        run.tables["prior_sensitivity"] = _prior_sensitivity(
+            f, ps.get("scales", [0.5, 2.0]), run.sampler, run.progress, ps_warn
         )
         rep.table(
-            tables["prior_sensitivity"],
+            run.tables["prior_sensitivity"],
             "Prior sensitivity of the primary estimand: "
             "the effect prior's sd multiplied by each scale",
             "prior_sensitivity",
         )
         for m in ps_warn:
             rep.p("Warning: " + m)
-        caught += ps_warn
+        run.caught += ps_warn
 
-    # ---------------------------------------------------------------- methods
+
+def _methods_section(run: _MRTRun) -> None:
+    """The methods paragraph and the reproducibility block."""
+    plan, meta, rep = run.plan, run.meta, run.rep
     rep.section("Methods")
-    rep.p(_methods(plan, fits, primary, sampler, meta, family))
+    rep.p(_methods(plan, run.fits, run.primary, run.sampler, meta, run.family))
     rep.section("Reproducibility")
     rep.pre(
         f"plan {plan.path or plan.name}  sha256 {plan.sha256}\n"
         f"data sha256 {meta['data_sha256']}\nseed {plan.seed}\n"
         + "\n".join(f"{k} {v}" for k, v in meta["versions"].items())
     )
-    meta["warnings"] = caught
-    return rep, tables, files
 
 
 def _prior_sensitivity(f, scales, sampler, progress, caught: list[str]) -> pd.DataFrame:
     """Refits of the primary estimand with the effect prior's sd times each scale (same seed
     and sampler settings); convergence warnings are appended to ``caught``."""
     from hte_mrt.estimators.bayes.model import BayesMRT
+    from hte_mrt.estimators.bayes.priors import resolve_priors
 
     base = f["model"]
-    built = base.build(f["data"])
-    beta = built.priors["beta"]
+    d = f["post"].design  # the primary fit's design: the default priors without a rebuild
+    beta = resolve_priors(base.priors, d.y, d.G, d.g_names, d.F, base.family)["beta"]
     rows = []
     for s in [1.0, *scales]:
         pri = dict(base.priors or {})

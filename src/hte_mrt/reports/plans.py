@@ -127,7 +127,58 @@ def _unknown(text: str, where: str, got: dict, allowed: set[str]) -> None:
 
 
 def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
-    """Read and validate a plan file (or ``text``). Raises :class:`PlanError`."""
+    """Read and validate an analysis plan (a TOML file, ``models/*.toml``).
+
+    Parameters
+    ----------
+    source : str or Path
+        The plan file (its path is recorded; a data ``path`` in it is relative to the file).
+    text : str, optional
+        The plan's TOML text instead of reading ``source`` (``source`` then only names it).
+
+    Returns
+    -------
+    Plan
+        ``name``, ``kind`` (``"mrt"``, ``"crt"`` or ``"samplesize"``), ``seed``, ``estimands``,
+        ``sha256`` (of the text, recorded in every report), ``raw`` (the parsed TOML) and
+        ``section(name)``.
+
+    Raises
+    ------
+    PlanError
+        Invalid TOML or an unknown / missing / badly typed key; the error names the key and its
+        line (``.key``, ``.line``). Columns are checked against the data by
+        :func:`~hte_mrt.reports.run.validate` (``hm.validate_plan``).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> text = '''
+    ... [plan]
+    ... name = "primary"
+    ... design = "mrt"
+    ... seed = 7
+    ... [data]
+    ... dataset = "heartsteps"
+    ... id = "user"
+    ... time = "decision_index_nogap"
+    ... treatment = "send"
+    ... outcome = "jbsteps30_log"
+    ... prob = "rand_prob"
+    ... availability = "avail"
+    ... [[estimands]]
+    ... name = "marginal"
+    ... moderators = "~ 1"
+    ... controls = "~ jbsteps30pre_log"
+    ... '''
+    >>> plan = hm.load_plan("primary.toml", text=text)
+    >>> plan.name, plan.kind, plan.seed, [e["name"] for e in plan.estimands]
+    ('primary', 'mrt', 7, ['marginal'])
+    >>> hm.load_plan("bad.toml", text=text.replace("seed = 7", "seed = -7"))
+    Traceback (most recent call last):
+    ...
+    hte_mrt.errors.PlanError: plan.seed (line 5): ...
+    """
     path = None
     if text is None:
         path = Path(source)
@@ -298,3 +349,14 @@ def _check_samplesize(plan: Plan) -> None:
     d = plan.raw.get("design")
     if not isinstance(d, dict):
         raise _err(plan.text, "design", "a [design] table with the calculator's inputs is needed.")
+
+
+def plan_steps(steps, *, progress: bool = True, desc: str = "plan"):
+    """Iterate over a plan's ``(label, step)`` pairs with one tqdm progress bar (``tqdm.auto``:
+    a plain bar in a terminal or notebook); ``progress=False`` shows nothing."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(steps, desc=desc, unit="step", disable=not progress, leave=True)
+    for label, step in bar:
+        bar.set_postfix_str(label, refresh=True)
+        yield label, step

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -54,8 +55,28 @@ class RunResult:
     tables: dict[str, pd.DataFrame]
     metadata: dict[str, Any]
 
+    @property
+    def quick(self) -> bool:
+        """True for a quick (smoke) run: its numbers are not for publication."""
+        return bool(self.metadata.get("quick"))
+
+    def headline(self) -> pd.DataFrame:
+        """The headline estimates as a table for reading: the primary estimand's effects (MRT
+        plan), the average treatment effects (CRT plan) or the sample size (sample-size plan)."""
+        from hte_mrt.reports.render import paper_frame
+
+        if self.plan.kind == "mrt":
+            tab = self.tables[f"effects_{self.metadata['primary']}"]
+            drop = ("difference", "ratio", "flag")  # the cross-check's comparison columns
+            keep = [c for c in tab.columns if not any(d in c for d in drop)]
+            return paper_frame(tab[keep])
+        if self.plan.kind == "crt":
+            tab = self.tables["ate"]
+            return paper_frame(tab[[c for c in tab.columns if c != "fit_seconds"]])
+        return paper_frame(self.tables["samplesize"])
+
     def __repr__(self) -> str:
-        return f"<RunResult {self.plan.name}: {self.out}>"
+        return f"<RunResult {self.plan.name}{' (quick)' if self.quick else ''}: {self.out}>"
 
 
 def versions() -> dict[str, str]:
@@ -85,8 +106,58 @@ def load_frame(plan: Plan) -> pd.DataFrame:
 
 
 def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Plan:
-    """Load and validate a plan; with ``check_data`` also check that the data have every column
-    the plan names (roles and formula variables), raising :class:`PlanError` with the key."""
+    """Load and validate a plan without running it (``hm.validate_plan``, ``hte-mrt validate``).
+
+    Parameters
+    ----------
+    plan_or_path : Plan, str or Path
+        A plan (:func:`~hte_mrt.reports.plans.load_plan`) or the path of a plan file.
+    check_data : bool, default True
+        Also load the plan's data and check that every column it names (roles and formula
+        variables) exists.
+
+    Returns
+    -------
+    Plan
+        The validated plan.
+
+    Raises
+    ------
+    PlanError
+        Naming the offending key and its line (``.key``, ``.line``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import hte_mrt as hm
+    >>> text = '''
+    ... [plan]
+    ... name = "primary"
+    ... design = "mrt"
+    ... seed = 7
+    ... [data]
+    ... dataset = "heartsteps"
+    ... id = "user"
+    ... time = "decision_index_nogap"
+    ... treatment = "send"
+    ... outcome = "jbsteps30_log"
+    ... prob = "rand_prob"
+    ... availability = "avail"
+    ... [[estimands]]
+    ... name = "by_day"
+    ... moderators = "~ study_day_nogap"
+    ... controls = "~ jbsteps30pre_log"
+    ... '''
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "primary.toml"
+    >>> _ = path.write_text(text)
+    >>> hm.validate_plan(path).name
+    'primary'
+    >>> _ = path.write_text(text.replace("~ study_day_nogap", "~ weather"))
+    >>> hm.validate_plan(path)
+    Traceback (most recent call last):
+    ...
+    hte_mrt.errors.PlanError: estimands[by_day].moderators (line ...): 'weather' ... column ...
+    """
     plan = plan_or_path if isinstance(plan_or_path, Plan) else load_plan(plan_or_path)
     if check_data:
         _checked_frame(plan)
@@ -106,17 +177,104 @@ def _checked_frame(plan: Plan) -> pd.DataFrame | None:
     return frame
 
 
+def quick_from_env() -> bool:
+    """True when the environment asks for quick runs (``HTE_MRT_QUICK=1``)."""
+    return os.environ.get("HTE_MRT_QUICK", "0").strip().lower() in ("1", "true", "yes")
+
+
+def report_folder(plan: Plan, out: str | Path | None, quick: bool) -> Path:
+    """Where a run writes: ``out`` if given, else the plan's ``[report] out`` (default
+    ``reports/<plan name>``), with ``-quick`` appended for a quick run so that it never
+    overwrites a final report. A quick run into a folder holding a final report is refused."""
+    if out is None:
+        base = Path(plan.section("report").get("out", f"reports/{plan.name}"))
+        folder = base.with_name(base.name + "-quick") if quick else base
+    else:
+        folder = Path(out)
+    meta = folder / "metadata.json"
+    if quick and meta.is_file():
+        try:
+            final = json.loads(meta.read_text()).get("quick") is False
+        except (OSError, ValueError):
+            final = False
+        if final:
+            raise PlanError(
+                f"{folder} holds a final (non-quick) report; a quick run would overwrite it. "
+                "Give another folder (--out) or leave --out out (quick runs then go to "
+                f"'<report folder>-quick').",
+                key="report.out",
+            )
+    return folder
+
+
 def run_plan(
     plan_or_path: Plan | str | Path,
     out: str | Path | None = None,
     *,
-    quick: bool = False,
+    quick: bool | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Run a plan; ``quick=True`` uses few draws / resamples (for tests and smoke runs)."""
+    """Run an analysis plan and write its report folder.
+
+    Parameters
+    ----------
+    plan_or_path : Plan, str or Path
+        A plan (:func:`load_plan`) or the path of a plan file (``models/*.toml``).
+    out : str or Path, optional
+        The report folder. Default: the plan's ``[report] out``, else ``reports/<plan name>``;
+        a quick run goes to that folder's name with ``-quick`` appended.
+    quick : bool, optional
+        Few draws and resamples (a smoke run). Every output then carries a "QUICK RUN" banner
+        and ``metadata.json`` has ``"quick": true``. Default: the ``HTE_MRT_QUICK`` environment
+        variable (``1`` means quick), else False.
+    progress : bool, default True
+        A progress bar over the plan's steps (and the samplers' own bars).
+
+    Returns
+    -------
+    RunResult
+        ``out`` (the folder), ``files`` (what was written), ``tables`` (the tidy tables, also
+        saved as CSV), ``metadata`` and :meth:`RunResult.headline`.
+
+    Raises
+    ------
+    PlanError
+        The plan is invalid, names a column the data lack, or a quick run would overwrite a
+        final report.
+
+    Examples
+    --------
+    A sample-size plan (no data, fast); an MRT or CRT plan runs the same way, ``quick=True``
+    for a smoke run:
+
+    >>> import pathlib, tempfile
+    >>> import hte_mrt as hm
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "size.toml").write_text('''
+    ... [plan]
+    ... name = "size"
+    ... design = "samplesize"
+    ... seed = 1
+    ... [design]
+    ... days = 42
+    ... per_day = 5
+    ... prob = 0.4
+    ... availability = 0.5
+    ... effect = 0.1
+    ... power_table = [30, 40]
+    ... ''')
+    >>> res = hm.run_plan(folder / "size.toml", folder / "report", quick=True, progress=False)
+    >>> sorted(p.name for p in res.out.glob("report.*"))
+    ['report.html', 'report.md']
+    >>> res.metadata["quick"], "QUICK RUN" in (res.out / "report.md").read_text()
+    (True, True)
+    >>> int(res.tables["samplesize"]["n"].iloc[0])
+    34
+    """
     plan = plan_or_path if isinstance(plan_or_path, Plan) else load_plan(plan_or_path)
+    quick = quick_from_env() if quick is None else bool(quick)
     frame = _checked_frame(plan)  # read once: validated here, analysed below
-    out = Path(out or plan.section("report").get("out", f"reports/{plan.name}"))
+    out = report_folder(plan, out, quick)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     meta: dict[str, Any] = {
@@ -127,6 +285,12 @@ def run_plan(
         "versions": versions(),
         "quick": quick,
     }
+    if quick:
+        meta["quick_note"] = "quick run: few draws and resamples; not for publication"
+    if plan.estimands:
+        meta["primary"] = next((e for e in plan.estimands if e.get("primary")), plan.estimands[0])[
+            "name"
+        ]
     if plan.kind == "mrt":
         from hte_mrt.reports.mrt_plan import run_mrt
 
@@ -142,6 +306,7 @@ def run_plan(
 
         meta["data_sha256"] = None
         report, tables, extra = run_samplesize(plan, out, meta)
+    report.quick = quick  # the banner in every output
     files = report.write(out)
     files.update(extra)
     for name, df in tables.items():
@@ -160,4 +325,13 @@ def run_plan(
     return RunResult(plan, out, files, tables, meta)
 
 
-__all__ = ["HteMrtError", "PlanError", "RunResult", "run_plan", "validate", "versions"]
+__all__ = [
+    "HteMrtError",
+    "PlanError",
+    "RunResult",
+    "quick_from_env",
+    "report_folder",
+    "run_plan",
+    "validate",
+    "versions",
+]
