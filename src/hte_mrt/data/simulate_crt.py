@@ -200,6 +200,18 @@ class CRTSimulation:
         Random-intercept distribution: ``"normal"``, ``"t3"`` or ``"mixture"`` (two-point).
     random_slope
         Add a random treatment slope u_j ~ N(0, slope_sd^2) (the CATE stays marginal over it).
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> sim = hm.CRTSimulation(n_clusters=16, tau="individual")
+    >>> data = sim.crt_data(seed=1)
+    >>> data.n_clusters, len(data.frame)
+    (16, 404)
+    >>> sim.true_tau(data.frame)[:3].round(3).tolist()   # the known CATE of the first rows
+    [-0.168, 0.049, -0.21]
+    >>> len(sim.new_clusters(seed=2))                     # fresh clusters for evaluation
+    1000
     """
 
     n_clusters: int = 32
