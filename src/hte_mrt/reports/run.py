@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from hte_mrt._contract import Result
 from hte_mrt._util import json_default
 from hte_mrt.errors import HteMrtError, PlanError
 from hte_mrt.reports.plans import Plan, load_plan
@@ -46,7 +47,7 @@ PACKAGES = (
 
 
 @dataclass
-class RunResult:
+class RunResult(Result):
     """Where a plan's report went and its headline numbers."""
 
     plan: Plan
@@ -60,20 +61,46 @@ class RunResult:
         """True for a quick (smoke) run: its numbers are not for publication."""
         return bool(self.metadata.get("quick"))
 
+    def _headline_tidy(self) -> pd.DataFrame:
+        if self.plan.kind == "mrt":
+            tab = self.tables[f"effects_{self.metadata['primary']}"]
+            drop = ("difference", "ratio", "flag")  # the cross-check's comparison columns
+            return tab[[c for c in tab.columns if not any(d in c for d in drop)]]
+        if self.plan.kind == "crt":
+            tab = self.tables["ate"]
+            return tab[[c for c in tab.columns if c != "fit_seconds"]]
+        return self.tables["samplesize"]
+
     def headline(self) -> pd.DataFrame:
         """The headline estimates as a table for reading: the primary estimand's effects (MRT
         plan), the average treatment effects (CRT plan) or the sample size (sample-size plan)."""
         from hte_mrt.reports.render import paper_frame
 
-        if self.plan.kind == "mrt":
-            tab = self.tables[f"effects_{self.metadata['primary']}"]
-            drop = ("difference", "ratio", "flag")  # the cross-check's comparison columns
-            keep = [c for c in tab.columns if not any(d in c for d in drop)]
-            return paper_frame(tab[keep])
-        if self.plan.kind == "crt":
-            tab = self.tables["ate"]
-            return paper_frame(tab[[c for c in tab.columns if c != "fit_seconds"]])
-        return paper_frame(self.tables["samplesize"])
+        return paper_frame(self._headline_tidy())
+
+    # the results contract: the headline estimates are the run's table (at the plan's level)
+    _kind = "analysis plan run"
+
+    def _table(self, conf_level: float) -> pd.DataFrame:
+        return self._headline_tidy().reset_index(drop=True)
+
+    @property
+    def _default_conf_level(self) -> float:
+        return 0.95
+
+    def _summary_parts(self) -> tuple[str, dict, list[str]]:
+        title = f"Plan {self.plan.name!r}" + (" (QUICK RUN: not for publication)" if self.quick
+                                               else "")  # fmt: skip
+        return title, {"report": str(self.out), "files": len(self.files)}, []
+
+    def to_xarray(self):
+        """The headline table as an xarray Dataset (dimension ``row``)."""
+        import xarray as xr
+
+        tab = self._headline_tidy().reset_index(drop=True)
+        ds = xr.Dataset.from_dataframe(tab.rename_axis("row"))
+        ds.attrs["plan"] = self.plan.name
+        return ds
 
     def __repr__(self) -> str:
         return f"<RunResult {self.plan.name}{' (quick)' if self.quick else ''}: {self.out}>"
