@@ -15,7 +15,9 @@ Every error says *where* (column, row count, first offending ids) and *what to d
     │   └── PriorError            invalid prior specification (names the key)
     └── EstimationError           a solver that did not converge / singular system
 
-    HteMrtWarning                 (UserWarning) e.g. ConvergenceWarning for divergent fits
+    HteMrtWarning                 (UserWarning)
+    ├── ConvergenceWarning        divergent or unconverged fits
+    └── DegenerateDataWarning     legal but degenerate data (constant outcome, ...)
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ class PriorError(DesignError):
 
 class ConvergenceWarning(HteMrtWarning):
     """MCMC diagnostics (divergences, R-hat, ESS, BFMI) indicate an unreliable fit."""
+
+
+class DegenerateDataWarning(HteMrtWarning):
+    """Legal but degenerate data (a constant outcome, a binary outcome that never varies, a
+    participant never available, ...): the result is returned, and its summary says why an
+    estimate is missing or uninformative (never an unexplained NaN)."""
 
 
 class EstimationError(HteMrtError, RuntimeError):
