@@ -90,7 +90,8 @@ html_theme_options = {
     "navbar_end": ["search-button", "theme-switcher"],
     "navbar_persistent": [],
     "navbar_align": "left",
-    "secondary_sidebar_items": ["page-toc"],
+    # the worked examples get the full width (code, tables and figures); other pages a page TOC
+    "secondary_sidebar_items": {"examples/*": []},
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "footer_start": ["copyright"],
