@@ -127,3 +127,17 @@ def test_pages_render_in_browser(site):
         if label == "notebook":
             assert check.images_total >= 2, f"{page}: {check.images_total} images"
     assert not problems, problems
+
+
+def test_docs_code_uses_the_public_surface():
+    """Code on the pages uses `import hte_mrt as hm` and hm.<name> only (no module paths)."""
+    fence = re.compile(r"```(?:python|\{code-cell\}[^\n]*)\n(.*?)```", re.S)
+    internal = re.compile(r"^\s*(from\s+hte_mrt\b|import\s+hte_mrt\.)|\bhte_mrt\.\w", re.M)
+    offenders = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        if "_build" in page.parts or "examples" in page.parts:
+            continue
+        bad = [b for b in fence.findall(page.read_text()) if internal.search(b)]
+        if bad:
+            offenders[str(page.relative_to(DOCS))] = bad
+    assert not offenders, offenders
