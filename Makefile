@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON_FOR_VENV = $(shell ./tools/find_python.sh)
 
-.PHONY: demo test lint bench clean venv dist
+.PHONY: demo test lint bench clean venv dist docs
 
 $(VENV)/.created:
 	@py="$$(./tools/find_python.sh)" || exit 1; \
@@ -32,6 +32,11 @@ test: $(VENV)/.installed-test
 	./tools/ensure_browser.sh
 	$(VENV)/bin/ruff check src tests benchmarks notebooks
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The documentation site -> docs/_build/html (warnings are errors). HTE_MRT_QUICK=1 runs the
+# notebooks with small draws; executed notebooks are cached per mode under docs/_build.
+docs: $(VENV)/.installed-test
+	PYTHONPATH=$(CURDIR)/src $(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/wcls.py
