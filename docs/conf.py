@@ -210,55 +210,6 @@ _copy_notebooks()
 _write_api_index()
 
 
-# -- warnings from docstrings ----------------------------------------------------------------------
-class _DocstringWarnings:
-    """Report reST problems inside docstrings without failing the ``-W`` build.
-
-    The docstrings are written by many hands and checked by ``tests/test_docstrings.py``; a
-    stray reST construct there should not break the site. Such warnings are written to
-    ``docstring-warnings.txt`` in the doctree folder (``_build/html/.doctrees``) and counted
-    in the log; ``HTE_MRT_DOCS_STRICT=1`` makes them fatal like every other warning.
-    """
-
-    def __init__(self, doctreedir: Path) -> None:
-        self.path = Path(doctreedir) / "docstring-warnings.txt"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("")
-        self.count = 0
-
-    def filter(self, record) -> bool:
-        where = f"{getattr(record, 'location', '') or ''} {record.getMessage()}"
-        # reST errors found after parsing (e.g. an unknown `name_` target) point at the stub
-        if "docstring of " not in where and f"api{os.sep}generated{os.sep}" not in where:
-            return True
-        self.count += 1
-        with self.path.open("a") as fh:
-            fh.write(where.strip() + "\n")
-        return False
-
-
-def _install_docstring_filter(app) -> None:
-    if os.environ.get("HTE_MRT_DOCS_STRICT") == "1":
-        return
-    import logging
-
-    from sphinx.util.logging import NAMESPACE, WarningStreamHandler
-
-    collector = _DocstringWarnings(Path(app.doctreedir))
-    for handler in logging.getLogger(NAMESPACE).handlers:
-        if isinstance(handler, WarningStreamHandler):
-            handler.filters.insert(0, collector)
-
-    def report(app, exc) -> None:
-        if collector.count:
-            print(
-                f"hte_mrt docs: {collector.count} docstring warning(s), not fatal; "
-                f"see {collector.path}"
-            )
-
-    app.connect("build-finished", report)
-
-
 def _kernel_for_this_interpreter(app) -> None:
     """A ``python3`` kernelspec for this interpreter, first on the Jupyter path.
 
@@ -276,6 +227,5 @@ def _kernel_for_this_interpreter(app) -> None:
 
 
 def setup(app):
-    _install_docstring_filter(app)
     _kernel_for_this_interpreter(app)
     return {"parallel_read_safe": True}

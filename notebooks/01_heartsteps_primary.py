@@ -125,22 +125,32 @@ assert abs(est - PUBLISHED["estimate"]) < 1e-4 and abs(se - PUBLISHED["se"]) < 1
 # below.
 
 # %%
-model = hm.BayesMRT(moderators="~ 1", controls="~ jbsteps30pre_log")
+model = hm.BayesMRT(
+    moderators="~ 1",
+    controls="~ jbsteps30pre_log",
+    draws=DRAWS,
+    tune=TUNE,
+    chains=CHAINS,
+    seed=SEED,
+    progress=False,
+)
 with warnings.catch_warnings():
     if QUICK:
         # QUICK's few draws can miss the R-hat / ESS bars and fit() then warns
         # (ConvergenceWarning). Expected for a smoke run, so silenced only then; the full run
         # keeps the warning, and diagnostics() below shows the same numbers either way.
         warnings.simplefilter("ignore", hm.HteMrtWarning)
-    post = model.fit(data, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED, progress=False)
+    post = model.fit(data)
 post.summary()
 
 # %% [markdown]
-# Each row is a posterior summary: mean and sd, the 95% equal-tailed interval, the 94%
-# highest-density interval (ArviZ's default), `p_gt_0` = the posterior probability that the term
-# is positive, and the convergence diagnostics R-hat (should be at most 1.01) and the bulk and
-# tail effective sample sizes (at least 400 is the usual bar). `sigma` is the within-person
-# residual SD of the log step count and `sd_b` the between-person SD of the intercepts.
+# Each row is a posterior summary in the package's one table layout: `estimate` (the posterior
+# mean) and `se` (the posterior sd), the 95% equal-tailed interval `lcl`-`ucl`,
+# `pr_positive` = the posterior probability that the term is positive (`post.hdi()` gives
+# highest-density intervals instead), and the convergence diagnostics R-hat (should be at most
+# 1.01) and the bulk and tail effective sample sizes (at least 400 is the usual bar). `sigma` is the
+# within-person residual SD of the log step count and `sd_b` the between-person SD of the
+# intercepts.
 
 # %%
 diag = post.diagnostics()
@@ -152,14 +162,14 @@ for message in diag["messages"]:
 # ### Cross-check against WCLS
 #
 # `crosscheck` puts the two analyses side by side and reports
-# $z = (\text{posterior mean} - \hat\beta_{\text{WCLS}}) / \text{SE}_{\text{WCLS}}$; `flag` is
-# set when $|z| > 1$. A flag does not say which analysis is wrong: it says that the model-based
-# and the design-based estimands have come apart and the model's assumptions deserve a look.
-# `sd_ratio` compares the posterior sd with the WCLS standard error.
+# $z = (\text{posterior mean} - \hat\beta_{\text{WCLS}}) / \text{SE}_{\text{WCLS}}$
+# (`difference_in_se`); `flag` is set when $|z| > 1$. A flag does not say which analysis is
+# wrong: it says that the model-based and the design-based estimands have come apart and the model's
+# assumptions deserve a look. `se_ratio` compares the posterior sd with the WCLS standard error.
 
 # %%
-cc = hm.crosscheck(post, fit)
-cc.transpose()
+cc = hm.crosscheck(fit, post)
+cc.summary()
 
 # %%
 beta = post.effect_draws().sel(term="Intercept").values.ravel()
@@ -189,7 +199,7 @@ print(f"posterior Pr(beta > 0) = {(beta > 0).mean():.3f}")
 #
 # * `p_randomization` = (1 + number of redraws with $|t^*| \ge |t|$) / (1 + redraws) is a
 #   p-value that does not rely on the sandwich or on the $t$ approximation;
-# * `share_significant_0.05` is the share of redraws in which the model-based $t$ test rejects at
+# * `share_significant` is the share of redraws in which the model-based $t$ test rejects at
 #   5%: it estimates the test's actual size, which should be close to 0.05.
 
 # %%

@@ -29,7 +29,7 @@ DRAWS = 200 if QUICK else 1000  # posterior draws per chain
 TUNE = 300 if QUICK else 1000  # warm-up iterations per chain
 CHAINS = 2 if QUICK else 4
 SEED = 2027
-SAMPLER = dict(draws=DRAWS, tune=TUNE, chains=CHAINS, progress=False)
+SAMPLER = dict(draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED, progress=False)
 
 
 # %%
@@ -90,8 +90,8 @@ by_day.lincomb({"Intercept": 1, "study_day_nogap": 20})
 
 # %%
 with quiet_if_quick():
-    post_day = hm.BayesMRT("~ study_day_nogap", CONTROLS).fit(data, seed=SEED, **SAMPLER)
-hm.crosscheck(post_day, by_day)
+    post_day = hm.BayesMRT("~ study_day_nogap", CONTROLS, **SAMPLER).fit(data)
+hm.crosscheck(by_day, post_day)
 
 # %% [markdown]
 # ### A smooth effect curve: the penalized spline
@@ -108,12 +108,12 @@ hm.crosscheck(post_day, by_day)
 # `effect_curve_summary` summarizes the posterior of $\beta(d)$ at each day of a grid, and
 # `plot_effect_curve` draws it with the linear WCLS fit overlaid (dashed, with its pointwise 95%
 # confidence band dotted). The default `target_accept` for a spline model is 0.97; if the sampler
-# still reports divergent transitions, raise it with `fit(..., target_accept=0.99)`.
+# still reports divergent transitions, raise it with `hm.BayesMRT(..., target_accept=0.99)`.
 
 # %%
-spline = hm.BayesMRT("~ bs(study_day_nogap, df=5)", CONTROLS)
+spline = hm.BayesMRT("~ bs(study_day_nogap, df=5)", CONTROLS, **SAMPLER)
 with quiet_if_quick():
-    post_spline = spline.fit(data, seed=SEED, **SAMPLER)
+    post_spline = spline.fit(data)
 curve = post_spline.effect_curve_summary(days)
 curve.iloc[::5]
 
@@ -128,7 +128,7 @@ print(
 )
 
 # %% [markdown]
-# `p_gt_0` in the curve table is the posterior probability that the effect on that day is
+# `pr_positive` in the curve table is the posterior probability that the effect on that day is
 # positive. Read the spline against the straight line: where the band of the spline covers the
 # WCLS line, the data do not ask for more than a linear decline. The spline's band is wider at
 # the ends of the study, where a spline is least constrained.
@@ -145,29 +145,25 @@ print(
 #
 # $\beta_0$ is still the marginal effect ($u_i$ has mean 0), so it is cross-checked against WCLS
 # as before; $\mathrm{sd}_u$ is the between-participant SD of the effect, and
-# `participant_effects()` gives each participant's average effect $\beta_0 + u_i$ (posterior
-# mean, sd, 95% interval, $\Pr(> 0)$). These are *partially pooled*: each participant
-# contributes only about 160 available decision points, so the individual estimates are shrunk
-# towards the population effect in proportion to how little they say.
+# `participant_effects()` gives each participant's average effect $\beta_0 + u_i$
+# (posterior mean as `estimate`, sd as `se`, 95% interval, $\Pr(> 0)$). These are *partially
+# pooled*: each participant contributes only about 160 available decision points, so the individual
+# estimates are shrunk towards the population effect in proportion to how little they say.
 
 # %%
 wcls_marginal = hm.wcls(data, "~ 1", CONTROLS)
 with quiet_if_quick():
-    post_slope = hm.BayesMRT("~ 1", CONTROLS, random_slope=True).fit(data, seed=SEED, **SAMPLER)
-print(
-    hm.crosscheck(post_slope, wcls_marginal)[
-        ["term", "wcls_estimate", "posterior_mean", "difference_in_wcls_se", "flag"]
-    ]
-)
+    post_slope = hm.BayesMRT("~ 1", CONTROLS, random_slope=True, **SAMPLER).fit(data)
+print(hm.crosscheck(wcls_marginal, post_slope))
 people = post_slope.participant_effects()
 print("sd_u:", {k: round(v, 3) for k, v in people.attrs["sd_u"].items()})
-people.sort_values("mean").head()
+people.sort_values("estimate").head()
 
 # %%
 ax = post_slope.plot_participants()
 ax.set_title("Participants' average excursion effects (95% intervals)", fontsize=10)
 plt.show()
-n_clear = (people["p_gt_0"] > 0.9).sum()
+n_clear = (people["pr_positive"] > 0.9).sum()
 print(f"participants with Pr(effect > 0) > 0.9: {n_clear} of {len(people)}")
 
 # %% [markdown]
@@ -211,9 +207,9 @@ by_type.lincomb({"walking:Intercept": 1, "sedentary:Intercept": -1})
 
 # %%
 with quiet_if_quick():
-    post_type = hm.BayesMRT("~ 1", CONTROLS).fit(data3, seed=SEED, **SAMPLER)
+    post_type = hm.BayesMRT("~ 1", CONTROLS, **SAMPLER).fit(data3)
 walk_minus_sed = {"walking:Intercept": 1, "sedentary:Intercept": -1}
-hm.crosscheck(post_type, by_type, lincombs={"walking - sedentary": walk_minus_sed})
+hm.crosscheck(by_type, post_type, lincombs={"walking - sedentary": walk_minus_sed})
 
 # %% [markdown]
 # Walking suggestions carry the effect: their excursion effect is positive (the WCLS 95% CI

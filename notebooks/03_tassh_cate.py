@@ -32,8 +32,8 @@ QUICK = os.environ.get("HTE_MRT_QUICK", "0") == "1"
 DRAWS = 200 if QUICK else 1000  # BAMM posterior draws per chain
 TUNE = 300 if QUICK else 1000  # BAMM warm-up per chain
 CHAINS = 2 if QUICK else 4
-NUM_MCMC = 100 if QUICK else 1000  # stochtree BCF kept draws per chain
-NUM_BURNIN = 100 if QUICK else 500  # stochtree BCF burn-in per chain
+BCF_DRAWS = 100 if QUICK else 1000  # stochtree BCF kept draws per chain
+BCF_TUNE = 100 if QUICK else 500  # stochtree BCF burn-in per chain
 N_BOOT = 10 if QUICK else 200  # cluster-bootstrap replicates for the point learners
 N_JOBS = 1 if QUICK else -1  # joblib workers for the bootstrap
 N_SPLITS = 2 if QUICK else 10  # sample splits of the calibration test
@@ -100,13 +100,15 @@ data.summary()
 
 # %%
 learners = {
-    "BAMM": hm.BayesianAdditiveMixedModel(draws=DRAWS, tune=TUNE, chains=CHAINS, random_state=SEED),
-    "BCF (stochtree)": hm.StochtreeBCF(num_burnin=NUM_BURNIN, num_mcmc=NUM_MCMC, random_state=SEED),
-    "mixed-effects boosting": hm.MixedEffectsHistGB(
-        n_boot=N_BOOT, n_jobs=N_JOBS, random_state=SEED
+    "BAMM": hm.BayesianAdditiveMixedModel(
+        draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED, progress=False
     ),
-    "GPBoost": hm.GPBoostLearner(n_boot=N_BOOT, n_jobs=N_JOBS, random_state=SEED),
-    "linear": hm.LinearInteraction(n_boot=N_BOOT, n_jobs=N_JOBS, random_state=SEED),
+    "BCF (stochtree)": hm.StochtreeBCF(draws=BCF_DRAWS, tune=BCF_TUNE, seed=SEED),
+    "mixed-effects boosting": hm.MixedEffectsHistGB(
+        n_boot=N_BOOT, n_jobs=N_JOBS, seed=SEED, progress=False
+    ),
+    "GPBoost": hm.GPBoostLearner(n_boot=N_BOOT, n_jobs=N_JOBS, seed=SEED, progress=False),
+    "linear": hm.LinearInteraction(n_boot=N_BOOT, n_jobs=N_JOBS, seed=SEED, progress=False),
 }
 cates = {}
 for name, learner in learners.items():
@@ -282,8 +284,8 @@ blp[["estimate", "lcl", "ucl"]].round(3)
 with warnings.catch_warnings():
     if QUICK:
         warnings.simplefilter("ignore", hm.HteMrtWarning)
-    cal = hm.calibration_test(learners["BAMM"], data, n_splits=N_SPLITS, random_state=SEED)
-print(cal.summary())
+    cal = hm.calibration_test(learners["BAMM"], data, n_splits=N_SPLITS, seed=SEED, progress=False)
+cal.summary()
 
 # %% [markdown]
 # ## Summary

@@ -131,7 +131,7 @@ print(
 # analytic power at the same $N$.
 
 # %%
-sim = hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED)
+sim = hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED, progress=False)
 print(sim)
 
 # %% [markdown]
@@ -142,7 +142,9 @@ print(sim)
 # plain sandwich (`small_sample=False`) simulation and formula agree:
 
 # %%
-plain = hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED, small_sample=False)
+plain = hm.simulated_power(
+    46, **reference, n_sims=N_SIMS, seed=SEED, progress=False, small_sample=False
+)
 print(
     f"plain sandwich: simulated {plain.power:.3f} (MC SE {plain.mc_se:.3f}) "
     f"vs analytic {plain.analytic_power:.3f}"
@@ -162,7 +164,7 @@ print(
 # %%
 rows = []
 for sd_u in [0.0, 0.05, 0.10, 0.15, 0.20]:
-    s = hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED, slope_sd=sd_u)
+    s = hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED, progress=False, slope_sd=sd_u)
     rows.append(
         {
             "slope_sd": sd_u,
@@ -197,7 +199,9 @@ het.round(3)
 
 # %%
 n_het = next(n for n in range(46, 1000) if hm.heterogeneity_power(design, n, 0.15) >= 0.8)
-check = hm.simulated_power(n_het, **reference, n_sims=N_SIMS, seed=SEED, slope_sd=0.15)
+check = hm.simulated_power(
+    n_het, **reference, n_sims=N_SIMS, seed=SEED, progress=False, slope_sd=0.15
+)
 print(
     f"N = {n_het} for 80% power when slope_sd = 0.15; simulated power {check.power:.3f} "
     f"(MC SE {check.mc_se:.3f})"
@@ -217,11 +221,13 @@ other = {
 }
 pd.concat(
     {
-        k: hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED, **kw).summary()
+        k: hm.simulated_power(
+            46, **reference, n_sims=N_SIMS, seed=SEED, progress=False, **kw
+        ).table()
         for k, kw in other.items()
     },
     names=["scenario"],
-)[["power", "mc_se", "analytic_power", "availability_realized"]].droplevel(1).round(3)
+)[["estimate", "se", "analytic_power", "availability_realized"]].droplevel(1).round(3)
 
 # %% [markdown]
 # ## The randomization schedule

@@ -39,20 +39,6 @@ PAGES = {
 BUILD_TIMEOUT = 1800  # seconds; the quick build takes 3 to 4 minutes on 2 busy cores
 
 
-def _browser_skip_reason() -> str | None:
-    """Why the browser check cannot run here, or None when it can."""
-    from hte_mrt.reports.browser import BrowserUnavailable, find_browser
-
-    try:
-        find_browser()
-        import selenium  # noqa: F401
-    except BrowserUnavailable as exc:
-        return f"no headless browser: {exc}"
-    except ImportError:
-        return "selenium is not installed (pip install 'hte_mrt[test]')"
-    return None
-
-
 @pytest.fixture(scope="module")
 def site() -> dict:
     """Build the site once (quick mode, notebooks executed); return the build's log and time."""
@@ -111,10 +97,7 @@ def test_notebook_page_is_executed(site, name):
         assert re.search(r'<img[^>]+src="\.\./_images/', html), f"{name}: no figure"
 
 
-def test_pages_render_in_browser(site):
-    reason = _browser_skip_reason()
-    if reason:
-        pytest.skip(reason)
+def test_pages_render_in_browser(site, requires_browser):
     from hte_mrt.reports.browser import check_html
 
     problems = {}
