@@ -65,7 +65,7 @@ def test_shipped_plans_validate(plan):
          "column 'steps'"),
         (("moderators = \"~ 1\"", "moderators = \"~ weather\""), "estimands[marginal].moderators",
          "'weather'"),
-        (("name = \"marginal\"", "name = \"marginal\"\ntype = \"cate\""), "estimands.type",
+        (("name = \"marginal\"", "name = \"marginal\"\ntype = \"cate\""), "estimands[marginal].type",
          "CRT estimand"),
         (("seed = 7", "seed = 7\n[model]\npriors = { sigma = { dist = \"halfnormal\", "
           "sigma = -1 } }"), "model.priors.sigma", "sigma"),

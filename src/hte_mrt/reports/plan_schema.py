@@ -15,14 +15,17 @@ keys the schema knows, with the types it enforces.
 
 from __future__ import annotations
 
+# key() returns a dataclass field (like field()), which RUF009 does not know
+# ruff: noqa: RUF009
 import ast
 import difflib
 import inspect
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 Path = tuple[Any, ...]  # key path: section names, estimand indices, keys
 Problem = tuple[Path, str]
@@ -177,7 +180,7 @@ class Formula(Spec):
             _F(v)
         except Exception as e:  # formulaic raises several exception types for bad syntax
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            return [(path, f"is not a valid formula ({msg}): {v!r}; e.g. \"~ day + steps_pre\".")]
+            return [(path, f'is not a valid formula ({msg}): {v!r}; e.g. "~ day + steps_pre".')]
         return []
 
 
@@ -208,7 +211,7 @@ class ListOf(Spec):
         out: list[Problem] = []
         for i, x in enumerate(v):
             out += self.item.check(x, (*path, i))
-        if not out and self.increasing and any(b <= a for a, b in zip(v, v[1:], strict=False)):
+        if not out and self.increasing and any(b <= a for a, b in itertools.pairwise(v)):
             out.append((path, f"must be strictly increasing, got {v!r}."))
         if not out and self.unique and len(set(map(str, v))) < len(v):
             out.append((path, f"lists an entry twice: {v!r}."))
@@ -353,7 +356,7 @@ class PlanSection:
     """``[plan]``: what the plan is."""
 
     where = "[plan]"
-    example = {"name": '"primary"', "design": '"mrt"', "seed": "2026"}
+    example: ClassVar[dict[str, str]] = {"name": '"primary"', "design": '"mrt"', "seed": "2026"}
     name: str = key(Str(), doc="the plan's name (also the default report folder)")
     design: str = key(Str(PLAN_KINDS), doc="kind of plan")
     seed: int = key(Int(0), doc="the seed every random step starts from")
@@ -365,7 +368,9 @@ class PlanSection:
     def rules(raw, path, bad):
         n = raw.get("name")
         if "name" not in bad and isinstance(n, str) and re.search(r"[/\\]", n):
-            return [((*path, "name"), f"must not contain '/' or '\\' (it names a folder), got {n!r}.")]
+            return [
+                ((*path, "name"), f"must not contain '/' or '\\' (it names a folder), got {n!r}.")
+            ]
         return []
 
 
@@ -382,7 +387,12 @@ class MRTDataSection:
     """``[data]`` of an MRT plan: the data and its column roles."""
 
     where = "[data]"
-    example = {"id": '"user"', "time": '"decision"', "treatment": '"send"', "outcome": '"y"'}
+    example: ClassVar[dict[str, str]] = {
+        "id": '"user"',
+        "time": '"decision"',
+        "treatment": '"send"',
+        "outcome": '"y"',
+    }
     dataset: str = key(Str(), None, "a bundled dataset (hte-mrt datasets)")
     path: str = key(Str(), None, "a CSV file, relative to the plan file")
     id: str = key(_COL)
@@ -414,11 +424,21 @@ def _data_source_rules(raw, path) -> list[Problem]:
 
 def _prob_rules(raw, path, bad, where) -> list[Problem]:
     if "prob" in raw and "levels" in raw:
-        return [(path, f"{where} gives both 'prob' and 'levels': keep 'levels' for a multi-level "
-                       "treatment, 'prob' for a binary one.")]  # fmt: skip
+        return [
+            (
+                path,
+                f"{where} gives both 'prob' and 'levels': keep 'levels' for a multi-level "
+                "treatment, 'prob' for a binary one.",
+            )
+        ]
     if "prob" not in raw and "levels" not in raw:
-        return [(path, f"{where} needs 'prob' (a number or a column) or 'levels' "
-                       "(a table of treatment levels and probabilities).")]  # fmt: skip
+        return [
+            (
+                path,
+                f"{where} needs 'prob' (a number or a column) or 'levels' "
+                "(a table of treatment levels and probabilities).",
+            )
+        ]
     return []
 
 
@@ -443,7 +463,7 @@ class EffectCurve:
     """``curve = { variable, from, to, points }``: an effect curve over a moderator."""
 
     where = "curve"
-    example = {"variable": '"day"', "from": "0", "to": "41"}
+    example: ClassVar[dict[str, str]] = {"variable": '"day"', "from": "0", "to": "41"}
     variable: str = key(_COL)
     from_: float = key(Num())
     to: float = key(Num())
@@ -463,7 +483,7 @@ class MRTEstimand:
     """One ``[[estimands]]`` table of an MRT plan (the keys every kind shares)."""
 
     where = "[[estimands]]"
-    example = {"name": '"marginal"'}
+    example: ClassVar[dict[str, str]] = {"name": '"marginal"'}
     name: str = key(Str())
     label: str = key(Str(), None)
     type: str = key(Str(MRT_ESTIMAND_TYPES), None)
@@ -485,20 +505,45 @@ class MRTEstimand:
         if "type" in bad or t is None:
             return out
         if t == "marginal" and "moderators" not in bad and not trivial:
-            out.append(((*path, "moderators"), f'a marginal estimand has moderators = "~ 1", got '
-                        f"{mods!r}; use type = \"moderated\" for an effect that varies."))  # fmt: skip
+            out.append(
+                (
+                    (*path, "moderators"),
+                    f'a marginal estimand has moderators = "~ 1", got '
+                    f'{mods!r}; use type = "moderated" for an effect that varies.',
+                )
+            )
         if t in ("moderated", "time_varying") and "moderators" not in bad and trivial:
-            out.append(((*path, "moderators"), f"a {t} estimand needs a moderator, e.g. "
-                        "moderators = \"~ day\" (or type = \"marginal\")."))  # fmt: skip
+            out.append(
+                (
+                    (*path, "moderators"),
+                    f"a {t} estimand needs a moderator, e.g. "
+                    'moderators = "~ day" (or type = "marginal").',
+                )
+            )
         if t == "lagged" and "lag" not in bad and raw.get("lag", 0) < 1:
-            out.append(((*path, "lag"), "a lagged estimand needs lag >= 1 (the outcome that many "
-                        "decision points after the treatment): add lag = 1."))  # fmt: skip
+            out.append(
+                (
+                    (*path, "lag"),
+                    "a lagged estimand needs lag >= 1 (the outcome that many "
+                    "decision points after the treatment): add lag = 1.",
+                )
+            )
         if t != "lagged" and "lag" not in bad and raw.get("lag", 0) > 0:
-            out.append(((*path, "lag"), f"lag = {raw['lag']} makes this a lagged estimand: write "
-                        f"type = \"lagged\" (or remove lag)."))  # fmt: skip
+            out.append(
+                (
+                    (*path, "lag"),
+                    f"lag = {raw['lag']} makes this a lagged estimand: write "
+                    f'type = "lagged" (or remove lag).',
+                )
+            )
         if "curve" in raw and "curve" not in bad and "moderators" not in bad and trivial:
-            out.append(((*path, "curve"), "a curve needs a moderator: set moderators = "
-                        "\"~ <curve variable>\" or remove the curve."))  # fmt: skip
+            out.append(
+                (
+                    (*path, "curve"),
+                    "a curve needs a moderator: set moderators = "
+                    '"~ <curve variable>" or remove the curve.',
+                )
+            )
         return out
 
 
@@ -512,10 +557,18 @@ class ModelSection:
     correlated: bool = key(Bool(), False)
     cluster_intercept: bool = key(Bool(), None)
     method: str = key(Str(("collapsed", "rowlevel")), "collapsed")
-    priors: dict = key(MapOf(MapOf(AnyOf(
-        (Str(), Num(), ListOf(Num(), min_len=1)),
-        (lambda v: isinstance(v, str), _is_num, lambda v: isinstance(v, list)),
-        label="a distribution name or a number (or list of numbers)"))), None)  # fmt: skip
+    priors: dict = key(
+        MapOf(
+            MapOf(
+                AnyOf(
+                    (Str(), Num(), ListOf(Num(), min_len=1)),
+                    (lambda v: isinstance(v, str), _is_num, lambda v: isinstance(v, list)),
+                    label="a distribution name or a number (or list of numbers)",
+                )
+            )
+        ),
+        None,
+    )
 
     @staticmethod
     def rules(raw, path, bad):
@@ -586,7 +639,7 @@ class CRTDataSection:
     """``[data]`` of a CRT plan: the data and its column roles."""
 
     where = "[data]"
-    example = {"cluster": '"site"', "arm": '"arm"', "outcome": '"y"'}
+    example: ClassVar[dict[str, str]] = {"cluster": '"site"', "arm": '"arm"', "outcome": '"y"'}
     dataset: str = key(Str(), None)
     path: str = key(Str(), None)
     cluster: str = key(_COL)
@@ -610,7 +663,7 @@ class CATEEstimand:
     """One ``[[estimands]]`` table of a CRT plan (``type = "cate"``)."""
 
     where = "[[estimands]]"
-    example = {"name": '"cate"'}
+    example: ClassVar[dict[str, str]] = {"name": '"cate"'}
     name: str = key(Str())
     label: str = key(Str(), None)
     type: str = key(Str(CRT_ESTIMAND_TYPES), None)
@@ -646,8 +699,13 @@ class SampleSizeDesign:
     """``[design]`` of a sample-size plan: the MRT-SS calculator's inputs."""
 
     where = "[design]"
-    example = {"days": "42", "per_day": "5", "prob": "0.4", "availability": "0.5",
-               "effect": "0.1"}  # fmt: skip
+    example: ClassVar[dict[str, str]] = {
+        "days": "42",
+        "per_day": "5",
+        "prob": "0.4",
+        "availability": "0.5",
+        "effect": "0.1",
+    }
     days: int = key(Int(1))
     per_day: int = key(Int(1))
     prob: Any = key(_curve_spec(0, 1, True))
@@ -663,8 +721,9 @@ class SampleSizeDesign:
         out: list[Problem] = []
         pt = raw.get("power_table")
         if "power_table" not in bad and isinstance(pt, list) and len(pt) == 2 and pt[0] > pt[1]:
-            out.append(((*path, "power_table"), f"must be [N_MIN, N_MAX] with N_MIN <= N_MAX, "
-                        f"got {pt!r}."))  # fmt: skip
+            out.append(
+                ((*path, "power_table"), f"must be [N_MIN, N_MAX] with N_MIN <= N_MAX, got {pt!r}.")
+            )
         return out
 
 
@@ -681,9 +740,7 @@ def check_curve_args(spec: dict, path: Path) -> list[Problem]:
     bad = Str(shapes).check(shape, (*path, "shape"))
     if bad:
         return bad
-    params = {
-        n: p for n, p in inspect.signature(getattr(Curve, shape)).parameters.items()
-    }
+    params = {n: p for n, p in inspect.signature(getattr(Curve, shape)).parameters.items()}
     known = {"shape": (Str(), True)}
     for n, p in params.items():
         known[n] = (annotation_spec(p.annotation, n), p.default is inspect.Parameter.empty)
@@ -725,8 +782,8 @@ PARAM_RANGES: dict[str, Spec] = {
 def _split_top(s: str, sep: str) -> list[str]:
     parts, depth, cur = [], 0, ""
     for ch in s:
-        depth += ch in "[(" and 1 or 0
-        depth -= ch in "])" and 1 or 0
+        depth += ch in "[("
+        depth -= ch in "])"
         if ch == sep and depth == 0:
             parts.append(cur)
             cur = ""
@@ -804,18 +861,29 @@ def check_learners(raw: Any, path: Path) -> list[Problem]:
     from hte_mrt.estimators.learners import LEARNERS
 
     if not isinstance(raw, dict) or not raw:
-        return [(path, "a CRT plan needs at least one learner: add a [learners.bamm] table "
-                       f"(learners: {', '.join(LEARNERS)}).")]  # fmt: skip
+        return [
+            (
+                path,
+                "a CRT plan needs at least one learner: add a [learners.bamm] table "
+                f"(learners: {', '.join(LEARNERS)}).",
+            )
+        ]
     out: list[Problem] = []
     for name, params in raw.items():
         p = (*path, name)
         if name not in LEARNERS:
-            out.append((p, f"unknown learner '{name}'{suggest(name, LEARNERS)}; learners: "
-                           f"{', '.join(LEARNERS)}."))  # fmt: skip
+            out.append(
+                (
+                    p,
+                    f"unknown learner '{name}'{suggest(name, LEARNERS)}; learners: "
+                    f"{', '.join(LEARNERS)}.",
+                )
+            )
             continue
         cls = LEARNERS[name]
-        probs = check_mapping(learner_fields(cls), params, p, where=f"[learners.{name}] "
-                              f"({cls.__name__})")  # fmt: skip
+        probs = check_mapping(
+            learner_fields(cls), params, p, where=f"[learners.{name}] ({cls.__name__})"
+        )
         if not probs:
             try:  # the constructor's own checks (constructors only store and check)
                 cls(**params)
@@ -867,8 +935,13 @@ def check_plan(raw: dict, kind: str) -> list[Problem]:
         if name not in sections:
             other = [k for k in PLAN_KINDS if k != kind and name in SECTIONS[k]]
             hint = f" ([{name}] belongs to a {other[0]} plan)" if other else ""
-            out.append(((name,), f"unknown section [{name}] in {kind_name(kind)}{hint}"
-                        f"{suggest(name, sections)}; sections: {', '.join(sections)}."))  # fmt: skip
+            out.append(
+                (
+                    (name,),
+                    f"unknown section [{name}] in {kind_name(kind)}{hint}"
+                    f"{suggest(name, sections)}; sections: {', '.join(sections)}.",
+                )
+            )
     for name, (schema, required) in sections.items():
         if name not in raw:
             if required:
@@ -889,8 +962,13 @@ def check_plan(raw: dict, kind: str) -> list[Problem]:
 def check_estimands(ests: Any, kind: str) -> list[Problem]:
     schema = MRTEstimand if kind == "mrt" else CATEEstimand
     if not isinstance(ests, list) or not ests or not all(isinstance(e, dict) for e in ests):
-        return [(("estimands",), "estimands must be [[estimands]] tables (at least one), e.g. "
-                 '[[estimands]] then name = "marginal".')]  # fmt: skip
+        return [
+            (
+                ("estimands",),
+                "estimands must be [[estimands]] tables (at least one), e.g. "
+                '[[estimands]] then name = "marginal".',
+            )
+        ]
     out: list[Problem] = []
     types = ESTIMAND_TYPES[kind]
     other = "crt" if kind == "mrt" else "mrt"
@@ -901,15 +979,25 @@ def check_estimands(ests: Any, kind: str) -> list[Problem]:
         t = e.get("type")
         if t is not None and t not in types and isinstance(t, str):
             if t in ESTIMAND_TYPES[other]:
-                out.append(((*path, "type"), f"'{t}' is {'an' if other == 'mrt' else 'a'} {other.upper()} estimand, and this is "
-                            f"{kind_name(kind)}: use type = {' | '.join(map(repr, types))}."))  # fmt: skip
+                out.append(
+                    (
+                        (*path, "type"),
+                        f"'{t}' is {'an' if other == 'mrt' else 'a'} {other.upper()} estimand, and "
+                        f"this is "
+                        f"{kind_name(kind)}: use type = {' | '.join(map(repr, types))}.",
+                    )
+                )
                 continue
         out += check_table(schema, e, path)
         n = e.get("name")
         if isinstance(n, str):
             if n in seen:
-                out.append(((*path, "name"), f"estimand name {n!r} is used twice: give each "
-                            "estimand its own name."))  # fmt: skip
+                out.append(
+                    (
+                        (*path, "name"),
+                        f"estimand name {n!r} is used twice: give each estimand its own name.",
+                    )
+                )
             seen.add(n)
         primaries += e.get("primary") is True
     if primaries > 1:

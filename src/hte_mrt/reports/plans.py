@@ -22,10 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from hte_mrt.errors import PlanError, PriorError
-from hte_mrt.reports.plan_schema import ESTIMAND_TYPES, SECTIONS
+from hte_mrt.reports.plan_schema import SECTIONS
 
-MRT_ROLES = ("id", "time", "treatment", "outcome", "prob", "availability", "cluster", "levels",
-             "missing")  # fmt: skip
+MRT_ROLES = (
+    "id",
+    "time",
+    "treatment",
+    "outcome",
+    "prob",
+    "availability",
+    "cluster",
+    "levels",
+    "missing",
+)
 CRT_ROLES = (
     "cluster",
     "arm",
@@ -80,8 +89,11 @@ def _display(path: tuple, raw: dict | None = None) -> str:
     node: Any = raw
     for part in path:
         if isinstance(part, int):
-            name = node[part].get("name") if isinstance(node, list) and isinstance(
-                node[part], dict) else None  # fmt: skip
+            name = (
+                node[part].get("name")
+                if isinstance(node, list) and isinstance(node[part], dict)
+                else None
+            )
             out += f"[{name}]" if isinstance(name, str) and name else f"[{part + 1}]"
         else:
             out += ("." if out else "") + str(part)
@@ -226,7 +238,7 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     ... except hm.PlanError as e:
     ...     print(e)
     2 problems in the plan bad.toml:
-      plan.seed (line 5): must be a non-negative integer, got '7' (a string); write 7 without quotes.
+      plan.seed (line 5): must be a non-negative integer, got '7' (a string); write 7 ...
       estimands[marginal].moderators (line 16): must be a one-sided formula ...
     """
     from hte_mrt.reports import plan_schema as sch
@@ -256,9 +268,19 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     src = str(source)
     p = raw.get("plan")
     if not isinstance(p, dict):
-        raise plan_error(text, raw, [(("plan",), "the [plan] table is missing: start the file "
-                         'with [plan] and name = "...", design = "mrt" | "crt" | "samplesize", '
-                         "seed = 2026.")], src)  # fmt: skip
+        raise plan_error(
+            text,
+            raw,
+            [
+                (
+                    ("plan",),
+                    "the [plan] table is missing: start the file "
+                    'with [plan] and name = "...", design = "mrt" | "crt" | "samplesize", '
+                    "seed = 2026.",
+                )
+            ],
+            src,
+        )
     problems = sch.check_table(sch.PlanSection, p, ("plan",))
     kind = p.get("design")
     if kind in SECTIONS:
@@ -290,14 +312,24 @@ def _check_data_source(plan: Plan) -> list:
     if "dataset" in d and d["dataset"] not in DATASETS:
         from hte_mrt.reports.plan_schema import suggest
 
-        return [(("data", "dataset"), f"unknown dataset {d['dataset']!r}"
-                 f"{suggest(d['dataset'], DATASETS)}; bundled: {', '.join(DATASETS)} (or give "
-                 "path = \"file.csv\").")]  # fmt: skip
+        return [
+            (
+                ("data", "dataset"),
+                f"unknown dataset {d['dataset']!r}"
+                f"{suggest(d['dataset'], DATASETS)}; bundled: {', '.join(DATASETS)} (or give "
+                'path = "file.csv").',
+            )
+        ]
     if "path" in d:
         base = plan.path.parent if plan.path else Path.cwd()
         if not (base / d["path"]).is_file() and not Path(d["path"]).is_file():
-            return [(("data", "path"), f"file {d['path']!r} not found (looked in {base}); give "
-                     "a CSV path relative to the plan file.")]  # fmt: skip
+            return [
+                (
+                    ("data", "path"),
+                    f"file {d['path']!r} not found (looked in {base}); give "
+                    "a CSV path relative to the plan file.",
+                )
+            ]
     return []
 
 
@@ -342,8 +374,12 @@ def _check_constructors(plan: Plan) -> list:
                     seed=plan.seed + i,
                 )
             except (HteMrtError, TypeError, ValueError) as err:
-                out.append((("estimands", i), f"the Bayesian model of this estimand cannot be "
-                            f"built: {err}"))  # fmt: skip
+                out.append(
+                    (
+                        ("estimands", i),
+                        f"the Bayesian model of this estimand cannot be built: {err}",
+                    )
+                )
     elif plan.kind == "samplesize":
         from hte_mrt.reports.design_plan import build_design
 

@@ -129,7 +129,32 @@ def load_frame(plan: Plan) -> pd.DataFrame:
         return load(d["dataset"])
     base = plan.path.parent if plan.path else Path.cwd()
     p = base / d["path"] if (base / d["path"]).exists() else Path(d["path"])
-    return pd.read_csv(p)
+    return read_csv(p, what=f"the plan's data (data.path = {d['path']!r})")
+
+
+def read_csv(path: str | Path, *, what: str = "the data") -> pd.DataFrame:
+    """A CSV file as a DataFrame; a missing, empty or unreadable file is a
+    :class:`~hte_mrt.errors.DataError` naming the file and what to do."""
+    from hte_mrt.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"{what}: file {str(path)!r} not found"
+            + (" (it is a folder)" if path.is_dir() else "")
+            + "; check the path (relative paths start from the current folder)."
+        )
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{what}: {str(path)!r} is empty; give a CSV with a header row.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(
+            f"{what}: {str(path)!r} cannot be read as CSV ({first}); save it as comma-separated "
+            "UTF-8 text with one header row."
+        ) from None
+    return frame
 
 
 def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Plan:
@@ -151,7 +176,12 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
     Raises
     ------
     PlanError
-        Naming the offending key and its line (``.key``, ``.line``).
+        Every problem of the plan at once (types and ranges of every key, unknown keys with the
+        closest allowed one, missing keys, formulas, priors, learners' parameters; with
+        ``check_data``, columns missing from the data), each with its key and line; ``.key``
+        and ``.line`` name the first, ``.problems`` lists ``(key, line, message)``.
+    DataError
+        The plan's data file cannot be read as CSV.
 
     Examples
     --------
