@@ -173,7 +173,7 @@ class Formula(Spec):
             if depth < 0:
                 break
         if depth:
-            return [(path, f"has unbalanced parentheses in {v!r}.")]
+            return [(path, f"has unbalanced parentheses in {v!r}: close every '('.")]
         try:
             from formulaic import Formula as _F
 
@@ -322,10 +322,12 @@ def check_mapping(
                     f"{', '.join(allowed)}.",
                 )
             )
+    # a misspelt required key is one problem (the unknown key, with its suggestion)
+    meant = {suggest(k, allowed)[len(" (did you mean '") : -3] for k in raw if k not in spec}
     for k, (s, req) in spec.items():
         if k in raw:
             out += s.check(raw[k], (*path, k))
-        elif req:
+        elif req and k not in meant:
             eg = (example or {}).get(k)
             add = f": add {k} = {eg}" if eg else f": add {k} = <value>"
             out.append((path, f"{where} needs '{k}' ({s.what}){add}."))
@@ -922,6 +924,23 @@ SECTIONS: dict[str, dict[str, tuple[Any, bool]]] = {
 ESTIMAND_TYPES = {"mrt": MRT_ESTIMAND_TYPES, "crt": CRT_ESTIMAND_TYPES}
 
 
+_ADD = {
+    "plan": 'start the file with [plan], name = "...", design = "..." and seed = ...',
+    "data": 'add [data] with dataset = "..." or path = "file.csv" and the column roles',
+    "estimands": 'add [[estimands]] with at least name = "..."',
+    "learners": "add one [learners.<name>] table per learner, e.g. [learners.bamm] (learners: {})",
+    "design": "add [design] with days, per_day, prob, availability and effect",
+}
+
+
+def _add(section: str) -> str:
+    if section == "learners":
+        from hte_mrt.estimators.learners import LEARNERS
+
+        return _ADD[section].format(", ".join(LEARNERS))
+    return _ADD[section]
+
+
 def kind_name(kind: str) -> str:
     """``"an MRT plan"``, ``"a CRT plan"``, ``"a sample-size plan"``."""
     return {"mrt": "an MRT plan", "crt": "a CRT plan"}.get(kind, "a sample-size plan")
@@ -934,7 +953,7 @@ def check_plan(raw: dict, kind: str) -> list[Problem]:
     for name in raw:
         if name not in sections:
             other = [k for k in PLAN_KINDS if k != kind and name in SECTIONS[k]]
-            hint = f" ([{name}] belongs to a {other[0]} plan)" if other else ""
+            hint = f" ([{name}] belongs to {kind_name(other[0])})" if other else ""
             out.append(
                 (
                     (name,),
@@ -946,7 +965,7 @@ def check_plan(raw: dict, kind: str) -> list[Problem]:
         if name not in raw:
             if required:
                 what = "[[estimands]]" if name == "estimands" else f"[{name}]"
-                out.append(((name,), f"{kind_name(kind)} needs a {what} table."))
+                out.append(((name,), f"{kind_name(kind)} needs a {what} table: {_add(name)}."))
             continue
         if name == "plan":
             continue  # checked by load_plan before the kind is known

@@ -135,6 +135,11 @@ def locate(text: str, path: tuple) -> int | None:
         if n <= len(path) and tuple(path[:n]) == b[0] and n >= best_len:
             if n > best_len or b is not blocks[0]:
                 best, best_len = b, n
+    if best_len == 0 and path:
+        # a table known only through its sub-tables ([learners.bamm] for "learners")
+        sub = next((b for b in blocks if len(b[0]) > len(path) and b[0][: len(path)] == path), None)
+        if sub is not None:
+            return sub[1] + 1
     hp, start, end = best
     rest = [p for p in path[best_len:] if not isinstance(p, int)]
     found = start if hp else None
@@ -154,9 +159,8 @@ def locate(text: str, path: tuple) -> int | None:
 def plan_error(text: str, raw: dict | None, problems: list, source: str = "") -> PlanError:
     """One :class:`PlanError` for every problem found: the first names its key and line
     (``.key``, ``.line``); ``.problems`` holds ``(key, line, message)`` for all of them."""
-    items = []
-    for path, msg in problems:
-        items.append((_display(path, raw), locate(text, path), msg))
+    items = [(_display(path, raw), locate(text, path), msg) for path, msg in problems]
+    items.sort(key=lambda it: it[1] if it[1] is not None else 10**9)  # in the file's order
     if len(items) == 1:
         err = PlanError(items[0][2], key=items[0][0], line=items[0][1])
     else:
