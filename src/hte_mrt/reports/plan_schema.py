@@ -911,8 +911,7 @@ SECTIONS: dict[str, dict[str, tuple[Any, bool]]] = {
         "plan": (PlanSection, True),
         "data": (CRTDataSection, True),
         "estimands": (CATEEstimand, True),
-        "learners": ("learners", True),
-        "sampler": (SamplerSection, False),
+        "learners": ("learners", True),  # sampler settings: in each [learners.<name>]
         "report": (ReportSection, False),
     },
     "samplesize": {
@@ -954,6 +953,8 @@ def check_plan(raw: dict, kind: str) -> list[Problem]:
         if name not in sections:
             other = [k for k in PLAN_KINDS if k != kind and name in SECTIONS[k]]
             hint = f" ([{name}] belongs to {kind_name(other[0])})" if other else ""
+            if kind == "crt" and name == "sampler":
+                hint = " (give draws, tune and chains in each Bayesian [learners.<name>] table)"
             out.append(
                 (
                     (name,),

@@ -239,7 +239,7 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     >>> bad = text.replace("seed = 7", 'seed = "7"').replace('"~ 1"', "1")
     >>> try:
     ...     hm.load_plan("bad.toml", text=bad)
-    ... except hm.PlanError as e:
+    ... except hm.HteMrtError as e:
     ...     print(e)
     2 problems in the plan bad.toml:
       plan.seed (line 5): must be a non-negative integer, got '7' (a string); write 7 ...
