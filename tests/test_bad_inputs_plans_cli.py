@@ -592,3 +592,30 @@ def test_cli_as_a_process_prints_no_traceback(tmp_path):
     )  # fmt: skip
     assert r.returncode == 3 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "--data: file" in r.stderr
+
+
+def test_lincomb_naming_an_unknown_term(tmp_path):
+    """Found by validate (with data), not after the MCMC fits of a run."""
+    text = _edit("mrt", ("study_day_nogap = 41 }", "study_day = 41 }"))
+    p = _write(tmp_path, text)
+    validate(p, check_data=False)
+    pattern = (
+        r"'study_day' is not an effect term.*did you mean 'study_day_nogap'.*"
+        r"its terms: Intercept, study_day_nogap"
+    )
+    with pytest.raises(PlanError, match=pattern) as ei:
+        validate(p)
+    _check_key_and_line(ei.value, text, "estimands[by_day].lincombs.day 41.study_day")
+
+
+def test_data_that_fail_the_trial_checks(tmp_path, heartsteps_csv):
+    """A probability column outside (0, 1) is a data error at validate time (exit code 3)."""
+    df = pd.read_csv(heartsteps_csv)
+    df["rand_prob"] = 1.5
+    df.to_csv(tmp_path / "hs.csv", index=False)
+    text = _edit("mrt", ('dataset = "heartsteps"', 'path = "hs.csv"'))
+    p = _write(tmp_path, text)
+    with pytest.raises(DataError, match=r"rand_prob"):
+        validate(p)
+    err_code = main(["validate", str(p)])
+    assert err_code == 3

@@ -48,6 +48,12 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
         raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
 
 
+def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
+    """What a run builds before its first fit, built now: the trial data (data problems raise
+    here rather than mid-run)."""
+    crt_data(plan, frame)
+
+
 def crt_data(plan: Plan, frame: pd.DataFrame) -> CRTData:
     d = {k: v for k, v in plan.section("data").items() if k not in ("dataset", "path")}
     return CRTData(frame, **d)

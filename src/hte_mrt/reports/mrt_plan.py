@@ -108,6 +108,44 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
         raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
 
 
+def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
+    """What a run would build before its first MCMC fit, built now: each estimand's data and
+    its frequentist fit (WCLS / EMEE, seconds), so that data problems raise here and each
+    ``lincombs`` entry is checked against the estimand's effect terms."""
+    from hte_mrt.estimators.emee import emee
+    from hte_mrt.estimators.wcls import wcls
+    from hte_mrt.reports.plan_schema import suggest
+    from hte_mrt.reports.plans import plan_error
+
+    family = plan.section("model").get("family", "gaussian")
+    built: dict[str, MRTData] = {}
+    problems: list = []
+    for i, e in enumerate(plan.estimands):
+        key = json.dumps(e.get("data") or {}, sort_keys=True, default=str)
+        if key not in built:
+            built[key] = mrt_data(plan, frame, e.get("data"))
+        fit = (emee if family == "bernoulli" else wcls)(
+            built[key],
+            e.get("moderators", "~ 1"),
+            e.get("controls", "~ 1"),
+            numerator=e.get("numerator"),
+            lag=e.get("lag", 0),
+        )
+        terms = [str(t) for t in fit.table()["term"]]
+        for name, weights in (e.get("lincombs") or {}).items():
+            for term in weights:
+                if term not in terms:
+                    problems.append(
+                        (
+                            ("estimands", i, "lincombs", name, term),
+                            f"'{term}' is not an effect term of this estimand"
+                            f"{suggest(term, terms)}; its terms: {', '.join(terms)}.",
+                        )
+                    )
+    if problems:
+        raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
+
+
 def _lag_words(e: dict) -> str:
     """The estimand's lag in words (every effects table and the methods paragraph say it)."""
     lag = e.get("lag", 0)

@@ -165,8 +165,10 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
     plan_or_path : Plan, str or Path
         A plan (:func:`~hte_mrt.reports.plans.load_plan`) or the path of a plan file.
     check_data : bool, default True
-        Also load the plan's data and check that every column it names (roles and formula
-        variables) exists.
+        Also load the plan's data, check that every column it names (roles and formula
+        variables) exists, and build what a run builds before its first MCMC fit (the trial
+        data; for an MRT plan each estimand's WCLS / EMEE fit, whose terms ``lincombs`` must
+        name). Takes seconds.
 
     Returns
     -------
@@ -181,7 +183,8 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
         ``check_data``, columns missing from the data), each with its key and line; ``.key``
         and ``.line`` name the first, ``.problems`` lists ``(key, line, message)``.
     DataError
-        The plan's data file cannot be read as CSV.
+        The plan's data file cannot be read as CSV, or the data fail the trial's checks
+        (probabilities, treatment values, missing values, ...).
 
     Examples
     --------
@@ -216,8 +219,13 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
     hte_mrt.errors.PlanError: estimands[by_day].moderators (line ...): 'weather' ... column ...
     """
     plan = plan_or_path if isinstance(plan_or_path, Plan) else load_plan(plan_or_path)
-    if check_data:
-        _checked_frame(plan)
+    if check_data and plan.kind != "samplesize":
+        frame = _checked_frame(plan)
+        if plan.kind == "mrt":
+            from hte_mrt.reports.mrt_plan import dry_check
+        else:
+            from hte_mrt.reports.crt_plan import dry_check
+        dry_check(plan, frame)
     return plan
 
 
