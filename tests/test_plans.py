@@ -337,10 +337,10 @@ def test_plan_builds_each_estimands_data_and_model_once(tmp_path, monkeypatch):
     from hte_mrt.estimators.bayes.model import BayesMRT
 
     data_calls, builds = [], []
-    real_data, real_build = mp.mrt_data, BayesMRT.build
+    real_data, real_build = mp.mrt_data, BayesMRT._build  # fit() builds through _build
     monkeypatch.setattr(mp, "mrt_data", lambda *a, **k: data_calls.append(1) or real_data(*a, **k))
     monkeypatch.setattr(
-        BayesMRT, "build", lambda self, data: builds.append(1) or real_build(self, data)
+        BayesMRT, "_build", lambda self, data: builds.append(1) or real_build(self, data)
     )
     text = BASE + (
         '\n[[estimands]]\nname = "by_day"\nmoderators = "~ study_day_nogap"\n'

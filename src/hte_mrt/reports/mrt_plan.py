@@ -108,29 +108,28 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
         raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
 
 
-def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
-    """What a run would build before its first MCMC fit, built now: each estimand's data and
-    its frequentist fit (WCLS / EMEE, seconds), so that data problems raise here and each
-    ``lincombs`` entry is checked against the estimand's effect terms."""
+def frequentist_fits(plan: Plan, data_for) -> dict[str, Any]:
+    """Each estimand's frequentist fit (WCLS; EMEE for a Bernoulli model), seconds in all,
+    with each ``lincombs`` entry checked against the estimand's effect terms (a
+    :class:`~hte_mrt.errors.PlanError` naming every unknown term). ``data_for(override)``
+    gives the trial data with an estimand's role overrides."""
     from hte_mrt.estimators.emee import emee
     from hte_mrt.estimators.wcls import wcls
     from hte_mrt.reports.plan_schema import suggest
     from hte_mrt.reports.plans import plan_error
 
     family = plan.section("model").get("family", "gaussian")
-    built: dict[str, MRTData] = {}
+    fits: dict[str, Any] = {}
     problems: list = []
     for i, e in enumerate(plan.estimands):
-        key = json.dumps(e.get("data") or {}, sort_keys=True, default=str)
-        if key not in built:
-            built[key] = mrt_data(plan, frame, e.get("data"))
         fit = (emee if family == "bernoulli" else wcls)(
-            built[key],
+            data_for(e.get("data")),
             e.get("moderators", "~ 1"),
             e.get("controls", "~ 1"),
             numerator=e.get("numerator"),
             lag=e.get("lag", 0),
         )
+        fits[e["name"]] = fit
         terms = [str(t) for t in fit.table()["term"]]
         for name, weights in (e.get("lincombs") or {}).items():
             for term in weights:
@@ -144,6 +143,21 @@ def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
                     )
     if problems:
         raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
+    return fits
+
+
+def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
+    """What a run builds before its first MCMC fit, built now: each estimand's data and its
+    frequentist fit, so that data problems and unknown ``lincombs`` terms raise here."""
+    built: dict[str, MRTData] = {}
+
+    def data_for(override: dict | None) -> MRTData:
+        key = json.dumps(override or {}, sort_keys=True, default=str)
+        if key not in built:
+            built[key] = mrt_data(plan, frame, override)
+        return built[key]
+
+    frequentist_fits(plan, data_for)
 
 
 def _lag_words(e: dict) -> str:
@@ -195,6 +209,7 @@ class _MRTRun:
     files: dict[str, Path] = field(default_factory=dict)
     caught: list[str] = field(default_factory=list)
     fits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    freq: dict[str, Any] = field(default_factory=dict)
     _data: dict[str, MRTData] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -223,7 +238,10 @@ def run_mrt(
 ) -> tuple[Report, dict[str, pd.DataFrame], dict[str, Path]]:
     """Run an MRT plan: its steps in order (one progress bar over them), then the report."""
     run = _MRTRun(plan, frame, out, meta, quick, progress)
-    steps: list[tuple[str, Any]] = [("trial summary", _trial_section)]
+    steps: list[tuple[str, Any]] = [
+        ("trial summary", _trial_section),
+        ("frequentist fits", _frequentist_step),  # every estimand checked before any MCMC
+    ]
     steps += [
         (f"fit '{e['name']}'", partial(_fit_estimand, k=k, e=e))
         for k, e in enumerate(plan.estimands)
@@ -263,20 +281,21 @@ def _trial_section(run: _MRTRun) -> None:
         rep.table(summ.exclusions.head(50), f"Excluded rows ({len(summ.exclusions)})")
 
 
+def _frequentist_step(run: _MRTRun) -> None:
+    """WCLS / EMEE for every estimand (seconds), before the first posterior is sampled."""
+    run.freq = frequentist_fits(run.plan, run.data)
+
+
 def _fit_estimand(run: _MRTRun, k: int, e: dict) -> None:
-    """One estimand: the frequentist fit, the Bayesian posterior and their cross-check."""
+    """One estimand: the Bayesian posterior and its cross-check with the frequentist fit."""
     from hte_mrt.estimators.bayes.model import BayesMRT
-    from hte_mrt.estimators.emee import emee
-    from hte_mrt.estimators.wcls import wcls
     from hte_mrt.results.crosscheck import crosscheck
 
     plan, model_cfg, sampler = run.plan, run.model_cfg, run.sampler
     data = run.data(e.get("data"))
     kw = dict(numerator=e.get("numerator"), lag=e.get("lag", 0))
     mods, ctrl = e.get("moderators", "~ 1"), e.get("controls", "~ 1")
-    freq = (
-        emee(data, mods, ctrl, **kw) if run.family == "bernoulli" else wcls(data, mods, ctrl, **kw)
-    )
+    freq = run.freq[e["name"]]
     model = BayesMRT(
         moderators=mods,
         controls=ctrl,
