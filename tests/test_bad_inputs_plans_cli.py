@@ -495,6 +495,9 @@ CLI_CASES = [
      [r"'sent'", r"treatment"]),
     ("wcls_bad_formula_column", lambda t: ["wcls", "--data", "heartsteps", *WCLS,
                                            "--moderators", "~ weather"], 3, [r"weather"]),
+    ("wcls_formula_syntax", lambda t: ["wcls", "--data", "heartsteps", *WCLS, "--moderators",
+                                       "~ ("], 3,
+     [r"^error: Cannot parse the moderator formula '~ \('"]),
     ("wcls_conf_level_percent", lambda t: ["wcls", "--data", "heartsteps", *WCLS,
                                            "--conf-level", "95"], 3, [r"conf_level"]),
     ("wcls_negative_lag", lambda t: ["wcls", "--data", "heartsteps", *WCLS, "--lag", "-1"], 2,
@@ -539,6 +542,9 @@ def test_cli_user_errors(tmp_path, capsys, argv, code, patterns):
         assert re.search(pat, cap.err, re.M), (pat, cap.err)
     if code in (3, 4, 5):
         assert cap.err.startswith("error: ") and cap.err.count("\nerror:") == 0
+    if code in (3, 5) or (code == 2 and cap.err.startswith("error: ")):
+        assert cap.err.strip().count("\n") == 0, cap.err  # one line
+        assert "\x1b[" not in cap.err  # no terminal colour codes
 
 
 def test_cli_reads_an_upper_case_csv(tmp_path, capsys, heartsteps_csv):

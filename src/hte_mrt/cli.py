@@ -19,6 +19,7 @@ and never a traceback; an unexpected internal error (a bug) still shows its trac
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from hte_mrt.errors import DataError, HteMrtError, PlanError
@@ -453,9 +454,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _error(message: str) -> None:
-    """``error: ...`` on stderr (further lines of the message indented below it)."""
-    print(f"error: {message}", file=sys.stderr)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")  # terminal colours, formulaic's markers
+
+
+def _error(message: str, *, one_line: bool = True) -> None:
+    """``error: ...`` on stderr: one line (an invalid plan: one more line per problem)."""
+    text = _ANSI.sub("", message)
+    if one_line:
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    print(f"error: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -473,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(str(e))
         return EXIT_USAGE
     except PlanError as e:
-        _error(f"invalid plan: {e}")
+        _error(f"invalid plan: {e}", one_line=False)
         return EXIT_PLAN
     except HteMrtError as e:
         _error(str(e))
