@@ -289,6 +289,12 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     kind = p.get("design")
     if kind in SECTIONS:
         problems += sch.check_plan(raw, kind)
+        # checks of their own, reported with the schema's problems where their inputs are sound
+        bad = {p[:2] for p, _ in problems}
+        if kind == "mrt" and ("model", "priors") not in bad and ("model",) not in bad:
+            problems += _check_priors(raw)
+        if kind in ("mrt", "crt") and isinstance(raw.get("data"), dict):
+            problems += _check_data_source(raw["data"], path)
     if problems:
         raise plan_error(text, raw, problems, src)
     plan = Plan(
@@ -301,19 +307,20 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
         int(p["seed"]),
     )
     plan.estimands = list(raw.get("estimands", []))
-    problems = _check_priors(plan) + _check_constructors(plan)
-    if kind in ("mrt", "crt"):
-        problems += _check_data_source(plan)
+    problems = _check_constructors(plan)
     if problems:
         raise plan_error(text, raw, problems, src)
     return plan
 
 
-def _check_data_source(plan: Plan) -> list:
+def _check_data_source(d: dict, path: Path | None) -> list:
+    """A bundled dataset that exists, or a data file that exists (relative to the plan)."""
     from hte_mrt.data.datasets import DATASETS
 
-    d = plan.section("data")
-    if "dataset" in d and d["dataset"] not in DATASETS:
+    if "dataset" in d and "path" in d:
+        return []  # the schema says: give one of them
+
+    if isinstance(d.get("dataset"), str) and d["dataset"] not in DATASETS:
         from hte_mrt.reports.plan_schema import suggest
 
         return [
@@ -324,8 +331,8 @@ def _check_data_source(plan: Plan) -> list:
                 'path = "file.csv").',
             )
         ]
-    if "path" in d:
-        base = plan.path.parent if plan.path else Path.cwd()
+    if isinstance(d.get("path"), str):
+        base = path.parent if path else Path.cwd()
         if not (base / d["path"]).is_file() and not Path(d["path"]).is_file():
             return [
                 (
@@ -337,13 +344,11 @@ def _check_data_source(plan: Plan) -> list:
     return []
 
 
-def _check_priors(plan: Plan) -> list:
-    if plan.kind != "mrt":
-        return []
+def _check_priors(raw: dict) -> list:
     from hte_mrt.estimators.bayes.priors import validate_priors
 
     try:
-        validate_priors(plan.section("model").get("priors"))
+        validate_priors(raw.get("model", {}).get("priors"))
     except PriorError as e:
         return [(("model", "priors", *([e.key] if e.key else [])), str(e))]
     return []
