@@ -65,8 +65,8 @@ def test_shipped_plans_validate(plan):
          "column 'steps'"),
         (("moderators = \"~ 1\"", "moderators = \"~ weather\""), "estimands[marginal].moderators",
          "'weather'"),
-        (("name = \"marginal\"", "name = \"marginal\"\ntype = \"cate\""), "estimands.type",
-         "CRT estimand"),
+        (("name = \"marginal\"", "name = \"marginal\"\ntype = \"cate\""),
+         "estimands[marginal].type", "CRT estimand"),
         (("seed = 7", "seed = 7\n[model]\npriors = { sigma = { dist = \"halfnormal\", "
           "sigma = -1 } }"), "model.priors.sigma", "sigma"),
         (("seed = 7", "seed = -7"), "plan.seed", "non-negative"),
@@ -241,7 +241,7 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
 def test_crt_plan_calibration_splits_is_validated(tmp_path):
     text = (MODELS / "tassh_cate.toml").read_text()
     bad = text.replace("calibration_splits = 10", "calibration_splits = -1")
-    with pytest.raises(PlanError, match="calibration_splits must be a whole number"):
+    with pytest.raises(PlanError, match=r"calibration_splits \(line \d+\): must be a non-negative"):
         load_plan(_plan(tmp_path, bad))
 
 

@@ -1,15 +1,34 @@
 """Command-line interface: ``hte-mrt <command>``.
 
-Exit codes scripts can rely on: 0 ok, 2 usage error (argparse), 3 data / model / design error,
-4 invalid analysis plan (``run`` / ``validate``), 5 power not reachable (``samplesize``).
+Commands: ``run`` and ``validate`` (analysis plans, ``models/*.toml``), ``wcls`` (one causal
+excursion effect from a CSV or a bundled dataset), ``samplesize`` and ``power`` (MRT design),
+``datasets`` and ``demo``.
+
+Exit codes scripts can rely on:
+
+* 0: ok;
+* 2: usage error (a missing or malformed argument; argparse prints the usage);
+* 3: data, model or design error (a file that is not there, a column the data lack, ...);
+* 4: invalid analysis plan (``run`` / ``validate``);
+* 5: power not reachable (``samplesize``).
+
+A user error prints one line ``error: ...`` on stderr (an invalid plan: one line per problem)
+and never a traceback; an unexpected internal error (a bug) still shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-from hte_mrt.errors import HteMrtError, PlanError
+from hte_mrt.errors import DataError, HteMrtError, PlanError
+
+EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_PLAN, EXIT_POWER = 0, 2, 3, 4, 5
+
+
+class UsageError(HteMrtError):
+    """Arguments that parse but do not fit together (exit code 2)."""
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -27,14 +46,32 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_wcls(args: argparse.Namespace) -> int:
-    import pandas as pd
+def _load_frame(data: str):
+    """``--data``: a CSV file (any case of ``.csv``, or any existing file) or a bundled
+    dataset's name."""
+    from pathlib import Path
 
+    from hte_mrt.data.datasets import DATASETS, load_dataset
+    from hte_mrt.reports.plan_schema import suggest
+    from hte_mrt.reports.run import read_csv
+
+    path = Path(data)
+    if path.suffix.lower() == ".csv" or path.is_file() or "/" in data or "\\" in data:
+        return read_csv(path, what="--data")
+    if data not in DATASETS:
+        raise DataError(
+            f"--data {data!r} is neither a CSV file nor a bundled dataset{suggest(data, DATASETS)};"
+            f" bundled datasets: {', '.join(DATASETS)} (hte-mrt datasets), or give a path to a "
+            ".csv file."
+        )
+    return load_dataset(data)
+
+
+def _cmd_wcls(args: argparse.Namespace) -> int:
     from hte_mrt.data import MRTData
-    from hte_mrt.data.datasets import load_dataset as load
     from hte_mrt.estimators.wcls import wcls
 
-    frame = load(args.data) if not args.data.endswith(".csv") else pd.read_csv(args.data)
+    frame = _load_frame(args.data)
     try:
         prob: float | str = float(args.prob)
     except ValueError:
@@ -65,9 +102,19 @@ def _cmd_wcls(args: argparse.Namespace) -> int:
     )
     print(fit.summary())
     if args.output:
-        fit.table().to_csv(args.output, index=False)
+        _write_csv(fit.table(), args.output)
         print(f"Wrote {args.output}")
     return 0
+
+
+def _write_csv(table, path: str) -> None:
+    try:
+        table.to_csv(path, index=False)
+    except OSError as e:
+        raise DataError(
+            f"--output: cannot write {path!r} ({e.strerror or e}); give a path in a folder "
+            "that exists and that you can write to."
+        ) from None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -115,7 +162,10 @@ def _design_kwargs(args: argparse.Namespace) -> dict:
         if shape == "linear":
             return Curve.linear(initial=initial, mean=mean)
         if turn is None:
-            raise SystemExit(f"--{name}-turn-day is needed for a quadratic {name} curve")
+            raise UsageError(
+                f"--{name}-turn-day is needed for a quadratic {name} curve: add "
+                f"--{name}-turn-day DAY (the day of the curve's maximum or minimum)."
+            )
         return Curve.quadratic(initial=initial, mean=mean, turn_day=turn)
 
     return {
@@ -144,8 +194,8 @@ def _cmd_samplesize(args: argparse.Namespace) -> int:
     try:
         res = mrt_sample_size(**kw, power=args.power)
     except PowerNotReachableError as e:
-        print(f"not reachable: {e}", file=sys.stderr)
-        return 5
+        _error(f"power not reachable: {e}")
+        return EXIT_POWER
     print(res)
     if args.table:
         lo, hi = args.table
@@ -161,85 +211,120 @@ def _cmd_power(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (a usage error, exit 2, otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _number(text: str) -> float:
+    """An argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def _design_args(sp: argparse.ArgumentParser) -> None:
-    g = sp.add_argument_group("design (the MRT-SS calculator's fields)")
-    g.add_argument("--days", type=int, required=True, help="duration of the study in days")
-    g.add_argument("--per-day", type=int, required=True, help="decision points per day")
-    g.add_argument("--prob", type=float, required=True, help="randomization probability")
+    g = sp.add_argument_group("design (the fields of the MRT-SS calculator)")
+    g.add_argument(
+        "--days", type=_int_at_least(1), required=True, help="duration of the study in days"
+    )
+    g.add_argument(
+        "--per-day", type=_int_at_least(1), required=True, help="decision points per day"
+    )
+    g.add_argument(
+        "--prob", type=_number, required=True, help="randomization probability, in (0, 1)"
+    )
     for name in ("availability", "effect"):
         g.add_argument(
             f"--{name}-shape",
             choices=["constant", "linear", "quadratic"],
             default="constant",
-            help=f"shape of the {name} curve over days",
+            help=f"shape of the {name} curve over days (default: constant)",
         )
         g.add_argument(
             f"--{name}-initial",
-            type=float,
+            type=_number,
             default=0.0,
-            help=f"{name} on day 1 (linear / quadratic)",
+            help=f"{name} on day 1 (linear and quadratic curves; default: 0)",
         )
         g.add_argument(
             f"--{name}-mean",
-            type=float,
+            type=_number,
             required=True,
             help=f"average {name} over the study"
-            + (" (standardized: effect / residual sd)" if name == "effect" else ""),
+            + (" (standardized: effect / residual sd)" if name == "effect" else ", in (0, 1]"),
         )
         g.add_argument(
             f"--{name}-turn-day",
-            type=int,
+            type=_int_at_least(1),
             default=None,
-            help=f"day of the {name} curve's maximum or minimum (quadratic)",
+            metavar="DAY",
+            help=f"day of the {name} curve's maximum or minimum (quadratic curves)",
         )
-    g.add_argument("--q", type=int, default=3, help="number of control variables (default 3)")
-    g.add_argument("--alpha", type=float, default=0.05, help="type I error rate")
+    g.add_argument(
+        "--q", type=_int_at_least(0), default=3, help="number of control variables (default: 3)"
+    )
+    g.add_argument("--alpha", type=_number, default=0.05, help="type I error rate (default: 0.05)")
+
+
+EPILOG = (
+    "exit codes: 0 ok, 2 usage error, 3 data / model / design error, 4 invalid analysis plan, "
+    "5 power not reachable. A user error prints one line 'error: ...' on stderr."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``hte-mrt`` argument parser (one subcommand per task)."""
     p = argparse.ArgumentParser(
         prog="hte-mrt",
         description=(
-            "Treatment-effect heterogeneity in micro-randomized and cluster-randomized trials."
+            "Treatment-effect heterogeneity in micro-randomized and cluster-randomized trials: "
+            "run pre-specified analysis plans, fit causal excursion effects, size an MRT."
         ),
+        epilog=EPILOG,
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    d = sub.add_parser("demo", help="WCLS analyses of the bundled HeartSteps V1 data")
-    d.add_argument("--out", default="reports/demo", help="output folder (default reports/demo)")
-    d.add_argument("--resamples", type=int, default=5000, help="randomization-test redraws")
-    d.add_argument("--seed", type=int, default=2026)
-    d.set_defaults(func=_cmd_demo)
+    def add(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help, description=description, epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
 
-    ds = sub.add_parser("datasets", help="list bundled datasets")
-    ds.set_defaults(func=_cmd_datasets)
-
-    w = sub.add_parser("wcls", help="fit a WCLS causal excursion effect")
-    w.add_argument("--data", required=True, help="bundled dataset name or path to a CSV file")
-    w.add_argument("--id", required=True, help="participant id column")
-    w.add_argument("--time", required=True, help="decision point column")
-    w.add_argument("--treatment", required=True, help="binary treatment column")
-    w.add_argument("--outcome", required=True, help="proximal outcome column")
-    w.add_argument("--prob", required=True, help="randomization probability: number or column")
-    w.add_argument("--availability", default=None, help="availability column (default: all)")
-    w.add_argument("--moderators", default="~ 1", help="moderator formula, e.g. '~ day'")
-    w.add_argument("--controls", default="~ 1", help="control formula")
-    w.add_argument("--numerator", default=None, help="numerator probability (number or column)")
-    w.add_argument("--lag", type=int, default=0)
-    w.add_argument("--conf-level", type=float, default=0.95)
-    w.add_argument("--missing", choices=["error", "drop"], default="error")
-    w.add_argument("--output", default=None, help="write the table to this CSV")
-    w.set_defaults(func=_cmd_wcls)
-
-    r = sub.add_parser("run", help="run an analysis plan (models/*.toml) and write its report")
-    r.add_argument("plan", help="path to a plan file, e.g. models/heartsteps_v1_primary.toml")
+    r = add(
+        "run",
+        "run an analysis plan (models/*.toml) and write its report",
+        "Run an analysis plan and write its report folder (report.html, report.md, tables.tex, "
+        "figures/,\nposteriors, metadata.json); the headline estimates are printed at the end.\n"
+        "The plan is validated first: an invalid plan exits with 4 before anything runs.\n\n"
+        "example: hte-mrt run models/heartsteps_v1_primary.toml --quick",
+    )
+    r.add_argument("plan", help="the plan file, e.g. models/heartsteps_v1_primary.toml")
     r.add_argument(
-        "--out", default=None, help="report folder (default: the plan's, or reports/<plan name>)"
+        "--out",
+        default=None,
+        metavar="FOLDER",
+        help="report folder (default: the plan's [report] out, else reports/<plan name>)",
     )
     r.add_argument(
         "--quick",
         action="store_true",
-        help="few draws / resamples (a smoke run; also HTE_MRT_QUICK=1): the report is marked "
+        help="few draws and resamples, a smoke run (also HTE_MRT_QUICK=1): the report is marked "
         "QUICK RUN and goes to its own folder (<report folder>-quick)",
     )
     r.add_argument(
@@ -247,41 +332,168 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=_cmd_run)
 
-    v = sub.add_parser("validate", help="check a plan file (keys, columns, priors) without running")
-    v.add_argument("plan")
-    v.add_argument("--no-data", action="store_true", help="skip loading the data")
+    v = add(
+        "validate",
+        "check a plan file (keys, types, ranges, columns, priors, learners) without running it",
+        "Check an analysis plan without running it: every key's type and range, unknown keys,\n"
+        "formulas, priors, learners' parameters and (unless --no-data) the columns it names.\n"
+        "Every problem is listed with its key and line; exit code 4 if there is any.\n\n"
+        "example: hte-mrt validate models/tassh_cate.toml",
+    )
+    v.add_argument("plan", help="the plan file, e.g. models/tassh_cate.toml")
+    v.add_argument(
+        "--no-data", action="store_true", help="do not load the data (skip the column check)"
+    )
     v.set_defaults(func=_cmd_validate)
 
-    ss = sub.add_parser("samplesize", help="MRT sample size (Liao et al. 2016, as MRT-SS)")
+    w = add(
+        "wcls",
+        "fit a causal excursion effect by WCLS (a CSV file or a bundled dataset)",
+        "Fit a causal excursion effect by weighted and centred least squares (WCLS) and print\n"
+        "its table.\n\n"
+        "example: hte-mrt wcls --data heartsteps --id user --time decision_index_nogap \\\n"
+        "  --treatment send --outcome jbsteps30_log --prob rand_prob --availability avail \\\n"
+        "  --moderators '~ study_day_nogap' --controls '~ jbsteps30pre_log'",
+    )
+    w.add_argument(
+        "--data", required=True, metavar="CSV|NAME",
+        help="a CSV file (.csv in any case) or a bundled dataset's name (hte-mrt datasets)",
+    )  # fmt: skip
+    w.add_argument("--id", required=True, metavar="COLUMN", help="participant id column")
+    w.add_argument("--time", required=True, metavar="COLUMN", help="decision point column")
+    w.add_argument("--treatment", required=True, metavar="COLUMN", help="binary treatment column")
+    w.add_argument("--outcome", required=True, metavar="COLUMN", help="proximal outcome column")
+    w.add_argument(
+        "--prob", required=True, help="randomization probability: a number in (0, 1) or a column"
+    )
+    w.add_argument(
+        "--availability", default=None, metavar="COLUMN",
+        help="availability column (default: always available)",
+    )  # fmt: skip
+    w.add_argument(
+        "--moderators", default="~ 1", metavar="FORMULA",
+        help="effect moderators, e.g. '~ day' (default: '~ 1', the marginal effect)",
+    )  # fmt: skip
+    w.add_argument(
+        "--controls", default="~ 1", metavar="FORMULA",
+        help="control variables, e.g. '~ steps_pre' (default: '~ 1')",
+    )  # fmt: skip
+    w.add_argument(
+        "--numerator", default=None,
+        help="numerator probability of the weights: a number or a column (default: --prob's "
+        "marginal mean)",
+    )  # fmt: skip
+    w.add_argument(
+        "--lag", type=_int_at_least(0), default=0,
+        help="outcome lag in decision points (default: 0, the proximal outcome)",
+    )  # fmt: skip
+    w.add_argument(
+        "--conf-level", type=_number, default=0.95, help="interval level (default: 0.95)"
+    )
+    w.add_argument(
+        "--missing", choices=["error", "drop"], default="error",
+        help="rows with missing values: stop with an error (default) or drop them",
+    )  # fmt: skip
+    w.add_argument(
+        "--output", default=None, metavar="CSV", help="also write the table to this CSV file"
+    )
+    w.set_defaults(func=_cmd_wcls)
+
+    ss = add(
+        "samplesize",
+        "MRT sample size (Liao et al. 2016, as MRT-SS computes it)",
+        "The number of participants an MRT needs for a target power (Liao et al. 2016, as the\n"
+        "MRT-SS calculator); exit code 5 if no N reaches it.\n\n"
+        "example: hte-mrt samplesize --days 42 --per-day 5 --prob 0.4 \\\n"
+        "  --availability-mean 0.5 --effect-mean 0.1",
+    )
     _design_args(ss)
-    ss.add_argument("--power", type=float, default=0.8, help="target power (default 0.8)")
+    ss.add_argument("--power", type=_number, default=0.8, help="target power (default: 0.8)")
     ss.add_argument(
         "--table",
-        type=int,
+        type=_int_at_least(1),
         nargs=2,
         metavar=("N_MIN", "N_MAX"),
         default=None,
-        help="also print power at N = N_MIN..N_MAX",
+        help="also print the power at N = N_MIN..N_MAX",
     )
     ss.set_defaults(func=_cmd_samplesize)
 
-    pw = sub.add_parser("power", help="power of an MRT with N participants")
-    pw.add_argument("--n", type=int, required=True, help="number of participants")
+    pw = add(
+        "power",
+        "power of an MRT with N participants",
+        "The power of an MRT with N participants (Liao et al. 2016).\n\n"
+        "example: hte-mrt power --n 40 --days 42 --per-day 5 --prob 0.4 \\\n"
+        "  --availability-mean 0.5 --effect-mean 0.1",
+    )
+    pw.add_argument("--n", type=_int_at_least(1), required=True, help="number of participants")
     _design_args(pw)
     pw.set_defaults(func=_cmd_power)
+
+    ds = add("datasets", "list the bundled datasets", "List the bundled datasets.")
+    ds.set_defaults(func=_cmd_datasets)
+
+    d = add(
+        "demo",
+        "WCLS analyses of the bundled HeartSteps V1 data (make demo)",
+        "Three WCLS analyses of the bundled HeartSteps V1 data with a re-randomization test,\n"
+        "printed and written to --out (CSV and Markdown).",
+    )
+    d.add_argument(
+        "--out", default="reports/demo", metavar="FOLDER",
+        help="output folder (default: reports/demo)",
+    )  # fmt: skip
+    d.add_argument(
+        "--resamples", type=_int_at_least(1), default=5000,
+        help="re-randomization test redraws (default: 5000)",
+    )  # fmt: skip
+    d.add_argument(
+        "--seed", type=_int_at_least(0), default=2026, help="random seed (default: 2026)"
+    )
+    d.set_defaults(func=_cmd_demo)
     return p
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")  # terminal colours, formulaic's markers
+
+
+def _error(message: str, *, one_line: bool = True) -> None:
+    """``error: ...`` on stderr: one line (an invalid plan: one more line per problem)."""
+    text = _ANSI.sub("", message)
+    if one_line:
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    print(f"error: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run ``hte-mrt`` with ``argv`` (default: the command line); returns the exit code.
+
+    User errors (every :class:`~hte_mrt.errors.HteMrtError`, a file that cannot be read or
+    written) print ``error: ...`` on stderr and return 3 (data / model / design), 4 (invalid
+    plan), 5 (power not reachable) or 2 (usage); argparse's own usage errors exit with 2.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as e:
+        _error(str(e))
+        return EXIT_USAGE
     except PlanError as e:
-        print(f"invalid plan: {e}", file=sys.stderr)
-        return 4
+        _error(f"invalid plan: {e}", one_line=False)
+        return EXIT_PLAN
     except HteMrtError as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 3
+        _error(str(e))
+        return EXIT_DATA
+    except OSError as e:
+        if e.filename is None:
+            raise  # not about a file the user named: a bug
+        _error(f"cannot use {str(e.filename)!r}: {e.strerror or e}; check the path and its "
+               "permissions.")  # fmt: skip
+        return EXIT_DATA
+    except KeyboardInterrupt:
+        _error("interrupted.")
+        return 130
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt.data.crt import CRTData
-from hte_mrt.errors import HteMrtWarning, PlanError
-from hte_mrt.reports.plans import Plan, _line, plan_steps
+from hte_mrt.errors import HteMrtWarning
+from hte_mrt.reports.plans import Plan, plan_steps
 from hte_mrt.reports.render import Report
 
 ROLE_KEYS = ("cluster", "arm", "outcome", "baseline", "id")
@@ -29,23 +29,29 @@ QUICK = {
 
 
 def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
-    """Every role and covariate column named by the plan exists in the data."""
+    """Every role and covariate column named by the plan exists in the data (all problems in
+    one :class:`~hte_mrt.errors.PlanError`, each with its key and line)."""
+    from hte_mrt.reports.mrt_plan import _missing_column
+    from hte_mrt.reports.plans import plan_error
+
     d = plan.section("data")
-    cols = [(f"data.{r}", d[r]) for r in ROLE_KEYS if isinstance(d.get(r), str)]
-    cols += [("data.individual", c) for c in d.get("individual", [])]
-    cols += [("data.cluster_covariates", c) for c in d.get("cluster_covariates", [])]
-    for e in plan.estimands:
-        cols += [(f"estimands[{e['name']}].subgroups", c) for c in e.get("subgroups", [])]
-        cols += [(f"estimands[{e['name']}].bands", c) for c in e.get("bands", {})]
-        cols += [(f"estimands[{e['name']}].blp", c) for c in e.get("blp", [])]
-    for key, col in cols:
-        if col not in frame.columns:
-            raise PlanError(
-                f"column '{col}' is not in the data; columns: "
-                f"{', '.join(map(str, frame.columns[:15]))}...",
-                key=key,
-                line=_line(plan.text, key.split(".")[-1]),
-            )
+    cols = [(("data", r), d[r]) for r in ROLE_KEYS if isinstance(d.get(r), str)]
+    for r in ("individual", "cluster_covariates", "categorical"):
+        cols += [(("data", r), c) for c in d.get(r, [])]
+    for i, e in enumerate(plan.estimands):
+        cols += [(("estimands", i, "subgroups"), c) for c in e.get("subgroups", [])]
+        cols += [(("estimands", i, "bands", c), c) for c in e.get("bands", {})]
+        cols += [(("estimands", i, "blp"), c) for c in e.get("blp", [])]
+    problems = [(path, _missing_column(col, frame)) for path, col in cols
+                if col not in frame.columns]  # fmt: skip
+    if problems:
+        raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
+
+
+def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
+    """What a run builds before its first fit, built now: the trial data (data problems raise
+    here rather than mid-run)."""
+    crt_data(plan, frame)
 
 
 def crt_data(plan: Plan, frame: pd.DataFrame) -> CRTData:

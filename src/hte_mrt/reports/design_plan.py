@@ -34,24 +34,27 @@ def curve_from(spec, key: str, plan: Plan):
         ) from e
 
 
-def run_samplesize(plan: Plan, out: Path, meta: dict):
-    from hte_mrt.design import continuous_design, plot_power_curve
+def build_design(plan: Plan):
+    """The plan's design (a :class:`~hte_mrt.design.ContinuousDesign`), ``alpha``, the target
+    power and the power table's range ``(n_min, n_max)``."""
+    from hte_mrt.design import continuous_design
 
     d = dict(plan.raw["design"])
     design = continuous_design(
-        days=d.pop("days"),
-        per_day=d.pop("per_day"),
-        prob=curve_from(d.pop("prob"), "design.prob", plan),
-        availability=curve_from(d.pop("availability"), "design.availability", plan),
-        effect=curve_from(d.pop("effect"), "design.effect", plan),
-        q=d.pop("q", 3),
+        days=d["days"],
+        per_day=d["per_day"],
+        prob=curve_from(d["prob"], "design.prob", plan),
+        availability=curve_from(d["availability"], "design.availability", plan),
+        effect=curve_from(d["effect"], "design.effect", plan),
+        q=d.get("q", 3),
     )
-    alpha = d.pop("alpha", 0.05)
-    target = d.pop("power", 0.8)
-    ns = d.pop("power_table", [20, 100])
-    if d:
-        k = next(iter(d))
-        raise PlanError(f"unknown key '{k}'.", key=f"design.{k}", line=_line(plan.text, k))
+    return design, d.get("alpha", 0.05), d.get("power", 0.8), d.get("power_table", [20, 100])
+
+
+def run_samplesize(plan: Plan, out: Path, meta: dict):
+    from hte_mrt.design import plot_power_curve
+
+    design, alpha, target, ns = build_design(plan)
     # the design is built once; the sample size, the table and the curve all ask it
     res = design.sample_size(power=target, alpha=alpha)
     tab = design.power_table(range(int(ns[0]), int(ns[1]) + 1), alpha)

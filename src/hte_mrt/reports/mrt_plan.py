@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt.data.schema import MRTData
-from hte_mrt.errors import HteMrtWarning, PlanError
-from hte_mrt.reports.plans import Plan, _line, plan_steps
+from hte_mrt.errors import HteMrtWarning
+from hte_mrt.reports.plans import Plan, plan_steps
 from hte_mrt.reports.render import Report
 
 ROLE_KEYS = ("id", "time", "treatment", "outcome", "prob", "availability", "cluster")
@@ -53,37 +53,119 @@ def formula_columns(formula: str) -> list[str]:
     return [n for n in dict.fromkeys(names) if n not in _NOT_COLUMNS and not n.startswith("np.")]
 
 
+def _missing_column(col: str, frame: pd.DataFrame, role: str | None = None) -> str:
+    from hte_mrt.reports.plan_schema import suggest
+
+    cols = list(map(str, frame.columns))
+    return (
+        f"column '{col}'" + (f" ({role})" if role else "") + f" is not in the data"
+        f"{suggest(col, cols)}; columns: "
+        + ", ".join(cols[:20])
+        + (f", ... ({len(cols)} in all)" if len(cols) > 20 else "")
+        + "."
+    )
+
+
 def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
-    """Every role column and formula variable named by the plan exists in the data."""
+    """Every role column and formula variable named by the plan exists in the data (all
+    problems in one :class:`~hte_mrt.errors.PlanError`, each with its key and line)."""
+    from hte_mrt.reports.plans import plan_error
+
+    problems: list = []
     d = plan.section("data")
     for role in ROLE_KEYS:
         col = d.get(role)
         if isinstance(col, str) and col not in frame.columns:
             if role == "prob" and _is_number(col):
                 continue
-            raise PlanError(
-                f"column '{col}' ({role}) is not in the data; columns: "
-                f"{', '.join(map(str, frame.columns[:15]))}...",
-                key=f"data.{role}",
-                line=_line(plan.text, role),
-            )
-    for e in plan.estimands:
-        over = e.get("data", {})
-        for role, col in over.items():
+            problems.append((("data", role), _missing_column(col, frame, role)))
+    for i, e in enumerate(plan.estimands):
+        for role, col in (e.get("data") or {}).items():
             if role in ROLE_KEYS and isinstance(col, str) and col not in frame.columns:
-                raise PlanError(
-                    f"column '{col}' ({role}) is not in the data.",
-                    key=f"estimands[{e['name']}].data.{role}",
-                    line=_line(plan.text, role),
-                )
+                if role == "prob" and _is_number(col):
+                    continue
+                problems.append((("estimands", i, "data", role), _missing_column(col, frame)))
+        if isinstance(e.get("numerator"), str) and e["numerator"] not in frame.columns:
+            problems.append((("estimands", i, "numerator"), _missing_column(e["numerator"], frame)))
         for part in ("moderators", "controls"):
             for col in formula_columns(e.get(part, "~ 1")):
                 if col not in frame.columns:
-                    raise PlanError(
-                        f"'{col}' in {part} = {e[part]!r} is not a column of the data.",
-                        key=f"estimands[{e['name']}].{part}",
-                        line=_line(plan.text, part),
+                    problems.append(
+                        (
+                            ("estimands", i, part),
+                            f"'{col}' in {part} = {e[part]!r} is not a column of the data; "
+                            + _missing_column(col, frame).split("; ", 1)[1],
+                        )
                     )
+        curve = e.get("curve")
+        if curve:
+            var = curve["variable"]
+            if var not in formula_columns(e.get("moderators", "~ 1")):
+                problems.append((("estimands", i, "curve", "variable"), f"the curve's variable "
+                                 f"'{var}' is not in moderators = {e.get('moderators', '~ 1')!r}:"
+                                 " name one of the moderators."))  # fmt: skip
+    if problems:
+        raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
+
+
+def frequentist_fits(plan: Plan, data_for) -> dict[str, Any]:
+    """Each estimand's frequentist fit (WCLS; EMEE for a Bernoulli model), seconds in all,
+    with each ``lincombs`` entry checked against the estimand's effect terms (a
+    :class:`~hte_mrt.errors.PlanError` naming every unknown term). ``data_for(override)``
+    gives the trial data with an estimand's role overrides."""
+    from hte_mrt.estimators.emee import emee
+    from hte_mrt.estimators.wcls import wcls
+    from hte_mrt.reports.plan_schema import suggest
+    from hte_mrt.reports.plans import plan_error
+
+    family = plan.section("model").get("family", "gaussian")
+    fits: dict[str, Any] = {}
+    problems: list = []
+    for i, e in enumerate(plan.estimands):
+        fit = (emee if family == "bernoulli" else wcls)(
+            data_for(e.get("data")),
+            e.get("moderators", "~ 1"),
+            e.get("controls", "~ 1"),
+            numerator=e.get("numerator"),
+            lag=e.get("lag", 0),
+        )
+        fits[e["name"]] = fit
+        terms = [str(t) for t in fit.table()["term"]]
+        for name, weights in (e.get("lincombs") or {}).items():
+            for term in weights:
+                if term not in terms:
+                    problems.append(
+                        (
+                            ("estimands", i, "lincombs", name, term),
+                            f"'{term}' is not an effect term of this estimand"
+                            f"{suggest(term, terms)}; its terms: {', '.join(terms)}.",
+                        )
+                    )
+    if problems:
+        raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
+    return fits
+
+
+def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
+    """What a run builds before its first MCMC fit, built now: each estimand's data and its
+    frequentist fit, so that data problems and unknown ``lincombs`` terms raise here."""
+    built: dict[str, MRTData] = {}
+
+    def data_for(override: dict | None) -> MRTData:
+        key = json.dumps(override or {}, sort_keys=True, default=str)
+        if key not in built:
+            built[key] = mrt_data(plan, frame, override)
+        return built[key]
+
+    frequentist_fits(plan, data_for)
+
+
+def _lag_words(e: dict) -> str:
+    """The estimand's lag in words (every effects table and the methods paragraph say it)."""
+    lag = e.get("lag", 0)
+    if lag == 0:
+        return "lag 0 (the proximal outcome after each decision point)"
+    return f"lag {lag} (the outcome {lag} decision point{'s' if lag > 1 else ''} after treatment)"
 
 
 def _is_number(s: str) -> bool:
@@ -127,6 +209,7 @@ class _MRTRun:
     files: dict[str, Path] = field(default_factory=dict)
     caught: list[str] = field(default_factory=list)
     fits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    freq: dict[str, Any] = field(default_factory=dict)
     _data: dict[str, MRTData] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -155,7 +238,10 @@ def run_mrt(
 ) -> tuple[Report, dict[str, pd.DataFrame], dict[str, Path]]:
     """Run an MRT plan: its steps in order (one progress bar over them), then the report."""
     run = _MRTRun(plan, frame, out, meta, quick, progress)
-    steps: list[tuple[str, Any]] = [("trial summary", _trial_section)]
+    steps: list[tuple[str, Any]] = [
+        ("trial summary", _trial_section),
+        ("frequentist fits", _frequentist_step),  # every estimand checked before any MCMC
+    ]
     steps += [
         (f"fit '{e['name']}'", partial(_fit_estimand, k=k, e=e))
         for k, e in enumerate(plan.estimands)
@@ -195,26 +281,27 @@ def _trial_section(run: _MRTRun) -> None:
         rep.table(summ.exclusions.head(50), f"Excluded rows ({len(summ.exclusions)})")
 
 
+def _frequentist_step(run: _MRTRun) -> None:
+    """WCLS / EMEE for every estimand (seconds), before the first posterior is sampled."""
+    run.freq = frequentist_fits(run.plan, run.data)
+
+
 def _fit_estimand(run: _MRTRun, k: int, e: dict) -> None:
-    """One estimand: the frequentist fit, the Bayesian posterior and their cross-check."""
+    """One estimand: the Bayesian posterior and its cross-check with the frequentist fit."""
     from hte_mrt.estimators.bayes.model import BayesMRT
-    from hte_mrt.estimators.emee import emee
-    from hte_mrt.estimators.wcls import wcls
     from hte_mrt.results.crosscheck import crosscheck
 
     plan, model_cfg, sampler = run.plan, run.model_cfg, run.sampler
     data = run.data(e.get("data"))
-    kw = dict(numerator=e.get("numerator"), lag=int(e.get("lag", 0)))
+    kw = dict(numerator=e.get("numerator"), lag=e.get("lag", 0))
     mods, ctrl = e.get("moderators", "~ 1"), e.get("controls", "~ 1")
-    freq = (
-        emee(data, mods, ctrl, **kw) if run.family == "bernoulli" else wcls(data, mods, ctrl, **kw)
-    )
+    freq = run.freq[e["name"]]
     model = BayesMRT(
         moderators=mods,
         controls=ctrl,
         family=run.family,
-        random_slope=bool(model_cfg.get("random_slope", False)),
-        correlated=bool(model_cfg.get("correlated", False)),
+        random_slope=model_cfg.get("random_slope", False),
+        correlated=model_cfg.get("correlated", False),
         cluster_intercept=model_cfg.get("cluster_intercept"),
         numerator=kw["numerator"],
         lag=kw["lag"],
@@ -276,7 +363,7 @@ def _effects_section(run: _MRTRun) -> None:
         cc = f["cc"].table()
         run.tables[f"effects_{name}"] = cc
         label = e.get("label", name) + (" (primary)" if e is run.primary else "")
-        rep.table(cc, f"{label}: {e.get('moderators', '~ 1')}", f"effects_{name}")
+        rep.table(cc, f"{label}: {e.get('moderators', '~ 1')}, {_lag_words(e)}", f"effects_{name}")
         curve = e.get("curve")
         if curve:
             grid = pd.DataFrame(
@@ -356,13 +443,16 @@ def _diagnostics_section(run: _MRTRun) -> None:
 def _robustness_section(run: _MRTRun) -> None:
     """The re-randomization test and the prior sensitivity of the primary estimand."""
     rob = run.plan.section("robustness")
+    # each check: true (defaults), a table of settings, or false / absent (not run)
     rt_cfg, ps = rob.get("randomization_test"), rob.get("prior_sensitivity")
-    if not (rt_cfg or ps):
+    rt_cfg = {} if rt_cfg is True else rt_cfg
+    ps = {} if ps is True else ps
+    if rt_cfg in (None, False) and ps in (None, False):
         return
     rep, e = run.rep, run.primary
     f = run.fits[e["name"]]
     rep.section("Robustness")
-    if rt_cfg:
+    if rt_cfg not in (None, False):
         from hte_mrt.estimators.randomization import randomization_test
 
         n = 200 if run.quick else int(rt_cfg.get("resamples", 5000))
@@ -371,7 +461,7 @@ def _robustness_section(run: _MRTRun) -> None:
             e.get("moderators", "~ 1"),
             e.get("controls", "~ 1"),
             numerator=e.get("numerator"),
-            lag=int(e.get("lag", 0)),
+            lag=e.get("lag", 0),
             n_resamples=n,
             seed=run.plan.seed,
             progress=False,
@@ -379,11 +469,11 @@ def _robustness_section(run: _MRTRun) -> None:
         run.tables["randomization_test"] = rt.table()
         rep.table(
             rt.table(),
-            f"Re-randomization test of the primary estimand ({n} redraws of "
+            f"Re-randomization test of the primary estimand ({_lag_words(e)}; {n} redraws of "
             "the treatment from the stated probabilities)",
             "randomization_test",
         )
-    if ps:
+    if ps not in (None, False):
         ps_warn: list[str] = []
         run.tables["prior_sensitivity"] = _prior_sensitivity(
             f, ps.get("scales", [0.5, 2.0]), run.sampler, run.progress, ps_warn
@@ -484,7 +574,8 @@ def _methods(plan, fits, primary, sampler, meta, family) -> str:
         f"hierarchical Bayesian model with {', '.join(re_terms)} and {lik}; the treatment "
         f"indicator was centred at its randomization probability and only available decision "
         f"points entered the likelihood. The primary estimand's effect model was "
-        f"{primary.get('moderators', '~ 1')} with controls {primary.get('controls', '~ 1')}. "
+        f"{primary.get('moderators', '~ 1')} with controls {primary.get('controls', '~ 1')}, "
+        f"{_lag_words(primary)}. "
         f"Priors were weakly informative and scaled to the outcome's spread (effect terms "
         f"N(0, s_y^2 / s_j^2); variance components half-normal with scale s_y); "
         f"{overrides}. "

@@ -22,8 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from hte_mrt.errors import PlanError, PriorError
+from hte_mrt.reports.plan_schema import SECTIONS
 
-MRT_ROLES = ("id", "time", "treatment", "outcome", "prob", "availability", "cluster", "levels")
+MRT_ROLES = (
+    "id",
+    "time",
+    "treatment",
+    "outcome",
+    "prob",
+    "availability",
+    "cluster",
+    "levels",
+    "missing",
+)
 CRT_ROLES = (
     "cluster",
     "arm",
@@ -31,51 +42,11 @@ CRT_ROLES = (
     "individual",
     "cluster_covariates",
     "baseline",
+    "categorical",
     "id",
     "missing",
     "dropna_outcome",
 )
-ESTIMAND_TYPES = {
-    "mrt": ("marginal", "moderated", "time_varying", "lagged"),
-    "crt": ("cate",),
-}
-SECTIONS = {
-    "mrt": {"plan", "data", "estimands", "model", "sampler", "crosscheck", "robustness", "report"},
-    "crt": {"plan", "data", "estimands", "learners", "sampler", "report"},
-    "samplesize": {"plan", "design", "report"},
-}
-KEYS = {
-    "plan": {"name", "title", "design", "seed", "description", "citation"},
-    "estimand_mrt": {
-        "name",
-        "label",
-        "type",
-        "moderators",
-        "controls",
-        "lag",
-        "numerator",
-        "primary",
-        "curve",
-        "lincombs",
-        "data",
-    },
-    "estimand_crt": {
-        "name",
-        "label",
-        "type",
-        "subgroups",
-        "bands",
-        "blp",
-        "primary",
-        "calibration_splits",
-    },
-    "model": {"family", "random_slope", "correlated", "cluster_intercept", "method", "priors"},
-    "sampler": {"draws", "tune", "chains", "target_accept"},
-    "crosscheck": {"threshold", "bootstrap"},
-    "robustness": {"randomization_test", "prior_sensitivity"},
-    "report": {"out", "formats"},
-    "curve": {"variable", "from", "to", "points"},
-}
 
 
 @dataclass
@@ -112,22 +83,108 @@ def _line(text: str, key: str) -> int | None:
     return None
 
 
+def _display(path: tuple, raw: dict | None = None) -> str:
+    """A key path for messages: ``estimands[by_day].moderators``, ``learners.bamm.draws``."""
+    out = ""
+    node: Any = raw
+    for part in path:
+        if isinstance(part, int):
+            name = (
+                node[part].get("name")
+                if isinstance(node, list) and isinstance(node[part], dict)
+                else None
+            )
+            out += f"[{name}]" if isinstance(name, str) and name else f"[{part + 1}]"
+        else:
+            out += ("." if out else "") + str(part)
+        try:
+            node = node[part] if node is not None else None
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+
+
+def _header_path(dotted: str) -> list[str]:
+    return [p.strip().strip('"').strip("'") for p in dotted.split(".")]
+
+
+def locate(text: str, path: tuple) -> int | None:
+    """Line of a key path in the TOML text, aware of tables: ``("estimands", 1, "lag")`` is
+    the ``lag =`` line inside the second ``[[estimands]]``; a key missing from its table gives
+    the table's header line; keys inside inline tables are found on their line."""
+    lines = text.splitlines()
+    # blocks: (header path with array indices, first line index, end line index)
+    blocks: list[tuple[tuple, int, int]] = [((), 0, len(lines))]
+    counts: dict[tuple, int] = {}
+    for i, ln in enumerate(lines):
+        m = _HEADER.match(ln)
+        if not m or "=" in ln.split("]")[0]:
+            continue
+        hp: tuple = tuple(_header_path(m.group(2)))
+        if m.group(1) == "[[":
+            counts[hp] = counts.get(hp, -1) + 1
+            hp = (*hp, counts[hp])
+        blocks[-1] = (blocks[-1][0], blocks[-1][1], i)
+        blocks.append((hp, i, len(lines)))
+    best, best_len = blocks[0], 0
+    for b in blocks:
+        n = len(b[0])
+        if n <= len(path) and tuple(path[:n]) == b[0] and n >= best_len:
+            if n > best_len or b is not blocks[0]:
+                best, best_len = b, n
+    if best_len == 0 and path:
+        # a table known only through its sub-tables ([learners.bamm] for "learners")
+        sub = next((b for b in blocks if len(b[0]) > len(path) and b[0][: len(path)] == path), None)
+        if sub is not None:
+            return sub[1] + 1
+    hp, start, end = best
+    rest = [p for p in path[best_len:] if not isinstance(p, int)]
+    found = start if hp else None
+    pos = start + (1 if hp else 0)
+    for part in rest:
+        k = re.escape(str(part))
+        pat = re.compile(rf'(^|[\s{{,])["\']?{k}["\']?\s*=')
+        hit = next((j for j in range(pos, end) if pat.search(lines[j].split("#")[0])), None)
+        if hit is None:
+            break
+        found, pos = hit, hit
+    if found is None:
+        return _line(text, ".".join(str(p) for p in path if not isinstance(p, int)))
+    return found + 1
+
+
+def plan_error(text: str, raw: dict | None, problems: list, source: str = "") -> PlanError:
+    """One :class:`PlanError` for every problem found: the first names its key and line
+    (``.key``, ``.line``); ``.problems`` holds ``(key, line, message)`` for all of them."""
+    items = [(_display(path, raw), locate(text, path), msg) for path, msg in problems]
+    items.sort(key=lambda it: it[1] if it[1] is not None else 10**9)  # in the file's order
+    if len(items) == 1:
+        err = PlanError(items[0][2], key=items[0][0], line=items[0][1])
+    else:
+        head = f"{len(items)} problems in the plan" + (f" {source}" if source else "") + ":"
+        body = "\n".join(
+            f"  {k}" + (f" (line {ln})" if ln else "") + f": {m}" for k, ln, m in items
+        )
+        err = PlanError(f"{head}\n{body}")
+        err.key, err.line = items[0][0], items[0][1]
+    err.problems = items
+    return err
+
+
 def _err(text: str, key: str, msg: str) -> PlanError:
     return PlanError(msg, key=key, line=_line(text, key))
 
 
-def _unknown(text: str, where: str, got: dict, allowed: set[str]) -> None:
-    for k in got:
-        if k not in allowed:
-            raise _err(
-                text,
-                f"{where}.{k}" if where else k,
-                f"unknown key '{k}'; allowed here: {', '.join(sorted(allowed))}.",
-            )
-
-
 def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     """Read and validate an analysis plan (a TOML file, ``models/*.toml``).
+
+    Every key is checked against the plan's schema (:mod:`hte_mrt.reports.plan_schema`: one
+    dataclass per section and per estimand kind; learners' parameters against the learner's
+    constructor): its type, its range, unknown keys (with the closest allowed one), missing
+    required keys, formulas, priors and learner parameters. All problems are reported at once.
 
     Parameters
     ----------
@@ -146,14 +203,15 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     Raises
     ------
     PlanError
-        Invalid TOML or an unknown / missing / badly typed key; the error names the key and its
-        line (``.key``, ``.line``). Columns are checked against the data by
+        Invalid TOML, or every unknown / missing / badly typed / out-of-range key; the error
+        names the first key and its line (``.key``, ``.line``) and lists all of them
+        (``.problems``: ``(key, line, message)``). Columns are checked against the data by
         :func:`~hte_mrt.reports.run.validate` (``hm.validate_plan``).
 
     Examples
     --------
     >>> import hte_mrt as hm
-    >>> text = '''
+    >>> text = \'\'\'
     ... [plan]
     ... name = "primary"
     ... design = "mrt"
@@ -170,43 +228,75 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     ... name = "marginal"
     ... moderators = "~ 1"
     ... controls = "~ jbsteps30pre_log"
-    ... '''
+    ... \'\'\'
     >>> plan = hm.load_plan("primary.toml", text=text)
     >>> plan.name, plan.kind, plan.seed, [e["name"] for e in plan.estimands]
     ('primary', 'mrt', 7, ['marginal'])
     >>> hm.load_plan("bad.toml", text=text.replace("seed = 7", "seed = -7"))
     Traceback (most recent call last):
     ...
-    hte_mrt.errors.PlanError: plan.seed (line 5): ...
+    hte_mrt.errors.PlanError: plan.seed (line 5): must be a non-negative integer, got -7 ...
+    >>> bad = text.replace("seed = 7", 'seed = "7"').replace('"~ 1"', "1")
+    >>> try:
+    ...     hm.load_plan("bad.toml", text=bad)
+    ... except hm.HteMrtError as e:
+    ...     print(e)
+    2 problems in the plan bad.toml:
+      plan.seed (line 5): must be a non-negative integer, got '7' (a string); write 7 ...
+      estimands[marginal].moderators (line 16): must be a one-sided formula ...
     """
+    from hte_mrt.reports import plan_schema as sch
+
     path = None
     if text is None:
         path = Path(source)
-        if not path.exists():
-            raise PlanError(f"plan file {path} not found.")
-        text = path.read_text()
+        if not path.is_file():
+            raise PlanError(
+                f"plan file {str(path)!r} not found"
+                + (" (it is a folder)" if path.is_dir() else "")
+                + ": give the path of a .toml plan, e.g. models/heartsteps_v1_primary.toml."
+            )
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise PlanError(f"cannot read the plan file {str(path)!r} ({e}).") from e
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         raise PlanError(
-            f"not valid TOML ({e}).", key="<file>", line=int(m.group(1)) if m else None
+            f"not valid TOML ({e}); fix the syntax (key = value, strings in quotes).",
+            key="<file>",
+            line=int(m.group(1)) if m else None,
         ) from e
-    if "plan" not in raw:
-        raise PlanError("the [plan] table is missing (name, design, seed).", key="plan")
-    p = raw["plan"]
-    _unknown(text, "plan", p, KEYS["plan"])
-    kind = p.get("design")
-    if kind not in SECTIONS:
-        raise _err(
-            text, "plan.design", f"design must be one of {', '.join(SECTIONS)}, got {kind!r}."
+    src = str(source)
+    p = raw.get("plan")
+    if not isinstance(p, dict):
+        raise plan_error(
+            text,
+            raw,
+            [
+                (
+                    ("plan",),
+                    "the [plan] table is missing: start the file "
+                    'with [plan] and name = "...", design = "mrt" | "crt" | "samplesize", '
+                    "seed = 2026.",
+                )
+            ],
+            src,
         )
-    _unknown(text, "", raw, SECTIONS[kind])
-    for req in ("name", "seed"):
-        if req not in p:
-            raise _err(text, "plan", f"[plan] needs '{req}'.")
-    if not isinstance(p["seed"], int) or p["seed"] < 0:
-        raise _err(text, "plan.seed", f"seed must be a non-negative integer, got {p['seed']!r}.")
+    problems = sch.check_table(sch.PlanSection, p, ("plan",))
+    kind = p.get("design")
+    if kind in SECTIONS:
+        problems += sch.check_plan(raw, kind)
+        # checks of their own, reported with the schema's problems where their inputs are sound
+        bad = {p[:2] for p, _ in problems}
+        if kind == "mrt" and ("model", "priors") not in bad and ("model",) not in bad:
+            problems += _check_priors(raw)
+        if kind in ("mrt", "crt") and isinstance(raw.get("data"), dict):
+            problems += _check_data_source(raw["data"], path)
+    if problems:
+        raise plan_error(text, raw, problems, src)
     plan = Plan(
         path,
         text,
@@ -216,139 +306,100 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
         str(p["name"]),
         int(p["seed"]),
     )
-    if kind == "samplesize":
-        _check_samplesize(plan)
-    else:
-        _check_data(plan)
-        _check_estimands(plan)
-        if kind == "mrt":
-            _check_mrt_model(plan)
-        else:
-            _check_learners(plan)
-        _check_sampler(plan)
-    _unknown(text, "report", plan.section("report"), KEYS["report"])
+    plan.estimands = list(raw.get("estimands", []))
+    problems = _check_constructors(plan)
+    if problems:
+        raise plan_error(text, raw, problems, src)
     return plan
 
 
-def _check_data(plan: Plan) -> None:
+def _check_data_source(d: dict, path: Path | None) -> list:
+    """A bundled dataset that exists, or a data file that exists (relative to the plan)."""
     from hte_mrt.data.datasets import DATASETS
 
-    text, d = plan.text, plan.raw.get("data")
-    if not isinstance(d, dict):
-        raise _err(text, "data", "the [data] table is missing (dataset = ... or path = ...).")
-    roles = MRT_ROLES if plan.kind == "mrt" else CRT_ROLES
-    _unknown(text, "data", d, {"dataset", "path", *roles})
-    if ("dataset" in d) == ("path" in d):
-        raise _err(text, "data", "give exactly one of 'dataset' (bundled) or 'path' (a CSV).")
-    if "dataset" in d and d["dataset"] not in DATASETS:
-        raise _err(
-            text,
-            "data.dataset",
-            f"unknown dataset {d['dataset']!r}; bundled: {', '.join(DATASETS)}.",
-        )
-    if "path" in d:
-        base = plan.path.parent if plan.path else Path.cwd()
-        if not (base / d["path"]).exists() and not Path(d["path"]).exists():
-            raise _err(text, "data.path", f"file {d['path']!r} not found.")
+    if "dataset" in d and "path" in d:
+        return []  # the schema says: give one of them
 
+    if isinstance(d.get("dataset"), str) and d["dataset"] not in DATASETS:
+        from hte_mrt.reports.plan_schema import suggest
 
-def _check_estimands(plan: Plan) -> None:
-    text = plan.text
-    ests = plan.raw.get("estimands")
-    if not isinstance(ests, list) or not ests:
-        raise _err(text, "estimands", "at least one [[estimands]] table is needed.")
-    types = ESTIMAND_TYPES[plan.kind]
-    seen = set()
-    for e in ests:
-        where = f"estimands[{e.get('name', '?')}]"
-        _unknown(text, "estimands", e, KEYS[f"estimand_{plan.kind}"])
-        if "name" not in e:
-            raise _err(text, "estimands", "every estimand needs a 'name'.")
-        if e["name"] in seen:
-            raise _err(text, "estimands.name", f"estimand name {e['name']!r} is used twice.")
-        seen.add(e["name"])
-        t = e.get("type", types[0])
-        if t not in types:
-            other = "crt" if plan.kind == "mrt" else "mrt"
-            hint = (
-                f" ('{t}' is a {other.upper()} estimand: this is a {plan.kind.upper()} plan)"
-                if t in ESTIMAND_TYPES.get(other, ())
-                else ""
+        return [
+            (
+                ("data", "dataset"),
+                f"unknown dataset {d['dataset']!r}"
+                f"{suggest(d['dataset'], DATASETS)}; bundled: {', '.join(DATASETS)} (or give "
+                'path = "file.csv").',
             )
-            raise _err(
-                text,
-                "estimands.type",
-                f"{where}: type must be one of {', '.join(types)}, got {t!r}{hint}.",
-            )
-        if "curve" in e:
-            _unknown(text, "curve", e["curve"], KEYS["curve"])
-        cs = e.get("calibration_splits", 0)
-        if isinstance(cs, bool) or not isinstance(cs, int) or cs < 0:
-            raise _err(
-                text,
-                "calibration_splits",
-                f"{where}: calibration_splits must be a whole number >= 0 (0: no calibration "
-                f"test), got {cs!r}.",
-            )
-    plan.estimands = ests
+        ]
+    if isinstance(d.get("path"), str):
+        base = path.parent if path else Path.cwd()
+        if not (base / d["path"]).is_file() and not Path(d["path"]).is_file():
+            return [
+                (
+                    ("data", "path"),
+                    f"file {d['path']!r} not found (looked in {base}); give "
+                    "a CSV path relative to the plan file.",
+                )
+            ]
+    return []
 
 
-def _check_mrt_model(plan: Plan) -> None:
+def _check_priors(raw: dict) -> list:
     from hte_mrt.estimators.bayes.priors import validate_priors
 
-    text = plan.text
-    m = plan.section("model")
-    _unknown(text, "model", m, KEYS["model"])
-    if m.get("family", "gaussian") not in ("gaussian", "bernoulli"):
-        raise _err(
-            text, "model.family", f"family must be gaussian or bernoulli, got {m['family']!r}."
-        )
     try:
-        validate_priors(m.get("priors"))
+        validate_priors(raw.get("model", {}).get("priors"))
     except PriorError as e:
-        raise _err(text, f"model.priors.{e.key}", str(e)) from e
-    _unknown(text, "crosscheck", plan.section("crosscheck"), KEYS["crosscheck"])
-    rob = plan.section("robustness")
-    _unknown(text, "robustness", rob, KEYS["robustness"])
-    ps = rob.get("prior_sensitivity", {})
-    for s in ps.get("scales", []) if isinstance(ps, dict) else []:
-        if not (isinstance(s, int | float) and s > 0):
-            raise _err(
-                text,
-                "robustness.prior_sensitivity",
-                f"prior scales must be positive numbers, got {s!r}.",
-            )
+        return [(("model", "priors", *([e.key] if e.key else [])), str(e))]
+    return []
 
 
-def _check_learners(plan: Plan) -> None:
-    from hte_mrt.estimators.learners import LEARNERS
+def _check_constructors(plan: Plan) -> list:
+    """Build the objects a run builds (each estimand's Bayesian model; the sample-size design)
+    so that their own argument checks run now rather than mid-run."""
+    from hte_mrt.errors import HteMrtError
 
-    text = plan.text
-    ls = plan.raw.get("learners")
-    if not isinstance(ls, dict) or not ls:
-        raise _err(text, "learners", "a [learners] table is needed, e.g. [learners.bamm].")
-    for name, params in ls.items():
-        if name not in LEARNERS:
-            raise _err(
-                text, f"learners.{name}", f"unknown learner '{name}'; known: {', '.join(LEARNERS)}."
-            )
-        allowed = set(LEARNERS[name]._param_names())
-        _unknown(text, f"learners.{name}", params, allowed)
+    out: list = []
+    if plan.kind == "mrt":
+        from hte_mrt.estimators.bayes.model import BayesMRT
 
+        m, s = plan.section("model"), plan.section("sampler")
+        for i, e in enumerate(plan.estimands):
+            try:
+                BayesMRT(
+                    moderators=e.get("moderators", "~ 1"),
+                    controls=e.get("controls", "~ 1"),
+                    family=m.get("family", "gaussian"),
+                    random_slope=m.get("random_slope", False),
+                    correlated=m.get("correlated", False),
+                    cluster_intercept=m.get("cluster_intercept"),
+                    lag=e.get("lag", 0),
+                    priors=m.get("priors"),
+                    method=m.get("method", "collapsed"),
+                    draws=s.get("draws", 1000),
+                    tune=s.get("tune", 1000),
+                    chains=s.get("chains", 4),
+                    target_accept=s.get("target_accept"),
+                    seed=plan.seed + i,
+                )
+            except (HteMrtError, TypeError, ValueError) as err:
+                out.append(
+                    (
+                        ("estimands", i),
+                        f"the Bayesian model of this estimand cannot be built: {err}",
+                    )
+                )
+    elif plan.kind == "samplesize":
+        from hte_mrt.reports.design_plan import build_design
 
-def _check_sampler(plan: Plan) -> None:
-    text = plan.text
-    s = plan.section("sampler")
-    _unknown(text, "sampler", s, KEYS["sampler"])
-    for k in ("draws", "tune", "chains"):
-        if k in s and (not isinstance(s[k], int) or s[k] < 1):
-            raise _err(text, f"sampler.{k}", f"{k} must be a positive integer, got {s[k]!r}.")
-
-
-def _check_samplesize(plan: Plan) -> None:
-    d = plan.raw.get("design")
-    if not isinstance(d, dict):
-        raise _err(plan.text, "design", "a [design] table with the calculator's inputs is needed.")
+        try:
+            build_design(plan)
+        except PlanError as err:
+            path = tuple(err.key.split(".")) if err.key else ("design",)
+            out.append((path, str(err).split(": ", 1)[-1]))
+        except (HteMrtError, ValueError) as err:
+            out.append((("design",), f"the design cannot be built: {err}"))
+    return out
 
 
 def plan_steps(steps, *, progress: bool = True, desc: str = "plan"):

@@ -129,7 +129,32 @@ def load_frame(plan: Plan) -> pd.DataFrame:
         return load(d["dataset"])
     base = plan.path.parent if plan.path else Path.cwd()
     p = base / d["path"] if (base / d["path"]).exists() else Path(d["path"])
-    return pd.read_csv(p)
+    return read_csv(p, what=f"the plan's data (data.path = {d['path']!r})")
+
+
+def read_csv(path: str | Path, *, what: str = "the data") -> pd.DataFrame:
+    """A CSV file as a DataFrame; a missing, empty or unreadable file is a
+    :class:`~hte_mrt.errors.DataError` naming the file and what to do."""
+    from hte_mrt.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"{what}: file {str(path)!r} not found"
+            + (" (it is a folder)" if path.is_dir() else "")
+            + "; check the path (relative paths start from the current folder)."
+        )
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{what}: {str(path)!r} is empty; give a CSV with a header row.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(
+            f"{what}: {str(path)!r} cannot be read as CSV ({first}); save it as comma-separated "
+            "UTF-8 text with one header row."
+        ) from None
+    return frame
 
 
 def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Plan:
@@ -140,8 +165,10 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
     plan_or_path : Plan, str or Path
         A plan (:func:`~hte_mrt.reports.plans.load_plan`) or the path of a plan file.
     check_data : bool, default True
-        Also load the plan's data and check that every column it names (roles and formula
-        variables) exists.
+        Also load the plan's data, check that every column it names (roles and formula
+        variables) exists, and build what a run builds before its first MCMC fit (the trial
+        data; for an MRT plan each estimand's WCLS / EMEE fit, whose terms ``lincombs`` must
+        name). Takes seconds.
 
     Returns
     -------
@@ -151,7 +178,13 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
     Raises
     ------
     PlanError
-        Naming the offending key and its line (``.key``, ``.line``).
+        Every problem of the plan at once (types and ranges of every key, unknown keys with the
+        closest allowed one, missing keys, formulas, priors, learners' parameters; with
+        ``check_data``, columns missing from the data), each with its key and line; ``.key``
+        and ``.line`` name the first, ``.problems`` lists ``(key, line, message)``.
+    DataError
+        The plan's data file cannot be read as CSV, or the data fail the trial's checks
+        (probabilities, treatment values, missing values, ...).
 
     Examples
     --------
@@ -186,8 +219,13 @@ def validate(plan_or_path: Plan | str | Path, *, check_data: bool = True) -> Pla
     hte_mrt.errors.PlanError: estimands[by_day].moderators (line ...): 'weather' ... column ...
     """
     plan = plan_or_path if isinstance(plan_or_path, Plan) else load_plan(plan_or_path)
-    if check_data:
-        _checked_frame(plan)
+    if check_data and plan.kind != "samplesize":
+        frame = _checked_frame(plan)
+        if plan.kind == "mrt":
+            from hte_mrt.reports.mrt_plan import dry_check
+        else:
+            from hte_mrt.reports.crt_plan import dry_check
+        dry_check(plan, frame)
     return plan
 
 
