@@ -32,7 +32,15 @@ from hte_mrt.design import (
     plot_power_curve,
     power_table,
 )
-from hte_mrt.errors import HteMrtError, HteMrtWarning
+from hte_mrt.errors import (
+    ConvergenceWarning,
+    DataError,
+    DegenerateDataWarning,
+    DesignError,
+    HteMrtError,
+    HteMrtWarning,
+    PlanError,
+)
 from hte_mrt.estimands import ExcursionEffect
 from hte_mrt.estimators.bayes.model import BayesMRT
 from hte_mrt.estimators.bootstrap import bayesian_bootstrap
@@ -75,7 +83,11 @@ __all__ = [
     "CRTData",
     "CRTLearner",
     "CRTSimulation",
+    "ConvergenceWarning",
     "Curve",
+    "DataError",
+    "DegenerateDataWarning",
+    "DesignError",
     "EconMLCausalForest",
     "ExcursionEffect",
     "ExcursionResult",
@@ -87,6 +99,7 @@ __all__ = [
     "MRTSimulation",
     "MixedEffectsHistGB",
     "MixedEffectsRandomForest",
+    "PlanError",
     "RandomizationDesign",
     "StochtreeBCF",
     "__version__",
