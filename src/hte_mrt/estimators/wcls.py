@@ -12,15 +12,22 @@ Inference: t with df = n - dim(theta), n = participants with an available decisi
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
+import numpy as np
+
 from hte_mrt._contract import check_conf_level
+from hte_mrt.data.checks import check_bool
 from hte_mrt.data.schema import MRTData
+from hte_mrt.errors import DegenerateDataWarning, DesignError
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,
     NumeratorSpec,
     build_design,
+    check_mrt_data,
+    outcome_degeneracy,
     register_estimator,
 )
 from hte_mrt.estimators.sandwich import group_crossprod, group_starts, wls_sandwich
@@ -31,9 +38,39 @@ SMALL_SAMPLE_THRESHOLD = 50
 
 def resolve_small_sample(small_sample: bool | Literal["auto"], n: int) -> bool:
     """``"auto"``: correct when n <= 50 participants (MRTAnalysis' rule)."""
+    small_sample = check_bool("small_sample", small_sample, allow=("auto",))
     if small_sample == "auto":
         return n <= SMALL_SAMPLE_THRESHOLD
     return bool(small_sample)
+
+
+def resolve_estimand(
+    estimand: ExcursionEffect | None,
+    moderators: str,
+    controls: str,
+    lag: int,
+    numerator: NumeratorSpec,
+) -> ExcursionEffect:
+    """The estimand given, or the one the formulas describe (checked either way)."""
+    if estimand is None:
+        return ExcursionEffect(moderators, controls, lag, numerator)
+    if not isinstance(estimand, ExcursionEffect):
+        raise DesignError(
+            f"estimand must be an hm.ExcursionEffect(moderators, controls, lag=...), got "
+            f"{type(estimand).__name__}."
+        )
+    return estimand
+
+
+def degenerate_outcome_note(
+    design: Design, data: MRTData, *, binary: bool = False, stacklevel: int = 3
+) -> str | None:
+    """Warn (:class:`DegenerateDataWarning`) and return why the outcome is uninformative on the
+    analysed rows (constant; a binary outcome that never varies), or None."""
+    note = outcome_degeneracy(design, data.roles.outcome, binary=binary)
+    if note is not None:
+        warnings.warn(note, DegenerateDataWarning, stacklevel=stacklevel)
+    return note
 
 
 def wcls(
@@ -110,11 +147,29 @@ def wcls(
                                term  estimate
     0  Intercept + 20*study_day_nogap     0.138
     """
-    est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
+    check_mrt_data(data, "wcls")
+    check_conf_level(conf_level)
+    check_bool("small_sample", small_sample, allow=("auto",))
+    est = resolve_estimand(estimand, moderators, controls, lag, numerator)
     design = build_design(data, est)
-    return fit_design(
+    note = degenerate_outcome_note(design, data)
+    res = fit_design(
         design, small_sample=small_sample, conf_level=conf_level, lag=est.lag, estimand=est
     )
+    if note:
+        exact_constant_fit(res)
+        res.info["degenerate"] = note
+    return res
+
+
+def exact_constant_fit(res: ExcursionResult) -> None:
+    """A constant outcome is fitted exactly (effects 0, residuals 0, covariance 0): replace the
+    rounding noise of the solve by those exact values, so t and p are NaN (said in the summary)
+    rather than ratios of rounding errors."""
+    q = len(res.names_control)
+    res.theta = np.asarray(res.theta, dtype=float).copy()
+    res.theta[q:] = 0.0
+    res.cov_theta = np.zeros_like(res.cov_theta)
 
 
 def fit_design(

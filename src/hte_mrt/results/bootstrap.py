@@ -9,7 +9,7 @@ it for linear combinations of posterior or bootstrap draws.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -71,6 +71,7 @@ class BootstrapResult(Result):
     conf_level: float = 0.95
     n: int = 0
     seed: int | None = None
+    notes: list[str] = field(default_factory=list)
 
     _format: ClassVar[str] = "hte_mrt.BootstrapResult/1"
     _kind: ClassVar[str] = "Bayesian bootstrap of WCLS"
@@ -108,8 +109,9 @@ class BootstrapResult(Result):
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
         info = {"participants": self.n, "draws": self.n_boot, "seed": self.seed}
         notes = [
+            *self.notes,
             "Dirichlet(1, ..., 1) weights over participants; percentile intervals; "
-            "no outcome model."
+            "no outcome model.",
         ]
         return self.method, info, notes
 
@@ -129,6 +131,7 @@ class BootstrapResult(Result):
             "conf_level": self.conf_level,
             "n": self.n,
             "seed": self.seed,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -146,4 +149,5 @@ class BootstrapResult(Result):
             conf_level=float(meta["conf_level"]),
             n=int(meta["n"]),
             seed=meta.get("seed"),
+            notes=list(meta.get("notes") or []),
         )

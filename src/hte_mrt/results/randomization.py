@@ -64,6 +64,8 @@ class RandomizationResult(Result):
         p_null = 2 * stats.t.sf(np.abs(self.t_null), self.observed.df)
         tab["p_randomization"] = (1 + exceed) / (1 + self.n_resamples)
         tab["share_significant"] = (p_null < self.alpha).mean(axis=0)
+        undefined = ~np.isfinite(t_obs)  # e.g. a constant outcome: the summary says why
+        tab.loc[undefined, ["p_randomization", "share_significant"]] = np.nan
         return tab
 
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
@@ -74,7 +76,10 @@ class RandomizationResult(Result):
             "alpha": f"{self.alpha:g}",
             "participants": self.observed.n,
         }
-        notes = [
+        notes = (
+            [str(self.observed.info["degenerate"])] if self.observed.info.get("degenerate") else []
+        )
+        notes += [
             "p is the model-based t test; p_randomization compares |t| with its "
             "re-randomization distribution; share_significant is the share of redraws with "
             f"p < {self.alpha:g}."
