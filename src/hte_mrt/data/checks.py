@@ -123,7 +123,9 @@ def check_number(
 
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
-    rng = f" in {lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
+    low_s = "-inf" if low is None else f"{low:g}"
+    high_s = "inf" if high is None else f"{high:g}"
+    rng = f" in {lo}{low_s}, {high_s}{hi}"
     eg = f" such as {example}" if example else ""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         hint = " (a string: pass the number itself)" if isinstance(value, str) else ""
