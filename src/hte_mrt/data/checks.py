@@ -147,3 +147,16 @@ def check_seed(value: object, name: str = "seed") -> object:
     if isinstance(value, np.random.SeedSequence | np.random.Generator):
         return value
     return check_int(name, value, 0, none_ok=True)
+
+
+def check_path(path: object, name: str = "path") -> None:
+    """A file path (str or os.PathLike), else :class:`DataError` naming ``name``."""
+    import os
+
+    from hte_mrt.errors import DataError
+
+    if not isinstance(path, str | os.PathLike):
+        raise DataError(
+            f"{name} must be the path of a file written by to_netcdf() (a str or Path), got "
+            f"{type(path).__name__}."
+        )

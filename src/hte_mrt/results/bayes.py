@@ -30,6 +30,7 @@ from hte_mrt._contract import (
     sidecar,
 )
 from hte_mrt._util import json_default
+from hte_mrt.data.checks import check_path
 from hte_mrt.errors import ConvergenceWarning, DesignError
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -402,11 +403,14 @@ class BayesResult(Result):
         with stateful transforms such as ``bs()``). A file that is not a saved BayesResult
         raises :class:`~hte_mrt.errors.DataError`.
         """
+        check_path(path)
         meta = read_sidecar(path, "BayesResult")
         dt = xr.open_datatree(Path(path), engine="h5netcdf").load()
         design = None
         if data is not None:
-            from hte_mrt.estimands.excursion import ExcursionEffect, build_design
+            from hte_mrt.estimands.excursion import ExcursionEffect, build_design, check_mrt_data
+
+            check_mrt_data(data, "BayesResult.from_netcdf(data=...)")
 
             c = meta["config"]
             design = build_design(

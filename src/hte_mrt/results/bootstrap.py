@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from hte_mrt._contract import Result, check_conf_level, read_sidecar
+from hte_mrt.data.checks import check_path
 from hte_mrt.results.frequentist import contrast_matrix
 
 
@@ -137,6 +138,7 @@ class BootstrapResult(Result):
     @classmethod
     def from_netcdf(cls, path: str | Path) -> BootstrapResult:
         """Restore a result saved by ``to_netcdf``."""
+        check_path(path)
         meta = read_sidecar(path, "BootstrapResult")
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             draws = ds["draws"].load()

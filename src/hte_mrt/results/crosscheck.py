@@ -359,12 +359,24 @@ def crosscheck(
     []
     """
     results = [_as_result(r, i) for i, r in enumerate((a, b, *more))]
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
-        raise DesignError(f"threshold must be a positive number of SEs, got {threshold!r}.")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float | np.number)
+        or not np.isfinite(threshold)
+        or threshold <= 0
+    ):
+        raise DesignError(
+            f"threshold must be a positive number of reference SEs such as 1.0, got {threshold!r}."
+        )
     check_conf_level(conf_level)
     if labels is None:
         labs = [_label(r) for r in results]
     else:
+        if isinstance(labels, str) or not all(isinstance(x, str) for x in labels):
+            raise DesignError(
+                f"labels must be a list of {len(results)} strings, one per result (e.g. "
+                f"['WCLS', 'BayesMRT']), got {labels!r}."
+            )
         labs = [str(x) for x in labels]
         if len(labs) != len(results):
             raise DesignError(f"labels needs {len(results)} names, got {len(labs)}.")
@@ -377,12 +389,22 @@ def crosscheck(
         ref = next((i for i, r in enumerate(results) if isinstance(r, ExcursionResult)), 0)
     elif isinstance(reference, str):
         if reference not in labs:
-            raise DesignError(f"reference must be one of {labs}, got {reference!r}.")
+            raise DesignError(
+                f"reference must be one of the labels {labs} (or a position), got {reference!r}."
+            )
         ref = labs.index(reference)
     else:
+        if isinstance(reference, bool) or not isinstance(reference, int | np.integer):
+            raise DesignError(
+                f"reference must be a position 0..{len(results) - 1} or one of the labels "
+                f"{labs}, got {reference!r}."
+            )
         ref = int(reference)
         if not 0 <= ref < len(results):
-            raise DesignError(f"reference must be 0..{len(results) - 1}, got {reference!r}.")
+            raise DesignError(
+                f"reference must be a position 0..{len(results) - 1} (or one of the labels "
+                f"{labs}), got {reference!r}."
+            )
     base = results[ref]
     if isinstance(base, ExcursionResult | BootstrapResult):
         terms = list(base.names_effect)
@@ -393,7 +415,10 @@ def crosscheck(
     L = pd.DataFrame(columns=terms, dtype=float)
     if lincombs:
         if not isinstance(lincombs, Mapping):
-            raise DesignError("lincombs must be {name: {term: weight}}.")
+            raise DesignError(
+                f"lincombs must be {{name: {{term: weight}}}}, e.g. {{'day 20': "
+                f"{{'Intercept': 1, 'day': 20}}}}; got {type(lincombs).__name__}."
+            )
         for name, w in lincombs.items():
             if not isinstance(w, Mapping):
                 raise DesignError(f"lincombs[{name!r}] must be {{term: weight}}, got {w!r}.")

@@ -21,6 +21,7 @@ import xarray as xr
 from scipy import stats
 
 from hte_mrt._contract import Result, check_conf_level, read_sidecar
+from hte_mrt.data.checks import check_path
 from hte_mrt.errors import DesignError
 
 TABLE_COLUMNS = ["term", "estimate", "se", "lcl", "ucl", "t", "df", "p"]
@@ -423,18 +424,28 @@ class ExcursionResult(Result):
         -------
         ExcursionResult
         """
-        from hte_mrt.estimands.excursion import ExcursionEffect, build_design
-
+        check_path(path)
         meta = read_sidecar(path, "ExcursionResult")
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             theta = ds["theta"].to_numpy().copy()
             cov_theta = ds["cov_theta"].to_numpy().copy()
+        return cls._from_parts(meta, theta, cov_theta, data, path)
+
+    @classmethod
+    def _from_parts(
+        cls, meta: dict, theta: np.ndarray, cov_theta: np.ndarray, data: Any, path: Any
+    ) -> ExcursionResult:
+        """A result from its sidecar metadata and saved coefficients (design rebuilt from
+        ``data`` when given)."""
+        from hte_mrt.estimands.excursion import ExcursionEffect, build_design, check_mrt_data
+
         est = None
         if meta.get("estimand"):
             e = meta["estimand"]
             est = ExcursionEffect(e["moderators"], e["controls"], int(e["lag"]), e["numerator"])
         design = None
         if data is not None:
+            check_mrt_data(data, "from_netcdf(data=...)")
             if est is None:
                 raise DesignError(
                     f"{path} does not record its estimand, so the design cannot be rebuilt from "
