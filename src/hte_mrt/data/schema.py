@@ -368,7 +368,7 @@ class MRTData:
             raise DataError(
                 f"Column '{availability}' (availability) must be 0/1; {bad.sum()} rows are "
                 "not, "
-                f"e.g. {fmt_ids(ex, key)}.",
+                f"e.g. {fmt_ids(ex, key)}. Recode it as 0/1 (1 = available, randomized).",
                 column=availability,
                 n_rows=int(bad.sum()),
                 examples=ex,
@@ -498,10 +498,11 @@ class MRTData:
             )
         self._exclude(df, bad, f"outcome '{outcome}' missing on an available decision point")
         keep = ~bad
-        if not keep.any():
+        if not (keep & avail).any():
             raise MissingValueError(
-                f"Column '{outcome}' (outcome) is missing on every row, so missing='drop' would "
-                "leave no data. Check that outcome= names the right column.",
+                f"Column '{outcome}' (outcome) is missing on every available decision point, so "
+                "missing='drop' would leave nothing to analyse. Check that outcome= names the "
+                "right column.",
                 column=outcome,
                 n_rows=int(bad.sum()),
                 examples=ex,
@@ -562,7 +563,8 @@ class MRTData:
             ex = first_ids(df, bad, key)
             raise MissingValueError(
                 f"Column '{cluster}' (cluster) has {bad.sum()} missing value(s), e.g. "
-                f"{fmt_ids(ex, key)}.",
+                f"{fmt_ids(ex, key)}. Fill it (one cluster per participant) or remove those "
+                "rows.",
                 column=cluster,
                 n_rows=int(bad.sum()),
                 examples=ex,
@@ -593,7 +595,7 @@ class MRTData:
                 raise ProbabilityError(
                     f"Randomization probability (column '{spec}', level {level!r}) must be "
                     f"numeric; {bad.sum()} available row(s) are not, e.g. "
-                    f"{fmt_ids(ex, [*key, spec])}.",
+                    f"{fmt_ids(ex, [*key, spec])}. Convert it (pd.to_numeric) or give a constant.",
                     column=spec,
                     n_rows=int(bad.sum()),
                     examples=ex,
@@ -603,11 +605,12 @@ class MRTData:
                 p = np.full(len(df), float(spec))
             except (TypeError, ValueError):
                 raise ProbabilityError(
-                    f"Randomization probability of level {level!r} must be a number or a column "
-                    f"name, got {spec!r}."
+                    f"Randomization probability of level {level!r} must be a number in (0, 1) or "
+                    f"a column name, got {spec!r}."
                 ) from None
             col = None
-        where = f"column '{col}'" if col else f"constant {spec!r}"
+        arg = "prob" if level == 1 else f"levels[{level!r}]"
+        where = f"column '{col}'" if col else f"{arg}={spec!r}"
         bad = np.isnan(p) & avail
         if bad.any():
             ex = first_ids(df, bad, key)

@@ -451,7 +451,8 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
         if isinstance(v, str):
             if v not in frame.columns:
                 raise MissingColumnError(
-                    f"Numerator probability column '{v}' (level {lev!r}) is not in the data.",
+                    f"Numerator probability column '{v}' (level {lev!r}) is not in the data. "
+                    "Add the column, or give a constant such as numerator=0.5.",
                     column=v,
                 )
             x = pd.to_numeric(frame[v], errors="coerce").to_numpy(dtype=float)
@@ -460,7 +461,7 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
         if np.any(np.isnan(x)) or np.any((x <= 0) | (x >= 1)):
             raise DesignError(
                 f"Numerator probability for level {lev!r} must lie in (0, 1) on every analysed "
-                f"row (got {v!r})."
+                f"row (got {v!r}); fix the column or give a constant such as numerator=0.5."
             )
         return x
 

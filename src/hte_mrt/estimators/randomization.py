@@ -201,7 +201,11 @@ def randomization_test(
         theta, cov = wls_sandwich(C, b, small)
         se = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
         est_all[r0 : r0 + nb] = theta[:, q:]
-        t_all[r0 : r0 + nb] = theta[:, q:] / se[:, q:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_all[r0 : r0 + nb] = theta[:, q:] / se[:, q:]
         bar.update(nb)
     bar.close()
+    if note:  # constant outcome: every refit is exact (effects 0, t undefined), not noise
+        est_all[:] = 0.0
+        t_all[:] = np.nan
     return RandomizationResult(observed, t_all, est_all, alpha=alpha, scheme=scheme, seed=seed)
