@@ -352,6 +352,13 @@ ESTIMAND_CASES = [
         c.data, estimator="ols"), DesignError, ["'ols'", "'wcls'"]),
     Case("estimand-fit-estimator-object", lambda c: hm.ExcursionEffect().fit(
         c.data, estimator=42), DesignError, ["estimator", "fit\\(data, estimand"]),
+    Case("estimand-fit-unknown-option", lambda c: hm.ExcursionEffect().fit(
+        c.data, n_boot=100), DesignError, ["'n_boot'", "'wcls'", "it takes"]),
+    Case("estimand-fit-estimand-argument-as-option", lambda c: hm.ExcursionEffect().fit(
+        c.data, lag=1), DesignError, ["'lag'", r"belong\(s\) to the estimand"]),
+    Case("estimand-fit-sampler-option-to-model", lambda c: hm.ExcursionEffect().fit(
+        c.data, estimator=hm.BayesMRT(), draws=10), DesignError,
+         ["'draws'", r"constructor, e\.g\. hm\.BayesMRT\(draws=500"]),
     Case("estimand-fit-bad-option", lambda c: hm.ExcursionEffect().fit(
         c.data, small_sample="no"), DesignError, ["small_sample", "True or False"]),
 ]  # fmt: skip

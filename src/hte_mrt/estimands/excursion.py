@@ -59,12 +59,42 @@ def _rhs(formula: str) -> str:
 #: modules at import (``hte_mrt.estimators.wcls`` registers "wcls", ...), so this room never
 #: imports an estimator.
 _ESTIMATORS: dict[str, Callable[..., Any]] = {}
+#: estimator name -> the options its fit accepts (None: not known, passed on unchecked)
+_OPTIONS: dict[str, tuple[str, ...] | None] = {}
+#: what the estimand itself fixes: never an option of ``fit``
+_ESTIMAND_ARGS = ("data", "moderators", "controls", "lag", "numerator", "estimand")
 
 
-def register_estimator(name: str, fit: Callable[..., Any]) -> None:
+def register_estimator(
+    name: str, fit: Callable[..., Any], options_of: Callable[..., Any] | None = None
+) -> None:
     """Make ``ExcursionEffect(...).fit(data, estimator=name)`` call ``fit(data, estimand,
-    **options)``. Estimator modules call this at import."""
+    **options)``. Estimator modules call this at import; ``options_of`` is the public function
+    whose keyword arguments (less the estimand's own) are the accepted options."""
     _ESTIMATORS[name.lower()] = fit
+    opts = None
+    if options_of is not None:
+        import inspect
+
+        opts = tuple(p for p in inspect.signature(options_of).parameters if p not in _ESTIMAND_ARGS)
+    _OPTIONS[name.lower()] = opts
+
+
+def _check_options(name: str, options: Mapping[str, Any], accepted: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(accepted))
+    if not unknown:
+        return
+    fixed = [k for k in unknown if k in _ESTIMAND_ARGS]
+    hint = (
+        f" {', '.join(fixed)} belong(s) to the estimand: hm.ExcursionEffect(moderators, "
+        "controls, lag=..., numerator=...)."
+        if fixed
+        else ""
+    )
+    raise DesignError(
+        f"Unknown option(s) {', '.join(repr(k) for k in unknown)} for estimator {name!r}; it "
+        f"takes {', '.join(accepted) or 'no options'}.{hint}"
+    )
 
 
 def registered_estimators() -> list[str]:
@@ -184,12 +214,28 @@ class ExcursionEffect:
                     "estimator object with a fit(data, estimand=...) method (e.g. "
                     "hm.BayesMRT(...))."
                 )
+            accepted = _OPTIONS.get(estimator.lower())
+            if accepted is not None:
+                _check_options(estimator, options, accepted)
             return fn(data, self, **options)
         if not callable(getattr(estimator, "fit", None)):
             raise DesignError(
                 f"estimator must be a name ({', '.join(registered_estimators())}) or an object "
                 f"with a fit(data, estimand=...) method; got {type(estimator).__name__}."
             )
+        if options:
+            import inspect
+
+            params = inspect.signature(estimator.fit).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                accepted = tuple(p for p in params if p not in ("data", "estimand"))
+                try:
+                    _check_options(type(estimator).__name__, options, accepted)
+                except DesignError as e:
+                    raise DesignError(
+                        f"{e} Settings of a model object (draws, tune, chains, seed, ...) are "
+                        f"arguments of its constructor, e.g. hm.BayesMRT(draws=500, seed=1)."
+                    ) from None
         return estimator.fit(data, estimand=self, **options)
 
 

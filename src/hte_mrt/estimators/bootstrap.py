@@ -151,4 +151,4 @@ def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> Bootst
     return bayesian_bootstrap(data, estimand=estimand, **options)
 
 
-register_estimator("bayesian_bootstrap", _fit_estimand)
+register_estimator("bayesian_bootstrap", _fit_estimand, bayesian_bootstrap)

@@ -280,5 +280,5 @@ def _fit_estimand2(data: MRTData, estimand: ExcursionEffect, **options) -> Excur
     return emee(data, estimand=estimand, **({"variant": "emee2"} | options))
 
 
-register_estimator("emee", _fit_estimand)
-register_estimator("emee2", _fit_estimand2)
+register_estimator("emee", _fit_estimand, emee)
+register_estimator("emee2", _fit_estimand2, emee)

@@ -208,4 +208,4 @@ def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> Excurs
     return wcls(data, estimand=estimand, **options)
 
 
-register_estimator("wcls", _fit_estimand)
+register_estimator("wcls", _fit_estimand, wcls)
