@@ -194,6 +194,13 @@ class MRTData:
                     f"{role}= must be the name of a column (a string), got {col!r}; e.g. "
                     f"{role}={str(col)!r} if that is the column's name."
                 )
+        dup_cols = frame.columns[frame.columns.duplicated()]
+        if len(dup_cols):
+            raise DataError(
+                f"The data frame has duplicated column name(s) {sorted(map(str, set(dup_cols)))}: "
+                "rename or drop the copies so that each column name is unique.",
+                column=str(dup_cols[0]),
+            )
         if len(frame) == 0:
             raise DataError(
                 "The data frame has no rows: MRTData needs one row per participant and decision "

@@ -380,10 +380,22 @@ class Design:
                 f"variable of the moderator formula ({needed}).",
                 column=absent[0],
             )
+        for v in needed:
+            if newdata[v].isna().any():
+                raise MissingValueError(
+                    f"Column '{v}' of the grid has {int(newdata[v].isna().sum())} missing "
+                    "value(s): give a value of every moderator on every grid row.",
+                    column=v,
+                )
         try:
-            mm = self.f_spec.get_model_matrix(newdata, na_action="raise")
-        except FormulaicError as e:
-            raise FormulaError(f"Cannot build the moderator terms on the new data: {e}") from e
+            with np.errstate(all="ignore"):
+                mm = self.f_spec.get_model_matrix(newdata, na_action="raise")
+        except (FormulaicError, ValueError) as e:
+            raise FormulaError(
+                f"Cannot build the moderator terms on the new data: {e} Give the grid's "
+                f"moderator columns ({needed}) the types and levels used in the fit, with values "
+                "the formula's transformations accept."
+            ) from e
         return np.asarray(mm, dtype=float)
 
 
@@ -415,7 +427,10 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
     try:
         needed = _required_columns(Formula(rhs))
     except FormulaicError as e:
-        raise FormulaError(f"Cannot parse the {role} formula '~ {rhs}': {e}") from e
+        raise FormulaError(
+            f"Cannot parse the {role} formula '~ {rhs}': {e} Write it like '~ 1' or "
+            "'~ day + C(location)'."
+        ) from e
     absent = sorted(v for v in needed if v not in frame.columns)
     if absent:
         raise MissingColumnError(
@@ -448,9 +463,14 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
                 examples=ex,
             )
     try:
-        mm = model_matrix(rhs, frame, na_action="raise")
+        with np.errstate(all="ignore"):  # e.g. log(0): reported below, not as a numpy warning
+            mm = model_matrix(rhs, frame, na_action="raise")
     except (FormulaicError, ValueError) as e:  # formulaic raises ValueError on NaN after transforms
-        raise FormulaError(f"Cannot build the {role} formula '~ {rhs}': {e}") from e
+        raise FormulaError(
+            f"Cannot build the {role} formula '~ {rhs}': {e} Check that every transformation "
+            "is defined on the analysed rows (e.g. log of a value <= 0 is not), and that "
+            "each term varies."
+        ) from e
     return np.asarray(mm, dtype=float), list(mm.model_spec.column_names), mm.model_spec
 
 
