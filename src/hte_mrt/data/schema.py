@@ -127,6 +127,15 @@ class MRTData:
     ------
     MissingColumnError, MissingValueError, ProbabilityError, TreatmentError, DuplicateRowError,
     OutcomeTypeError, DataError
+        Each names the column (and the first offending ids) and says what to do: e.g. an
+        empty frame, an infinite outcome (``log(0)``), ``prob="0.6"`` (a string is a column
+        name: pass ``prob=0.6``).
+
+    Warns
+    -----
+    DegenerateDataWarning
+        A participant is never available (named, with ids): they contribute no decision point
+        to any excursion effect.
 
     Examples
     --------

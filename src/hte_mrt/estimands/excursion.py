@@ -130,7 +130,10 @@ class ExcursionEffect:
         Formula of the control terms g (an intercept is included; WCLS adds the moderator
         main effects automatically).
     lag : int
-        Effect of A_t on the outcome ``lag`` decision points later (0 = proximal).
+        Effect of A_t on the outcome ``lag`` decision points later (0 = proximal). Counted in
+        decision points, i.e. rows in time order within participant, whatever the unit of the
+        time column (with time in days and five decisions a day, ``lag=1`` is the next
+        decision, not the next day); a row removed by ``missing="drop"`` keeps its place.
     numerator : float, str, dict or None
         Numerator probability pt: ``None`` uses the stated probability when it is constant on
         available rows (and asks you to choose otherwise); a constant (P(A=1) for a binary

@@ -158,7 +158,8 @@ def emee(
     numerator : float, str or None
         Numerator probability :math:`\tilde p` (as for :func:`hm.wcls <hte_mrt.wcls>`).
     lag : int, default 0
-        Outcome ``lag`` decision points after the treatment.
+        Outcome ``lag`` decision points after the treatment (rows in time order within
+        participant, whatever the unit of the time column).
     variant : {"emee", "emee2"}, default "emee"
         ``"emee2"`` centres the treatment by p inside the residual (no weights), the
         estimator behind MRTSampleSizeBinary.
@@ -173,6 +174,13 @@ def emee(
     estimand : ExcursionEffect, optional
         Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
         and ``lag``).
+
+    Warns
+    -----
+    DegenerateDataWarning
+        The binary outcome never varies on the analysed rows: always 1 gives a log relative
+        risk of exactly 0 with standard error 0 (t, p NaN); always 0 leaves it undefined (NaN).
+        ``summary()`` says why.
 
     Returns
     -------

@@ -118,7 +118,8 @@ def wcls(
         <hte_mrt.ExcursionEffect>`); default: the stated probability when it is constant.
         MRTAnalysis' default of 0.5 is *not* copied.
     lag : int, default 0
-        Outcome ``lag`` decision points after the treatment.
+        Outcome ``lag`` decision points after the treatment (rows in time order within
+        participant, whatever the unit of the time column).
     small_sample : {"auto", True, False}, default "auto"
         Mancl-DeRouen correction: ``"auto"`` corrects when n <= 50 participants.
     conf_level : float, default 0.95
@@ -126,6 +127,21 @@ def wcls(
     estimand : ExcursionEffect, optional
         Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
         and ``lag``).
+
+    Raises
+    ------
+    DataError
+        ``data`` is not an :class:`hm.MRTData <hte_mrt.MRTData>` (e.g. a DataFrame), or a
+        formula column is infinite on an analysed row.
+    DesignError
+        A bad argument (``conf_level=95``, ``small_sample="no"``, ``lag=1.5``, a lag longer
+        than the trial, no available decision point, ...); the message names it.
+
+    Warns
+    -----
+    DegenerateDataWarning
+        The outcome is constant on the analysed rows: the effect is exactly 0 with standard
+        error 0, t and p are NaN, and ``summary()`` says why.
 
     Returns
     -------
