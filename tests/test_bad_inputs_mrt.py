@@ -60,7 +60,21 @@ def ctx(tmp_path_factory):
     boot.to_netcdf(d / "boot.nc")
     xr.Dataset({"a": ("x", np.arange(3.0))}).to_netcdf(d / "foreign.nc", engine="h5netcdf")
     (d / "text.nc").write_text("not a netcdf file")
-    return SimpleNamespace(frame=frame, data=data, fit=fit, boot=boot, dir=d)
+    cache: dict = {}
+
+    def bayes():
+        """One tiny BayesMRT fit, made on first use (its diagnostics do not matter here)."""
+        if "fit" not in cache:
+            from hte_mrt.errors import ConvergenceWarning
+
+            model = hm.BayesMRT("~ S", draws=50, tune=50, chains=1, progress=False, seed=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                cache["fit"] = model.fit(data)
+            cache["fit"].to_netcdf(d / "bayes.nc")
+        return cache["fit"]
+
+    return SimpleNamespace(frame=frame, data=data, fit=fit, boot=boot, dir=d, bayes=bayes)
 
 
 def mrt(ctx, frame=None, **kw):
@@ -542,6 +556,32 @@ BAYES_CASES = [
         c.frame), DataError, ["DataFrame", r"hm\.MRTData\("]),
 ]  # fmt: skip
 
+BAYES_RESULT_CASES = [
+    Case("posterior-scale", lambda c: c.bayes().table(scale="odds"), DesignError,
+         ["scale 'odds'", "use one of 'difference'"]),
+    Case("posterior-style", lambda c: c.bayes().table(style="latex"), DesignError,
+         ["style", "'paper'"]),
+    Case("posterior-conf-level", lambda c: c.bayes().table(conf_level=95), DesignError,
+         ["conf_level", r"0\.95"]),
+    Case("posterior-conf-int", lambda c: c.bayes().conf_int(alpha=95), DesignError,
+         ["alpha", r"alpha=0\.05"]),
+    Case("posterior-hdi", lambda c: c.bayes().hdi(conf_level=1.5), DesignError,
+         ["conf_level", r"0\.95"]),
+    Case("posterior-curve-list", lambda c: c.bayes().effect_curve([0.0]), DesignError,
+         ["grid", "DataFrame"]),
+    Case("posterior-curve-missing-column", lambda c: c.bayes().effect_curve(
+        pd.DataFrame({"x": [0.0]})), MissingColumnError, ["'S'", "one column per"]),
+    Case("posterior-curve-summary-level", lambda c: c.bayes().effect_curve_summary(
+        pd.DataFrame({"S": [0.0]}), conf_level="0.9"), DesignError, ["conf_level", "such as"]),
+    Case("posterior-participants-level", lambda c: c.bayes().participant_effects(
+        conf_level=0), DesignError, ["conf_level", r"0\.95"]),
+    Case("posterior-loaded-curve-missing-column", lambda c: (c.bayes(), BayesResult.from_netcdf(
+        c.dir / "bayes.nc"))[1].effect_curve(pd.DataFrame({"x": [0.0]})), MissingColumnError,
+         ["'S'", "one column per"]),
+    Case("posterior-load-with-dataframe", lambda c: (c.bayes(), BayesResult.from_netcdf(
+        c.dir / "bayes.nc", data=c.frame)), DataError, ["DataFrame", r"hm\.MRTData\("]),
+]  # fmt: skip
+
 # ------------------------------------------------------------------------------- from_netcdf
 LOADERS = {
     "ExcursionResult": hm.ExcursionResult.from_netcdf,
@@ -609,6 +649,7 @@ ALL_CASES = (
     + CROSS_CASES
     + RESULT_CASES
     + BAYES_CASES
+    + BAYES_RESULT_CASES
     + NETCDF_CASES
     + HELPER_CASES
 )
