@@ -37,6 +37,7 @@ from hte_mrt.errors import (
 )
 from hte_mrt.results.bayes import BayesResult
 from hte_mrt.results.bootstrap import BootstrapResult
+from hte_mrt.results.crosscheck import CrossCheck
 from hte_mrt.results.randomization import RandomizationResult
 
 SPEC = {"id": "id", "time": "t", "treatment": "A", "outcome": "y", "prob": 0.5,
@@ -412,6 +413,9 @@ CROSS_CASES = [
          DesignError, ["'zz'", "use the terms"]),
     Case("cross-conf-level", lambda c: hm.crosscheck(c.fit, c.boot, conf_level=95),
          DesignError, ["conf_level", r"0\.95"]),
+    Case("cross-loaded-other-level", lambda c: (hm.crosscheck(c.fit, c.boot).to_netcdf(
+        c.dir / "cc.nc"), CrossCheck.from_netcdf(c.dir / "cc.nc"))[1].table(conf_level=0.9),
+         DesignError, [r"conf_level=0\.95", r"rerun hm\.crosscheck"]),
     Case("cross-mismatched-terms", lambda c: hm.crosscheck(c.fit, hm.wcls(c.data)),
          DesignError, ["'S'", "same moderator formula"]),
 ]  # fmt: skip
@@ -588,9 +592,11 @@ LOADERS = {
     "BootstrapResult": BootstrapResult.from_netcdf,
     "RandomizationResult": RandomizationResult.from_netcdf,
     "BayesResult": BayesResult.from_netcdf,
+    "CrossCheck": CrossCheck.from_netcdf,
 }
 OTHER_CLASS_FILE = {"ExcursionResult": "boot.nc", "BootstrapResult": "wcls.nc",
-                    "RandomizationResult": "wcls.nc", "BayesResult": "rand.nc"}  # fmt: skip
+                    "RandomizationResult": "wcls.nc", "BayesResult": "rand.nc",
+                    "CrossCheck": "boot.nc"}  # fmt: skip
 NETCDF_CASES = []
 for cls_name, load in LOADERS.items():
     NETCDF_CASES += [
@@ -779,3 +785,23 @@ def test_lag_skips_over_dropped_rows(ctx):
     fit = hm.wcls(data, lag=1)
     ex = fit.design.exclusions
     assert ((ex["id"] == df.loc[i - 1, "id"]) & (ex["t"] == df.loc[i - 1, "t"])).any()
+
+
+def test_crosscheck_round_trip(ctx, tmp_path):
+    cc = hm.crosscheck(ctx.fit, ctx.boot, lincombs={"S at 1": {"Intercept": 1, "S": 1}})
+    cc.to_netcdf(tmp_path / "cc.nc")
+    back = CrossCheck.from_netcdf(tmp_path / "cc.nc")
+    pd.testing.assert_frame_equal(back.table(), cc.table(), check_dtype=False)
+    assert back.labels == cc.labels and back.reference == cc.reference
+    assert back.flagged == cc.flagged
+    assert str(back.summary()) == str(cc.summary())
+
+
+def test_randomization_result_round_trip(ctx, tmp_path):
+    rt = hm.randomization_test(ctx.data, "~ S", n_resamples=30, seed=2, progress=False)
+    rt.to_netcdf(tmp_path / "rt.nc")
+    back = RandomizationResult.from_netcdf(tmp_path / "rt.nc", data=ctx.data)
+    pd.testing.assert_frame_equal(back.table(), rt.table())
+    np.testing.assert_array_equal(back.t_null, rt.t_null)
+    assert back.seed == 2 and back.scheme == rt.scheme
+    assert back.observed.design is not None

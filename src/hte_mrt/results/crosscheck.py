@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hte_mrt._contract import Result, check_conf_level, paper_table
+from hte_mrt._contract import Result, check_conf_level, paper_table, read_sidecar
+from hte_mrt.data.checks import check_path
 from hte_mrt.errors import DesignError
 from hte_mrt.results.bootstrap import BootstrapResult, draws_table, stack_draws
 from hte_mrt.results.frequentist import ExcursionResult, contrast_matrix
@@ -116,6 +118,22 @@ def _lincomb_rows(res: Any, L: pd.DataFrame, level: float) -> pd.DataFrame:
     )
 
 
+@dataclass
+class _SavedResult:
+    """Stands in for a compared result in a loaded :class:`CrossCheck` (only its label and
+    the saved level are known)."""
+
+    label: str
+    conf_level: float
+
+    def table(self, conf_level: float = 0.95) -> pd.DataFrame:
+        raise DesignError(
+            f"This cross-check was loaded from a file, which holds its table at conf_level="
+            f"{self.conf_level:g} only: use table() (or conf_level={self.conf_level:g}), or "
+            f"rerun hm.crosscheck(...) on the fitted results for another level."
+        )
+
+
 @dataclass(eq=False, repr=False)
 class CrossCheck(Result):
     """Two or more results of one estimand side by side (from :func:`crosscheck`).
@@ -152,6 +170,7 @@ class CrossCheck(Result):
     _cache: dict = field(default_factory=dict)
 
     _kind: ClassVar[str] = "cross-check of one estimand's estimates"
+    _format: ClassVar[str] = "hte_mrt.CrossCheck/1"
 
     @property
     def reference(self) -> str:
@@ -249,7 +268,45 @@ class CrossCheck(Result):
         return ds
 
     def _sidecar_meta(self) -> dict:
-        return {"labels": self.labels, "reference": self.reference, "threshold": self.threshold}
+        tab = self.table()
+        return {
+            "labels": self.labels,
+            "reference": self.reference,
+            "threshold": self.threshold,
+            "conf_level": self.conf_level,
+            "terms": list(self.terms),
+            "lincombs": {str(k): dict(v) for k, v in self.lincombs.iterrows()},
+            "rows": [[str(t), str(e)] for t, e in zip(tab["term"], tab["estimator"], strict=True)],
+        }
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path) -> CrossCheck:
+        """Restore a cross-check saved by ``to_netcdf``: its table at the saved ``conf_level``
+        (the compared results themselves are not saved; ``table()`` at another level raises
+        :class:`~hte_mrt.errors.DesignError`). A file that is not a saved CrossCheck raises
+        :class:`~hte_mrt.errors.DataError`."""
+        check_path(path)
+        meta = read_sidecar(path, "CrossCheck")
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            flat = ds.load().to_dataframe().reset_index()
+        order = pd.MultiIndex.from_tuples([tuple(r) for r in meta["rows"]])
+        tab = flat.set_index(["term", "estimator"]).loc[order].reset_index()
+        tab["flag"] = tab["flag"].astype(bool)
+        level = float(meta["conf_level"])
+        labels = list(meta["labels"])
+        saved = [_SavedResult(lab, level) for lab in labels]
+        lincombs = pd.DataFrame.from_dict(meta.get("lincombs") or {}, orient="index")
+        cc = cls(
+            results=saved,
+            labels=labels,
+            ref=labels.index(meta["reference"]),
+            terms=list(meta["terms"]),
+            lincombs=lincombs.reindex(columns=list(meta["terms"])).astype(float),
+            threshold=float(meta["threshold"]),
+            conf_level=level,
+        )
+        cc._cache[level] = tab
+        return cc
 
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
         flagged = self.flagged
