@@ -126,7 +126,7 @@ class _SavedResult:
     label: str
     conf_level: float
 
-    def table(self, conf_level: float = 0.95) -> pd.DataFrame:
+    def refuse(self) -> None:
         raise DesignError(
             f"This cross-check was loaded from a file, which holds its table at conf_level="
             f"{self.conf_level:g} only: use table() (or conf_level={self.conf_level:g}), or "
@@ -180,6 +180,9 @@ class CrossCheck(Result):
     def _table(self, conf_level: float) -> pd.DataFrame:
         if conf_level in self._cache:
             return self._cache[conf_level].copy()
+        for res in self.results:
+            if isinstance(res, _SavedResult):
+                res.refuse()
         parts = []
         for res, lab in zip(self.results, self.labels, strict=True):
             rows = _term_rows(res, self.terms, conf_level)
