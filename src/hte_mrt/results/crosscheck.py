@@ -119,7 +119,7 @@ def _lincomb_rows(res: Any, L: pd.DataFrame, level: float) -> pd.DataFrame:
 
 
 @dataclass
-class _SavedResult:
+class _SavedEstimator:
     """Stands in for a compared result in a loaded :class:`CrossCheck` (only its label and
     the saved level are known)."""
 
@@ -181,7 +181,7 @@ class CrossCheck(Result):
         if conf_level in self._cache:
             return self._cache[conf_level].copy()
         for res in self.results:
-            if isinstance(res, _SavedResult):
+            if isinstance(res, _SavedEstimator):
                 res.refuse()
         parts = []
         for res, lab in zip(self.results, self.labels, strict=True):
@@ -297,7 +297,7 @@ class CrossCheck(Result):
         tab["flag"] = tab["flag"].astype(bool)
         level = float(meta["conf_level"])
         labels = list(meta["labels"])
-        saved = [_SavedResult(lab, level) for lab in labels]
+        saved = [_SavedEstimator(lab, level) for lab in labels]
         lincombs = pd.DataFrame.from_dict(meta.get("lincombs") or {}, orient="index")
         cc = cls(
             results=saved,
