@@ -133,7 +133,8 @@ class ExcursionEffect:
         Effect of A_t on the outcome ``lag`` decision points later (0 = proximal). Counted in
         decision points, i.e. rows in time order within participant, whatever the unit of the
         time column (with time in days and five decisions a day, ``lag=1`` is the next
-        decision, not the next day); a row removed by ``missing="drop"`` keeps its place.
+        decision, not the next day); a row removed by ``missing="drop"`` keeps its place. The
+        data therefore need a row for every decision point, unavailable ones included.
     numerator : float, str, dict or None
         Numerator probability pt: ``None`` uses the stated probability when it is constant on
         available rows (and asks you to choose otherwise); a constant (P(A=1) for a binary
