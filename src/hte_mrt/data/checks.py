@@ -56,3 +56,107 @@ def exclusions_table(parts: list[pd.DataFrame], key: list[str]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["row", *key, "reason"])
     return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- argument checks
+# Booleans must be bool and numbers must be numbers: a string such as "no" or "200" is refused
+# (it would otherwise be taken at its truth value, or fail mid-run).
+
+
+def check_bool(name: str, value: object, *, allow: tuple = ()) -> object:
+    """``value`` if it is True/False (or one of ``allow``, e.g. ``"auto"``), else
+    :class:`DesignError` naming ``name``."""
+    from hte_mrt.errors import DesignError
+
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if any(value is a or (isinstance(a, str) and value == a) for a in allow):
+        return value
+    extra = "".join(f" or {a!r}" for a in allow)
+    raise DesignError(
+        f"{name} must be True or False{extra}, got {value!r}"
+        + (
+            " (a string, not a bool: write the bare True or False)"
+            if isinstance(value, str)
+            else ""
+        )
+        + "."
+    )
+
+
+def check_int(
+    name: str, value: object, minimum: int | None = None, *, none_ok: bool = False
+) -> int | None:
+    """``value`` as a Python int if it is an integer (not a bool, a float or a string) of at least
+    ``minimum``, else :class:`DesignError` naming ``name``."""
+    from hte_mrt.errors import DesignError
+
+    if value is None and none_ok:
+        return None
+    floor = "" if minimum is None else f" >= {minimum}"
+    orn = " or None" if none_ok else ""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        hint = ""
+        if isinstance(value, str):
+            hint = " (a string: pass the number itself, e.g. 200 rather than '200')"
+        elif isinstance(value, float | np.floating):
+            hint = " (fractional counts are not rounded: pass a whole number)"
+        raise DesignError(f"{name} must be an integer{floor}{orn}, got {value!r}{hint}.")
+    if minimum is not None and value < minimum:
+        raise DesignError(f"{name} must be an integer{floor}{orn}, got {value!r}.")
+    return int(value)
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = True,
+    high_open: bool = True,
+    example: str | None = None,
+) -> float:
+    """``value`` as a float if it is a finite real number within the bounds (open by default),
+    else :class:`DesignError` naming ``name``."""
+    from hte_mrt.errors import DesignError
+
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    low_s = "-inf" if low is None else f"{low:g}"
+    high_s = "inf" if high is None else f"{high:g}"
+    rng = f" in {lo}{low_s}, {high_s}{hi}"
+    eg = f" such as {example}" if example else ""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        hint = " (a string: pass the number itself)" if isinstance(value, str) else ""
+        raise DesignError(f"{name} must be a number{rng}{eg}, got {value!r}{hint}.")
+    v = float(value)
+    bad = not np.isfinite(v)
+    if low is not None:
+        bad |= v < low or (low_open and v == low)
+    if high is not None:
+        bad |= v > high or (high_open and v == high)
+    if bad:
+        raise DesignError(f"{name} must be a number{rng}{eg}, got {value!r}.")
+    return v
+
+
+def check_seed(value: object, name: str = "seed") -> object:
+    """A seed: a non-negative integer, None (fresh entropy), or a NumPy SeedSequence /
+    Generator."""
+    if isinstance(value, np.random.SeedSequence | np.random.Generator):
+        return value
+    return check_int(name, value, 0, none_ok=True)
+
+
+def check_path(path: object, name: str = "path") -> None:
+    """A file path (str or os.PathLike), else :class:`DataError` naming ``name``."""
+    import os
+
+    from hte_mrt.errors import DataError
+
+    if not isinstance(path, str | os.PathLike):
+        raise DataError(
+            f"{name} must be the path of a file written by to_netcdf() (a str or Path), got "
+            f"{type(path).__name__}."
+        )

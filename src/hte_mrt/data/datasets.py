@@ -109,13 +109,18 @@ def load_dataset(name: str, *, as_data: bool = False) -> pd.DataFrame | MRTData 
     >>> hm.load_dataset("tassh", as_data=True).n_clusters
     32
     """
-    if name not in DATASETS:
-        from hte_mrt.errors import DataError
+    from hte_mrt.data.checks import check_bool
+    from hte_mrt.errors import DataError
 
+    if not isinstance(name, str) or name not in DATASETS:
+        close = [d for d in DATASETS if isinstance(name, str) and d == name.strip().lower()]
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise DataError(
-            f"Unknown dataset {name!r}; the bundled datasets are {', '.join(DATASETS)} "
-            "(hm.load_dataset(name))."
+            f"Unknown dataset {name!r}.{hint} The bundled datasets are "
+            f"{', '.join(repr(d) for d in DATASETS)}: hm.load_dataset('heartsteps'). To read your "
+            "own file use pandas (pd.read_csv) and wrap it in hm.MRTData(...)."
         )
+    check_bool("as_data", as_data)
     if name == "heartsteps":
         return heartsteps() if as_data else load_heartsteps()
     from hte_mrt.data.tassh import load_tassh, tassh

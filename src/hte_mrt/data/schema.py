@@ -16,6 +16,7 @@ checks on treatment, probability and outcome apply to available rows; unavailabl
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,7 +33,9 @@ from hte_mrt.data.checks import (
 )
 from hte_mrt.errors import (
     DataError,
+    DegenerateDataWarning,
     DuplicateRowError,
+    MissingColumnError,
     MissingValueError,
     ProbabilityError,
     TreatmentError,
@@ -124,6 +127,15 @@ class MRTData:
     ------
     MissingColumnError, MissingValueError, ProbabilityError, TreatmentError, DuplicateRowError,
     OutcomeTypeError, DataError
+        Each names the column (and the first offending ids) and says what to do: e.g. an
+        empty frame, an infinite outcome (``log(0)``), ``prob="0.6"`` (a string is a column
+        name: pass ``prob=0.6``).
+
+    Warns
+    -----
+    DegenerateDataWarning
+        A participant is never available (named, with ids): they contribute no decision point
+        to any excursion effect.
 
     Examples
     --------
@@ -173,10 +185,36 @@ class MRTData:
         cluster: str | None = None,
         missing: Literal["error", "drop"] = "error",
     ) -> None:
-        if missing not in ("error", "drop"):
-            raise DataError(f"missing must be 'error' or 'drop', got {missing!r}.")
+        if not isinstance(missing, str) or missing not in ("error", "drop"):
+            raise DataError(
+                f"missing must be 'error' (a missing outcome raises) or 'drop' (such rows are "
+                f"removed and listed in .exclusions), got {missing!r}."
+            )
         if not isinstance(frame, pd.DataFrame):
-            raise DataError(f"MRTData needs a pandas DataFrame, got {type(frame).__name__}.")
+            raise DataError(
+                f"MRTData needs a pandas DataFrame (one row per participant and decision point), "
+                f"got {type(frame).__name__}: convert it with pd.DataFrame(...) first."
+            )
+        for role, col in (("id", id), ("time", time), ("treatment", treatment),
+                          ("outcome", outcome), ("availability", availability),
+                          ("cluster", cluster)):  # fmt: skip
+            if col is not None and not isinstance(col, str):
+                raise DataError(
+                    f"{role}= must be the name of a column (a string), got {col!r}; e.g. "
+                    f"{role}={str(col)!r} if that is the column's name."
+                )
+        dup_cols = frame.columns[frame.columns.duplicated()]
+        if len(dup_cols):
+            raise DataError(
+                f"The data frame has duplicated column name(s) {sorted(map(str, set(dup_cols)))}: "
+                "rename or drop the copies so that each column name is unique.",
+                column=str(dup_cols[0]),
+            )
+        if len(frame) == 0:
+            raise DataError(
+                "The data frame has no rows: MRTData needs one row per participant and decision "
+                "point. Check the filter or the file that produced it."
+            )
         self.roles = Roles(id, time, treatment, outcome, availability, cluster)
         self.missing = missing
         self._exclusions: list[pd.DataFrame] = []
@@ -191,7 +229,13 @@ class MRTData:
         a_idx = self._treatment_index(df, level_values, avail, key, categorical)
         probs = self._probabilities(df, prob_specs, level_values, avail, key, categorical)
         y = numeric_outcome(df, outcome, key)
-        df, avail, a_idx, probs, y = self._drop_missing_outcomes(df, avail, a_idx, probs, y, key)
+        self._check_finite_outcome(df, y, key)
+        # decision points counted within participant (0, 1, 2, ... in time order), before rows
+        # are dropped: ``lag`` counts these, whatever the unit of the time column
+        position = df.groupby(id, sort=False).cumcount().to_numpy(dtype=np.int64)
+        df, avail, a_idx, probs, y, position = self._drop_missing_outcomes(
+            df, avail, a_idx, probs, y, position, key
+        )
 
         self.frame: pd.DataFrame = df
         self.level_values = level_values
@@ -199,10 +243,12 @@ class MRTData:
         self.a_index = a_idx
         self.probs = probs
         self.y = y
+        self.decision_index = position
         codes, uniques = pd.factorize(df[id], sort=False)
         self.id_codes = codes.astype(np.int64)
         self.id_values = pd.Index(uniques, name=id)
         self._check_clusters(df, key)
+        self._warn_never_available()
 
     # ------------------------------------------------------------------ validation steps
     @staticmethod
@@ -220,7 +266,19 @@ class MRTData:
                 "Give either prob= (binary treatment) or levels= (categorical), not both."
             )
         if levels is None:
+            if isinstance(prob, bool | np.bool_) or not isinstance(
+                prob, str | int | float | np.number
+            ):
+                raise ProbabilityError(
+                    f"prob= must be a number in (0, 1) such as 0.6, or the name of a probability "
+                    f"column; got {prob!r}."
+                )
             return {1: prob}  # type: ignore[dict-item]
+        if not isinstance(levels, Mapping):
+            raise DataError(
+                f"levels= must be a dict {{level: probability}} with the reference level first, "
+                f"e.g. {{'none': 0.4, 'walk': 0.3, 'sed': 0.3}}; got {type(levels).__name__}."
+            )
         specs = dict(levels)
         if len(specs) < 2:
             raise DataError("levels= needs at least two treatment levels (reference first).")
@@ -238,6 +296,19 @@ class MRTData:
             self._require(frame, col, role)
         for lev, spec in prob_specs.items():
             if isinstance(spec, str):
+                if spec not in frame.columns:
+                    try:
+                        as_number = float(spec)
+                    except ValueError:
+                        as_number = None
+                    if as_number is not None:
+                        arg = "prob" if lev == 1 and len(prob_specs) == 1 else f"levels[{lev!r}]"
+                        raise MissingColumnError(
+                            f"{arg}={spec!r} is a string, so it is read as a column name, and "
+                            f"there is no column '{spec}' in the data. For a constant "
+                            f"probability pass the number: {arg}={as_number:g}.",
+                            column=spec,
+                        )
                 self._require(frame, spec, f"randomization probability of level {lev!r}")
 
     def _sorted_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -257,11 +328,23 @@ class MRTData:
                     n_rows=int(bad.sum()),
                     examples=list(df.loc[bad, "_row"].head(5)),
                 )
-        if not pd.api.types.is_numeric_dtype(df[time]):
+        if not pd.api.types.is_numeric_dtype(df[time]) or pd.api.types.is_bool_dtype(df[time]):
             raise DataError(
                 f"Column '{time}' (decision point) must be numeric (an index or a time), got "
-                f"dtype {df[time].dtype}.",
+                f"dtype {df[time].dtype}. Convert it (pd.to_numeric), or give the decision index "
+                "column as time=.",
                 column=time,
+            )
+        bad = ~np.isfinite(df[time].to_numpy(dtype=float))
+        if bad.any():
+            ex = first_ids(df, bad, [id, time])
+            raise DataError(
+                f"Column '{time}' (decision point) has {bad.sum()} infinite value(s), e.g. "
+                f"{fmt_ids(ex, [id, time])}. Every decision point needs a finite time: fix or "
+                "remove those rows.",
+                column=time,
+                n_rows=int(bad.sum()),
+                examples=ex,
             )
         df = df.sort_values([id, time], kind="stable").reset_index(drop=True)
         dup = df.duplicated([id, time], keep=False).to_numpy()
@@ -301,7 +384,7 @@ class MRTData:
             raise DataError(
                 f"Column '{availability}' (availability) must be 0/1; {bad.sum()} rows are "
                 "not, "
-                f"e.g. {fmt_ids(ex, key)}.",
+                f"e.g. {fmt_ids(ex, key)}. Recode it as 0/1 (1 = available, randomized).",
                 column=availability,
                 n_rows=int(bad.sum()),
                 examples=ex,
@@ -410,14 +493,15 @@ class MRTData:
         a_idx: np.ndarray,
         probs: np.ndarray,
         y: np.ndarray,
+        position: np.ndarray,
         key: list[str],
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """A missing outcome on an available row raises (``missing="error"``) or removes the
         row and records it in :attr:`exclusions` (``missing="drop"``)."""
         outcome = self.roles.outcome
         bad = np.isnan(y) & avail
         if not bad.any():
-            return df, avail, a_idx, probs, y
+            return df, avail, a_idx, probs, y, position
         ex = first_ids(df, bad, key)
         if self.missing == "error":
             raise MissingValueError(
@@ -430,8 +514,60 @@ class MRTData:
             )
         self._exclude(df, bad, f"outcome '{outcome}' missing on an available decision point")
         keep = ~bad
+        if not (keep & avail).any():
+            raise MissingValueError(
+                f"Column '{outcome}' (outcome) is missing on every available decision point, so "
+                "missing='drop' would leave nothing to analyse. Check that outcome= names the "
+                "right column.",
+                column=outcome,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
         df = df[keep].reset_index(drop=True)
-        return df, avail[keep], a_idx[keep], probs[keep], y[keep]
+        return df, avail[keep], a_idx[keep], probs[keep], y[keep], position[keep]
+
+    def _check_finite_outcome(self, df: pd.DataFrame, y: np.ndarray, key: list[str]) -> None:
+        """An infinite outcome (e.g. log(0) = -inf) makes every estimate NaN: refuse it."""
+        outcome = self.roles.outcome
+        bad = np.isinf(y)
+        if bad.any():
+            ex = first_ids(df, bad, [*key, outcome])
+            raise DataError(
+                f"Column '{outcome}' (outcome) has {bad.sum()} infinite value(s), e.g. "
+                f"{fmt_ids(ex, [*key, outcome])}. An infinite outcome (log(0) = -inf, a division "
+                "by 0) makes every estimate NaN: transform without infinities (e.g. "
+                "log(x + 0.5)), or set those values to NaN and pass missing='drop'.",
+                column=outcome,
+                n_rows=int(bad.sum()),
+                examples=ex,
+            )
+
+    def _warn_never_available(self) -> None:
+        """Participants without a single available decision point: named, with ids."""
+        avail_any = np.zeros(self.n_participants, dtype=bool)
+        np.logical_or.at(avail_any, self.id_codes, self.available)
+        if avail_any.all():
+            return
+        never = list(self.id_values[~avail_any])
+        col = self.roles.availability
+        n = len(never)
+        msg = (
+            f"Column '{col}' (availability): {n} of {self.n_participants} participant(s) are "
+            f"never available, e.g. {self.roles.id}={never[:5]}. They contribute no decision "
+            "point to any excursion effect: WCLS and the Bayesian model leave them out of n, "
+            "EMEE (as MRTAnalysis) still counts them in n and its degrees of freedom. Check the "
+            "availability record, or remove them before analysis and report it."
+        )
+        if avail_any.any():
+            warnings.warn(msg, DegenerateDataWarning, stacklevel=3)
+        else:
+            warnings.warn(
+                f"Column '{col}' (availability) is 0 on every row: no decision point was "
+                "randomized, so no excursion effect can be estimated. Check that "
+                "availability= names the right column and how it is coded (1 = available).",
+                DegenerateDataWarning,
+                stacklevel=3,
+            )
 
     def _check_clusters(self, df: pd.DataFrame, key: list[str]) -> None:
         """The cluster column is complete and constant within participant."""
@@ -443,7 +579,8 @@ class MRTData:
             ex = first_ids(df, bad, key)
             raise MissingValueError(
                 f"Column '{cluster}' (cluster) has {bad.sum()} missing value(s), e.g. "
-                f"{fmt_ids(ex, key)}.",
+                f"{fmt_ids(ex, key)}. Fill it (one cluster per participant) or remove those "
+                "rows.",
                 column=cluster,
                 n_rows=int(bad.sum()),
                 examples=ex,
@@ -474,7 +611,7 @@ class MRTData:
                 raise ProbabilityError(
                     f"Randomization probability (column '{spec}', level {level!r}) must be "
                     f"numeric; {bad.sum()} available row(s) are not, e.g. "
-                    f"{fmt_ids(ex, [*key, spec])}.",
+                    f"{fmt_ids(ex, [*key, spec])}. Convert it (pd.to_numeric) or give a constant.",
                     column=spec,
                     n_rows=int(bad.sum()),
                     examples=ex,
@@ -484,11 +621,12 @@ class MRTData:
                 p = np.full(len(df), float(spec))
             except (TypeError, ValueError):
                 raise ProbabilityError(
-                    f"Randomization probability of level {level!r} must be a number or a column "
-                    f"name, got {spec!r}."
+                    f"Randomization probability of level {level!r} must be a number in (0, 1) or "
+                    f"a column name, got {spec!r}."
                 ) from None
             col = None
-        where = f"column '{col}'" if col else f"constant {spec!r}"
+        arg = "prob" if level == 1 else f"levels[{level!r}]"
+        where = f"column '{col}'" if col else f"{arg}={spec!r}"
         bad = np.isnan(p) & avail
         if bad.any():
             ex = first_ids(df, bad, key)

@@ -75,6 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hte_mrt.data.checks import check_bool, check_int, check_number, check_seed
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 
@@ -193,20 +194,45 @@ class MRTSimulation:
             if not ok:
                 raise DesignError(f"MRTSimulation: {msg}")
 
-        need(int(self.n_participants) >= 1, "n_participants must be at least 1.")
-        need(int(self.n_decisions) >= 1, "n_decisions must be at least 1.")
-        need(int(self.decisions_per_day) >= 1, "decisions_per_day must be at least 1.")
+        def typed(check, *args, **kw):
+            try:
+                return check(*args, **kw)
+            except DesignError as e:
+                raise DesignError(f"MRTSimulation: {e}") from None
+
+        for name in ("n_participants", "n_decisions", "decisions_per_day", "n_clusters"):
+            typed(check_int, name, getattr(self, name), 1)
         need(
             1 <= int(self.n_clusters) <= int(self.n_participants),
             "n_clusters must lie between 1 and n_participants.",
         )
         if not callable(self.prob):
-            need(0.0 < float(self.prob) < 1.0, f"prob must lie in (0, 1), got {self.prob!r}.")
+            typed(check_number, "prob", self.prob, low=0.0, high=1.0, example="0.5")
         for name in ("availability", "availability_after_treatment"):
             q = getattr(self, name)
             if q is not None:
-                need(0.0 < float(q) <= 1.0, f"{name} must lie in (0, 1], got {q!r}.")
+                typed(check_number, name, q, low=0.0, high=1.0, high_open=False, example="0.8")
+        if isinstance(self.beta, str) or not hasattr(self.beta, "__len__"):
+            need(False, f"beta must be (beta0, beta1, beta2), got {self.beta!r}.")
         need(len(self.beta) == 3, f"beta must be (beta0, beta1, beta2), got {self.beta!r}.")
+        for k, b in enumerate(self.beta):
+            typed(check_number, f"beta[{k}]", b)
+        for name in ("endogenous", "slope_feedback"):
+            typed(check_bool, name, getattr(self, name))
+        for name in (
+            "s_ar",
+            "s_treatment",
+            "s_outcome",
+            "intercept",
+            "sd_s",
+            "sd_participant",
+            "sd_cluster",
+            "sd_slope",
+            "sd_cluster_slope",
+            "sd_error",
+            "ar",
+        ):
+            typed(check_number, name, getattr(self, name))
         for name in (
             "sd_s",
             "sd_participant",
@@ -260,6 +286,7 @@ class MRTSimulation:
         Row (i, t) holds the state S_t, availability, probability and treatment at decision t and
         the proximal outcome y = Y_{t+1}. ``seed`` is anything ``np.random.default_rng`` takes.
         """
+        check_seed(seed)
         rng = np.random.default_rng(seed)
         n, T, K = int(self.n_participants), int(self.n_decisions), int(self.n_clusters)
         # --- all innovations, in a fixed order (common random numbers across configurations)
@@ -369,6 +396,8 @@ class MRTSimulation:
 
     def replicates(self, n_rep: int, seed: int | np.random.SeedSequence) -> Iterator[MRTData]:
         """``n_rep`` independent trials from ``SeedSequence(seed).spawn(n_rep)`` (reproducible)."""
+        check_int("n_rep", n_rep, 1)
+        check_seed(seed)
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         for child in ss.spawn(n_rep):
             yield self.mrt_data(child)

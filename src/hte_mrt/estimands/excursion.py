@@ -30,7 +30,13 @@ from formulaic.transforms import TRANSFORMS
 
 from hte_mrt._util import first_ids, fmt_ids
 from hte_mrt.data.schema import PROB_TOL, MRTData
-from hte_mrt.errors import DesignError, FormulaError, MissingColumnError, MissingValueError
+from hte_mrt.errors import (
+    DataError,
+    DesignError,
+    FormulaError,
+    MissingColumnError,
+    MissingValueError,
+)
 
 NumeratorSpec = float | str | Mapping[Any, float | str] | None
 
@@ -53,12 +59,42 @@ def _rhs(formula: str) -> str:
 #: modules at import (``hte_mrt.estimators.wcls`` registers "wcls", ...), so this room never
 #: imports an estimator.
 _ESTIMATORS: dict[str, Callable[..., Any]] = {}
+#: estimator name -> the options its fit accepts (None: not known, passed on unchecked)
+_OPTIONS: dict[str, tuple[str, ...] | None] = {}
+#: what the estimand itself fixes: never an option of ``fit``
+_ESTIMAND_ARGS = ("data", "moderators", "controls", "lag", "numerator", "estimand")
 
 
-def register_estimator(name: str, fit: Callable[..., Any]) -> None:
+def register_estimator(
+    name: str, fit: Callable[..., Any], options_of: Callable[..., Any] | None = None
+) -> None:
     """Make ``ExcursionEffect(...).fit(data, estimator=name)`` call ``fit(data, estimand,
-    **options)``. Estimator modules call this at import."""
+    **options)``. Estimator modules call this at import; ``options_of`` is the public function
+    whose keyword arguments (less the estimand's own) are the accepted options."""
     _ESTIMATORS[name.lower()] = fit
+    opts = None
+    if options_of is not None:
+        import inspect
+
+        opts = tuple(p for p in inspect.signature(options_of).parameters if p not in _ESTIMAND_ARGS)
+    _OPTIONS[name.lower()] = opts
+
+
+def _check_options(name: str, options: Mapping[str, Any], accepted: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(accepted))
+    if not unknown:
+        return
+    fixed = [k for k in unknown if k in _ESTIMAND_ARGS]
+    hint = (
+        f" {', '.join(fixed)} belong(s) to the estimand: hm.ExcursionEffect(moderators, "
+        "controls, lag=..., numerator=...)."
+        if fixed
+        else ""
+    )
+    raise DesignError(
+        f"Unknown option(s) {', '.join(repr(k) for k in unknown)} for estimator {name!r}; it "
+        f"takes {', '.join(accepted) or 'no options'}.{hint}"
+    )
 
 
 def registered_estimators() -> list[str]:
@@ -94,7 +130,11 @@ class ExcursionEffect:
         Formula of the control terms g (an intercept is included; WCLS adds the moderator
         main effects automatically).
     lag : int
-        Effect of A_t on the outcome ``lag`` decision points later (0 = proximal).
+        Effect of A_t on the outcome ``lag`` decision points later (0 = proximal). Counted in
+        decision points, i.e. rows in time order within participant, whatever the unit of the
+        time column (with time in days and five decisions a day, ``lag=1`` is the next
+        decision, not the next day); a row removed by ``missing="drop"`` keeps its place. The
+        data therefore need a row for every decision point, unavailable ones included.
     numerator : float, str, dict or None
         Numerator probability pt: ``None`` uses the stated probability when it is constant on
         available rows (and asks you to choose otherwise); a constant (P(A=1) for a binary
@@ -123,8 +163,29 @@ class ExcursionEffect:
     numerator: NumeratorSpec = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.lag, int | np.integer) or self.lag < 0:
-            raise DesignError(f"lag must be a non-negative integer, got {self.lag!r}.")
+        for name in ("moderators", "controls"):
+            v = getattr(self, name)
+            if not isinstance(v, str):
+                raise FormulaError(
+                    f"{name} must be a formula string such as '~ 1' or '~ day + location', "
+                    f"got {v!r}."
+                )
+        if isinstance(self.lag, bool | np.bool_) or not isinstance(self.lag, int | np.integer):
+            hint = (
+                " (fractional lags are not rounded)"
+                if isinstance(self.lag, float | np.floating)
+                else ""
+            )
+            raise DesignError(
+                f"lag must be a whole number of decision points (0 = proximal, 1 = the next "
+                f"decision point, ...), got {self.lag!r}{hint}."
+            )
+        if self.lag < 0:
+            raise DesignError(
+                f"lag must be >= 0 decision points (0 = proximal), got {self.lag!r}: an effect "
+                "on an earlier outcome is not an excursion effect."
+            )
+        _check_numerator_spec(self.numerator)
 
     def fit(self, data: MRTData, estimator: Any = "wcls", **options: Any) -> Any:
         """Estimate this effect on ``data``.
@@ -147,6 +208,7 @@ class ExcursionEffect:
         The estimator's result: an :class:`~hte_mrt.ExcursionResult` for WCLS / EMEE, a
         bootstrap result, a :class:`~hte_mrt.BayesResult` for ``BayesMRT``.
         """
+        check_mrt_data(data, "ExcursionEffect.fit")
         if isinstance(estimator, str):
             fn = _ESTIMATORS.get(estimator.lower())
             if fn is None:
@@ -156,13 +218,97 @@ class ExcursionEffect:
                     "estimator object with a fit(data, estimand=...) method (e.g. "
                     "hm.BayesMRT(...))."
                 )
+            accepted = _OPTIONS.get(estimator.lower())
+            if accepted is not None:
+                _check_options(estimator, options, accepted)
             return fn(data, self, **options)
         if not callable(getattr(estimator, "fit", None)):
             raise DesignError(
                 f"estimator must be a name ({', '.join(registered_estimators())}) or an object "
                 f"with a fit(data, estimand=...) method; got {type(estimator).__name__}."
             )
+        if options:
+            import inspect
+
+            params = inspect.signature(estimator.fit).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                accepted = tuple(p for p in params if p not in ("data", "estimand"))
+                try:
+                    _check_options(type(estimator).__name__, options, accepted)
+                except DesignError as e:
+                    raise DesignError(
+                        f"{e} Settings of a model object (draws, tune, chains, seed, ...) are "
+                        f"arguments of its constructor, e.g. hm.BayesMRT(draws=500, seed=1)."
+                    ) from None
         return estimator.fit(data, estimand=self, **options)
+
+
+def _check_numerator_spec(spec: Any) -> None:
+    """numerator= is None, a number in (0, 1), a column name, or {level: number or column}."""
+
+    def one(v: Any, where: str) -> None:
+        if isinstance(v, str):
+            return
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+            raise DesignError(
+                f"{where} must be a probability in (0, 1) such as 0.5, or the name of a column, "
+                f"got {v!r}."
+            )
+        if not 0.0 < float(v) < 1.0:
+            raise DesignError(
+                f"{where} must lie strictly in (0, 1) (a numerator probability, e.g. 0.5), "
+                f"got {v!r}."
+            )
+
+    if spec is None:
+        return
+    if isinstance(spec, Mapping):
+        for k, v in spec.items():
+            one(v, f"numerator[{k!r}]")
+        return
+    one(spec, "numerator")
+
+
+def check_mrt_data(data: Any, where: str) -> None:
+    """Refuse anything but :class:`MRTData` with a :class:`DataError` saying how to wrap it."""
+    if isinstance(data, MRTData):
+        return
+    if isinstance(data, pd.DataFrame):
+        raise DataError(
+            f"{where} needs validated trial data, got a pandas DataFrame: wrap it first, e.g. "
+            "hm.MRTData(frame, id=..., time=..., treatment=..., outcome=..., prob=..., "
+            "availability=...)."
+        )
+    raise DataError(
+        f"{where} needs an hm.MRTData (data=), got {type(data).__name__}: build it with "
+        "hm.MRTData(frame, id=..., time=..., treatment=..., outcome=..., prob=...)."
+    )
+
+
+def outcome_degeneracy(design: Design, outcome: str, *, binary: bool = False) -> str | None:
+    """Why the outcome carries no information on the analysed rows (or None).
+
+    A constant outcome makes the effect 0 with standard error 0 (t, p and intervals undefined);
+    a binary outcome that never varies leaves the log relative risk at 0 (always 1) or
+    undefined (always 0).
+    """
+    y = design.y
+    if len(y) == 0 or np.ptp(y) > 0:
+        return None
+    v = float(y[0])
+    if binary and v == 0.0:
+        return (
+            f"Column '{outcome}' (outcome) is 0 on all {len(y)} analysed decision points: "
+            "the risk is 0 under both treatments, so the log relative risk is undefined and "
+            "is reported as NaN. Check the outcome coding (1 = event), or analyse a more "
+            "common event."
+        )
+    return (
+        f"Column '{outcome}' (outcome) is constant (= {v:g}) on all {len(y)} analysed decision "
+        "points: the estimated effect is exactly 0 with standard error 0, so t and p are "
+        "undefined (NaN) and the interval is the single point 0. Check that outcome= names the "
+        "right column and that the outcome was recorded."
+    )
 
 
 @dataclass
@@ -186,6 +332,9 @@ class Design:
     rows: np.ndarray
     n_participants_total: int
     exclusions: pd.DataFrame = field(repr=False)
+    #: participants of the data with no analysed decision point (never available, or every
+    #: outcome lost to the lag)
+    participants_without_rows: list = field(default_factory=list, repr=False)
 
     @property
     def n_levels(self) -> int:
@@ -227,10 +376,30 @@ class Design:
 
     def f_matrix(self, newdata: pd.DataFrame) -> np.ndarray:
         """f(s) for new moderator values (e.g. a grid for an effect curve)."""
+        needed = sorted(str(v) for v in getattr(self.f_spec, "required_variables", ()))
+        absent = [v for v in needed if v not in newdata.columns]
+        if absent:
+            raise MissingColumnError(
+                f"The grid lacks the moderator column(s) {absent}: give one column per "
+                f"variable of the moderator formula ({needed}).",
+                column=absent[0],
+            )
+        for v in needed:
+            if newdata[v].isna().any():
+                raise MissingValueError(
+                    f"Column '{v}' of the grid has {int(newdata[v].isna().sum())} missing "
+                    "value(s): give a value of every moderator on every grid row.",
+                    column=v,
+                )
         try:
-            mm = self.f_spec.get_model_matrix(newdata, na_action="raise")
-        except FormulaicError as e:
-            raise FormulaError(f"Cannot build the moderator terms on the new data: {e}") from e
+            with np.errstate(all="ignore"):
+                mm = self.f_spec.get_model_matrix(newdata, na_action="raise")
+        except (FormulaicError, ValueError) as e:
+            raise FormulaError(
+                f"Cannot build the moderator terms on the new data: {e} Give the grid's "
+                f"moderator columns ({needed}) the types and levels used in the fit, with values "
+                "the formula's transformations accept."
+            ) from e
         return np.asarray(mm, dtype=float)
 
 
@@ -262,7 +431,10 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
     try:
         needed = _required_columns(Formula(rhs))
     except FormulaicError as e:
-        raise FormulaError(f"Cannot parse the {role} formula '~ {rhs}': {e}") from e
+        raise FormulaError(
+            f"Cannot parse the {role} formula '~ {rhs}': {e} Write it like '~ 1' or "
+            "'~ day + C(location)'."
+        ) from e
     absent = sorted(v for v in needed if v not in frame.columns)
     if absent:
         raise MissingColumnError(
@@ -272,6 +444,19 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
         )
     for v in sorted(needed):
         bad = frame[v].isna().to_numpy()
+        col = frame[v]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            inf = np.isinf(col.to_numpy(dtype=float, na_value=np.nan))
+            if inf.any():
+                ex = first_ids(key_frame, inf, [*key, v])
+                raise DataError(
+                    f"Column '{v}' (in the {role} formula) has {inf.sum()} infinite value(s) on "
+                    f"the analysed rows, e.g. {fmt_ids(ex, [*key, v])}. Transform it without "
+                    "infinities (e.g. log(x + 0.5) rather than log(x)), or remove those rows.",
+                    column=v,
+                    n_rows=int(inf.sum()),
+                    examples=ex,
+                )
         if bad.any():
             ex = first_ids(key_frame, bad, key)
             raise MissingValueError(
@@ -282,9 +467,14 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
                 examples=ex,
             )
     try:
-        mm = model_matrix(rhs, frame, na_action="raise")
+        with np.errstate(all="ignore"):  # e.g. log(0): reported below, not as a numpy warning
+            mm = model_matrix(rhs, frame, na_action="raise")
     except (FormulaicError, ValueError) as e:  # formulaic raises ValueError on NaN after transforms
-        raise FormulaError(f"Cannot build the {role} formula '~ {rhs}': {e}") from e
+        raise FormulaError(
+            f"Cannot build the {role} formula '~ {rhs}': {e} Check that every transformation "
+            "is defined on the analysed rows (e.g. log of a value <= 0 is not), and that "
+            "each term varies."
+        ) from e
     return np.asarray(mm, dtype=float), list(mm.model_spec.column_names), mm.model_spec
 
 
@@ -331,7 +521,8 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
         if isinstance(v, str):
             if v not in frame.columns:
                 raise MissingColumnError(
-                    f"Numerator probability column '{v}' (level {lev!r}) is not in the data.",
+                    f"Numerator probability column '{v}' (level {lev!r}) is not in the data. "
+                    "Add the column, or give a constant such as numerator=0.5.",
                     column=v,
                 )
             x = pd.to_numeric(frame[v], errors="coerce").to_numpy(dtype=float)
@@ -340,7 +531,7 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
         if np.any(np.isnan(x)) or np.any((x <= 0) | (x >= 1)):
             raise DesignError(
                 f"Numerator probability for level {lev!r} must lie in (0, 1) on every analysed "
-                f"row (got {v!r})."
+                f"row (got {v!r}); fix the column or give a constant such as numerator=0.5."
             )
         return x
 
@@ -373,25 +564,53 @@ def build_design(
     ``add_moderator_main_effects`` (WCLS) puts every moderator term into g as R's ``*`` does;
     EMEE uses the control formula exactly as given.
     """
+    check_mrt_data(data, "build_design")
     r = data.roles
     df = data.frame
     key = [r.id, r.time]
     y = data.y.copy()
     excl = [data.exclusions]
     used = data.available.copy()
+    if not isinstance(est, ExcursionEffect):
+        raise DesignError(
+            f"estimand must be an hm.ExcursionEffect(moderators, controls, lag=...), got "
+            f"{type(est).__name__}."
+        )
+    if len(df) == 0:
+        raise DataError("The trial has no rows left to analyse.")
+    if not used.any():
+        col = r.availability
+        raise DesignError(
+            f"Column '{col}' (availability) is 0 on every row: no decision point was "
+            "randomized, so there is nothing to analyse. Check that availability= names the "
+            "right column and that 1 means available."
+        )
     if est.lag:
-        shifted = df[[r.id, r.time]].copy()
-        shifted[r.time] = shifted[r.time] + est.lag
-        lookup = pd.Series(data.y, index=pd.MultiIndex.from_frame(df[[r.id, r.time]]))
-        y = lookup.reindex(pd.MultiIndex.from_frame(shifted)).to_numpy(dtype=float)
+        # lag counts decision points (rows in time order within participant), not units of
+        # the time column: the outcome of the decision point ``lag`` positions later
+        pos = data.decision_index
+        n_dec = int(pos.max()) + 1
+        if est.lag >= n_dec:
+            raise DesignError(
+                f"lag={est.lag} decision points is longer than the trial: no participant has "
+                f"more than {n_dec} decision points, so no outcome lies {est.lag} decision "
+                f"point(s) after a treatment. Use a lag below {n_dec}."
+            )
+        lookup = pd.Series(data.y, index=pd.MultiIndex.from_arrays([data.id_codes, pos]))
+        target = pd.MultiIndex.from_arrays([data.id_codes, pos + est.lag])
+        y = lookup.reindex(target).to_numpy(dtype=float)
         lost = used & np.isnan(y)
         if lost.any():
             ex = df.loc[lost, ["_row", r.id, r.time]].rename(columns={"_row": "row"})
             ex["reason"] = f"no outcome {est.lag} decision point(s) later (lag {est.lag})"
             excl.append(ex)
         used &= ~np.isnan(y)
-    if not used.any():
-        raise DesignError("No available decision points with an outcome: nothing to analyse.")
+        if not used.any():
+            raise DesignError(
+                f"lag={est.lag}: no available decision point has an outcome {est.lag} decision "
+                "point(s) later (each participant's last decision points have none). Use a "
+                "smaller lag."
+            )
     rows = np.flatnonzero(used)
     sub = df.iloc[rows]
     mod_rhs, ctl_rhs = _rhs(est.moderators), _rhs(est.controls)
@@ -422,6 +641,7 @@ def build_design(
         exclusions=pd.concat([e for e in excl if len(e)], ignore_index=True)
         if any(len(e) for e in excl)
         else data.exclusions,
+        participants_without_rows=list(data.id_values[~data.id_values.isin(uniq)]),
     )
     _check_rank(G, g_names, "control (controls + moderator main effects)")
     _check_rank(F, f_names, "moderator")

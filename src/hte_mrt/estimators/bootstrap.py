@@ -20,6 +20,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from hte_mrt._contract import check_conf_level
+from hte_mrt.data.checks import check_bool, check_int, check_seed
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 from hte_mrt.estimands.excursion import (
@@ -27,9 +28,11 @@ from hte_mrt.estimands.excursion import (
     ExcursionEffect,
     NumeratorSpec,
     build_design,
+    check_mrt_data,
     register_estimator,
 )
 from hte_mrt.estimators.sandwich import group_crossprod, group_starts
+from hte_mrt.estimators.wcls import degenerate_outcome_note, resolve_estimand
 from hte_mrt.results.bootstrap import BootstrapResult
 
 
@@ -99,16 +102,22 @@ def bayesian_bootstrap(
             term  estimate    se   lcl   ucl  pr_positive
     0  Intercept      0.13  0.06  0.01  0.26         0.98
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 1:
-        raise DesignError(f"n_boot must be a positive integer, got {n_boot!r}.")
-    if which not in ("effect", "all"):
+    n_boot = check_int("n_boot", n_boot, 1)
+    if not isinstance(which, str) or which not in ("effect", "all"):
         raise DesignError(f"which must be 'effect' or 'all', got {which!r}.")
     check_conf_level(conf_level)
+    check_seed(seed)
+    progress = check_bool("progress", progress)
+    notes: list[str] = []
     if isinstance(data, Design):
         design = data
     else:
-        est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
+        check_mrt_data(data, "bayesian_bootstrap")
+        est = resolve_estimand(estimand, moderators, controls, lag, numerator)
         design = build_design(data, est)
+        note = degenerate_outcome_note(design, data)
+        if note:
+            notes.append(note)
     C, b = group_crossprod(design.X, design.W, design.y, group_starts(design.group))
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, design.dim))
@@ -122,6 +131,8 @@ def bayesian_bootstrap(
             out[r0 : r0 + nb] = np.linalg.solve(B, rhs)[..., 0]
             bar.update(nb)
     q = design.G.shape[1]
+    if notes:  # constant outcome: every weighted fit is exact, effects 0 (not rounding noise)
+        out[:, q:] = 0.0
     names = [f"control:{n}" for n in design.g_names] + design.effect_names
     if which == "effect":
         out, names = out[:, q:], names[q:]
@@ -131,11 +142,13 @@ def bayesian_bootstrap(
         coords={"draw": np.arange(n_boot), "term": names},
         name="bayesian_bootstrap",
     )
-    return BootstrapResult(draws=draws, conf_level=conf_level, n=design.n_groups, seed=seed)
+    return BootstrapResult(
+        draws=draws, conf_level=conf_level, n=design.n_groups, seed=seed, notes=notes
+    )
 
 
 def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> BootstrapResult:
     return bayesian_bootstrap(data, estimand=estimand, **options)
 
 
-register_estimator("bayesian_bootstrap", _fit_estimand)
+register_estimator("bayesian_bootstrap", _fit_estimand, bayesian_bootstrap)

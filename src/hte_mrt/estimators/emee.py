@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from hte_mrt._contract import check_conf_level
+from hte_mrt.data.checks import check_bool, check_int, check_number
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
 from hte_mrt.estimands.excursion import (
@@ -35,9 +36,11 @@ from hte_mrt.estimands.excursion import (
     ExcursionEffect,
     NumeratorSpec,
     build_design,
+    check_mrt_data,
     register_estimator,
 )
 from hte_mrt.estimators.sandwich import corrected_cov, group_starts, plain_cov
+from hte_mrt.estimators.wcls import degenerate_outcome_note, resolve_estimand
 from hte_mrt.results.frequentist import ExcursionResult
 
 
@@ -71,9 +74,19 @@ def _pieces(design: Design, theta: np.ndarray, variant: str):
 
 def _solve(design: Design, variant: str, start: np.ndarray | None, tol: float, maxiter: int):
     d = design.dim
-    theta = np.zeros(d) if start is None else np.asarray(start, dtype=float).copy()
-    if theta.shape != (d,):
-        raise DesignError(f"start needs {d} values (controls then effects), got {theta.shape}.")
+    names = [*design.g_names, *design.effect_names]
+    try:
+        theta = np.zeros(d) if start is None else np.array(start, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise DesignError(
+            f"start must be {d} numbers (controls then effects: {names}), got {start!r}."
+        ) from None
+    if theta.shape != (d,) or isinstance(start, str):
+        raise DesignError(
+            f"start needs {d} values (controls then effects: {names}), got {theta.size}."
+        )
+    if not np.all(np.isfinite(theta)):
+        raise DesignError(f"start must be finite numbers (controls then effects: {names}).")
     n = design.n_participants_total
     for it in range(maxiter):
         D, r, dr, dD_r = _pieces(design, theta, variant)
@@ -145,7 +158,8 @@ def emee(
     numerator : float, str or None
         Numerator probability :math:`\tilde p` (as for :func:`hm.wcls <hte_mrt.wcls>`).
     lag : int, default 0
-        Outcome ``lag`` decision points after the treatment.
+        Outcome ``lag`` decision points after the treatment (rows in time order within
+        participant, whatever the unit of the time column).
     variant : {"emee", "emee2"}, default "emee"
         ``"emee2"`` centres the treatment by p inside the residual (no weights), the
         estimator behind MRTSampleSizeBinary.
@@ -160,6 +174,13 @@ def emee(
     estimand : ExcursionEffect, optional
         Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
         and ``lag``).
+
+    Warns
+    -----
+    DegenerateDataWarning
+        The binary outcome never varies on the analysed rows: always 1 gives a log relative
+        risk of exactly 0 with standard error 0 (t, p NaN); always 0 leaves it undefined (NaN).
+        ``summary()`` says why.
 
     Returns
     -------
@@ -182,15 +203,19 @@ def emee(
     >>> round(float(np.exp(fit.params["Intercept"])), 3)  # the risk ratio
     1.048
     """
-    est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
-    lag = est.lag
+    check_mrt_data(data, "emee")
     check_conf_level(conf_level)
+    small_sample = check_bool("small_sample", small_sample)
+    check_number("tol", tol, low=0.0, example="1e-12")
+    maxiter = check_int("maxiter", maxiter, 1)
+    est = resolve_estimand(estimand, moderators, controls, lag, numerator)
+    lag = est.lag
     if not data.is_binary:
         raise DesignError(
             "EMEE handles a binary treatment; for a categorical treatment analyse one level "
             "against the reference at a time (subset the data), or use WCLS."
         )
-    if variant not in ("emee", "emee2"):
+    if not isinstance(variant, str) or variant not in ("emee", "emee2"):
         raise DesignError(f"variant must be 'emee' or 'emee2', got {variant!r}.")
     design_est = est
     if variant == "emee2" and est.numerator is None:
@@ -205,6 +230,26 @@ def emee(
             column=col,
             n_rows=int(bad.sum()),
         )
+    note = degenerate_outcome_note(design, data, binary=True)
+    n = design.n_participants_total
+    if note is not None and design.y[0] == 0.0:
+        # never an event: log E[Y] = -inf, the log relative risk is undefined (said in the note)
+        nan = np.full(design.dim, np.nan)
+        return ExcursionResult(
+            method=variant.upper(),
+            scale="log_rr",
+            names_control=design.g_names,
+            names_effect=design.effect_names,
+            theta=nan,
+            cov_theta=np.full((design.dim, design.dim), np.nan),
+            df=n - design.dim,
+            n=n,
+            conf_level=conf_level,
+            small_sample=small_sample,
+            design=design,
+            info={"lag": lag, "newton_steps": 0, "degenerate": note},
+            estimand=est,
+        )
     theta, n_iter = _solve(design, variant, start, tol, maxiter)
     D, r, dr, dD_r = _pieces(design, theta, variant)
     J = dD_r + D.T @ dr
@@ -215,7 +260,9 @@ def emee(
         cov = corrected_cov(J, K, s)
     else:
         cov = plain_cov(J, s)
-    n = design.n_participants_total
+    info = {"lag": lag, "newton_steps": n_iter}
+    if note is not None:
+        info["degenerate"] = note
     return ExcursionResult(
         method=variant.upper(),
         scale="log_rr",
@@ -228,7 +275,7 @@ def emee(
         conf_level=conf_level,
         small_sample=small_sample,
         design=design,
-        info={"lag": lag, "newton_steps": n_iter},
+        info=info,
         estimand=est,
     )
 
@@ -241,5 +288,5 @@ def _fit_estimand2(data: MRTData, estimand: ExcursionEffect, **options) -> Excur
     return emee(data, estimand=estimand, **({"variant": "emee2"} | options))
 
 
-register_estimator("emee", _fit_estimand)
-register_estimator("emee2", _fit_estimand2)
+register_estimator("emee", _fit_estimand, emee)
+register_estimator("emee2", _fit_estimand2, emee)

@@ -24,11 +24,25 @@ from typing import Literal
 import numpy as np
 from tqdm.auto import tqdm
 
+from hte_mrt._contract import check_conf_level
+from hte_mrt.data.checks import check_bool, check_int, check_number, check_seed
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
-from hte_mrt.estimands.excursion import Design, ExcursionEffect, NumeratorSpec, build_design
+from hte_mrt.estimands.excursion import (
+    Design,
+    ExcursionEffect,
+    NumeratorSpec,
+    build_design,
+    check_mrt_data,
+)
 from hte_mrt.estimators.sandwich import group_starts, wls_sandwich
-from hte_mrt.estimators.wcls import fit_design, resolve_small_sample
+from hte_mrt.estimators.wcls import (
+    degenerate_outcome_note,
+    exact_constant_fit,
+    fit_design,
+    resolve_estimand,
+    resolve_small_sample,
+)
 from hte_mrt.results.randomization import RandomizationResult
 
 _BATCH_BYTES = 150e6
@@ -135,15 +149,24 @@ def randomization_test(
             term     t     p  p_randomization
     0  Intercept  1.95  0.06             0.07
     """
-    if n_resamples < 1:
-        raise DesignError(f"n_resamples must be positive, got {n_resamples}.")
-    if scheme not in ("redraw", "permute"):
+    check_mrt_data(data, "randomization_test")
+    n_resamples = check_int("n_resamples", n_resamples, 1)
+    if not isinstance(scheme, str) or scheme not in ("redraw", "permute"):
         raise DesignError(f"scheme must be 'redraw' or 'permute', got {scheme!r}.")
-    est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
+    alpha = check_number("alpha", alpha, low=0.0, high=1.0, example="0.05")
+    check_bool("small_sample", small_sample, allow=("auto",))
+    check_conf_level(conf_level)
+    check_seed(seed)
+    progress = check_bool("progress", progress)
+    est = resolve_estimand(estimand, moderators, controls, lag, numerator)
     design = build_design(data, est)
+    note = degenerate_outcome_note(design, data)
     observed = fit_design(
         design, small_sample=small_sample, conf_level=conf_level, lag=est.lag, estimand=est
     )
+    if note:
+        exact_constant_fit(observed)
+        observed.info["degenerate"] = note
     starts = group_starts(design.group)
     if scheme == "permute":
         ends = np.r_[starts[1:], len(design.y)]
@@ -178,7 +201,11 @@ def randomization_test(
         theta, cov = wls_sandwich(C, b, small)
         se = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
         est_all[r0 : r0 + nb] = theta[:, q:]
-        t_all[r0 : r0 + nb] = theta[:, q:] / se[:, q:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_all[r0 : r0 + nb] = theta[:, q:] / se[:, q:]
         bar.update(nb)
     bar.close()
+    if note:  # constant outcome: every refit is exact (effects 0, t undefined), not noise
+        est_all[:] = 0.0
+        t_all[:] = np.nan
     return RandomizationResult(observed, t_all, est_all, alpha=alpha, scheme=scheme, seed=seed)

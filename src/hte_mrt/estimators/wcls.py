@@ -12,15 +12,22 @@ Inference: t with df = n - dim(theta), n = participants with an available decisi
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
+import numpy as np
+
 from hte_mrt._contract import check_conf_level
+from hte_mrt.data.checks import check_bool
 from hte_mrt.data.schema import MRTData
+from hte_mrt.errors import DegenerateDataWarning, DesignError
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,
     NumeratorSpec,
     build_design,
+    check_mrt_data,
+    outcome_degeneracy,
     register_estimator,
 )
 from hte_mrt.estimators.sandwich import group_crossprod, group_starts, wls_sandwich
@@ -31,9 +38,39 @@ SMALL_SAMPLE_THRESHOLD = 50
 
 def resolve_small_sample(small_sample: bool | Literal["auto"], n: int) -> bool:
     """``"auto"``: correct when n <= 50 participants (MRTAnalysis' rule)."""
+    small_sample = check_bool("small_sample", small_sample, allow=("auto",))
     if small_sample == "auto":
         return n <= SMALL_SAMPLE_THRESHOLD
     return bool(small_sample)
+
+
+def resolve_estimand(
+    estimand: ExcursionEffect | None,
+    moderators: str,
+    controls: str,
+    lag: int,
+    numerator: NumeratorSpec,
+) -> ExcursionEffect:
+    """The estimand given, or the one the formulas describe (checked either way)."""
+    if estimand is None:
+        return ExcursionEffect(moderators, controls, lag, numerator)
+    if not isinstance(estimand, ExcursionEffect):
+        raise DesignError(
+            f"estimand must be an hm.ExcursionEffect(moderators, controls, lag=...), got "
+            f"{type(estimand).__name__}."
+        )
+    return estimand
+
+
+def degenerate_outcome_note(
+    design: Design, data: MRTData, *, binary: bool = False, stacklevel: int = 3
+) -> str | None:
+    """Warn (:class:`DegenerateDataWarning`) and return why the outcome is uninformative on the
+    analysed rows (constant; a binary outcome that never varies), or None."""
+    note = outcome_degeneracy(design, data.roles.outcome, binary=binary)
+    if note is not None:
+        warnings.warn(note, DegenerateDataWarning, stacklevel=stacklevel)
+    return note
 
 
 def wcls(
@@ -81,7 +118,8 @@ def wcls(
         <hte_mrt.ExcursionEffect>`); default: the stated probability when it is constant.
         MRTAnalysis' default of 0.5 is *not* copied.
     lag : int, default 0
-        Outcome ``lag`` decision points after the treatment.
+        Outcome ``lag`` decision points after the treatment (rows in time order within
+        participant, whatever the unit of the time column).
     small_sample : {"auto", True, False}, default "auto"
         Mancl-DeRouen correction: ``"auto"`` corrects when n <= 50 participants.
     conf_level : float, default 0.95
@@ -89,6 +127,21 @@ def wcls(
     estimand : ExcursionEffect, optional
         Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
         and ``lag``).
+
+    Raises
+    ------
+    DataError
+        ``data`` is not an :class:`hm.MRTData <hte_mrt.MRTData>` (e.g. a DataFrame), or a
+        formula column is infinite on an analysed row.
+    DesignError
+        A bad argument (``conf_level=95``, ``small_sample="no"``, ``lag=1.5``, a lag longer
+        than the trial, no available decision point, ...); the message names it.
+
+    Warns
+    -----
+    DegenerateDataWarning
+        The outcome is constant on the analysed rows: the effect is exactly 0 with standard
+        error 0, t and p are NaN, and ``summary()`` says why.
 
     Returns
     -------
@@ -110,11 +163,29 @@ def wcls(
                                term  estimate
     0  Intercept + 20*study_day_nogap     0.138
     """
-    est = estimand or ExcursionEffect(moderators, controls, lag, numerator)
+    check_mrt_data(data, "wcls")
+    check_conf_level(conf_level)
+    check_bool("small_sample", small_sample, allow=("auto",))
+    est = resolve_estimand(estimand, moderators, controls, lag, numerator)
     design = build_design(data, est)
-    return fit_design(
+    note = degenerate_outcome_note(design, data)
+    res = fit_design(
         design, small_sample=small_sample, conf_level=conf_level, lag=est.lag, estimand=est
     )
+    if note:
+        exact_constant_fit(res)
+        res.info["degenerate"] = note
+    return res
+
+
+def exact_constant_fit(res: ExcursionResult) -> None:
+    """A constant outcome is fitted exactly (effects 0, residuals 0, covariance 0): replace the
+    rounding noise of the solve by those exact values, so t and p are NaN (said in the summary)
+    rather than ratios of rounding errors."""
+    q = len(res.names_control)
+    res.theta = np.asarray(res.theta, dtype=float).copy()
+    res.theta[q:] = 0.0
+    res.cov_theta = np.zeros_like(res.cov_theta)
 
 
 def fit_design(
@@ -153,4 +224,4 @@ def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> Excurs
     return wcls(data, estimand=estimand, **options)
 
 
-register_estimator("wcls", _fit_estimand)
+register_estimator("wcls", _fit_estimand, wcls)

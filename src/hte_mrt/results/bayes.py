@@ -30,6 +30,7 @@ from hte_mrt._contract import (
     sidecar,
 )
 from hte_mrt._util import json_default
+from hte_mrt.data.checks import check_path
 from hte_mrt.errors import ConvergenceWarning, DesignError
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -112,7 +113,11 @@ class BayesResult(Result):
             return post["beta"]
         if scale in ("log_rr", "risk_difference") and scale in post:
             return post[scale].expand_dims(term=["Intercept"], axis=-1)
-        raise DesignError(f"scale {scale!r} is not available for family {fam!r}.")
+        avail = ["difference"] + [s for s in ("log_rr", "risk_difference") if s in post]
+        raise DesignError(
+            f"scale {scale!r} is not available for family {fam!r}; use one of "
+            f"{', '.join(repr(s) for s in avail)}."
+        )
 
     # ------------------------------------------------------------------ tables
     def _draws_by_term(self, scale: str | None) -> list[xr.DataArray]:
@@ -234,13 +239,37 @@ class BayesResult(Result):
         return self.posterior
 
     def _f_matrix(self, grid: pd.DataFrame) -> np.ndarray:
+        if not isinstance(grid, pd.DataFrame):
+            raise DesignError(
+                f"grid must be a pandas DataFrame of moderator values (one column per moderator, "
+                f"e.g. pd.DataFrame({{'day': range(42)}})), got {type(grid).__name__}."
+            )
+        if len(grid) == 0:
+            raise DesignError("grid has no rows: give at least one row of moderator values.")
         if self.design is not None:
             return self.design.f_matrix(grid)
-        from formulaic import model_matrix
+        from formulaic import Formula, model_matrix
+        from formulaic.errors import FormulaicError
 
-        from hte_mrt.estimands.excursion import _rhs
+        from hte_mrt.errors import FormulaError, MissingColumnError
+        from hte_mrt.estimands.excursion import _required_columns, _rhs
 
-        mm = model_matrix(_rhs(self.config["moderators"]), grid, na_action="raise")
+        rhs = _rhs(self.config["moderators"])
+        needed = sorted(_required_columns(Formula(rhs)))
+        absent = [v for v in needed if v not in grid.columns]
+        if absent:
+            raise MissingColumnError(
+                f"The grid lacks the moderator column(s) {absent}: give one column per "
+                f"variable of the moderator formula ({needed}).",
+                column=absent[0],
+            )
+        try:
+            mm = model_matrix(rhs, grid, na_action="raise")
+        except (FormulaicError, ValueError) as e:
+            raise FormulaError(
+                f"Cannot build the moderator terms on the grid: {e} Give the grid's moderator "
+                f"columns ({needed}) complete values of the types used in the fit."
+            ) from e
         if list(mm.model_spec.column_names) != self.meta["f_names"]:
             raise DesignError(
                 "This saved result's moderator terms need the original data to be rebuilt "
@@ -402,11 +431,14 @@ class BayesResult(Result):
         with stateful transforms such as ``bs()``). A file that is not a saved BayesResult
         raises :class:`~hte_mrt.errors.DataError`.
         """
+        check_path(path)
         meta = read_sidecar(path, "BayesResult")
         dt = xr.open_datatree(Path(path), engine="h5netcdf").load()
         design = None
         if data is not None:
-            from hte_mrt.estimands.excursion import ExcursionEffect, build_design
+            from hte_mrt.estimands.excursion import ExcursionEffect, build_design, check_mrt_data
+
+            check_mrt_data(data, "BayesResult.from_netcdf(data=...)")
 
             c = meta["config"]
             design = build_design(

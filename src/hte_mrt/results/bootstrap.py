@@ -9,7 +9,7 @@ it for linear combinations of posterior or bootstrap draws.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from hte_mrt._contract import Result, check_conf_level, read_sidecar
+from hte_mrt.data.checks import check_path
 from hte_mrt.results.frequentist import contrast_matrix
 
 
@@ -71,6 +72,7 @@ class BootstrapResult(Result):
     conf_level: float = 0.95
     n: int = 0
     seed: int | None = None
+    notes: list[str] = field(default_factory=list)
 
     _format: ClassVar[str] = "hte_mrt.BootstrapResult/1"
     _kind: ClassVar[str] = "Bayesian bootstrap of WCLS"
@@ -108,8 +110,9 @@ class BootstrapResult(Result):
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
         info = {"participants": self.n, "draws": self.n_boot, "seed": self.seed}
         notes = [
+            *self.notes,
             "Dirichlet(1, ..., 1) weights over participants; percentile intervals; "
-            "no outcome model."
+            "no outcome model.",
         ]
         return self.method, info, notes
 
@@ -129,11 +132,13 @@ class BootstrapResult(Result):
             "conf_level": self.conf_level,
             "n": self.n,
             "seed": self.seed,
+            "notes": list(self.notes),
         }
 
     @classmethod
     def from_netcdf(cls, path: str | Path) -> BootstrapResult:
         """Restore a result saved by ``to_netcdf``."""
+        check_path(path)
         meta = read_sidecar(path, "BootstrapResult")
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             draws = ds["draws"].load()
@@ -146,4 +151,5 @@ class BootstrapResult(Result):
             conf_level=float(meta["conf_level"]),
             n=int(meta["n"]),
             seed=meta.get("seed"),
+            notes=list(meta.get("notes") or []),
         )

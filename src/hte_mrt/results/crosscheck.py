@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hte_mrt._contract import Result, check_conf_level, paper_table
+from hte_mrt._contract import Result, check_conf_level, paper_table, read_sidecar
+from hte_mrt.data.checks import check_path
 from hte_mrt.errors import DesignError
 from hte_mrt.results.bootstrap import BootstrapResult, draws_table, stack_draws
 from hte_mrt.results.frequentist import ExcursionResult, contrast_matrix
@@ -116,6 +118,22 @@ def _lincomb_rows(res: Any, L: pd.DataFrame, level: float) -> pd.DataFrame:
     )
 
 
+@dataclass
+class _SavedEstimator:
+    """Stands in for a compared result in a loaded :class:`CrossCheck` (only its label and
+    the saved level are known)."""
+
+    label: str
+    conf_level: float
+
+    def refuse(self) -> None:
+        raise DesignError(
+            f"This cross-check was loaded from a file, which holds its table at conf_level="
+            f"{self.conf_level:g} only: use table() (or conf_level={self.conf_level:g}), or "
+            f"rerun hm.crosscheck(...) on the fitted results for another level."
+        )
+
+
 @dataclass(eq=False, repr=False)
 class CrossCheck(Result):
     """Two or more results of one estimand side by side (from :func:`crosscheck`).
@@ -152,6 +170,7 @@ class CrossCheck(Result):
     _cache: dict = field(default_factory=dict)
 
     _kind: ClassVar[str] = "cross-check of one estimand's estimates"
+    _format: ClassVar[str] = "hte_mrt.CrossCheck/1"
 
     @property
     def reference(self) -> str:
@@ -161,6 +180,9 @@ class CrossCheck(Result):
     def _table(self, conf_level: float) -> pd.DataFrame:
         if conf_level in self._cache:
             return self._cache[conf_level].copy()
+        for res in self.results:
+            if isinstance(res, _SavedEstimator):
+                res.refuse()
         parts = []
         for res, lab in zip(self.results, self.labels, strict=True):
             rows = _term_rows(res, self.terms, conf_level)
@@ -249,7 +271,45 @@ class CrossCheck(Result):
         return ds
 
     def _sidecar_meta(self) -> dict:
-        return {"labels": self.labels, "reference": self.reference, "threshold": self.threshold}
+        tab = self.table()
+        return {
+            "labels": self.labels,
+            "reference": self.reference,
+            "threshold": self.threshold,
+            "conf_level": self.conf_level,
+            "terms": list(self.terms),
+            "lincombs": {str(k): dict(v) for k, v in self.lincombs.iterrows()},
+            "rows": [[str(t), str(e)] for t, e in zip(tab["term"], tab["estimator"], strict=True)],
+        }
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path) -> CrossCheck:
+        """Restore a cross-check saved by ``to_netcdf``: its table at the saved ``conf_level``
+        (the compared results themselves are not saved; ``table()`` at another level raises
+        :class:`~hte_mrt.errors.DesignError`). A file that is not a saved CrossCheck raises
+        :class:`~hte_mrt.errors.DataError`."""
+        check_path(path)
+        meta = read_sidecar(path, "CrossCheck")
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            flat = ds.load().to_dataframe().reset_index()
+        order = pd.MultiIndex.from_tuples([tuple(r) for r in meta["rows"]])
+        tab = flat.set_index(["term", "estimator"]).loc[order].reset_index()
+        tab["flag"] = tab["flag"].astype(bool)
+        level = float(meta["conf_level"])
+        labels = list(meta["labels"])
+        saved = [_SavedEstimator(lab, level) for lab in labels]
+        lincombs = pd.DataFrame.from_dict(meta.get("lincombs") or {}, orient="index")
+        cc = cls(
+            results=saved,
+            labels=labels,
+            ref=labels.index(meta["reference"]),
+            terms=list(meta["terms"]),
+            lincombs=lincombs.reindex(columns=list(meta["terms"])).astype(float),
+            threshold=float(meta["threshold"]),
+            conf_level=level,
+        )
+        cc._cache[level] = tab
+        return cc
 
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
         flagged = self.flagged
@@ -359,12 +419,24 @@ def crosscheck(
     []
     """
     results = [_as_result(r, i) for i, r in enumerate((a, b, *more))]
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
-        raise DesignError(f"threshold must be a positive number of SEs, got {threshold!r}.")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float | np.number)
+        or not np.isfinite(threshold)
+        or threshold <= 0
+    ):
+        raise DesignError(
+            f"threshold must be a positive number of reference SEs such as 1.0, got {threshold!r}."
+        )
     check_conf_level(conf_level)
     if labels is None:
         labs = [_label(r) for r in results]
     else:
+        if isinstance(labels, str) or not all(isinstance(x, str) for x in labels):
+            raise DesignError(
+                f"labels must be a list of {len(results)} strings, one per result (e.g. "
+                f"['WCLS', 'BayesMRT']), got {labels!r}."
+            )
         labs = [str(x) for x in labels]
         if len(labs) != len(results):
             raise DesignError(f"labels needs {len(results)} names, got {len(labs)}.")
@@ -377,12 +449,22 @@ def crosscheck(
         ref = next((i for i, r in enumerate(results) if isinstance(r, ExcursionResult)), 0)
     elif isinstance(reference, str):
         if reference not in labs:
-            raise DesignError(f"reference must be one of {labs}, got {reference!r}.")
+            raise DesignError(
+                f"reference must be one of the labels {labs} (or a position), got {reference!r}."
+            )
         ref = labs.index(reference)
     else:
+        if isinstance(reference, bool) or not isinstance(reference, int | np.integer):
+            raise DesignError(
+                f"reference must be a position 0..{len(results) - 1} or one of the labels "
+                f"{labs}, got {reference!r}."
+            )
         ref = int(reference)
         if not 0 <= ref < len(results):
-            raise DesignError(f"reference must be 0..{len(results) - 1}, got {reference!r}.")
+            raise DesignError(
+                f"reference must be a position 0..{len(results) - 1} (or one of the labels "
+                f"{labs}), got {reference!r}."
+            )
     base = results[ref]
     if isinstance(base, ExcursionResult | BootstrapResult):
         terms = list(base.names_effect)
@@ -393,7 +475,10 @@ def crosscheck(
     L = pd.DataFrame(columns=terms, dtype=float)
     if lincombs:
         if not isinstance(lincombs, Mapping):
-            raise DesignError("lincombs must be {name: {term: weight}}.")
+            raise DesignError(
+                f"lincombs must be {{name: {{term: weight}}}}, e.g. {{'day 20': "
+                f"{{'Intercept': 1, 'day': 20}}}}; got {type(lincombs).__name__}."
+            )
         for name, w in lincombs.items():
             if not isinstance(w, Mapping):
                 raise DesignError(f"lincombs[{name!r}] must be {{term: weight}}, got {w!r}.")

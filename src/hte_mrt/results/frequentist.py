@@ -21,6 +21,7 @@ import xarray as xr
 from scipy import stats
 
 from hte_mrt._contract import Result, check_conf_level, read_sidecar
+from hte_mrt.data.checks import check_path
 from hte_mrt.errors import DesignError
 
 TABLE_COLUMNS = ["term", "estimate", "se", "lcl", "ucl", "t", "df", "p"]
@@ -32,7 +33,9 @@ def _t_table(
 ) -> pd.DataFrame:
     level = check_conf_level(level)
     crit = stats.t.ppf(0.5 + level / 2, df)
-    t = est / se
+    est, se = np.asarray(est, dtype=float), np.asarray(se, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, est / np.where(se > 0, se, 1.0), np.nan)  # se 0: t undefined
     return pd.DataFrame(
         {
             "term": list(names),
@@ -76,10 +79,21 @@ def contrast_matrix(
     """
     terms = list(terms)
     p = len(terms)
+    hint = (
+        f"give {{term: weight}} (terms: {terms}), a list of such dicts, or an array with one "
+        f"entry per term"
+    )
+    if weights is None or isinstance(weights, str | bytes):
+        raise DesignError(f"weights: {hint}; got {weights!r}.")
+    if isinstance(weights, Mapping) and not weights:
+        raise DesignError(f"weights is an empty dict: {hint}.")
     if isinstance(weights, pd.DataFrame):
         unknown = set(weights.columns) - set(terms)
         if unknown:
-            raise DesignError(f"Unknown effect term(s) {sorted(unknown)}; terms are {terms}.")
+            raise DesignError(
+                f"Unknown effect term(s) {sorted(map(str, unknown))} in the weights; use the "
+                f"terms {terms}."
+            )
         L = weights.reindex(columns=terms, fill_value=0.0).astype(float)
         if names is not None:
             L.index = list(names)
@@ -91,19 +105,45 @@ def contrast_matrix(
         for w in weights:
             unknown = set(w) - set(terms)
             if unknown:
-                raise DesignError(f"Unknown effect term(s) {sorted(unknown)}; terms are {terms}.")
-            rows.append([float(w.get(n, 0.0)) for n in terms])
+                raise DesignError(
+                    f"Unknown effect term(s) {sorted(map(str, unknown))} in the weights; use "
+                    f"the terms {terms}."
+                )
+            rows.append([_weight(w.get(n, 0.0), n) for n in terms])
         arr = np.asarray(rows)
     else:
-        arr = np.atleast_2d(np.asarray(weights, dtype=float))
+        try:
+            arr = np.atleast_2d(np.asarray(weights, dtype=float))
+        except (TypeError, ValueError):
+            raise DesignError(f"weights must be numbers: {hint}; got {weights!r}.") from None
+        if arr.ndim != 2 or arr.size == 0:
+            raise DesignError(f"weights: {hint}; got an array of shape {arr.shape}.")
         if arr.shape[1] != p:
             raise DesignError(
                 f"Contrast weights need {p} entries (one per effect term {terms}), "
                 f"got {arr.shape[1]}."
             )
+    if not np.all(np.isfinite(arr)):
+        raise DesignError(f"weights must be finite numbers (no NaN or inf): {hint}.")
+    zero = ~arr.any(axis=1)
+    if zero.any():
+        raise DesignError(
+            f"weights: combination {int(np.flatnonzero(zero)[0]) + 1} has every weight 0; give "
+            "at least one nonzero weight per combination."
+        )
     if names is None:
         names = [_combination(pd.Series(row, index=terms)) for row in arr]
+    elif isinstance(names, str) or len(list(names)) != len(arr):
+        raise DesignError(
+            f"names must be a list of {len(arr)} row name(s), one per combination, got {names!r}."
+        )
     return pd.DataFrame(arr, index=list(names), columns=terms)
+
+
+def _weight(v: Any, term: str) -> float:
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+        raise DesignError(f"weights: the weight of {term!r} must be a number, got {v!r}.")
+    return float(v)
 
 
 @dataclass(eq=False, repr=False)
@@ -255,6 +295,19 @@ class ExcursionResult(Result):
             "rows excluded": self.n_excluded,
         }
         notes = []
+        if self.info.get("degenerate"):
+            notes.append(str(self.info["degenerate"]))
+        without = getattr(self.design, "participants_without_rows", None) or []
+        if without:
+            notes.append(
+                f"{len(without)} participant(s) have no analysed decision point (never "
+                f"available, or every outcome lost to the lag), e.g. {list(without[:5])}: "
+                + (
+                    "they are counted in n and df (as MRTAnalysis' EMEE does)."
+                    if self.n > self.design.n_groups
+                    else "they are not counted in n."
+                )
+            )
         if self.n_excluded and self.design is not None:
             notes.append(f"{self.n_excluded} row(s) excluded: see .design.exclusions.")
         if self.scale == "log_rr":
@@ -371,18 +424,28 @@ class ExcursionResult(Result):
         -------
         ExcursionResult
         """
-        from hte_mrt.estimands.excursion import ExcursionEffect, build_design
-
+        check_path(path)
         meta = read_sidecar(path, "ExcursionResult")
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             theta = ds["theta"].to_numpy().copy()
             cov_theta = ds["cov_theta"].to_numpy().copy()
+        return cls._from_parts(meta, theta, cov_theta, data, path)
+
+    @classmethod
+    def _from_parts(
+        cls, meta: dict, theta: np.ndarray, cov_theta: np.ndarray, data: Any, path: Any
+    ) -> ExcursionResult:
+        """A result from its sidecar metadata and saved coefficients (design rebuilt from
+        ``data`` when given)."""
+        from hte_mrt.estimands.excursion import ExcursionEffect, build_design, check_mrt_data
+
         est = None
         if meta.get("estimand"):
             e = meta["estimand"]
             est = ExcursionEffect(e["moderators"], e["controls"], int(e["lag"]), e["numerator"])
         design = None
         if data is not None:
+            check_mrt_data(data, "from_netcdf(data=...)")
             if est is None:
                 raise DesignError(
                     f"{path} does not record its estimand, so the design cannot be rebuilt from "
@@ -463,9 +526,24 @@ class ExcursionResult(Result):
         M = L.to_numpy()
         d1 = M.shape[0]
         if d1 > self.df:
-            raise DesignError(f"{d1} contrasts cannot be tested jointly with df = {self.df}.")
+            raise DesignError(
+                f"weights: {d1} contrasts cannot be tested jointly with df = {self.df}; test "
+                "fewer contrasts at once."
+            )
+        if np.linalg.matrix_rank(M) < d1:
+            raise DesignError(
+                f"weights: the {d1} contrasts are linearly dependent (one is a combination of "
+                "the others), so the joint hypothesis is stated twice; drop the redundant "
+                "row(s)."
+            )
         est = M @ self.params.to_numpy()
         V = M @ self.cov.to_numpy() @ M.T
+        if not np.all(np.isfinite(V)) or np.linalg.matrix_rank(V) < d1:
+            raise DesignError(
+                "joint_test: the covariance of the contrasts is singular or undefined (e.g. a "
+                "constant outcome gives standard errors of 0; see summary()), so no joint test "
+                "is possible."
+            )
         t2 = float(est @ np.linalg.solve(V, est))
         df2 = self.df - d1 + 1
         f = t2 * df2 / (d1 * self.df)
@@ -493,6 +571,13 @@ class ExcursionResult(Result):
                 "saved with the result: load it with ExcursionResult.from_netcdf(path, "
                 "data=<the trial>) or refit."
             )
+        if not isinstance(grid, pd.DataFrame):
+            raise DesignError(
+                f"grid must be a pandas DataFrame of moderator values (one column per moderator, "
+                f"e.g. pd.DataFrame({{'day': range(42)}})), got {type(grid).__name__}."
+            )
+        if len(grid) == 0:
+            raise DesignError("grid has no rows: give at least one row of moderator values.")
         F = self.design.f_matrix(grid)
         p = F.shape[1]
         levels = self.design.levels

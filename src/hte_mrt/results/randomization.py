@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from hte_mrt._contract import Result
+from hte_mrt._contract import Result, read_sidecar
+from hte_mrt.data.checks import check_path
 from hte_mrt.results.frequentist import ExcursionResult
 
 
@@ -64,6 +66,8 @@ class RandomizationResult(Result):
         p_null = 2 * stats.t.sf(np.abs(self.t_null), self.observed.df)
         tab["p_randomization"] = (1 + exceed) / (1 + self.n_resamples)
         tab["share_significant"] = (p_null < self.alpha).mean(axis=0)
+        undefined = ~np.isfinite(t_obs)  # e.g. a constant outcome: the summary says why
+        tab.loc[undefined, ["p_randomization", "share_significant"]] = np.nan
         return tab
 
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
@@ -74,7 +78,10 @@ class RandomizationResult(Result):
             "alpha": f"{self.alpha:g}",
             "participants": self.observed.n,
         }
-        notes = [
+        notes = (
+            [str(self.observed.info["degenerate"])] if self.observed.info.get("degenerate") else []
+        )
+        notes += [
             "p is the model-based t test; p_randomization compares |t| with its "
             "re-randomization distribution; share_significant is the share of redraws with "
             f"p < {self.alpha:g}."
@@ -84,6 +91,42 @@ class RandomizationResult(Result):
     def _repr_extra(self) -> str:
         return f"{self.n_resamples} resamples, {self.scheme}"
 
+    def _sidecar_meta(self) -> dict:
+        return {
+            "alpha": float(self.alpha),
+            "scheme": self.scheme,
+            "seed": self.seed
+            if self.seed is None or isinstance(self.seed, int)
+            else str(self.seed),
+            "observed": self.observed._sidecar_meta(),
+        }
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path, data: Any = None) -> RandomizationResult:
+        """Restore a result saved by ``to_netcdf`` (the observed fit and the null draws).
+
+        ``data`` (the trial) rebuilds the observed fit's design, as for
+        :meth:`ExcursionResult.from_netcdf <hte_mrt.ExcursionResult.from_netcdf>`. A file that
+        is not a saved RandomizationResult raises :class:`~hte_mrt.errors.DataError`.
+        """
+        check_path(path)
+        meta = read_sidecar(path, "RandomizationResult")
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            t_null = ds["t_null"].to_numpy().copy()
+            est_null = ds["estimates_null"].to_numpy().copy()
+            theta = ds["theta"].to_numpy().copy()
+            cov_theta = ds["cov_theta"].to_numpy().copy()
+        observed = ExcursionResult._from_parts(meta["observed"], theta, cov_theta, data, path)
+        seed = meta.get("seed")
+        return cls(
+            observed,
+            t_null,
+            est_null,
+            alpha=float(meta["alpha"]),
+            scheme=str(meta["scheme"]),
+            seed=seed,
+        )
+
     def to_xarray(self) -> xr.Dataset:
         """The table's columns (dim ``term``) plus ``t_null`` and ``estimates_null`` (dims
         ``resample``, ``term``)."""
@@ -91,6 +134,9 @@ class RandomizationResult(Result):
         ds = xr.Dataset.from_dataframe(tab)
         ds["t_null"] = (("resample", "term"), self.t_null)
         ds["estimates_null"] = (("resample", "term"), self.estimates_null)
+        obs = self.observed.to_xarray()
+        ds["theta"] = obs["theta"]
+        ds["cov_theta"] = obs["cov_theta"]
         ds.attrs = {
             "scheme": self.scheme,
             "alpha": self.alpha,

@@ -39,14 +39,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import xarray as xr
 
+from hte_mrt.data.checks import check_bool, check_int
 from hte_mrt.data.schema import MRTData
-from hte_mrt.errors import DesignError, OutcomeTypeError
+from hte_mrt.errors import DesignError, OutcomeTypeError, PriorError
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,
     NumeratorSpec,
     _rhs,
     build_design,
+    check_mrt_data,
 )
 from hte_mrt.estimators.bayes.priors import make_rv, resolve_priors, validate_priors
 
@@ -176,12 +178,23 @@ def _formula_key(formula: str) -> str:
     return "".join(_rhs(formula).split())
 
 
+_INT_HINTS = {
+    "draws": "draws kept per chain, e.g. 1000",
+    "tune": "warm-up iterations per chain, e.g. 1000 (NUTS needs a warm-up to adapt)",
+    "chains": "independent chains, e.g. 4 (at least 2 to compute R-hat)",
+    "n_jobs": "chains run at once, or None to let the sampler choose",
+    "seed": "a seed such as 1, or None for fresh entropy",
+    "lag": "decision points between treatment and outcome, 0 = proximal",
+}
+
+
 def _check_int(name: str, value: Any, minimum: int, *, none_ok: bool = False) -> None:
-    if value is None and none_ok:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        extra = " or None" if none_ok else ""
-        raise DesignError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}.")
+    try:
+        check_int(name, value, minimum, none_ok=none_ok)
+    except DesignError as e:
+        hint = _INT_HINTS.get(name)
+        msg = str(e).rstrip(".")
+        raise DesignError(f"{msg}; {name}: {hint}." if hint else f"{msg}.") from None
 
 
 @dataclass
@@ -321,10 +334,30 @@ class BayesMRT:
                 f"target_accept must be a number in (0, 1) such as 0.9, or None; "
                 f"got {self.target_accept!r}."
             )
-        if not isinstance(self.progress, bool | np.bool_):
-            raise DesignError(f"progress must be True or False, got {self.progress!r}.")
-        if self.sampler not in ("auto", "nutpie", "pymc"):
-            raise DesignError(f"sampler must be 'auto', 'nutpie' or 'pymc', got {self.sampler!r}.")
+        check_bool("progress", self.progress)
+        check_bool("random_slope", self.random_slope)
+        check_bool("correlated", self.correlated)
+        if self.cluster_intercept is not None:
+            check_bool("cluster_intercept", self.cluster_intercept, allow=(None,))
+        for name, allowed in (
+            ("sampler", ("auto", "nutpie", "pymc")),
+            ("family", ("gaussian", "bernoulli")),
+            ("method", ("collapsed", "rowlevel")),
+        ):
+            v = getattr(self, name)
+            if not isinstance(v, str) or v not in allowed:
+                raise DesignError(
+                    f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {v!r}."
+                )
+        if self.priors is not None and not isinstance(self.priors, dict):
+            raise PriorError(
+                f"priors must be a dict such as {{'beta': {{'dist': 'normal', 'mu': 0, "
+                f"'sigma': 1}}}}, or None for the defaults; got {type(self.priors).__name__}."
+            )
+        validate_priors(self.priors)
+        if self.lag is not None or self.numerator is not None:
+            # the same checks as the estimand's (the formulas are checked when fitting)
+            ExcursionEffect("~ 1", "~ 1", self.lag or 0, self.numerator)
         for name in ("moderators", "controls"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
@@ -337,6 +370,10 @@ class BayesMRT:
         if self.target_accept is not None:
             self.target_accept = float(self.target_accept)
         self.progress = bool(self.progress)
+        self.random_slope = bool(self.random_slope)
+        self.correlated = bool(self.correlated)
+        if self.cluster_intercept is not None:
+            self.cluster_intercept = bool(self.cluster_intercept)
 
     # ------------------------------------------------------------------ configuration
     def config(self) -> dict:
@@ -693,6 +730,7 @@ class BayesMRT:
 
         from hte_mrt.estimators.bayes.posterior import posterior_result
 
+        check_mrt_data(data, "BayesMRT.fit")
         model = self._resolve(estimand)
         built = model._build(data)
         target_accept = model.target_accept
@@ -754,6 +792,7 @@ class BayesMRT:
         import pymc as pm
 
         _check_int("draws", draws, 1)
+        check_mrt_data(data, "BayesMRT.prior_predictive")
         model = self._resolve(estimand)
         built = model._build(data)
         rng = np.random.default_rng(model.seed)

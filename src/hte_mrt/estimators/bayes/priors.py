@@ -46,7 +46,8 @@ def validate_priors(priors: Mapping[str, Any] | None) -> dict[str, dict[str, Any
     for key, spec in (priors or {}).items():
         if key not in PRIOR_KEYS:
             raise PriorError(
-                f"Unknown prior key {key!r}; known keys: {', '.join(PRIOR_KEYS)}.", key=key
+                f"Unknown prior key {key!r}; use one of the known keys: {', '.join(PRIOR_KEYS)}.",
+                key=key,
             )
         if not isinstance(spec, Mapping) or "dist" not in spec:
             raise PriorError(
@@ -77,6 +78,13 @@ def validate_priors(priors: Mapping[str, Any] | None) -> dict[str, dict[str, Any
                 key=key,
             )
         for name, value in params.items():
+            flat = list(np.ravel(np.asarray(value, dtype=object)))
+            if any(isinstance(x, str | bytes | bool | np.bool_) for x in flat):
+                raise PriorError(
+                    f"Prior {key!r}: parameter {name!r} must be a number (or a list of numbers), "
+                    f"got {value!r}; write it without quotes.",
+                    key=key,
+                )
             try:
                 v = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
@@ -84,7 +92,11 @@ def validate_priors(priors: Mapping[str, Any] | None) -> dict[str, dict[str, Any
                     f"Prior {key!r}: parameter {name!r} must be numeric, got {value!r}.", key=key
                 ) from None
             if not np.all(np.isfinite(v)):
-                raise PriorError(f"Prior {key!r}: parameter {name!r} is not finite.", key=key)
+                raise PriorError(
+                    f"Prior {key!r}: parameter {name!r} is not finite ({value!r}); give a finite "
+                    "number.",
+                    key=key,
+                )
             if name in POSITIVE and np.any(v <= 0):
                 raise PriorError(
                     f"Prior {key!r}: parameter {name!r} must be positive, got {value!r}.", key=key
