@@ -137,8 +137,8 @@ class MRTSimulation:
     endogenous
         S depends on past treatment and past outcome (True) or is an exogenous AR(1) (False).
     s_ar, s_treatment, s_outcome, sd_s
-        Dynamics of S (see module docstring). Keep s_ar + s_outcome * (0.5 + |beta2|) < 1 for a
-        stable S with the default baseline.
+        Dynamics of S (see module docstring). Keep
+        ``s_ar + s_outcome * (0.5 + abs(beta2)) < 1`` for a stable S with the default baseline.
     intercept, baseline
         mu0 and the control part g(S_t, tfrac_t) of the outcome mean.
     sd_participant, sd_cluster, n_clusters

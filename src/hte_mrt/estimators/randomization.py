@@ -101,7 +101,7 @@ def randomization_test(
     :math:`\beta(t; s) = E[Y_{t+\ell}(1) - Y_{t+\ell}(0) \mid S_t = s, I_t = 1] = f(s)^\top
     \beta`. Under the sharp null that treatment never changes the outcome, Y is fixed while A
     could have been any draw from the known randomization: A* is redrawn at every analysed
-    decision point, WCLS refitted (all refits batched), and each term's observed |t| compared
+    decision point, WCLS refitted (all refits batched), and each term's observed ``|t|`` compared
     with its re-randomization distribution,
 
     .. math::

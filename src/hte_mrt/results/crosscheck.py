@@ -380,7 +380,7 @@ def crosscheck(
         result has ``effect_draws()``, with equal-tailed intervals; else from its
         ``lincomb``).
     threshold : float, default 1.0
-        Flag when |difference| exceeds this many reference standard errors.
+        Flag when the absolute difference exceeds this many reference standard errors.
     conf_level : float, default 0.95
         Default interval level of the table.
     reference : int or str, optional
