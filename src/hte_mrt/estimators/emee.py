@@ -12,7 +12,7 @@ with weights W_t = (pt/p)^A ((1-pt)/(1-p))^(1-A) and numerator probability pt.
     sum_t (exp(-(A_t - p_t) f_t'beta) Y_t - exp(g_t'alpha)) [g_t ; (A_t - p_t) f_t] = 0.
 
 The control design g is used exactly as given (no automatic moderator terms). The equation is
-solved by damped Newton steps with the analytic Jacobian to ``max|U|/n < 1e-12``; the variance is the
+solved by damped Newton steps with the analytic Jacobian to |U|/n < 1e-12; the variance is the
 sandwich with the Mancl-DeRouen correction always applied (computed exactly, see
 :mod:`.sandwich`); inference uses t with df = n - p - q, n = all participants.
 
@@ -170,7 +170,7 @@ def emee(
     start : array, optional
         Starting values (controls then effects) for the Newton iterations.
     tol, maxiter
-        Convergence: max |U| / n < ``tol`` within ``maxiter`` Newton steps.
+        Convergence: ``max|U| / n < tol`` within ``maxiter`` Newton steps.
     estimand : ExcursionEffect, optional
         Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
         and ``lag``).
