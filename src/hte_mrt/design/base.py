@@ -10,6 +10,7 @@ search as MRT-SS, or a real root as MRTSampleSizeBinary).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from scipy import stats
 from hte_mrt.design.common import (
     DEFAULT_N_MAX,
     SMALL_N,
+    DesignWarning,
     PowerNotReachableError,
     _check_level,
     _check_n,
@@ -165,7 +167,17 @@ class _DesignBase:
         p, q = self.p, self.q
         pw = _f_power(np.array([n, n - 1], dtype=float), self.delta, p, q, alpha)
         before = float(pw[1]) if n - 1 > p + q else None
-        notes = [_small_note(n)]
+        small = _small_note(n)
+        if small:
+            warnings.warn(
+                f"sample_size: N = {n} is below {SMALL_N}, where the F approximation of "
+                "Liao et al. (2016) is unreliable (MRT-SS never returns fewer than "
+                f"{SMALL_N}). Plan for at least {SMALL_N} participants, or check the power "
+                "at this N by simulation (hm.simulated_power).",
+                DesignWarning,
+                stacklevel=3,
+            )
+        notes = [small]
         if n == p + q + 1:
             notes.append(
                 f"the target is already reached at N = p + q + 1 = {n}, the smallest N the "

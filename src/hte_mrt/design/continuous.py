@@ -28,8 +28,9 @@ the dimension of the control (baseline) model, 3 in MRT-SS. Then
 F_{a,b;l}: the noncentral F distribution function). The sample size is the smallest integer N
 with power(N) >= the target; power(N) increases strictly with N (lambda grows, the critical value
 falls), so it is found by integer bisection. Unlike MRT-SS there is no floor of 10 and no cap of
-1,000: the exact N is reported (with a note below 10, where the F approximation is doubtful) up
-to ``n_max``.
+1,000: the exact N is reported up to ``n_max``; below 10, where the F approximation is
+unreliable, it comes with a note and a :class:`~hte_mrt.design.common.DesignWarning` (a warning
+about the design calculation, not the data, hence not a ``DegenerateDataWarning``).
 
 The public functions take the design as keyword arguments, build one :class:`ContinuousDesign`
 (:func:`continuous_design`) and ask it; a design built once answers every question

@@ -31,6 +31,8 @@ class Curve:
       ``initial`` on day 1 to ``2 mean - initial`` on day D, averaging ``mean``.
     * ``Curve.quadratic(initial, mean, turn_day, turn=None)``: initial + b j + c j^2 with its
       vertex on day ``turn_day`` (b = -2 c (turn_day - 1)) and average ``mean`` over the D days.
+      ``turn_day`` may lie after the last day (as in MRT-SS's second example, availability
+      turning on day 42 of a 28-day trial): the curve is then monotone over the trial.
       ``turn="max"`` / ``"min"`` states what the turning point must be (MRT-SS's effect curve
       has its *maximum* on the given day); an impossible combination raises :class:`DesignError`.
     * ``Curve.from_values(v)``: any values, one per day or one per decision point.
@@ -165,11 +167,9 @@ class Curve:
             return b0 + 2.0 * (m - b0) * j / (D - 1)
         # quadratic: beta_j = b0 + b j + c j^2, b = -2 c j*, mean over the D days = m
         js = float(self.turn_day) - 1.0  # type: ignore[arg-type]
-        if self.turn_day > D:  # type: ignore[operator]
-            raise DesignError(
-                f"{name}: turn_day={self.turn_day:g} lies after the last day ({D}). Give a "
-                f"turn_day between 1 and {D}, or a linear or Curve.from_values curve."
-            )
+        # a turning day after the last day is allowed (MRT-SS's second example has the
+        # availability turning on day 42 of a 28-day trial): the quadratic is still defined
+        # on days 1..D, monotone there.
         s1, s2 = j.sum(), (j**2).sum()
         den = s2 - 2.0 * js * s1  # = D (D-1) ((2D-1)/6 - j*)
         if abs(den) <= 1e-10 * max(s2, 1.0):
