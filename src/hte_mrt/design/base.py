@@ -87,8 +87,8 @@ class _DesignBase:
 
     def power_result(self, n: float, alpha: float = 0.05) -> PowerResult:
         """The power at N participants as a :class:`PowerResult`."""
-        alpha = float(alpha)
         _check_level(alpha)
+        alpha = float(alpha)
         _check_n(n, self.p, self.q, integer=self._integer_n)
         df2 = n - self.p - self.q
         return PowerResult(
@@ -104,8 +104,8 @@ class _DesignBase:
 
     def power_table(self, ns: Sequence[float] | ArrayLike, alpha: float = 0.05) -> pd.DataFrame:
         """Power at each N in ``ns``: columns n, power, noncentrality, df1, df2, critical_value."""
-        alpha = float(alpha)
         _check_level(alpha)
+        alpha = float(alpha)
         arr = _check_n(ns, self.p, self.q, integer=self._integer_n).ravel()
         df2 = arr - self.p - self.q
         whole = bool(np.all(arr == np.round(arr)))
@@ -142,7 +142,7 @@ class _DesignBase:
         """Smallest integer N in [p+q+1, n_max] with power(N) >= target (power increases)."""
         lo = self.p + self.q + 1
         if n_max < lo:
-            raise DesignError(f"n_max = {n_max} must exceed p + q = {lo - 1}.")
+            raise DesignError(f"n_max = {n_max} must exceed p + q = {lo - 1}; raise n_max.")
         if self._power(n_max, alpha) < target:
             self._unreachable(target, alpha, n_max)
         if self._power(lo, alpha) >= target:

@@ -259,14 +259,18 @@ def _z_matrix(
         deg = {"constant": 0, "linear": 1, "quadratic": 2}.get(z.lower())
         if deg is None:
             raise DesignError(
-                f"z must be 'constant', 'linear', 'quadratic' or a matrix, got {z!r}."
+                f"z must be 'constant', 'linear', 'quadratic' or a matrix, got {z!r}; pass one "
+                "of those names or a (decision points x p) matrix."
             )
         names = ("1", "day", "day^2")[: deg + 1]
         return np.column_stack([j**k for k in range(deg + 1)]), names
     try:
         Z = np.asarray(z, dtype=float)
     except (TypeError, ValueError):
-        raise DesignError("z must be a name or a numeric matrix.") from None
+        raise DesignError(
+            "z must be a name ('constant', 'linear', 'quadratic') or a numeric matrix; pass "
+            "one of those."
+        ) from None
     if Z.ndim == 0:
         Z = np.full((T, 1), float(Z))
     if Z.ndim == 1:
@@ -280,7 +284,7 @@ def _z_matrix(
             f"z has {Z.shape[0]} rows; give one per decision point ({T}) or one per day ({days})."
         )
     if not np.all(np.isfinite(Z)):
-        raise DesignError("z contains non-finite values.")
+        raise DesignError("z contains non-finite values; give a finite matrix.")
     return Z, tuple(f"z{k + 1}" for k in range(Z.shape[1]))
 
 
@@ -344,9 +348,12 @@ def continuous_design(
         hint="Choose values (or curve parameters) that stay within [0, 1].",
     )
     if not np.all(np.isfinite(beta)):
-        raise DesignError("effect contains non-finite values.")
+        raise DesignError("effect contains non-finite values; give finite effects.")
     if tau.sum() <= 0:
-        raise DesignError("availability is 0 at every decision point: nobody can be treated.")
+        raise DesignError(
+            "availability is 0 at every decision point: nobody can be treated; give the "
+            "expected availability (e.g. availability=0.7)."
+        )
     Z, names = _z_matrix(z, D, K, ecurve)
     return ContinuousDesign(D, K, beta, tau, pr, Z, names, qq, ecurve, acurve)
 
@@ -488,7 +495,7 @@ def mrt_power(
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
     )
-    return design.power_result(n, float(alpha))
+    return design.power_result(n, alpha)
 
 
 @_doc
@@ -534,7 +541,7 @@ def power_table(
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
     )
-    return design.power_table(ns, float(alpha))
+    return design.power_table(ns, alpha)
 
 
 @_doc

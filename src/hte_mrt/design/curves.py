@@ -91,7 +91,10 @@ class Curve:
                 f"Curve.quadratic(turn_day) is a 1-based day, got {turn_day!r}: give a day >= 1."
             )
         if turn not in (None, "max", "min"):
-            raise DesignError(f"Curve.quadratic(turn) must be 'max', 'min' or None, got {turn!r}.")
+            raise DesignError(
+                f"Curve.quadratic(turn) must be 'max', 'min' or None, got {turn!r}; pass one of "
+                "those."
+            )
         return cls(
             "quadratic",
             mean=_finite(mean, "Curve.quadratic(mean)"),
@@ -103,9 +106,23 @@ class Curve:
     @classmethod
     def from_values(cls, values: ArrayLike) -> Curve:
         """Arbitrary values: one per day (constant within the day) or one per decision point."""
-        v = np.asarray(values, dtype=float).ravel()
+        if isinstance(values, str | bytes):
+            raise DesignError(
+                f"Curve.from_values needs a vector of numbers, got the string {values!r}; pass "
+                "a list or array of numbers."
+            )
+        try:
+            v = np.asarray(values, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise DesignError(
+                f"Curve.from_values needs a vector of numbers, got {values!r}; pass a list or "
+                "array of numbers (one per day or per decision point)."
+            ) from None
         if v.size == 0 or not np.all(np.isfinite(v)):
-            raise DesignError("Curve.from_values needs a non-empty vector of finite numbers.")
+            raise DesignError(
+                "Curve.from_values needs a non-empty vector of finite numbers; pass one value "
+                "per day or per decision point."
+            )
         return cls("values", mean=float(v.mean()), values=tuple(v.tolist()))
 
     # ---- properties ---------------------------------------------------------------------
@@ -153,7 +170,10 @@ class Curve:
             if v.size == 1:
                 return np.full(D, v[0])
             if v.size != D:
-                raise DesignError(f"{name}: {v.size} values do not give one per day ({D} days).")
+                raise DesignError(
+                    f"{name}: {v.size} values do not give one per day ({D} days); give {D} "
+                    "values (or one per decision point)."
+                )
             return v
         b0, m = float(self.initial), float(self.mean)  # type: ignore[arg-type]
         if self.shape == "linear":
@@ -214,11 +234,17 @@ def _per_decision(x: Any, name: str, days: int, per_day: int) -> tuple[np.ndarra
     T = days * per_day
     if isinstance(x, Curve):
         return x.expand(days, per_day, name=name), x
+    if isinstance(x, str | bytes | bool | np.bool_):
+        raise DesignError(
+            f"{name} must be a Curve, a number or a vector of numbers, got {x!r} "
+            f"({type(x).__name__}); pass e.g. {name}=0.5 or hm.Curve.constant(0.5)."
+        )
     try:
         v = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
         raise DesignError(
-            f"{name} must be a Curve, a number or a vector of numbers, got {type(x).__name__}."
+            f"{name} must be a Curve, a number or a vector of numbers, got {type(x).__name__}; "
+            f"pass e.g. {name}=0.5 or hm.Curve.constant(0.5)."
         ) from None
     if v.ndim == 0 or v.size == 1:
         val = float(v.ravel()[0])

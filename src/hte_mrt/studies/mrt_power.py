@@ -107,6 +107,14 @@ from numpy.typing import ArrayLike
 from scipy import signal, stats
 
 from hte_mrt._contract import Result, check_conf_level
+from hte_mrt.design.common import (
+    _check_level,
+    _check_n,
+    _finite,
+    check_bool,
+    check_n_jobs,
+    check_seed,
+)
 from hte_mrt.design.continuous import ContinuousDesign, continuous_design
 from hte_mrt.design.curves import Curve
 from hte_mrt.errors import DesignError, EstimationError
@@ -448,6 +456,14 @@ def heterogeneity_power(
     >>> round(hm.heterogeneity_power(ss.design, 46, slope_sd=0.15), 3)
     0.631
     """
+    if not isinstance(design, ContinuousDesign):
+        raise DesignError(
+            f"heterogeneity_power: design must be a ContinuousDesign, got "
+            f"{type(design).__name__}; pass e.g. hm.mrt_sample_size(...).design."
+        )
+    _check_level(alpha)
+    _check_n(n, design.p, design.q)
+    slope_sd = _nonneg(slope_sd, "slope_sd")
     tau, pr, Z = design.availability, design.prob, design.z
     w1 = tau * pr * (1 - pr)
     v = w1 * ((1 - pr) ** 3 + pr**3) - w1**2
@@ -463,13 +479,10 @@ def heterogeneity_power(
 
 
 def _nonneg(x: Any, name: str, upper: float | None = None) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise DesignError(f"{name} must be a number, got {x!r}.") from None
-    if not math.isfinite(v) or v < 0 or (upper is not None and v > upper):
-        rng = f"[0, {upper:g}]" if upper is not None else ">= 0"
-        raise DesignError(f"{name} must be finite and {rng}, got {x!r}.")
+    v = _finite(x, name)
+    if v < 0 or (upper is not None and v > upper):
+        rng = f"in [0, {upper:g}]" if upper is not None else ">= 0"
+        raise DesignError(f"{name} must be {rng}, got {x!r}; pass a number {rng} (0: off).")
     return v
 
 
@@ -579,21 +592,38 @@ def simulated_power(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
     )
     if not isinstance(n, int | np.integer) or isinstance(n, bool):
-        raise DesignError(f"n (number of participants) must be a whole number, got {n!r}.")
-    if not isinstance(n_sims, int | np.integer) or n_sims < 1:
-        raise DesignError(f"n_sims must be a positive whole number, got {n_sims!r}.")
-    rho_ = float(rho)
+        raise DesignError(
+            f"n (number of participants) must be a whole number, got {n!r}; pass e.g. n=40."
+        )
+    if isinstance(n_sims, bool) or not isinstance(n_sims, int | np.integer) or n_sims < 1:
+        raise DesignError(
+            f"n_sims must be a positive whole number, got {n_sims!r}; pass e.g. n_sims=1000."
+        )
+    rho_ = _finite(rho, "rho (AR(1) correlation)")
     if not -1.0 < rho_ < 1.0:
-        raise DesignError(f"rho (AR(1) correlation) must lie in (-1, 1), got {rho!r}.")
-    if not isinstance(cluster_size, int | np.integer) or cluster_size < 1:
-        raise DesignError(f"cluster_size must be a positive whole number, got {cluster_size!r}.")
+        raise DesignError(
+            f"rho (AR(1) correlation) must lie in (-1, 1), got {rho!r}; pass e.g. rho=0.5."
+        )
+    if (
+        isinstance(cluster_size, bool)
+        or not isinstance(cluster_size, int | np.integer)
+        or cluster_size < 1
+    ):
+        raise DesignError(
+            f"cluster_size must be a positive whole number, got {cluster_size!r}; pass e.g. "
+            "cluster_size=10."
+        )
+    _check_level(alpha)
+    check_seed(seed)
+    check_n_jobs(n_jobs)
+    check_bool(progress, "progress")
     settings = {
         "rho": rho_,
         "slope_sd": _nonneg(slope_sd, "slope_sd"),
         "availability_feedback": _nonneg(availability_feedback, "availability_feedback", 1.0),
         "cluster_sd": _nonneg(cluster_sd, "cluster_sd"),
         "cluster_size": int(cluster_size),
-        "small_sample": bool(small_sample),
+        "small_sample": check_bool(small_sample, "small_sample"),
     }
     return _simulate(
         design,
