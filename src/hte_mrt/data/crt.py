@@ -36,6 +36,7 @@ from hte_mrt.errors import (
     DataError,
     DesignError,
     DuplicateRowError,
+    MissingColumnError,
     MissingValueError,
     TreatmentError,
     UnseenLevelError,
@@ -321,12 +322,20 @@ class CRTData:
         role_cols = {"cluster": r.cluster, "arm": r.arm, "outcome": r.outcome}
         if r.id is not None:
             role_cols["id"] = r.id
-        for role, col in role_cols.items():
-            require_column(frame, col, role)
-        for col in r.individual:
-            require_column(frame, col, "baseline" if col == r.baseline else "individual covariate")
-        for col in r.cluster_covariates:
-            require_column(frame, col, "cluster covariate")
+        args = {"individual covariate": "individual", "cluster covariate": "cluster_covariates"}
+        needed = [*role_cols.items()]
+        needed += [("baseline" if c == r.baseline else "individual covariate", c)
+                   for c in r.individual]  # fmt: skip
+        needed += [("cluster covariate", c) for c in r.cluster_covariates]
+        for role, col in needed:
+            try:
+                require_column(frame, col, role)
+            except MissingColumnError as exc:
+                raise MissingColumnError(
+                    f"{exc} Name an existing column in {args.get(role, role)}= (column names "
+                    "are case-sensitive).",
+                    column=exc.column,
+                ) from None
         covs = [*r.individual, *r.cluster_covariates]
         dup = sorted({c for c in covs if covs.count(c) > 1})
         if dup:
@@ -594,7 +603,14 @@ class CRTData:
         blocks: dict[str, list[np.ndarray]] = {"individual": [], "cluster": []}
         names: dict[str, list[str]] = {"individual": [], "cluster": []}
         for cov in self._covariates:  # every column present before any value is checked
-            require_column(frame, cov.name, f"{cov.level} covariate")
+            try:
+                require_column(frame, cov.name, f"{cov.level} covariate")
+            except MissingColumnError as exc:
+                raise MissingColumnError(
+                    f"{exc} Pass rows with every covariate the model was fitted on "
+                    f"({', '.join(c.name for c in self._covariates)}).",
+                    column=exc.column,
+                ) from None
         for cov in self._covariates:
             s = frame[cov.name]
             na = s.isna().to_numpy()

@@ -299,13 +299,13 @@ class CATEResult(Result):
         if len(levels) < 2:
             raise DesignError(
                 f"contrasts: '{name}' has a single level ({levels[0]!r}) in these rows; there is "
-                "nothing to compare."
+                "nothing to compare: pass a column with two or more levels."
             )
         ref = levels[0] if reference is None else reference
         if ref not in levels:
             raise DesignError(
                 f"contrasts: reference {ref!r} is not a level of '{name}' "
-                f"(levels: {', '.join(map(str, levels))})."
+                f"(levels: {', '.join(map(str, levels))}); pass one of those."
             )
         ref = levels[levels.index(ref)]  # as the level is shown (e.g. 0, not 0.0)
         g = self._groups(by, bins)[0]

@@ -549,7 +549,8 @@ class StochtreeBCF(CRTLearner):
         if 0 < int(self.num_gfr) < int(self.chains):
             raise DesignError(
                 f"StochtreeBCF: num_gfr ({self.num_gfr}) must be >= chains ({self.chains}) (each "
-                "chain starts from its own grow-from-root forest), or 0."
+                "chain starts from its own grow-from-root forest), or 0; pass num_gfr >= chains "
+                "or num_gfr=0."
             )
 
     def _fit(self, W, z, y, cluster, rng) -> None:

@@ -496,7 +496,9 @@ class GPBoostLearner(CRTLearner):
         _check_positive(owner, "learning_rate", self.learning_rate)
         check_int(owner, "max_depth", self.max_depth, 1)
         if self.max_depth > 16:
-            raise DesignError(f"{owner}: max_depth must be <= 16, got {self.max_depth}.")
+            raise DesignError(
+                f"{owner}: max_depth must be <= 16, got {self.max_depth}; pass e.g. max_depth=5."
+            )
         check_int(owner, "min_data_in_leaf", self.min_data_in_leaf, 1)
         _check_common(self)
 
