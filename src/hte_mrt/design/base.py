@@ -125,7 +125,7 @@ class _DesignBase:
         pw = self._power(n_max, alpha)
         extra = (
             " The effect is zero (after projection on the tested effect model), so power equals "
-            "alpha for every N."
+            "alpha for every N: give a non-zero effect (or change z)."
             if self.delta <= 0
             else " Increase n_max, the effect, the number of decision points or the "
             "randomization probability (towards 0.5), or lower the target power."

@@ -233,7 +233,7 @@ def binary_design(
         open_lo=True,
         open_hi=True,
         per_day=per_day,
-        hint="Randomization probabilities must be strictly between 0 and 1.",
+        hint="Give randomization probabilities strictly between 0 and 1.",
     )
     _check_range(tau, "availability", 0, 1, open_lo=False, open_hi=False, per_day=per_day)
     if tau.sum() <= 0:

@@ -250,7 +250,7 @@ def _z_matrix(
     if z is None:
         if effect_curve is None or effect_curve.degree is None:
             raise DesignError(
-                "z: the effect was given as values, so say which effect model to test: "
+                "z: the effect was given as values, so say which effect model to test: pass "
                 "z='constant' (the average effect), 'linear' or 'quadratic' (in the day), or a "
                 "matrix with one row per decision point (or per day)."
             )
@@ -334,7 +334,7 @@ def continuous_design(
         open_hi=True,
         per_day=K,
         curve=pcurve,
-        hint="Randomization probabilities must be strictly between 0 and 1.",
+        hint="Give randomization probabilities strictly between 0 and 1.",
     )
     _check_range(
         tau,

@@ -130,7 +130,8 @@ def _validate_table(tab: np.ndarray, per_day: int, state: Any, levels: Sequence[
         raise DesignError(
             f"probs: P(treatment = {levels[k]!r}) = {tab[t, k]:.6g} at "
             f"{_where(t, per_day, state)} lies outside [0, 1] ({int(bad.any(axis=1).sum())} "
-            "decision point(s) affected)."
+            "decision point(s) affected); give probabilities in [0, 1] that sum to 1 over the "
+            "levels."
         )
     sums = tab.sum(axis=1)
     off = np.abs(sums - 1) > _TOL
@@ -139,7 +140,7 @@ def _validate_table(tab: np.ndarray, per_day: int, state: Any, levels: Sequence[
         raise DesignError(
             f"probs: the level probabilities {np.round(tab[t], 6).tolist()} at "
             f"{_where(t, per_day, state)} sum to {sums[t]:.6g}, not 1 ({int(off.sum())} "
-            "decision point(s) affected)."
+            "decision point(s) affected); give one probability per level, summing to 1."
         )
 
 
@@ -234,7 +235,8 @@ class RandomizationDesign:
             if bad.any():
                 t = int(np.flatnonzero(bad)[0])
                 raise DesignError(
-                    f"availability {avail[t]:.6g} at {_where(t, K)} lies outside [0, 1]."
+                    f"availability {avail[t]:.6g} at {_where(t, K)} lies outside [0, 1]; give "
+                    "availability probabilities in [0, 1]."
                 )
         object.__setattr__(self, "avail", avail)
         if self.state_probs is not None:
