@@ -380,7 +380,7 @@ CASES = [
     ("importance-progress-string", lambda: fitted().moderator_importance(progress="no"),
      DesignError, [r"progress"]),
     ("bootstrap-n_boot-one", lambda: hm.LinearInteraction().fit(data()).bootstrap(n_boot=1),
-     DesignError, [r"n_boot must be >= 2"]),
+     DesignError, [r"needs n_boot >= 2"]),
     ("bootstrap-n_boot-string", lambda: hm.LinearInteraction().fit(data()).bootstrap(n_boot="5"),
      DesignError, [r"n_boot"]),
     ("bootstrap-n_jobs-zero",

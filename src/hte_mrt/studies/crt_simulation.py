@@ -378,6 +378,11 @@ def run_study(
             model = make_learner(spec)
         except HteMrtError as exc:
             raise DesignError(f"run_study: learner {lname!r}: {exc}") from exc
+        except TypeError as exc:  # e.g. a parameter the learner does not have
+            raise DesignError(
+                f"run_study: learner {lname!r} cannot be built ({exc}); pass the learner's own "
+                "parameter names (see its get_params())."
+            ) from exc
         if not isinstance(model, CRTLearner):
             raise DesignError(
                 f"run_study: learner {lname!r} gives a {type(model).__name__}, not a CRT "

@@ -182,17 +182,17 @@ class CRTLearner:
                 f"{type(data).__name__}; build one with CRTData(frame, cluster=..., arm=..., "
                 "outcome=...)."
             )
-        self._check_shared_params()
-        if hasattr(self, "_check_params"):
-            self._check_params()  # the learner's own parameters, before anything runs
-        X, V, names = data.encode()
-        W = np.hstack([X, V]).astype(float)
         # a failed (re)fit must not leave a model paired with data it was not fitted on
         for attr in ("data_", "feature_names_", "n_individual_", "degenerate_"):
             self.__dict__.pop(attr, None)
         for hook in ("_tau", "_mu", "_tau_draws"):  # a previous constant-outcome fit's stand-ins
             self.__dict__.pop(hook, None)
         self._boot_models = None
+        self._check_shared_params()
+        if hasattr(self, "_check_params"):
+            self._check_params()  # the learner's own parameters, before anything runs
+        X, V, names = data.encode()
+        W = np.hstack([X, V]).astype(float)
         self.feature_names_ = [*names.individual, *names.cluster]
         self.n_individual_ = X.shape[1]
         t0 = time.perf_counter()
@@ -569,7 +569,7 @@ class CRTLearner:
         B = check_int(owner, "n_boot", B, 0)
         if B < 2:
             raise DesignError(
-                f"{owner}: n_boot must be >= 2, got {B}; pass n_boot=200 or more for reported "
+                f"{owner}: needs n_boot >= 2, got {B}; pass n_boot=200 or more for reported "
                 "intervals."
             )
         if n_jobs is not None:
