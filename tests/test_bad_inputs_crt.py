@@ -482,7 +482,9 @@ def test_constant_outcome_warns_and_the_result_says_why():
     exactly 0 (not NaN), and the result's summary states the reason."""
     const = crt(frame().assign(y=3.0))
     for learner in (hm.LinearInteraction(n_boot=20, seed=1, progress=False),
-                    hm.BayesianAdditiveMixedModel(draws=10, tune=10, chains=1)):  # fmt: skip
+                    hm.MixedEffectsRandomForest(n_boot=20, progress=False),
+                    hm.BayesianAdditiveMixedModel(draws=10, tune=10, chains=1),
+                    hm.BARTMixed(draws=10, tune=10, chains=1)):  # fmt: skip
         with pytest.warns(DegenerateDataWarning, match=r"outcome 'y' is constant \(3\)"):
             res = hm.cate(const, learner)
         assert np.all(res.estimate == 0.0)
@@ -493,6 +495,12 @@ def test_constant_outcome_warns_and_the_result_says_why():
         assert "outcome 'y' is constant" in str(summ)
         # the stand-in model's outcome mean is the constant, at both arms
         np.testing.assert_allclose(learner.predict_outcome(new_rows(), arm=1), 3.0)
+        imp = learner.moderator_importance(columns=["x1", "v1"], progress=False)
+        assert (imp["importance"] == 0.0).all()
+    with pytest.warns(DegenerateDataWarning):
+        lin = hm.LinearInteraction(progress=False).fit(const)
+    with pytest.raises(DesignError, match="nothing to resample"):
+        lin.bootstrap(n_boot=5)
     # a later fit to non-degenerate data fits the learner again (no stale stand-in)
     lin = hm.LinearInteraction(progress=False)
     with pytest.warns(DegenerateDataWarning):

@@ -379,6 +379,11 @@ class SimulatedPowerResult(Result):
         opts = ", ".join(f"{k}={v:g}" for k, v in self.settings.items() if k != "small_sample")
         info = {
             "design": self.design.describe(),
+            "test": (
+                f"Hotelling T^2 with F({self.p}, n - {self.q + 2 * self.p - 1}) as "
+                f"ExcursionResult.joint_test; analytic: F({self.p}, N - {self.p + self.q}) "
+                "(MRT-SS)"
+            ),
             "options": opts,
             "availability (stated, realized)": (
                 f"{self.design.availability.mean():.4f}, {self.availability_realized:.4f}"

@@ -390,6 +390,8 @@ class CRTLearner:
                 f"predict_outcome: arm must be 0 (control) or 1 (intervention), or one such "
                 f"value per row, got {arm!r}; pass arm=0 or arm=1."
             )
+        if getattr(self, "degenerate_", None):  # a constant outcome: the constant, either arm
+            return self._mu(W) + z * self._tau(W)
         return self._outcome(W, z)
 
     def moderator_importance(
