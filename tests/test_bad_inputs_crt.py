@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 import hte_mrt as hm
+from hte_mrt.data.tassh import load_tassh, tassh
 from hte_mrt.errors import (
     DataError,
     DegenerateDataWarning,
@@ -30,6 +31,7 @@ from hte_mrt.errors import (
     MissingValueError,
     OutcomeTypeError,
     TreatmentError,
+    UncleanedCodeError,
     UnseenLevelError,
 )
 from hte_mrt.studies.crt_simulation import run_study
@@ -190,6 +192,11 @@ CASES = [
      [r"'x3' \(individual covariate\) is not numeric", r"categorical="]),
     ("crt-constant-covariate", lambda: crt(frame().assign(x2=1)), DataError,
      [r"'x2' \(individual covariate\) is constant"]),
+    ("tassh-frame-ndarray", lambda: tassh(frame().to_numpy()), DataError, [r"tassh: frame"]),
+    ("tassh-individual-string", lambda: tassh(individual="age"), DataError,
+     [r"tassh: individual=", r"'age'"]),
+    ("tassh-raw-codes", lambda: tassh(load_tassh(raw=True)), UncleanedCodeError,
+     [r"TASSH missing codes left uncleaned", r"'BMI'"]),
     # ---- learner constructor arguments (checked when fit starts, before anything runs) ------
     ("linear-n_boot-string", lambda: hm.LinearInteraction(n_boot="200").fit(data()),
      DesignError, [r"LinearInteraction: n_boot", r"'200' \(a string\)"]),
@@ -481,6 +488,9 @@ def test_constant_outcome_warns_and_the_result_says_why():
     """A constant outcome is legal but degenerate: a DegenerateDataWarning at fit, CATEs and ATEs
     exactly 0 (not NaN), and the result's summary states the reason."""
     const = crt(frame().assign(y=3.0))
+    assert "ICC (one-way ANOVA, arms pooled)       undefined (no outcome variance" in str(
+        const.summary()
+    )
     for learner in (hm.LinearInteraction(n_boot=20, seed=1, progress=False),
                     hm.MixedEffectsRandomForest(n_boot=20, progress=False),
                     hm.BayesianAdditiveMixedModel(draws=10, tune=10, chains=1),

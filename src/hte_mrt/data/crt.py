@@ -164,9 +164,15 @@ class CRTSummary:
             f"  by arm ('{self.arm}'): clusters, individuals, cluster sizes, outcome, ICC",
         ]
         lines += ["    " + s for s in self.by_arm.to_string(index=False).splitlines()]
+
+        def icc(v: float) -> str:
+            if np.isfinite(v):
+                return f"{v:.4f}"
+            return "undefined (no outcome variance within or between clusters)"
+
         lines += [
-            f"  ICC (one-way ANOVA, arms pooled)       {self.icc:.4f}",
-            f"  ICC (one-way ANOVA, within arm)        {self.icc_within_arm:.4f}",
+            f"  ICC (one-way ANOVA, arms pooled)       {icc(self.icc)}",
+            f"  ICC (one-way ANOVA, within arm)        {icc(self.icc_within_arm)}",
         ]
         if len(self.exclusions):
             lines.append(f"  rows excluded         {len(self.exclusions)}")
