@@ -95,34 +95,32 @@ def test_other_options():
         simulated_power(20, slope_sd=-1, **small)
 
 
-def test_batched_fit_equals_wcls():
-    """One simulated replicate refitted with hte_mrt.wcls gives the same Hotelling F."""
+def _refit_with_wcls(res, n, days, per_day, prob, opts, seed, r):
+    """Replicate r of ``simulated_power(..., seed=seed)`` as an MRTData, refitted with hm.wcls."""
     from hte_mrt import MRTData
     from hte_mrt.estimators.wcls import wcls
 
-    opts = {"rho": 0.5, "slope_sd": 0.1, "availability_feedback": 0.2, "cluster_sd": 0.5}
-    n, T = 20, 210
-    res = simulated_power(n, n_sims=2, seed=5, **REF, **opts)
     d = res.design
+    T = days * per_day
     Q, R = np.linalg.qr(d.z)
     spec = mp._Spec(
         n,
         d.prob,
         d.availability,
         d.effect,
-        mp._control_basis(42, 5, 3),
+        mp._control_basis(days, per_day, 3),
         Q * math.sqrt(T),
         np.linalg.inv(R) * math.sqrt(T),
         0.05,
-        opts["rho"],
-        opts["slope_sd"],
-        opts["availability_feedback"],
-        opts["cluster_sd"],
+        opts.get("rho", 0.0),
+        opts.get("slope_sd", 0.0),
+        opts.get("availability_feedback", 0.0),
+        opts.get("cluster_sd", 0.0),
         10,
         True,
     )
-    sim = mp._generate(spec, np.random.SeedSequence(5).spawn(2)[1:])
-    j = np.tile(np.repeat(np.arange(42.0), 5), n)
+    sim = mp._generate(spec, np.random.SeedSequence(seed).spawn(r + 1)[r:])
+    j = np.tile(np.repeat(np.arange(float(days)), per_day), n)
     frame = pd.DataFrame(
         {
             "id": np.repeat(np.arange(n), T),
@@ -135,15 +133,50 @@ def test_batched_fit_equals_wcls():
         }
     )
     data = MRTData(
-        frame, id="id", time="t", treatment="a", outcome="y", prob=0.4, availability="avail"
+        frame, id="id", time="t", treatment="a", outcome="y", prob=prob, availability="avail"
     )
-    fit = wcls(data, moderators="~ j + j2", controls="~ j + j2", small_sample=True)
-    b, V = fit.params.to_numpy(), fit.cov.to_numpy()
-    p, q = 3, 3
-    f = (b @ np.linalg.solve(V, b)) * (n - p - q) / (p * (n - q - 1))
-    assert res.replicates["F"].iloc[1] == pytest.approx(f, rel=1e-8)
+    return wcls(data, moderators="~ j + j2", controls="~ j + j2", small_sample=True)
+
+
+def test_batched_fit_equals_wcls():
+    """One simulated replicate refitted with hte_mrt.wcls gives the same estimates, and the
+    simulation's F and p are those of the user's test, ``wcls(...).joint_test()``."""
+    opts = {"rho": 0.5, "slope_sd": 0.1, "availability_feedback": 0.2, "cluster_sd": 0.5}
+    n = 20
+    res = simulated_power(n, n_sims=2, seed=5, progress=False, **REF, **opts)
+    fit = _refit_with_wcls(res, n, 42, 5, 0.4, opts, seed=5, r=1)
+    jt = fit.joint_test()
+    assert res.replicates["F"].iloc[1] == pytest.approx(jt.f, rel=1e-8)
+    assert res.replicates["p"].iloc[1] == pytest.approx(jt.p, rel=1e-7)
     est = res.replicates[["beta[1]", "beta[day]", "beta[day^2]"]].iloc[1].to_numpy()
-    np.testing.assert_allclose(est, b, rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(est, fit.params.to_numpy(), rtol=1e-7, atol=1e-12)
+
+
+def test_rejections_are_those_of_joint_test():
+    """simulated_power's reject column equals ``wcls(...).joint_test().p < alpha`` trial by
+    trial: a small design (N = 12, p = 3 effect terms, q = 3) where MRT-SS's calibration
+    F(p, N - q - p) and joint_test's F(p, df - p + 1), df = N - p - q, differ most, at an
+    effect where about half the trials reject. The replicates below include trials between the
+    two critical values (checked), so the old calibration would fail this test."""
+    from scipy import stats
+
+    n, days, per_day, prob = 12, 10, 5, 0.5
+    design = {"days": days, "per_day": per_day, "prob": prob, "availability": 0.8}
+    design["effect"] = Curve.linear(initial=0.15, mean=0.25)
+    R = 16
+    res = simulated_power(n, n_sims=R, seed=11, progress=False, z="quadratic", **design)
+    reps = res.replicates
+    p, q = 3, 3
+    between = 0
+    for r in range(R):
+        jt = _refit_with_wcls(res, n, days, per_day, prob, {}, seed=11, r=r).joint_test()
+        assert reps["F"].iloc[r] == pytest.approx(jt.f, rel=1e-7)
+        assert bool(reps["reject"].iloc[r]) == (jt.p < 0.05)
+        # MRT-SS's calibration of the same T^2
+        old_p = stats.f.sf(jt.t2 * (n - p - q) / (p * (n - q - 1)), p, n - p - q)
+        between += (old_p < 0.05) != (jt.p < 0.05)
+    assert 0 < reps["reject"].sum() < R
+    assert between > 0
 
 
 def test_backends_identical():

@@ -36,6 +36,7 @@ from hte_mrt.errors import (
     DataError,
     DesignError,
     DuplicateRowError,
+    MissingColumnError,
     MissingValueError,
     TreatmentError,
     UnseenLevelError,
@@ -163,9 +164,15 @@ class CRTSummary:
             f"  by arm ('{self.arm}'): clusters, individuals, cluster sizes, outcome, ICC",
         ]
         lines += ["    " + s for s in self.by_arm.to_string(index=False).splitlines()]
+
+        def icc(v: float) -> str:
+            if np.isfinite(v):
+                return f"{v:.4f}"
+            return "undefined (no outcome variance within or between clusters)"
+
         lines += [
-            f"  ICC (one-way ANOVA, arms pooled)       {self.icc:.4f}",
-            f"  ICC (one-way ANOVA, within arm)        {self.icc_within_arm:.4f}",
+            f"  ICC (one-way ANOVA, arms pooled)       {icc(self.icc)}",
+            f"  ICC (one-way ANOVA, within arm)        {icc(self.icc_within_arm)}",
         ]
         if len(self.exclusions):
             lines.append(f"  rows excluded         {len(self.exclusions)}")
@@ -262,12 +269,35 @@ class CRTData:
         dropna_outcome: bool = False,
         id: str | None = None,
     ) -> None:
-        if missing not in ("error", "indicator"):
-            raise DataError(f"missing must be 'error' or 'indicator', got {missing!r}.")
+        if not isinstance(missing, str) or missing not in ("error", "indicator"):
+            raise DataError(
+                f"CRTData: missing must be 'error' or 'indicator', got {missing!r}; pass "
+                "missing='error' (raise on a missing covariate) or missing='indicator' (fill "
+                "and flag)."
+            )
+        if not isinstance(dropna_outcome, bool | np.bool_):
+            raise DataError(
+                f"CRTData: dropna_outcome must be True or False, got {dropna_outcome!r}; pass "
+                "dropna_outcome=True to exclude rows without an outcome (a string such as "
+                "'no' would count as True)."
+            )
         if not isinstance(frame, pd.DataFrame):
-            raise DataError(f"CRTData needs a pandas DataFrame, got {type(frame).__name__}.")
+            raise DataError(
+                f"CRTData needs a pandas DataFrame, got {type(frame).__name__}; pass "
+                "pd.DataFrame(...) with one row per individual."
+            )
+        if len(frame) == 0:
+            raise DataError(
+                "CRTData: the frame has no rows; pass one row per individual (at least two "
+                "clusters per arm)."
+            )
         if isinstance(individual, str) or isinstance(cluster_covariates, str):
-            raise DataError("individual= and cluster_covariates= take a list of column names.")
+            which = "individual" if isinstance(individual, str) else "cluster_covariates"
+            raise DataError(
+                f"CRTData: {which}= takes a list of column names, got the string "
+                f"{individual if which == 'individual' else cluster_covariates!r}; pass "
+                f"{which}=[...]."
+            )
         individual = list(individual)
         if baseline is not None and baseline not in individual:
             individual.insert(0, baseline)
@@ -298,12 +328,20 @@ class CRTData:
         role_cols = {"cluster": r.cluster, "arm": r.arm, "outcome": r.outcome}
         if r.id is not None:
             role_cols["id"] = r.id
-        for role, col in role_cols.items():
-            require_column(frame, col, role)
-        for col in r.individual:
-            require_column(frame, col, "baseline" if col == r.baseline else "individual covariate")
-        for col in r.cluster_covariates:
-            require_column(frame, col, "cluster covariate")
+        args = {"individual covariate": "individual", "cluster covariate": "cluster_covariates"}
+        needed = [*role_cols.items()]
+        needed += [("baseline" if c == r.baseline else "individual covariate", c)
+                   for c in r.individual]  # fmt: skip
+        needed += [("cluster covariate", c) for c in r.cluster_covariates]
+        for role, col in needed:
+            try:
+                require_column(frame, col, role)
+            except MissingColumnError as exc:
+                raise MissingColumnError(
+                    f"{exc} Name an existing column in {args.get(role, role)}= (column names "
+                    "are case-sensitive).",
+                    column=exc.column,
+                ) from None
         covs = [*r.individual, *r.cluster_covariates]
         dup = sorted({c for c in covs if covs.count(c) > 1})
         if dup:
@@ -322,7 +360,10 @@ class CRTData:
             )
         if categorical is not None:
             if isinstance(categorical, str):
-                raise DataError("categorical= takes a list of column names.")
+                raise DataError(
+                    f"CRTData: categorical= takes a list of column names, got the string "
+                    f"{categorical!r}; pass categorical=[{categorical!r}]."
+                )
             stray = [c for c in categorical if c not in covs]
             if stray:
                 raise DataError(
@@ -431,6 +472,18 @@ class CRTData:
         """The numeric outcome; rows where it is missing raise, or are dropped and recorded."""
         outcome, key = self.roles.outcome, self._key
         y = numeric_outcome(df, outcome, key)
+        inf = np.isinf(y)
+        if inf.any():
+            ex = first_ids(df, inf, [*key, outcome])
+            raise DataError(
+                f"Column '{outcome}' (outcome) has {inf.sum()} infinite value(s), e.g. "
+                f"{fmt_ids(ex, [*key, outcome])} (log(0) = -inf?). No average is defined with "
+                "them: replace them (e.g. log(y + 1), or a floor before the log), or set them to "
+                "NaN and pass dropna_outcome=True to exclude those rows.",
+                column=outcome,
+                n_rows=int(inf.sum()),
+                examples=ex,
+            )
         bad = np.isnan(y)
         if not bad.any():
             return df, y
@@ -496,6 +549,7 @@ class CRTData:
             if is_cat:
                 cov = _categorical_covariate(s, col, level, na, n_clusters_na, imput)
             else:
+                _check_finite(df, s, col, level, self._key)
                 cov = _numeric_covariate(s, col, level, na, n_clusters_na, cluster_first, imput)
             covariates.append(cov)
         imputations = pd.DataFrame(
@@ -555,7 +609,14 @@ class CRTData:
         blocks: dict[str, list[np.ndarray]] = {"individual": [], "cluster": []}
         names: dict[str, list[str]] = {"individual": [], "cluster": []}
         for cov in self._covariates:  # every column present before any value is checked
-            require_column(frame, cov.name, f"{cov.level} covariate")
+            try:
+                require_column(frame, cov.name, f"{cov.level} covariate")
+            except MissingColumnError as exc:
+                raise MissingColumnError(
+                    f"{exc} Pass rows with every covariate the model was fitted on "
+                    f"({', '.join(c.name for c in self._covariates)}).",
+                    column=exc.column,
+                ) from None
         for cov in self._covariates:
             s = frame[cov.name]
             na = s.isna().to_numpy()
@@ -595,10 +656,21 @@ class CRTData:
                 if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
                     raise DataError(
                         f"Column '{cov.name}' ({cov.level} covariate) was numeric in the "
-                        f"fitting data but has dtype {s.dtype} here; convert it.",
+                        f"fitting data but has dtype {s.dtype} here; convert it "
+                        "(pd.to_numeric).",
                         column=cov.name,
                     )
                 x = s.to_numpy(dtype=float, na_value=np.nan)
+                if np.isinf(x).any():
+                    k = int(np.isinf(x).sum())
+                    raise DataError(
+                        f"Column '{cov.name}' ({cov.level} covariate) has {k} infinite "
+                        f"value(s) (first at row(s) {list(np.flatnonzero(np.isinf(x))[:5])}); "
+                        "replace them with finite values (or NaN, then impute) before "
+                        "predicting.",
+                        column=cov.name,
+                        n_rows=k,
+                    )
                 if cov.indicator:
                     flag = na.copy()
                     if flag_col in frame.columns:  # a filled frame (e.g. CRTData.frame)
@@ -634,7 +706,10 @@ class CRTData:
         if frame is None:
             return self._encoded
         if not isinstance(frame, pd.DataFrame):
-            raise DataError(f"encode needs a pandas DataFrame, got {type(frame).__name__}.")
+            raise DataError(
+                f"encode needs a pandas DataFrame, got {type(frame).__name__}; pass a DataFrame "
+                "with the covariate columns."
+            )
         return self._encode(frame)
 
     @property
@@ -750,6 +825,22 @@ def _sorted_levels(values) -> list:
         return sorted(vals)
     except TypeError:
         return sorted(vals, key=str)
+
+
+def _check_finite(df: pd.DataFrame, s: pd.Series, col: str, level: str, key: list[str]) -> None:
+    """A numeric covariate has no infinite values (DataError naming the column and rows)."""
+    x = s.to_numpy(dtype=float, na_value=np.nan)
+    inf = np.isinf(x)
+    if inf.any():
+        ex = first_ids(df, inf, [*key, col])
+        raise DataError(
+            f"Column '{col}' ({level} covariate) has {inf.sum()} infinite value(s), e.g. "
+            f"{fmt_ids(ex, [*key, col])}; replace them with finite values (or NaN with "
+            "missing='indicator'), or drop the covariate.",
+            column=col,
+            n_rows=int(inf.sum()),
+            examples=ex,
+        )
 
 
 def _imput_row(

@@ -88,6 +88,19 @@ from hte_mrt.errors import DataError, DesignError
 
 SeedLike = int | np.random.SeedSequence | np.random.Generator | None
 
+
+def _rng(seed: SeedLike) -> np.random.Generator:
+    """The generator of a seed (None, a non-negative int, a SeedSequence or a Generator)."""
+    ok = seed is None or isinstance(seed, np.random.SeedSequence | np.random.Generator)
+    ok = ok or (isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0)
+    if not ok:
+        raise DesignError(
+            f"CRTSimulation: seed must be None or a non-negative integer, got {seed!r}; pass "
+            "e.g. seed=1 (None draws fresh entropy)."
+        )
+    return np.random.default_rng(seed)
+
+
 K_LEVELS = (16, 32, 60, 100)
 """Numbers of clusters in the study design (any even K >= 4 is accepted)."""
 SIZES_LEVELS = ("uniform", "variable")
@@ -225,7 +238,10 @@ class CRTSimulation:
     def __post_init__(self) -> None:
         def need(ok: bool, arg: str, msg: str) -> None:
             if not ok:
-                raise DesignError(f"CRTSimulation: {arg} {msg}, got {getattr(self, arg)!r}.")
+                raise DesignError(
+                    f"CRTSimulation: {arg} {msg}, got {getattr(self, arg)!r}; pass a value as "
+                    "stated."
+                )
 
         k = self.n_clusters
         need(
@@ -357,20 +373,22 @@ class CRTSimulation:
         Columns: ``cluster`` (0..K-1), ``arm`` (0/1), ``y``, ``x1``..``x5`` (``x4`` the strings
         "a", "b", "c"), ``v1``..``v3``, and the truth: ``tau`` (CATE), ``mu`` (control mean),
         ``b`` (random intercept), ``u`` (random slope, 0 without ``random_slope``).
-        ``seed`` is anything ``np.random.default_rng`` takes.
+        ``seed`` is None, a non-negative int, a SeedSequence or a Generator.
         """
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
         sizes = self._sizes(rng, int(self.n_clusters))
         return self._generate(rng, sizes)
 
     def new_clusters(self, seed: SeedLike = None, n_clusters: int = 50, size: int = 20):
         """Fresh clusters (``n_clusters`` of ``size`` individuals, arms balanced) from the same
         model, for out-of-sample evaluation; same columns as :meth:`simulate`."""
-        if not isinstance(n_clusters, int | np.integer) or n_clusters < 1:
-            raise DesignError(f"new_clusters: n_clusters must be >= 1, got {n_clusters!r}.")
-        if not isinstance(size, int | np.integer) or size < 1:
-            raise DesignError(f"new_clusters: size must be >= 1, got {size!r}.")
-        rng = np.random.default_rng(seed)
+        for name, v in (("n_clusters", n_clusters), ("size", size)):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+                raise DesignError(
+                    f"new_clusters: {name} must be a whole number >= 1, got {v!r}; pass e.g. "
+                    f"{name}={50 if name == 'n_clusters' else 20}."
+                )
+        rng = _rng(seed)
         return self._generate(rng, np.full(int(n_clusters), int(size)))
 
     def crt_data(self, seed: SeedLike = None) -> CRTData:

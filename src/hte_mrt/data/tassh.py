@@ -212,6 +212,17 @@ def tassh(
     dropped and listed in ``.exclusions`` unless ``dropna_outcome=False``; BMI (46% missing) and
     the other moderators are handled by ``missing`` ("indicator" by default).
     """
+    if frame is not None and not isinstance(frame, pd.DataFrame):
+        raise DataError(
+            f"tassh: frame must be a pandas DataFrame (a cleaned TASSH frame), got "
+            f"{type(frame).__name__}; pass load_tassh() or nothing."
+        )
+    for name, cols in (("individual", individual), ("cluster_covariates", cluster_covariates)):
+        if isinstance(cols, str):
+            raise DataError(
+                f"tassh: {name}= takes a list of column names, got the string {cols!r}; pass "
+                f"{name}=[{cols!r}]."
+            )
     df = load_tassh() if frame is None else frame
     check_codes_cleaned(df)
     return CRTData(

@@ -36,7 +36,7 @@ from scipy import signal, stats
 from hte_mrt._contract import Result, Summary, check_conf_level
 from hte_mrt.design.common import _positive_int
 from hte_mrt.design.schedules import RandomizationDesign
-from hte_mrt.errors import DesignError, MissingColumnError
+from hte_mrt.errors import DataError, DesignError, MissingColumnError
 
 __all__ = ["AuditResult", "audit"]
 
@@ -337,10 +337,15 @@ class AuditResult(Result):
 # ---------------------------------------------------------------------------------------------
 # audit
 # ---------------------------------------------------------------------------------------------
+_ARG = {"availability": "available", "stated probability": "prob"}
+
+
 def _require(log: pd.DataFrame, col: str, role: str) -> None:
     if col not in log.columns:
         raise MissingColumnError(
-            f"audit: the {role} column {col!r} is not in the log (columns: {list(log.columns)}).",
+            f"audit: the {role} column {col!r} is not in the log (columns: "
+            f"{list(log.columns)}); rename the column or pass "
+            f"{_ARG.get(role, role)}=<its name>.",
             column=col,
         )
 
@@ -420,11 +425,30 @@ def audit(
     21        block        None     2       312  700
     """
     if not isinstance(log, pd.DataFrame):
-        raise DesignError(f"audit: log must be a pandas DataFrame, got {type(log).__name__}.")
+        raise DesignError(
+            f"audit: log must be a pandas DataFrame, got {type(log).__name__}; pass the "
+            "delivered-treatment log as a DataFrame."
+        )
+    if design is not None and not isinstance(design, RandomizationDesign):
+        raise DesignError(
+            f"audit: design must be a RandomizationDesign, got {type(design).__name__}; pass "
+            "hm.RandomizationDesign(...) or give the stated probabilities with prob=."
+        )
     if design is None and prob is None:
-        raise DesignError("audit: give the design or the stated-probability column(s) (prob=).")
-    if not 0 < float(alpha) < 1:
-        raise DesignError(f"audit: alpha must lie in (0, 1), got {alpha!r}.")
+        raise DesignError(
+            "audit: give the design (hm.RandomizationDesign) or the stated-probability "
+            "column(s) (prob=)."
+        )
+    a = alpha
+    if isinstance(a, bool | str) or not isinstance(a, int | float | np.number) or not 0 < a < 1:
+        raise DesignError(
+            f"audit: alpha must be a number in (0, 1), got {alpha!r}; pass e.g. alpha=0.05."
+        )
+    if len(log) == 0:
+        raise DataError(
+            "audit: the log has no rows; pass the delivered-treatment log (one row per "
+            "participant x decision point)."
+        )
     bd = _positive_int(block_days, "block_days")
     conf = check_conf_level(conf_level)
     for col, role in ((participant, "participant"), (day, "day"), (decision, "decision"),
@@ -439,7 +463,10 @@ def audit(
         notes.append("no availability column: every row counts as available")
     lv = tuple(design.levels) if design is not None else tuple(levels or (0, 1))
     if design is not None and levels is not None and tuple(levels) != lv:
-        raise DesignError(f"audit: levels {tuple(levels)} differ from the design's {lv}.")
+        raise DesignError(
+            f"audit: levels {tuple(levels)} differ from the design's {lv}; drop levels= (the "
+            "design's are used) or fix the design."
+        )
     L = len(lv)
 
     df = log.reset_index(drop=True)

@@ -10,6 +10,7 @@ search as MRT-SS, or a real root as MRTSampleSizeBinary).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from scipy import stats
 from hte_mrt.design.common import (
     DEFAULT_N_MAX,
     SMALL_N,
+    DesignWarning,
     PowerNotReachableError,
     _check_level,
     _check_n,
@@ -85,8 +87,8 @@ class _DesignBase:
 
     def power_result(self, n: float, alpha: float = 0.05) -> PowerResult:
         """The power at N participants as a :class:`PowerResult`."""
-        alpha = float(alpha)
         _check_level(alpha)
+        alpha = float(alpha)
         _check_n(n, self.p, self.q, integer=self._integer_n)
         df2 = n - self.p - self.q
         return PowerResult(
@@ -102,8 +104,8 @@ class _DesignBase:
 
     def power_table(self, ns: Sequence[float] | ArrayLike, alpha: float = 0.05) -> pd.DataFrame:
         """Power at each N in ``ns``: columns n, power, noncentrality, df1, df2, critical_value."""
-        alpha = float(alpha)
         _check_level(alpha)
+        alpha = float(alpha)
         arr = _check_n(ns, self.p, self.q, integer=self._integer_n).ravel()
         df2 = arr - self.p - self.q
         whole = bool(np.all(arr == np.round(arr)))
@@ -123,7 +125,7 @@ class _DesignBase:
         pw = self._power(n_max, alpha)
         extra = (
             " The effect is zero (after projection on the tested effect model), so power equals "
-            "alpha for every N."
+            "alpha for every N: give a non-zero effect (or change z)."
             if self.delta <= 0
             else " Increase n_max, the effect, the number of decision points or the "
             "randomization probability (towards 0.5), or lower the target power."
@@ -140,7 +142,7 @@ class _DesignBase:
         """Smallest integer N in [p+q+1, n_max] with power(N) >= target (power increases)."""
         lo = self.p + self.q + 1
         if n_max < lo:
-            raise DesignError(f"n_max = {n_max} must exceed p + q = {lo - 1}.")
+            raise DesignError(f"n_max = {n_max} must exceed p + q = {lo - 1}; raise n_max.")
         if self._power(n_max, alpha) < target:
             self._unreachable(target, alpha, n_max)
         if self._power(lo, alpha) >= target:
@@ -165,7 +167,17 @@ class _DesignBase:
         p, q = self.p, self.q
         pw = _f_power(np.array([n, n - 1], dtype=float), self.delta, p, q, alpha)
         before = float(pw[1]) if n - 1 > p + q else None
-        notes = [_small_note(n)]
+        small = _small_note(n)
+        if small:
+            warnings.warn(
+                f"sample_size: N = {n} is below {SMALL_N}, where the F approximation of "
+                "Liao et al. (2016) is unreliable (MRT-SS never returns fewer than "
+                f"{SMALL_N}). Plan for at least {SMALL_N} participants, or check the power "
+                "at this N by simulation (hm.simulated_power).",
+                DesignWarning,
+                stacklevel=3,
+            )
+        notes = [small]
         if n == p + q + 1:
             notes.append(
                 f"the target is already reached at N = p + q + 1 = {n}, the smallest N the "

@@ -35,6 +35,7 @@ from hte_mrt.design.common import (
     DEFAULT_N_MAX,
     DesignWarning,
     _check_range,
+    _finite,
     _positive_int,
     _rank_check,
     _where,
@@ -75,7 +76,7 @@ class BinaryDesign(_DesignBase):
         p, q = self.p, self.q
         lo = p + q + 1
         if n_max < lo:
-            raise DesignError(f"n_max = {n_max} must exceed p + q = {lo - 1}.")
+            raise DesignError(f"n_max = {n_max} must exceed p + q = {lo - 1}; raise n_max.")
 
         def gap(n: float) -> float:
             return self._power(n, alpha) - target
@@ -183,8 +184,27 @@ def binary_design(
     per_day
         Optional: decision points per day, only to name the day in error messages.
     """
-    arrays = [np.asarray(x, dtype=float) for x in (prob, availability) if x is not None]
-    mats = [np.asarray(x, dtype=float) for x in (f, g) if x is not None]
+
+    def num(x: Any, name: str) -> np.ndarray:
+        if isinstance(x, str | bytes | bool | np.bool_):
+            raise DesignError(
+                f"{name} must be a number or numbers, got {x!r}; pass a number (or one per "
+                "decision point)."
+            )
+        try:
+            return np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            raise DesignError(
+                f"{name} must be a number or numbers, got {x!r}; pass a number (or one per "
+                "decision point)."
+            ) from None
+
+    prob, availability = num(prob, "prob"), num(availability, "availability")
+    beta, null_coef = num(beta, "beta"), num(null_coef, "null_coef")
+    f = None if f is None else num(f, "f")
+    g = None if g is None else num(g, "g")
+    arrays = [x for x in (prob, availability) if x is not None]
+    mats = [x for x in (f, g) if x is not None]
     lengths = {a.size for a in arrays if a.size > 1} | {m.shape[0] for m in mats if m.ndim >= 1}
     if decisions is not None:
         lengths.add(_positive_int(decisions, "decisions"))
@@ -194,7 +214,10 @@ def binary_design(
             f"({sorted(lengths)}); give every per-decision input with the same length."
         )
     if not lengths:
-        raise DesignError("decisions: give the number of decision points (T).")
+        raise DesignError(
+            "decisions: every input is a single number, so the number of decision points is "
+            "unknown; pass decisions=T."
+        )
     T = lengths.pop()
 
     def vec(x: Any, name: str) -> np.ndarray:
@@ -210,11 +233,14 @@ def binary_design(
         open_lo=True,
         open_hi=True,
         per_day=per_day,
-        hint="Randomization probabilities must be strictly between 0 and 1.",
+        hint="Give randomization probabilities strictly between 0 and 1.",
     )
     _check_range(tau, "availability", 0, 1, open_lo=False, open_hi=False, per_day=per_day)
     if tau.sum() <= 0:
-        raise DesignError("availability is 0 at every decision point: nobody can be treated.")
+        raise DesignError(
+            "availability is 0 at every decision point: nobody can be treated; give the "
+            "expected availability (e.g. availability=0.7)."
+        )
 
     def mat(x: Any, name: str) -> np.ndarray:
         if x is None:
@@ -222,16 +248,25 @@ def binary_design(
         a = np.asarray(x, dtype=float)
         a = a[:, None] if a.ndim == 1 else a
         if a.ndim != 2 or not np.all(np.isfinite(a)):
-            raise DesignError(f"{name} must be a finite matrix with one row per decision point.")
+            raise DesignError(
+                f"{name} must be a finite matrix with one row per decision point; pass a "
+                "(T x k) array of finite numbers."
+            )
         return a
 
     F, G = mat(f, "f"), mat(g, "g")
     b = np.atleast_1d(np.asarray(beta, dtype=float)).ravel()
     a = np.atleast_1d(np.asarray(null_coef, dtype=float)).ravel()
     if b.size != F.shape[1]:
-        raise DesignError(f"beta has {b.size} value(s) but f has {F.shape[1]} column(s).")
+        raise DesignError(
+            f"beta has {b.size} value(s) but f has {F.shape[1]} column(s); give one beta per "
+            "column of f."
+        )
     if a.size != G.shape[1]:
-        raise DesignError(f"null_coef has {a.size} value(s) but g has {G.shape[1]} column(s).")
+        raise DesignError(
+            f"null_coef has {a.size} value(s) but g has {G.shape[1]} column(s); give one "
+            "null_coef per column of g."
+        )
     for name, M_ in (("f", F), ("g", G)):
         if np.linalg.matrix_rank(M_) < M_.shape[1]:
             raise DesignError(f"{name} has linearly dependent columns: drop the redundant ones.")
@@ -397,4 +432,4 @@ def binary_power(
         g=g,
         decisions=decisions,
     )
-    return design.power_result(float(n), float(alpha))
+    return design.power_result(_finite(n, "n (number of participants)"), alpha)

@@ -28,8 +28,9 @@ the dimension of the control (baseline) model, 3 in MRT-SS. Then
 F_{a,b;l}: the noncentral F distribution function). The sample size is the smallest integer N
 with power(N) >= the target; power(N) increases strictly with N (lambda grows, the critical value
 falls), so it is found by integer bisection. Unlike MRT-SS there is no floor of 10 and no cap of
-1,000: the exact N is reported (with a note below 10, where the F approximation is doubtful) up
-to ``n_max``.
+1,000: the exact N is reported up to ``n_max``; below 10, where the F approximation is
+unreliable, it comes with a note and a :class:`~hte_mrt.design.common.DesignWarning` (a warning
+about the design calculation, not the data, hence not a ``DegenerateDataWarning``).
 
 The public functions take the design as keyword arguments, build one :class:`ContinuousDesign`
 (:func:`continuous_design`) and ask it; a design built once answers every question
@@ -249,7 +250,7 @@ def _z_matrix(
     if z is None:
         if effect_curve is None or effect_curve.degree is None:
             raise DesignError(
-                "z: the effect was given as values, so say which effect model to test: "
+                "z: the effect was given as values, so say which effect model to test: pass "
                 "z='constant' (the average effect), 'linear' or 'quadratic' (in the day), or a "
                 "matrix with one row per decision point (or per day)."
             )
@@ -258,14 +259,18 @@ def _z_matrix(
         deg = {"constant": 0, "linear": 1, "quadratic": 2}.get(z.lower())
         if deg is None:
             raise DesignError(
-                f"z must be 'constant', 'linear', 'quadratic' or a matrix, got {z!r}."
+                f"z must be 'constant', 'linear', 'quadratic' or a matrix, got {z!r}; pass one "
+                "of those names or a (decision points x p) matrix."
             )
         names = ("1", "day", "day^2")[: deg + 1]
         return np.column_stack([j**k for k in range(deg + 1)]), names
     try:
         Z = np.asarray(z, dtype=float)
     except (TypeError, ValueError):
-        raise DesignError("z must be a name or a numeric matrix.") from None
+        raise DesignError(
+            "z must be a name ('constant', 'linear', 'quadratic') or a numeric matrix; pass "
+            "one of those."
+        ) from None
     if Z.ndim == 0:
         Z = np.full((T, 1), float(Z))
     if Z.ndim == 1:
@@ -279,7 +284,7 @@ def _z_matrix(
             f"z has {Z.shape[0]} rows; give one per decision point ({T}) or one per day ({days})."
         )
     if not np.all(np.isfinite(Z)):
-        raise DesignError("z contains non-finite values.")
+        raise DesignError("z contains non-finite values; give a finite matrix.")
     return Z, tuple(f"z{k + 1}" for k in range(Z.shape[1]))
 
 
@@ -329,7 +334,7 @@ def continuous_design(
         open_hi=True,
         per_day=K,
         curve=pcurve,
-        hint="Randomization probabilities must be strictly between 0 and 1.",
+        hint="Give randomization probabilities strictly between 0 and 1.",
     )
     _check_range(
         tau,
@@ -343,9 +348,12 @@ def continuous_design(
         hint="Choose values (or curve parameters) that stay within [0, 1].",
     )
     if not np.all(np.isfinite(beta)):
-        raise DesignError("effect contains non-finite values.")
+        raise DesignError("effect contains non-finite values; give finite effects.")
     if tau.sum() <= 0:
-        raise DesignError("availability is 0 at every decision point: nobody can be treated.")
+        raise DesignError(
+            "availability is 0 at every decision point: nobody can be treated; give the "
+            "expected availability (e.g. availability=0.7)."
+        )
     Z, names = _z_matrix(z, D, K, ecurve)
     return ContinuousDesign(D, K, beta, tau, pr, Z, names, qq, ecurve, acurve)
 
@@ -487,7 +495,7 @@ def mrt_power(
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
     )
-    return design.power_result(n, float(alpha))
+    return design.power_result(n, alpha)
 
 
 @_doc
@@ -533,7 +541,7 @@ def power_table(
     design = continuous_design(
         days=days, per_day=per_day, prob=prob, availability=availability, effect=effect, z=z, q=q
     )
-    return design.power_table(ns, float(alpha))
+    return design.power_table(ns, alpha)
 
 
 @_doc

@@ -31,6 +31,8 @@ class Curve:
       ``initial`` on day 1 to ``2 mean - initial`` on day D, averaging ``mean``.
     * ``Curve.quadratic(initial, mean, turn_day, turn=None)``: initial + b j + c j^2 with its
       vertex on day ``turn_day`` (b = -2 c (turn_day - 1)) and average ``mean`` over the D days.
+      ``turn_day`` may lie after the last day (as in MRT-SS's second example, availability
+      turning on day 42 of a 28-day trial): the curve is then monotone over the trial.
       ``turn="max"`` / ``"min"`` states what the turning point must be (MRT-SS's effect curve
       has its *maximum* on the given day); an impossible combination raises :class:`DesignError`.
     * ``Curve.from_values(v)``: any values, one per day or one per decision point.
@@ -89,7 +91,10 @@ class Curve:
                 f"Curve.quadratic(turn_day) is a 1-based day, got {turn_day!r}: give a day >= 1."
             )
         if turn not in (None, "max", "min"):
-            raise DesignError(f"Curve.quadratic(turn) must be 'max', 'min' or None, got {turn!r}.")
+            raise DesignError(
+                f"Curve.quadratic(turn) must be 'max', 'min' or None, got {turn!r}; pass one of "
+                "those."
+            )
         return cls(
             "quadratic",
             mean=_finite(mean, "Curve.quadratic(mean)"),
@@ -101,9 +106,23 @@ class Curve:
     @classmethod
     def from_values(cls, values: ArrayLike) -> Curve:
         """Arbitrary values: one per day (constant within the day) or one per decision point."""
-        v = np.asarray(values, dtype=float).ravel()
+        if isinstance(values, str | bytes):
+            raise DesignError(
+                f"Curve.from_values needs a vector of numbers, got the string {values!r}; pass "
+                "a list or array of numbers."
+            )
+        try:
+            v = np.asarray(values, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise DesignError(
+                f"Curve.from_values needs a vector of numbers, got {values!r}; pass a list or "
+                "array of numbers (one per day or per decision point)."
+            ) from None
         if v.size == 0 or not np.all(np.isfinite(v)):
-            raise DesignError("Curve.from_values needs a non-empty vector of finite numbers.")
+            raise DesignError(
+                "Curve.from_values needs a non-empty vector of finite numbers; pass one value "
+                "per day or per decision point."
+            )
         return cls("values", mean=float(v.mean()), values=tuple(v.tolist()))
 
     # ---- properties ---------------------------------------------------------------------
@@ -151,7 +170,10 @@ class Curve:
             if v.size == 1:
                 return np.full(D, v[0])
             if v.size != D:
-                raise DesignError(f"{name}: {v.size} values do not give one per day ({D} days).")
+                raise DesignError(
+                    f"{name}: {v.size} values do not give one per day ({D} days); give {D} "
+                    "values (or one per decision point)."
+                )
             return v
         b0, m = float(self.initial), float(self.mean)  # type: ignore[arg-type]
         if self.shape == "linear":
@@ -165,11 +187,9 @@ class Curve:
             return b0 + 2.0 * (m - b0) * j / (D - 1)
         # quadratic: beta_j = b0 + b j + c j^2, b = -2 c j*, mean over the D days = m
         js = float(self.turn_day) - 1.0  # type: ignore[arg-type]
-        if self.turn_day > D:  # type: ignore[operator]
-            raise DesignError(
-                f"{name}: turn_day={self.turn_day:g} lies after the last day ({D}). Give a "
-                f"turn_day between 1 and {D}, or a linear or Curve.from_values curve."
-            )
+        # a turning day after the last day is allowed (MRT-SS's second example has the
+        # availability turning on day 42 of a 28-day trial): the quadratic is still defined
+        # on days 1..D, monotone there.
         s1, s2 = j.sum(), (j**2).sum()
         den = s2 - 2.0 * js * s1  # = D (D-1) ((2D-1)/6 - j*)
         if abs(den) <= 1e-10 * max(s2, 1.0):
@@ -214,11 +234,17 @@ def _per_decision(x: Any, name: str, days: int, per_day: int) -> tuple[np.ndarra
     T = days * per_day
     if isinstance(x, Curve):
         return x.expand(days, per_day, name=name), x
+    if isinstance(x, str | bytes | bool | np.bool_):
+        raise DesignError(
+            f"{name} must be a Curve, a number or a vector of numbers, got {x!r} "
+            f"({type(x).__name__}); pass e.g. {name}=0.5 or hm.Curve.constant(0.5)."
+        )
     try:
         v = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
         raise DesignError(
-            f"{name} must be a Curve, a number or a vector of numbers, got {type(x).__name__}."
+            f"{name} must be a Curve, a number or a vector of numbers, got {type(x).__name__}; "
+            f"pass e.g. {name}=0.5 or hm.Curve.constant(0.5)."
         ) from None
     if v.ndim == 0 or v.size == 1:
         val = float(v.ravel()[0])

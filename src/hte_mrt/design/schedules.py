@@ -20,7 +20,7 @@ Audits of delivered randomization against these probabilities are in
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from hte_mrt.design.common import _positive_int
+from hte_mrt.design.common import _positive_int, check_seed
 from hte_mrt.design.curves import Curve, _per_decision
 from hte_mrt.errors import DesignError
 
@@ -130,7 +130,8 @@ def _validate_table(tab: np.ndarray, per_day: int, state: Any, levels: Sequence[
         raise DesignError(
             f"probs: P(treatment = {levels[k]!r}) = {tab[t, k]:.6g} at "
             f"{_where(t, per_day, state)} lies outside [0, 1] ({int(bad.any(axis=1).sum())} "
-            "decision point(s) affected)."
+            "decision point(s) affected); give probabilities in [0, 1] that sum to 1 over the "
+            "levels."
         )
     sums = tab.sum(axis=1)
     off = np.abs(sums - 1) > _TOL
@@ -139,7 +140,7 @@ def _validate_table(tab: np.ndarray, per_day: int, state: Any, levels: Sequence[
         raise DesignError(
             f"probs: the level probabilities {np.round(tab[t], 6).tolist()} at "
             f"{_where(t, per_day, state)} sum to {sums[t]:.6g}, not 1 ({int(off.sum())} "
-            "decision point(s) affected)."
+            "decision point(s) affected); give one probability per level, summing to 1."
         )
 
 
@@ -204,11 +205,17 @@ class RandomizationDesign:
         K = _positive_int(self.per_day, "per_day")
         levels = tuple(self.levels)
         if len(levels) < 2 or len(set(levels)) != len(levels):
-            raise DesignError(f"levels must hold at least 2 distinct values, got {levels!r}.")
+            raise DesignError(
+                f"levels must hold at least 2 distinct values, got {levels!r}; pass e.g. "
+                "levels=(0, 1) (the reference first)."
+            )
         object.__setattr__(self, "levels", levels)
         specs = dict(self.probs) if isinstance(self.probs, Mapping) else {None: self.probs}
         if not specs:
-            raise DesignError("probs: the state -> probabilities dict is empty.")
+            raise DesignError(
+                "probs: the state -> probabilities dict is empty; give each state's "
+                "probabilities, or a single number for a design without states."
+            )
         tables = {}
         for state, spec in specs.items():
             name = "probs" if state is None else f"probs[{state!r}]"
@@ -228,12 +235,16 @@ class RandomizationDesign:
             if bad.any():
                 t = int(np.flatnonzero(bad)[0])
                 raise DesignError(
-                    f"availability {avail[t]:.6g} at {_where(t, K)} lies outside [0, 1]."
+                    f"availability {avail[t]:.6g} at {_where(t, K)} lies outside [0, 1]; give "
+                    "availability probabilities in [0, 1]."
                 )
         object.__setattr__(self, "avail", avail)
         if self.state_probs is not None:
             if not self.has_states:
-                raise DesignError("state_probs is given but probs does not depend on a state.")
+                raise DesignError(
+                    "state_probs is given but probs does not depend on a state; drop "
+                    "state_probs, or give probs as a dict {state: probabilities}."
+                )
             sp = self.state_probs
             unknown = set(sp) - set(tables)
             if unknown or set(tables) - set(sp):
@@ -243,7 +254,10 @@ class RandomizationDesign:
                 )
             w = np.array([sp[s] for s in tables], dtype=float)
             if np.any(w < 0) or abs(w.sum() - 1) > _TOL:
-                raise DesignError(f"state_probs must be >= 0 and sum to 1, got {dict(sp)}.")
+                raise DesignError(
+                    f"state_probs must be >= 0 and sum to 1, got {dict(sp)}; give a "
+                    "probability distribution over the states."
+                )
 
     # ---- properties ---------------------------------------------------------------------
     @property
@@ -330,6 +344,13 @@ class RandomizationDesign:
         gives the same schedule (uniforms for state, availability and treatment are drawn in
         that order, each n x T).
         """
+        if isinstance(participants, str | bytes | bool | np.bool_ | float) or not (
+            isinstance(participants, int | np.integer) or isinstance(participants, Iterable)
+        ):
+            raise DesignError(
+                f"participants must be a number of participants or a list of ids, got "
+                f"{participants!r}; pass e.g. participants=20 or participants=['a', 'b']."
+            )
         ids = (
             np.arange(1, _positive_int(participants, "participants") + 1)
             if isinstance(participants, int | np.integer)
@@ -337,8 +358,10 @@ class RandomizationDesign:
         )
         n, T, K, L = len(ids), self.n_decisions, self.per_day, len(self.levels)
         if n == 0 or len(set(ids.tolist())) != n:
-            raise DesignError("participants: give a positive number or distinct ids.")
-        rng = np.random.default_rng(seed)
+            raise DesignError(
+                "participants: give a positive number or distinct ids; pass e.g. participants=20."
+            )
+        rng = np.random.default_rng(check_seed(seed))
         u_state, u_avail, u_treat = rng.random((n, T)), rng.random((n, T)), rng.random((n, T))
         keys = list(self.tables)
         if self.has_states:

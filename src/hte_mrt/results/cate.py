@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -160,7 +161,10 @@ class CATEResult(Result):
             codes, uniq = pd.factorize(pd.Series(self.cluster))
             sizes = np.bincount(codes)
             return 1.0 / (len(uniq) * sizes[codes])
-        raise DesignError(f"kind must be 'individual' or 'cluster', got {kind!r}.")
+        raise DesignError(
+            f"ate: kind must be 'individual' or 'cluster', got {kind!r}; pass "
+            "kind='individual' (mean over individuals) or kind='cluster' (mean of cluster means)."
+        )
 
     def ate(self, kind: ATEKind = "individual", conf_level: float | None = None) -> pd.Series:
         r"""Individual- or cluster-average treatment effect with its interval.
@@ -183,6 +187,7 @@ class CATEResult(Result):
         >>> res.ate("cluster").index.tolist()
         ['quantity', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive']
         """
+        self._level(conf_level)  # checked even when there are no draws to use it
         w = self._weights(kind)
         d = None if self.draws is None else self.draws @ w
         return pd.Series(self._summ(f"ATE ({kind}-average)", self.estimate @ w, d, conf_level))
@@ -191,9 +196,11 @@ class CATEResult(Result):
         """The group of each row (by position) and the grouping's name."""
         if isinstance(by, str):
             if by not in self.frame.columns:
+                cols = [str(c) for c in self.frame.columns if not str(c).startswith("_")]
                 raise DesignError(
                     f"subgroups: column '{by}' is not among the prediction rows' columns "
-                    f"({', '.join(map(str, self.frame.columns[:12]))}...)."
+                    f"({', '.join(cols[:12])}{', ...' if len(cols) > 12 else ''}); pass one of "
+                    "those, or a Series with one value per row."
                 )
             g, name = self.frame[by], by
         else:
@@ -206,6 +213,18 @@ class CATEResult(Result):
             g = pd.Series(vals, index=self.frame.index)
             name = getattr(by, "name", None) or "group"
         if bins is not None:
+            ok = isinstance(bins, Integral) and not isinstance(bins, bool) and bins >= 1
+            ok = ok or (not isinstance(bins, str | bool) and np.ndim(bins) == 1)
+            if not ok:
+                raise DesignError(
+                    f"subgroups: bins must be a number of bins (int >= 1) or a list of bin "
+                    f"edges, got {bins!r}; pass e.g. bins=3 or bins=[0, 40, 60, 100]."
+                )
+            if not pd.api.types.is_numeric_dtype(g):
+                raise DesignError(
+                    f"subgroups: bins cut a numeric column, but '{name}' has dtype {g.dtype}; "
+                    "drop bins= (one group per level) or pass a numeric column."
+                )
             g = pd.cut(g, bins=bins)
         return g, name
 
@@ -280,13 +299,13 @@ class CATEResult(Result):
         if len(levels) < 2:
             raise DesignError(
                 f"contrasts: '{name}' has a single level ({levels[0]!r}) in these rows; there is "
-                "nothing to compare."
+                "nothing to compare: pass a column with two or more levels."
             )
         ref = levels[0] if reference is None else reference
         if ref not in levels:
             raise DesignError(
                 f"contrasts: reference {ref!r} is not a level of '{name}' "
-                f"(levels: {', '.join(map(str, levels))})."
+                f"(levels: {', '.join(map(str, levels))}); pass one of those."
             )
         ref = levels[levels.index(ref)]  # as the level is shown (e.g. 0, not 0.0)
         g = self._groups(by, bins)[0]
@@ -313,9 +332,23 @@ class CATEResult(Result):
         pandas.DataFrame
             One row per ``term`` (``Intercept`` and the moderators): ``estimate`` and, when
             draws exist, ``se``, ``lcl``, ``ucl``, ``pr_positive``."""
+        moderators = [moderators] if isinstance(moderators, str) else list(moderators)
+        if not moderators:
+            raise DesignError("blp: no moderators given; pass a list of numeric columns.")
         missing = [m for m in moderators if m not in self.frame.columns]
         if missing:
-            raise DesignError(f"blp: column '{missing[0]}' is not among the prediction columns.")
+            cols = [str(c) for c in self.frame.columns if not str(c).startswith("_")]
+            raise DesignError(
+                f"blp: column '{missing[0]}' is not among the prediction columns "
+                f"({', '.join(cols[:12])}); pass moderators from those."
+            )
+        for m in moderators:
+            if not (pd.api.types.is_numeric_dtype(self.frame[m])
+                    or pd.api.types.is_bool_dtype(self.frame[m])):  # fmt: skip
+                raise DesignError(
+                    f"blp: column '{m}' is not numeric (dtype {self.frame[m].dtype}); project "
+                    "on numeric columns, or use subgroups() / contrasts() for a categorical one."
+                )
         M = np.column_stack([np.ones(len(self))] + [
             self.frame[m].to_numpy(dtype=float) for m in moderators
         ])  # fmt: skip
@@ -365,6 +398,8 @@ class CATEResult(Result):
             info["draws" if self.interval == "posterior" else "replicates"] = len(self.draws)
         info["level"] = f"{self.conf_level:.0%}"
         notes = []
+        if self.meta.get("degenerate"):
+            notes.append(str(self.meta["degenerate"]))
         if self.interval == "bootstrap":
             notes.append(
                 "Bootstrap intervals carry the learner's sampling variance, not its bias: they "
@@ -373,7 +408,7 @@ class CATEResult(Result):
             if self.meta.get("bootstrap_failed"):
                 notes.append(f"{self.meta['bootstrap_failed']} bootstrap resample(s) could not "
                              "be fitted and were dropped.")  # fmt: skip
-        elif self.interval == "none":
+        elif self.interval == "none" and not self.meta.get("degenerate"):
             notes.append("No intervals: a point learner without n_boot (set n_boot=200).")
         if self.meta.get("no_cluster_column"):
             notes.append("The rows have no cluster column: no cluster-average ATE.")

@@ -59,7 +59,9 @@ from hte_mrt.data.simulate_crt import (
     TAU_LEVELS,
     CRTSimulation,
 )
-from hte_mrt.errors import DesignError
+from hte_mrt.design.common import check_bool, check_n_jobs, check_seed
+from hte_mrt.errors import DesignError, HteMrtError
+from hte_mrt.estimators.learners.base import CRTLearner
 
 LearnerSpec = Callable[[], Any] | tuple[type, Mapping[str, Any]] | Any
 """A top-level callable returning an unfitted learner, a ``(class, params)`` pair, or an
@@ -126,7 +128,10 @@ def make_learner(spec: LearnerSpec):
     """An unfitted learner from a factory, a ``(class, params)`` pair or an instance."""
     if isinstance(spec, tuple):
         if len(spec) != 2 or not isinstance(spec[0], type) or not isinstance(spec[1], Mapping):
-            raise DesignError("a learner given as a tuple must be (class, dict of parameters).")
+            raise DesignError(
+                "a learner given as a tuple must be (class, dict of parameters); pass e.g. "
+                "(hm.LinearInteraction, {'n_boot': 200})."
+            )
         return spec[0](**dict(spec[1]))
     if isinstance(spec, type):
         return spec()
@@ -136,7 +141,7 @@ def make_learner(spec: LearnerSpec):
         return spec()
     raise DesignError(
         f"a learner must be a factory (callable), a (class, params) pair or a learner, got "
-        f"{type(spec).__name__}."
+        f"{type(spec).__name__}; pass e.g. hm.LinearInteraction()."
     )
 
 
@@ -351,22 +356,55 @@ def run_study(
                 raise DesignError(f"run_study: scenario {name} is listed twice.")
             scen[name] = s
     else:
-        raise DesignError("run_study: scenarios must be a dict {name: CRTSimulation} or a list.")
+        raise DesignError(
+            "run_study: scenarios must be a dict {name: CRTSimulation} or a list; pass e.g. "
+            "{'base': hm.CRTSimulation()}."
+        )
     if not scen:
-        raise DesignError("run_study: no scenarios.")
+        raise DesignError("run_study: no scenarios; pass at least one hm.CRTSimulation.")
     for name, s in scen.items():
         if not isinstance(s, CRTSimulation):
             raise DesignError(
-                f"run_study: scenario {name!r} is a {type(s).__name__}, not a CRTSimulation."
+                f"run_study: scenario {name!r} is a {type(s).__name__}, not a CRTSimulation; "
+                "pass hm.CRTSimulation(...) objects."
             )
     if not isinstance(learners, Mapping) or not learners:
-        raise DesignError("run_study: learners must be a non-empty dict {name: factory}.")
-    if not isinstance(n_reps, int | np.integer) or n_reps < 1:
-        raise DesignError(f"run_study: n_reps must be a positive integer, got {n_reps!r}.")
-    if not isinstance(new_clusters, int | np.integer) or new_clusters < 0:
-        raise DesignError(f"run_study: new_clusters must be >= 0, got {new_clusters!r}.")
-    if not isinstance(new_cluster_size, int | np.integer) or new_cluster_size < 1:
-        raise DesignError(f"run_study: new_cluster_size must be >= 1, got {new_cluster_size!r}.")
+        raise DesignError(
+            "run_study: learners must be a non-empty dict {name: factory}; pass e.g. "
+            "{'linear': hm.LinearInteraction(n_boot=200)}."
+        )
+    for lname, spec in learners.items():  # every learner is built and checked before any run
+        try:
+            model = make_learner(spec)
+        except HteMrtError as exc:
+            raise DesignError(f"run_study: learner {lname!r}: {exc}") from exc
+        except TypeError as exc:  # e.g. a parameter the learner does not have
+            raise DesignError(
+                f"run_study: learner {lname!r} cannot be built ({exc}); pass the learner's own "
+                "parameter names (see its get_params())."
+            ) from exc
+        if not isinstance(model, CRTLearner):
+            raise DesignError(
+                f"run_study: learner {lname!r} gives a {type(model).__name__}, not a CRT "
+                "learner; pass e.g. hm.LinearInteraction() or a factory returning one."
+            )
+        try:
+            model._check_shared_params()
+            if hasattr(model, "_check_params"):
+                model._check_params()
+        except HteMrtError as exc:
+            raise DesignError(f"run_study: learner {lname!r}: {exc}") from exc
+    for name, v, lo, eg in (("n_reps", n_reps, 1, 200), ("new_clusters", new_clusters, 0, 50),
+                            ("new_cluster_size", new_cluster_size, 1, 20)):  # fmt: skip
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+            raise DesignError(
+                f"run_study: {name} must be a whole number >= {lo}, got {v!r}; pass e.g. "
+                f"{name}={eg}."
+            )
+    check_seed(seed)
+    check_n_jobs(n_jobs)
+    check_bool(interval, "interval")
+    check_bool(progress, "progress")
 
     rep_idx = list(range(int(n_reps))) if reps is None else [int(r) for r in reps]
     if (
@@ -375,7 +413,8 @@ def run_study(
         or not all(0 <= r < int(n_reps) for r in rep_idx)
     ):
         raise DesignError(
-            f"run_study: reps must be distinct indices in range(n_reps={n_reps}), got {reps!r}."
+            f"run_study: reps must be distinct indices in range(n_reps={n_reps}), got {reps!r}; "
+            "pass e.g. reps=range(0, 10)."
         )
     learner_items = tuple((str(k), v) for k, v in learners.items())
     root = np.random.SeedSequence(seed)

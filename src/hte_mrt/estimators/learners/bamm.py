@@ -223,7 +223,10 @@ class BayesianAdditiveMixedModel(CRTLearner):
         cols = []
         for s in self.smooth:
             if s not in names:
-                raise DesignError(f"smooth: '{s}' is not a feature (features: {', '.join(names)}).")
+                raise DesignError(
+                    f"smooth: '{s}' is not a feature (features: {', '.join(names)}); pass "
+                    "smooth= as names from that list, 'auto' or None."
+                )
             cols.append(names.index(s))
         return cols
 
@@ -233,25 +236,42 @@ class BayesianAdditiveMixedModel(CRTLearner):
             check_int(owner, p, getattr(self, p), lo)
         if self.n_jobs is not None:
             check_int(owner, "n_jobs (or None)", self.n_jobs, 1)
-        if not 0.5 <= float(self.target_accept) < 1.0:
-            raise DesignError(f"target_accept must be in [0.5, 1), got {self.target_accept}.")
-        if self.global_scale != "auto" and not (
-            isinstance(self.global_scale, int | float) and self.global_scale > 0
+        ta = self.target_accept
+        if isinstance(ta, bool) or not isinstance(ta, int | float) or not 0.5 <= ta < 1.0:
+            raise DesignError(
+                f"{owner}: target_accept must be a number in [0.5, 1), got {ta!r}; pass e.g. "
+                "target_accept=0.9 (0.95-0.99 if there are divergences)."
+            )
+        gs = self.global_scale
+        if gs != "auto" and not (
+            isinstance(gs, int | float) and not isinstance(gs, bool) and 0 < gs < np.inf
         ):
             raise DesignError(
-                f"global_scale must be 'auto' or a positive number, got {self.global_scale!r}."
+                f"{owner}: global_scale must be 'auto' or a positive number, got {gs!r}; pass "
+                "global_scale='auto' (the default) or e.g. 0.1."
             )
         ph = self.prob_homogeneous
         if isinstance(ph, bool) or not isinstance(ph, int | float) or not 0 <= ph < 1:
-            raise DesignError(f"{owner}: prob_homogeneous must be a number in [0, 1), got {ph!r}.")
+            raise DesignError(
+                f"{owner}: prob_homogeneous must be a number in [0, 1), got {ph!r}; pass e.g. "
+                "prob_homogeneous=0.5 (0: no point mass)."
+            )
         s0 = self.ate_prior_sd
         if isinstance(s0, bool) or not isinstance(s0, int | float) or not 0 < s0 < np.inf:
-            raise DesignError(f"{owner}: ate_prior_sd must be a positive number, got {s0!r}.")
-        if self.shrinkage not in ("horseshoe", "global"):
-            raise DesignError(f"shrinkage must be 'horseshoe' or 'global', got {self.shrinkage!r}.")
-        if self.interactions not in (True, False, "auto"):
             raise DesignError(
-                f"interactions must be True, False or 'auto', got {self.interactions!r}."
+                f"{owner}: ate_prior_sd must be a positive number (outcome SD units), got "
+                f"{s0!r}; pass e.g. ate_prior_sd=1.0."
+            )
+        if self.shrinkage not in ("horseshoe", "global"):
+            raise DesignError(
+                f"{owner}: shrinkage must be 'horseshoe' or 'global', got {self.shrinkage!r}; "
+                "pass one of those."
+            )
+        ia = self.interactions
+        if not (isinstance(ia, bool | np.bool_) or (isinstance(ia, str) and ia == "auto")):
+            raise DesignError(
+                f"{owner}: interactions must be True, False or 'auto', got {ia!r}; pass one of "
+                "those (a string such as 'no' would count as True)."
             )
 
     def _tau_global_scale(self, p: int, n_clusters: int) -> float:

@@ -58,7 +58,8 @@ def _float_param(obj: Any, name: str, lo: float, hi: float, *, open_lo: bool = T
     if not ok:
         bracket = "(" if open_lo else "["
         raise DesignError(
-            f"{type(obj).__name__}: {name} must be in {bracket}{lo}, {hi}), got {value!r}."
+            f"{type(obj).__name__}: {name} must be a number in {bracket}{lo}, {hi}), got "
+            f"{value!r}; pass a number in that range."
         )
     return v
 
@@ -135,7 +136,7 @@ class _PyMCBART(CRTLearner):
         if self.random_intercept not in ("noncentred", "marginal"):
             raise DesignError(
                 f"{type(self).__name__}: random_intercept must be 'noncentred' or 'marginal', "
-                f"got {self.random_intercept!r}."
+                f"got {self.random_intercept!r}; pass one of those."
             )
 
     def _sample(self, model, bart_names: list[str], rng: np.random.Generator):
@@ -548,7 +549,8 @@ class StochtreeBCF(CRTLearner):
         if 0 < int(self.num_gfr) < int(self.chains):
             raise DesignError(
                 f"StochtreeBCF: num_gfr ({self.num_gfr}) must be >= chains ({self.chains}) (each "
-                "chain starts from its own grow-from-root forest), or 0."
+                "chain starts from its own grow-from-root forest), or 0; pass num_gfr >= chains "
+                "or num_gfr=0."
             )
 
     def _fit(self, W, z, y, cluster, rng) -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
+from functools import partial
 from numbers import Integral
 from typing import Any, ClassVar, Self
 
@@ -29,7 +31,13 @@ from tqdm.auto import tqdm
 
 from hte_mrt._contract import check_conf_level
 from hte_mrt.data.crt import CRTData
-from hte_mrt.errors import DataError, DesignError, EstimationError, MissingColumnError
+from hte_mrt.errors import (
+    DataError,
+    DegenerateDataWarning,
+    DesignError,
+    EstimationError,
+    MissingColumnError,
+)
 from hte_mrt.results.cate import ATEKind, CATEResult
 
 
@@ -37,8 +45,56 @@ def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
     """``value`` as an int when it is an integer (not a bool) >= ``minimum``; otherwise a
     :class:`~hte_mrt.errors.DesignError` naming the learner and the parameter."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise DesignError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
+        kind = " (a string)" if isinstance(value, str) else ""
+        raise DesignError(
+            f"{owner}: {name} must be an integer >= {minimum}, got {value!r}{kind}; pass a "
+            f"whole number such as {name}={max(minimum, 1) if minimum > 0 else minimum}."
+        )
     return int(value)
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """``value`` when it is a bool (numpy bools too); a string such as ``"no"`` (which Python
+    takes as True) or a number is a :class:`~hte_mrt.errors.DesignError`."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise DesignError(
+        f"{owner}: {name} must be True or False, got {value!r}; pass {name}=True or "
+        f"{name}=False (a string such as 'no' would count as True)."
+    )
+
+
+def check_seed(owner: str, value: Any, name: str = "seed") -> Any:
+    """A seed: None, a non-negative int, a :class:`numpy.random.SeedSequence` or a
+    :class:`numpy.random.Generator`; anything else is a :class:`DesignError`."""
+    if value is None or isinstance(value, np.random.SeedSequence | np.random.Generator):
+        return value
+    if isinstance(value, Integral) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise DesignError(
+        f"{owner}: {name} must be None or a non-negative integer, got {value!r}; pass e.g. "
+        f"{name}=1 (or None for fresh entropy)."
+    )
+
+
+def check_n_jobs(owner: str, value: Any) -> int | None:
+    """joblib's ``n_jobs``: None or a nonzero integer (-1 = all cores)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value == 0:
+        raise DesignError(
+            f"{owner}: n_jobs must be None or a nonzero integer (joblib: -1 = all cores), got "
+            f"{value!r}; pass e.g. n_jobs=1 or n_jobs=-1."
+        )
+    return int(value)
+
+
+def _zero_tau(W: np.ndarray) -> np.ndarray:
+    return np.zeros(len(W))
+
+
+def _constant_mu(value: float, W: np.ndarray) -> np.ndarray:
+    return np.full(len(W), value)
 
 
 class CRTLearner:
@@ -126,15 +182,24 @@ class CRTLearner:
                 f"{type(data).__name__}; build one with CRTData(frame, cluster=..., arm=..., "
                 "outcome=...)."
             )
+        # a failed (re)fit must not leave a model paired with data it was not fitted on
+        for attr in ("data_", "feature_names_", "n_individual_", "degenerate_"):
+            self.__dict__.pop(attr, None)
+        for hook in ("_tau", "_mu", "_tau_draws"):  # a previous constant-outcome fit's stand-ins
+            self.__dict__.pop(hook, None)
+        self._boot_models = None
+        self._check_shared_params()
+        if hasattr(self, "_check_params"):
+            self._check_params()  # the learner's own parameters, before anything runs
         X, V, names = data.encode()
         W = np.hstack([X, V]).astype(float)
-        # a failed (re)fit must not leave a model paired with data it was not fitted on
-        for attr in ("data_", "feature_names_", "n_individual_"):
-            self.__dict__.pop(attr, None)
-        self._boot_models = None
         self.feature_names_ = [*names.individual, *names.cluster]
         self.n_individual_ = X.shape[1]
         t0 = time.perf_counter()
+        if self._constant_outcome(data):
+            self.fit_seconds_ = time.perf_counter() - t0
+            self.data_ = data
+            return self
         try:
             self._fit(W, data.arm.astype(float), data.y.astype(float), data.cluster_codes,
                       self._rng())  # fmt: skip
@@ -145,6 +210,40 @@ class CRTLearner:
         self.fit_seconds_ = time.perf_counter() - t0
         self.data_ = data
         return self
+
+    def _check_shared_params(self) -> None:
+        """The parameters most learners share (``n_boot``, ``n_jobs``, ``seed``, ``progress``
+        and the boolean switches), checked when :meth:`fit` starts, before anything runs."""
+        owner = type(self).__name__
+        names = self._param_names()
+        if "n_boot" in names:
+            check_int(owner, "n_boot", self.n_boot, 0)
+        if "n_jobs" in names:
+            check_n_jobs(owner, self.n_jobs)
+        if "seed" in names:
+            check_seed(owner, self.seed)
+        for flag in ("progress", "oob", "smooth_tau"):
+            if flag in names:
+                check_bool(owner, flag, getattr(self, flag))
+
+    def _constant_outcome(self, data: CRTData) -> bool:
+        """A constant outcome (legal but degenerate): warn, and stand in a model whose CATE is
+        0 everywhere and whose mean is that constant (the learner itself is not fitted)."""
+        y = data.y
+        if len(y) == 0 or np.ptp(y) > 0:
+            return False
+        c = float(y[0])
+        col = data.roles.outcome
+        self.degenerate_ = (
+            f"The outcome '{col}' is constant ({c:g}) in all {len(y)} rows: every CATE and "
+            "both ATEs are exactly 0 and there is no heterogeneity to estimate (no intervals; "
+            f"{type(self).__name__} itself was not fitted). Check the outcome column."
+        )
+        warnings.warn(f"{type(self).__name__}.fit: {self.degenerate_}", DegenerateDataWarning,
+                      stacklevel=3)  # fmt: skip
+        self._tau = _zero_tau  # type: ignore[method-assign]
+        self._mu = partial(_constant_mu, c)  # type: ignore[method-assign]
+        return True
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(getattr(self, "seed", None))
@@ -162,6 +261,17 @@ class CRTLearner:
             X, V, _ = d.encode()
             frame = d.frame
         else:
+            if not isinstance(frame, pd.DataFrame):
+                raise DataError(
+                    f"{type(self).__name__}: the rows to predict for must be a pandas DataFrame "
+                    f"with the covariate columns, got {type(frame).__name__}; pass a DataFrame "
+                    "(or nothing, for the training rows)."
+                )
+            if len(frame) == 0:
+                raise DataError(
+                    f"{type(self).__name__}: the frame to predict for has no rows; pass at "
+                    "least one row with the covariate columns."
+                )
             X, V, _ = d.encode(frame)
         W = np.hstack([X, V]).astype(float)
         col = d.roles.cluster
@@ -211,8 +321,12 @@ class CRTLearner:
         (12, 'none')
         """
         conf_level = check_conf_level(conf_level)
+        check_bool(f"{type(self).__name__}.cate", "interval", interval)
         W, frame, cluster, no_cluster = self._design(frame)
-        if self.bayesian:
+        degenerate = getattr(self, "degenerate_", None)
+        if degenerate:
+            est, draws, kind = np.zeros(len(W)), None, "none"
+        elif self.bayesian:
             draws = self._tau_draws(W)
             est, kind = draws.mean(axis=0), "posterior"
         else:
@@ -230,7 +344,8 @@ class CRTLearner:
                   # the fitted model's description, saved with the result (to_netcdf)
                   "learner_class": type(self).__name__, "params": self.get_params(),
                   "diagnostics": getattr(self, "diagnostics_", None),
-                  "fit_seconds": self.fit_seconds_, "features": list(self.feature_names_)},
+                  "fit_seconds": self.fit_seconds_, "features": list(self.feature_names_),
+                  "degenerate": degenerate},
         )  # fmt: skip
 
     def ate(
@@ -266,9 +381,17 @@ class CRTLearner:
         r"""Mean outcome :math:`\mu(x, v) + z\,\tau(x, v)` marginal over :math:`b_j` (for a new
         cluster), at arm ``arm`` (0/1 or a vector)."""
         W = self._design(frame)[0]
-        z = np.broadcast_to(np.asarray(arm, dtype=float), (len(W),))
+        try:
+            z = np.broadcast_to(np.asarray(arm, dtype=float), (len(W),))
+        except (TypeError, ValueError):
+            z = np.array([np.nan])
         if not np.isin(z, (0.0, 1.0)).all():
-            raise DataError("predict_outcome: arm must be 0 or 1.")
+            raise DataError(
+                f"predict_outcome: arm must be 0 (control) or 1 (intervention), or one such "
+                f"value per row, got {arm!r}; pass arm=0 or arm=1."
+            )
+        if getattr(self, "degenerate_", None):  # a constant outcome: the constant, either arm
+            return self._mu(W) + z * self._tau(W)
         return self._outcome(W, z)
 
     def moderator_importance(
@@ -332,12 +455,24 @@ class CRTLearner:
         1        x1  individual     2
         """
         self._check_fitted()
-        R = check_int(type(self).__name__, "n_repeats", n_repeats, 1)
+        owner = f"{type(self).__name__}.moderator_importance"
+        R = check_int(owner, "n_repeats", n_repeats, 1)
+        check_seed(owner, seed)
+        if progress is not None:
+            check_bool(owner, "progress", progress)
+        if frame is not None and not isinstance(frame, pd.DataFrame):
+            raise DataError(
+                f"{owner}: frame must be a pandas DataFrame with the covariate columns, got "
+                f"{type(frame).__name__}; pass a DataFrame (or nothing, for the training rows)."
+            )
         d = self.data_
         roles = d.roles
         frame = d.frame if frame is None else frame
         if len(frame) < 2:
-            raise DataError(f"moderator_importance needs at least 2 rows, got {len(frame)}.")
+            raise DataError(
+                f"moderator_importance needs at least 2 rows to permute, got {len(frame)}; pass "
+                "more rows (default: the training rows)."
+            )
         levels = {c: "individual" for c in roles.individual}
         levels |= {c: "cluster" for c in roles.cluster_covariates}
         columns = [columns] if isinstance(columns, str) else columns
@@ -346,7 +481,7 @@ class CRTLearner:
             if c not in levels:
                 raise DesignError(
                     f"moderator_importance: '{c}' is not a covariate of the fitted trial "
-                    f"(covariates: {', '.join(levels)})."
+                    f"(covariates: {', '.join(levels)}); pass columns= from that list."
                 )
             if c not in frame.columns:
                 raise MissingColumnError(
@@ -431,9 +566,23 @@ class CRTLearner:
         from joblib import Parallel, delayed
 
         self._check_fitted()
-        B = int(n_boot if n_boot is not None else getattr(self, "n_boot", 0))
+        owner = f"{type(self).__name__}.bootstrap"
+        B = n_boot if n_boot is not None else getattr(self, "n_boot", 0)
+        B = check_int(owner, "n_boot", B, 0)
         if B < 2:
-            raise DesignError("bootstrap needs n_boot >= 2 (200 or more for reported intervals).")
+            raise DesignError(
+                f"{owner}: needs n_boot >= 2, got {B}; pass n_boot=200 or more for reported "
+                "intervals."
+            )
+        if n_jobs is not None:
+            check_n_jobs(owner, n_jobs)
+        if progress is not None:
+            check_bool(owner, "progress", progress)
+        if getattr(self, "degenerate_", None):
+            raise DesignError(
+                f"{owner}: {self.degenerate_} A bootstrap has nothing to resample; use the "
+                "CATE without intervals."
+            )
         d = self.data_
         X, V, _ = d.encode()
         W = np.hstack([X, V]).astype(float)

@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from hte_mrt._contract import check_conf_level
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import DataError, DesignError, EstimationError, HteMrtWarning
-from hte_mrt.estimators.learners.base import CRTLearner, check_int
+from hte_mrt.estimators.learners.base import CRTLearner, check_bool, check_int, check_seed
 from hte_mrt.estimators.sandwich import group_crossprod, group_starts, wls_sandwich
 from hte_mrt.results.calibration import CalibrationTest
 
@@ -154,7 +154,8 @@ def calibration_test(
     if not isinstance(learner, CRTLearner):
         raise DesignError(
             "calibration_test needs a CRT learner (hte_mrt.estimators.learners), got "
-            f"{type(learner).__name__}."
+            f"{type(learner).__name__}; pass e.g. hm.LinearInteraction() or "
+            "hm.BayesianAdditiveMixedModel()."
         )
     if not isinstance(data, CRTData):
         raise DataError(
@@ -163,11 +164,23 @@ def calibration_test(
         )
     R = check_int("calibration_test", "n_splits", n_splits, 1)
     conf_level = check_conf_level(conf_level)
+    check_bool("calibration_test", "progress", progress)
+    check_seed("calibration_test", seed)
+    learner._check_shared_params()
+    if hasattr(learner, "_check_params"):
+        learner._check_params()  # before any split is fitted
+    if np.ptp(data.y) == 0:
+        raise DesignError(
+            f"calibration_test: the outcome '{data.roles.outcome}' is constant "
+            f"({data.y[0]:g}) in every row, so there is no effect and no heterogeneity to "
+            "calibrate against; check the outcome column."
+        )
     per_arm = data.clusters_per_arm
     if min(per_arm.values()) < 4:
         raise DesignError(
             f"calibration_test: {per_arm[0]} control and {per_arm[1]} treated clusters; halving "
-            "needs at least 4 per arm (2 per arm in each half). Use the learner's intervals."
+            "needs at least 4 per arm (2 per arm in each half). Use the learner's intervals "
+            "(hm.cate(...)) instead."
         )
     if sum(per_arm.values()) // 2 - 3 < 5:
         warnings.warn(

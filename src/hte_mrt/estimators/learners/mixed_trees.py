@@ -45,7 +45,10 @@ def _check_positive(owner: str, name: str, value: Any, upper: float | None = Non
     ok = ok and value > 0 and (upper is None or value <= upper)
     if not ok:
         rng = f"in (0, {upper:g}]" if upper is not None else "> 0"
-        raise DesignError(f"{owner}: {name} must be a number {rng}, got {value!r}.")
+        raise DesignError(
+            f"{owner}: {name} must be a number {rng}, got {value!r}; pass a number such as "
+            f"{name}={upper if upper is not None else 0.1:g}."
+        )
 
 
 def _check_common(learner: CRTLearner) -> None:
@@ -55,7 +58,7 @@ def _check_common(learner: CRTLearner) -> None:
     if nj is not None and (isinstance(nj, bool) or not isinstance(nj, Integral) or nj == 0):
         raise DesignError(
             f"{owner}: n_jobs must be None or a nonzero integer (joblib: -1 = all cores), "
-            f"got {nj!r}."
+            f"got {nj!r}; pass e.g. n_jobs=1 or n_jobs=-1."
         )
 
 
@@ -313,7 +316,7 @@ class MixedEffectsRandomForest(_MixedEMLearner):
         if not ok:
             raise DesignError(
                 f"{owner}: max_features must be a fraction in (0, 1], a count >= 1, 'sqrt', "
-                f"'log2' or None, got {mf!r}."
+                f"'log2' or None, got {mf!r}; pass one of those (default 1.0)."
             )
         if self.oob and self.n_estimators < 20:
             raise DesignError(
@@ -493,7 +496,9 @@ class GPBoostLearner(CRTLearner):
         _check_positive(owner, "learning_rate", self.learning_rate)
         check_int(owner, "max_depth", self.max_depth, 1)
         if self.max_depth > 16:
-            raise DesignError(f"{owner}: max_depth must be <= 16, got {self.max_depth}.")
+            raise DesignError(
+                f"{owner}: max_depth must be <= 16, got {self.max_depth}; pass e.g. max_depth=5."
+            )
         check_int(owner, "min_data_in_leaf", self.min_data_in_leaf, 1)
         _check_common(self)
 

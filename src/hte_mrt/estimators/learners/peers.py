@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from hte_mrt.errors import DesignError
-from hte_mrt.estimators.learners.base import CRTLearner
+from hte_mrt.estimators.learners.base import CRTLearner, check_int
 
 
 class EconMLCausalForest(CRTLearner):
@@ -69,18 +69,25 @@ class EconMLCausalForest(CRTLearner):
         self.seed = seed
         self.progress = progress
 
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        n = check_int(owner, "n_estimators", self.n_estimators, 4)
+        if n % 4:
+            raise DesignError(
+                f"{owner}: n_estimators must be a positive multiple of 4, got {n}; pass e.g. "
+                f"n_estimators={4 * max(1, round(n / 4))}."
+            )
+        check_int(owner, "min_samples_leaf", self.min_samples_leaf, 1)
+        check_int(owner, "cv", self.cv, 2)
+
     def _fit(self, W, z, y, cluster, rng) -> None:
+        self._check_params()
         try:
             from econml.dml import CausalForestDML
         except ImportError as e:  # pragma: no cover - optional peer
             raise DesignError("EconMLCausalForest needs econml: pip install econml.") from e
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-        if int(self.n_estimators) < 4 or int(self.n_estimators) % 4:
-            raise DesignError(
-                f"EconMLCausalForest: n_estimators must be a positive multiple of 4, got "
-                f"{self.n_estimators}."
-            )
         seed = int(rng.integers(2**31))
         model = CausalForestDML(
             model_y=HistGradientBoostingRegressor(max_iter=100, random_state=seed),
