@@ -168,3 +168,19 @@ def assert_power_matches(power: float, reference: float, mc_se: float, n_sd: flo
     assert _abs(power - reference) <= n_sd * mc_se, (
         f"{what} {power:.4f} vs reference {reference:.4f}: more than {n_sd} x {mc_se:.4f} apart"
     )
+
+
+def assert_agrees_with_reference(cc, estimator: str, k: float) -> None:
+    """Every row of ``estimator`` in a cross-check ``cc`` (hte_mrt.crosscheck) lies within
+    ``k`` reference SEs of the reference result's estimate (e.g. WCLS, consistent for the
+    marginal excursion effect), with ``k`` SE below |reference estimate| (assert_recovers): a
+    posterior or bootstrap centred on 0, or on minus the effect, fails."""
+    ref, other = cc.rows(cc.reference), cc.rows(estimator)
+    for term in other.index:
+        assert_within_se(
+            other.loc[term, "estimate"],
+            ref.loc[term, "estimate"],
+            ref.loc[term, "se"],
+            k,
+            f"{estimator} {term} vs {cc.reference}",
+        )
