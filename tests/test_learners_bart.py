@@ -128,7 +128,6 @@ def test_ate_and_interval(fitted, frame):
     name, model = fitted
     truth = frame["tau"].mean()
     a = model.ate()
-    print(name, dict(a), truth)
     assert_within_se(a["estimate"], truth, a["se"], 2.5, f"{name} ATE")
     assert_covers(a["lcl"], a["ucl"], truth, f"{name} ATE interval")
 
