@@ -2,22 +2,18 @@
 
 Needs chromium + chromedriver (``make test`` runs tools/ensure_browser.sh first) and selenium;
 the tests that open a page carry ``requires_browser`` (tests/conftest.py): skipped without a
-browser, failed under ``HTE_MRT_REQUIRE_BROWSER=1`` (CI). The screenshot of the good page is
-kept as tests/artifacts/browser_check.png.
+browser, failed under ``HTE_MRT_REQUIRE_BROWSER=1`` (CI). Screenshots go to pytest's tmp_path:
+tests write nothing into the source tree.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import shutil
-from pathlib import Path
 
 import pytest
 
 from hte_mrt.reports.browser import check_html
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60">'
@@ -73,8 +69,6 @@ def test_self_contained_report_renders(tmp_path):
     assert res.screenshot is not None and res.screenshot.is_file()
     data = res.screenshot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1024
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copyfile(res.screenshot, ARTIFACTS / "browser_check.png")
 
 
 @pytest.mark.requires_browser

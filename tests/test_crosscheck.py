@@ -13,6 +13,7 @@ import hte_mrt as hm
 from hte_mrt._contract import Result, Summary
 from hte_mrt.errors import DesignError
 from hte_mrt.results.crosscheck import CrossCheck
+from tests.accuracy import assert_agrees_with_reference
 
 CONTROL = "~ jbsteps30pre_log"
 DAY20 = {"day 20": {"Intercept": 1, "study_day_nogap": 20}}
@@ -107,9 +108,19 @@ def test_wcls_vs_bootstrap_per_term_and_lincomb(day_fit, day_boot):
     z = (d.mean() - lc["estimate"]) / lc["se"]
     assert bb.loc["day 20", "difference_in_se"] == pytest.approx(z, rel=1e-10)
     assert bb.loc["day 20", "se_ratio"] == pytest.approx(d.std(ddof=1) / lc["se"], rel=1e-10)
-    # the bootstrap agrees with WCLS to a fraction of a WCLS SE
-    assert (bb["difference_in_se"].abs() < 0.2).all() and (bb["se_ratio"].between(0.8, 1.2)).all()
+    # the bootstrap agrees with WCLS to a fraction of a WCLS SE: both solve the same
+    # estimating equation (the bootstrap with random weights), so the bootstrap mean differs
+    # from WCLS by resampling noise, sd SE / sqrt(1000) = 0.03 SE, plus an O(1/n) bias: 0.2 SE
+    # is ~6 resampling sds, and below |estimate| / SE for every term (so 0 or -estimate fail)
+    check_bootstrap_agrees_with_wcls(cc)
     assert np.isnan(w["difference_in_se"]).all() and not w["flag"].any()
+
+
+def check_bootstrap_agrees_with_wcls(cc) -> None:
+    """Bayesian bootstrap vs WCLS: estimates within 0.2 WCLS SE, SEs within 20%."""
+    assert_agrees_with_reference(cc, "Bayesian bootstrap", 0.2)
+    bb = cc.rows("Bayesian bootstrap")
+    assert bb["se_ratio"].between(0.8, 1.2).all(), bb["se_ratio"]
 
 
 def test_contract_paper_summary_levels_and_saving(day_fit, day_boot, tmp_path):

@@ -21,6 +21,7 @@ from hte_mrt.errors import (
     UnseenLevelError,
 )
 from hte_mrt.estimators.learners.bamm import BayesianAdditiveMixedModel
+from tests.accuracy import assert_covers, assert_tracks, assert_within_se
 from tests.crt_helpers import small_trial
 
 # 600 draws: with 400, the max R-hat over sigma, sd_b and the tau coefficients exceeded the
@@ -28,8 +29,8 @@ from tests.crt_helpers import small_trial
 FAST = dict(draws=600, tune=500, chains=4)
 
 
-def _trial(seed: int, K: int = 30, m: int = 25) -> pd.DataFrame:
-    return small_trial(seed, K, m, data=False)[0]
+def _trial(seed: int, K: int = 30, m: int = 25, tau0: float = 0.5) -> pd.DataFrame:
+    return small_trial(seed, K, m, data=False, tau0=tau0)[0]
 
 
 def _data(df: pd.DataFrame) -> CRTData:
@@ -41,22 +42,15 @@ def _data(df: pd.DataFrame) -> CRTData:
 
 @pytest.fixture(scope="module")
 def fitted():
-    df = _trial(1)
+    # tau = 1 + 0.5 x1 - 0.4 v1: an ATE of ~0.8, 5 sampling sds (~0.15) from 0
+    df = _trial(1, tau0=1.0)
     return df, BayesianAdditiveMixedModel(seed=3, **FAST).fit(_data(df))
 
 
 def test_recovers_ate_and_moderators(fitted):
     df, m = fitted
     res = m.cate()
-    ate = res.ate()
-    # the posterior of the trial's ATE covers the true sample ATE
-    assert ate["lcl"] < df["tau"].mean() < ate["ucl"]
-    assert abs(ate["estimate"] - df["tau"].mean()) < 2 * ate["se"]
-    # best linear projection recovers the moderator coefficients within 2 posterior sds
-    blp = res.blp(["x1", "v1"]).set_index("term")
-    for term, truth in {"x1": 0.5, "v1": -0.4}.items():
-        assert abs(blp.loc[term, "estimate"] - truth) < 2 * blp.loc[term, "se"], term
-    assert np.corrcoef(res.estimate, df["tau"])[0, 1] > 0.9
+    check_bamm_recovery(res, df["tau"])
     tab = res.table()
     cover = ((tab["lcl"] <= df["tau"]) & (df["tau"] <= tab["ucl"])).mean()
     assert cover > 0.8
@@ -67,6 +61,23 @@ def test_recovers_ate_and_moderators(fitted):
     assert abs(m.draws_["sigma"].mean() * m.y_sd_ - 1.0) < 0.1
     assert 0.1 < m.draws_["sd_b"].mean() * m.y_sd_ < 0.6
     assert m.diagnostics_["divergences"] == 0
+
+
+def check_bamm_recovery(res, tau) -> None:
+    """The accuracy checks of the fixture trial (tau = 1 + 0.5 x1 - 0.4 v1, 30 clusters).
+
+    The posterior mean of the trial's ATE within 2 posterior sds (~0.15 each) of the true
+    sample ATE (~0.8; the window excludes 0 and -ATE) and its interval covering it; the best
+    linear projection's x1 coefficient (0.5, posterior sd ~0.05) within 2 posterior sds; v1's
+    (-0.4: a cluster-level moderator of 30 clusters, posterior sd ~0.15-0.2, so 2 sds do not
+    exclude 0) only covered by its 95% interval; estimated and true CATEs correlated > 0.9."""
+    ate = res.ate()
+    assert_within_se(ate["estimate"], tau.mean(), ate["se"], 2, "BAMM ATE")
+    assert_covers(ate["lcl"], ate["ucl"], tau.mean(), "BAMM ATE interval")
+    blp = res.blp(["x1", "v1"], conf_level=0.95).set_index("term")
+    assert_within_se(blp.loc["x1", "estimate"], 0.5, blp.loc["x1", "se"], 2, "BAMM x1")
+    assert_covers(blp.loc["v1", "lcl"], blp.loc["v1", "ucl"], -0.4, "BAMM v1 interval")
+    assert_tracks(res.estimate, tau, 0.9, "BAMM CATE")
 
 
 def test_new_clusters_and_subgroups(fitted):
@@ -259,20 +270,34 @@ def test_bad_input():
 
 
 def test_tassh_end_to_end():
-    """TASSH (bundled): fit, ATE, subgroup table. The published adjusted difference in SBP
-    change is -3.6 mmHg (95% CI -6.1 to -0.5); our adjustment set differs, so we check that the
-    posterior interval overlaps the published one rather than forcing equality."""
+    """TASSH (bundled): fit, ATE, subgroup tables: an end-to-end run, NOT an accuracy test.
+
+    The published adjusted difference in SBP change is -3.6 mmHg (95% CI -6.1 to -0.5, SE
+    1.43), from an analysis of all 757 participants with its own adjustment set. The package's
+    frame keeps the 641 complete cases of 32 clusters; on it a REML linear mixed model
+    (statsmodels, the package's encoded covariates) gives -1.3 (SE 2.1), unadjusted -2.9 (SE
+    1.9), and BAMM -1.9 (posterior sd 2.4, seed 1). These data cannot tell -3.6 from 0, so no
+    check on them can fail an estimator that finds no effect (the old window, 2 x 2.8 mmHg
+    around -3.6, contained 0); BAMM's accuracy is tested in simulation above
+    (test_recovers_ate_and_moderators) and by tests/test_null_estimators.py. Here: BAMM agrees
+    with the independent LMM fit of the same data within 1 posterior sd (a consistency check:
+    the same data, so their difference is far below either's sampling sd)."""
+    import statsmodels.api as sm
+
     from hte_mrt.data.tassh import tassh
 
     d = tassh()
     m = BayesianAdditiveMixedModel(seed=1, draws=1000, tune=1000, chains=4).fit(d)
     res = m.cate()
     ate = res.ate()
-    # agreement with the published estimate within 2 sds of the difference (published SE from
-    # its CI: (6.1 - 0.5) / 3.92 = 1.43); the adjustment sets differ, so no tighter claim
-    diff_sd = np.hypot(ate["se"], (6.1 - 0.5) / 3.92)
-    assert abs(ate["estimate"] - (-3.6)) < 2 * diff_sd
-    assert ate["lcl"] < -0.5 and ate["ucl"] > -6.1
+    X, V, _ = d.encode()
+    z = np.asarray(d.arm, float)
+    design = np.column_stack([np.ones(len(z)), z, X, V])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' convergence chatter
+        lmm = sm.MixedLM(np.asarray(d.y, float), design, groups=d.cluster_codes).fit(reml=True)
+    assert lmm.params[1] == pytest.approx(-1.29, abs=0.01)  # the LMM itself, as recorded above
+    assert abs(ate["estimate"] - lmm.params[1]) < ate["se"], (dict(ate), lmm.params[1])
     by_sex = res.subgroups("female")
     assert list(by_sex["female"]) == [0, 1] and by_sex["n"].sum() == d.n_individuals
     by_age = res.subgroups("age", bins=[0, 50, 60, 70, 120])

@@ -8,6 +8,7 @@ import pytest
 
 from hte_mrt.errors import DesignError
 from hte_mrt.estimators.learners import LEARNERS, CRTLearner, EconMLCausalForest
+from tests.accuracy import assert_recovers, assert_tracks
 from tests.crt_helpers import small_trial
 
 
@@ -22,13 +23,14 @@ def test_registry_names_and_contract():
 
 
 def test_econml_forest_recovers_heterogeneity_and_predicts_new_clusters():
-    df, data = small_trial(seed=1)
+    df, data = small_trial(seed=1, tau0=1.0)
     m = EconMLCausalForest(n_estimators=200, seed=1).fit(data)
     res = m.cate()
-    # a forest on 750 rows: the ATE within 0.3 of the truth (its sampling sd is ~0.12) and the
-    # CATE ranks follow the truth (0.91 at this seed; 0.6 leaves room for other seeds)
-    assert abs(res.ate()["estimate"] - df["tau"].mean()) < 0.3
-    assert np.corrcoef(res.estimate, df["tau"])[0, 1] > 0.6
+    # a forest on 750 rows of 30 clusters: the ATE (truth ~0.8, estimate 0.67) within 3
+    # sampling sds (~0.15) = 0.45 of the truth, a window that excludes 0 and -truth; the CATE
+    # ranks follow the truth (0.92 at this seed; 0.6 leaves room for other seeds)
+    assert_recovers(res.ate()["estimate"], df["tau"].mean(), 0.45, "econml_cf ATE")
+    assert_tracks(res.estimate, df["tau"], 0.6, "econml_cf CATE")
     new, _ = small_trial(seed=9, K=4, m=5, data=False)
     new = new.assign(cl="new_" + new["cl"])
     a = m.cate(new).estimate

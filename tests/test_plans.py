@@ -4,7 +4,6 @@ HeartSteps primary report is complete and renders in a real browser, the CLI's e
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from hte_mrt.reports.run import run_plan, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 BASE = """
 [plan]
@@ -152,9 +150,7 @@ def test_primary_report_renders_in_a_browser(primary):
     res = check_html(primary.out / "report.html", screenshot=shot)
     assert res.console_errors == []
     assert res.images_total >= 2 and res.images_broken == []
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / "report_heartsteps_v1_primary.png")
-    assert (ARTIFACTS / "report_heartsteps_v1_primary.png").stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000  # in the run's tmp folder: nothing into the source tree
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from hte_mrt.errors import DesignError
 from hte_mrt.estimands.excursion import ExcursionEffect, build_design
 from hte_mrt.estimators import randomization as R
 from hte_mrt.estimators.wcls import fit_design
+from tests.accuracy import assert_within_se
 
 
 def _direct_refits(data, est, seed, n, scheme):
@@ -106,3 +107,31 @@ def test_result_contract_and_estimand(heartsteps, tmp_path):
     ds = res.to_xarray()
     assert ds["t_null"].shape == (50, 1)
     res.to_netcdf(tmp_path / "rt.nc")
+
+
+# ------------------------------------------------------------------ accuracy in simulation
+#: a simulated MRT (30 participants x 40 decisions) with a marginal effect of 0.5: the WCLS SE
+#: is ~0.075, so the effect is ~7 SEs from 0
+RT_SIM = {"n_participants": 30, "n_decisions": 40, "beta": (0.5, 0.0, 0.0)}
+RT_TRUTH = {"Intercept": 0.5}
+RT_RESAMPLES = 199
+
+
+def check_randomization_test(res, truth: dict, n_resamples: int) -> None:
+    """The observed estimate within 3 SEs (~0.22, below the truth 0.5) of the true effect, and
+    the re-randomization p-value at its floor: an effect ~7 SEs from 0 lies beyond every
+    redraw's |t| (redraw t statistics are ~N(0, 1): P(|t*| > 7) ~ 1e-12), so p = 1 / (R + 1);
+    at most one exceedance is allowed, p <= 2 / (R + 1) = 0.01."""
+    tab = res.table().set_index("term")
+    for term, beta in truth.items():
+        row = tab.loc[term]
+        assert_within_se(row["estimate"], beta, row["se"], 3, f"randomization test {term}")
+        assert row["p_randomization"] <= 2 / (n_resamples + 1), row
+
+
+def test_randomization_test_detects_a_simulated_effect():
+    from hte_mrt.data.simulate import MRTSimulation
+
+    data = MRTSimulation(**RT_SIM).mrt_data(7)
+    res = R.randomization_test(data, "~ 1", "~ S", n_resamples=RT_RESAMPLES, seed=1, progress=False)
+    check_randomization_test(res, RT_TRUTH, RT_RESAMPLES)
