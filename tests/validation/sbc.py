@@ -209,15 +209,19 @@ def one(name: str, rep: int, sim, data, built) -> dict:
     }
 
 
-def run(names: list[str], reps: int, deadline: float | None) -> None:
+def _done(path: Path) -> set[int]:
+    if not path.exists():
+        return set()
+    return {json.loads(line)["rep"] for line in path.read_text().splitlines() if line}
+
+
+def run(names: list[str], reps: int, deadline: float | None, reverse: bool = False) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     sim, data = template()
     for name in names:
         path = OUT / f"ranks_{name}.jsonl"
-        done = set()
-        if path.exists():
-            done = {json.loads(line)["rep"] for line in path.read_text().splitlines() if line}
-        todo = [r for r in range(reps) if r not in done]
+        done = _done(path)
+        todo = [r for r in range(reps) if r not in done][:: -1 if reverse else 1]
         print(f"{name}: {len(done)} done, {len(todo)} to do", flush=True)
         if not todo:
             continue
@@ -231,6 +235,8 @@ def run(names: list[str], reps: int, deadline: float | None) -> None:
             if deadline is not None and time.time() > deadline:
                 print("deadline reached; rerun to resume", flush=True)
                 return
+            if rep in _done(path):  # done meanwhile by a second process (--reverse)
+                continue
             row = one(name, rep, sim, tmpl, built)
             with path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
@@ -260,7 +266,12 @@ def report() -> list[dict]:
         path = OUT / f"ranks_{name}.jsonl"
         if not path.exists():
             continue
-        recs = [json.loads(line) for line in path.read_text().splitlines() if line]
+        recs = {}
+        for line in path.read_text().splitlines():  # one record per replicate
+            if line:
+                rec = json.loads(line)
+                recs.setdefault(rec["rep"], rec)
+        recs = [recs[k] for k in sorted(recs)]
         if not recs:
             continue
         keys = list(recs[0]["ranks"])
@@ -270,9 +281,7 @@ def report() -> list[dict]:
         for ax, key in zip(axes[0], keys, strict=True):
             r = np.array([rec["ranks"][key] for rec in recs])
             chi2_p, ks_p = uniformity(r)
-            rows.append(
-                {"model": name, "parameter": key, "n": n, "chi2_p": chi2_p, "ks_p": ks_p}
-            )
+            rows.append({"model": name, "parameter": key, "n": n, "chi2_p": chi2_p, "ks_p": ks_p})
             ax.axhspan(lo, hi, color="0.85", zorder=0)
             ax.axhline(n / BINS, color="0.5", lw=0.8)
             ax.hist(r, bins=np.linspace(0, L + 1, BINS + 1), color="C0", edgecolor="white")
@@ -349,6 +358,9 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--report", action="store_true", help="only write figures and tables")
     ap.add_argument("--until", help="stop starting new fits after this UTC time (HH:MM)")
+    ap.add_argument(
+        "--reverse", action="store_true", help="last replicates first (a second process)"
+    )
     args = ap.parse_args()
     deadline = None
     if args.until:
@@ -358,7 +370,7 @@ def main() -> None:
         h, m = map(int, args.until.split(":"))
         deadline = now.replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
     if not args.report:
-        run(args.models, args.reps, deadline)
+        run(args.models, args.reps, deadline, args.reverse)
     for r in report():
         print(r)
 

@@ -220,9 +220,7 @@ class BayesResult(Result):
         notes = list(d["messages"])
         fixed = [v for v in self._fixed_params() if v in self.posterior]
         if fixed:
-            notes.append(
-                f"{', '.join(fixed)} held fixed by the priors (posterior sd 0, no r_hat)."
-            )
+            notes.append(f"{', '.join(fixed)} held fixed by the priors (posterior sd 0, no r_hat).")
         if cfg["family"] == "bernoulli":
             notes.insert(
                 0,

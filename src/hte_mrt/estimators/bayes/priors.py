@@ -71,8 +71,9 @@ def validate_priors(priors: Mapping[str, Any] | None) -> dict[str, dict[str, Any
             )
         if dist == "fixed" and key not in SCALE_KEYS:
             raise PriorError(
-                f"Prior {key!r}: 'fixed' holds a standard deviation ({', '.join(sorted(SCALE_KEYS))})"
-                f" at a value; give {key!r} a distribution such as 'normal' instead.",
+                f"Prior {key!r}: 'fixed' holds a standard deviation "
+                f"({', '.join(sorted(SCALE_KEYS))}) at a value; give {key!r} a distribution "
+                "such as 'normal' instead.",
                 key=key,
             )
         if (key == "corr") != (dist == "lkj"):
