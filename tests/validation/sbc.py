@@ -278,8 +278,12 @@ def report() -> list[dict]:
         keys = list(recs[0]["ranks"])
         n = len(recs)
         lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / BINS)
-        fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.6), squeeze=False)
-        for ax, key in zip(axes[0], keys, strict=True):
+        ncol = min(5, len(keys))
+        nrow = -(-len(keys) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(2.8 * ncol, 2.6 * nrow + 0.4), squeeze=False)
+        for ax in axes.ravel()[len(keys) :]:
+            ax.set_visible(False)
+        for ax, key in zip(axes.ravel(), keys, strict=False):
             r = np.array([rec["ranks"][key] for rec in recs])
             chi2_p, ks_p = uniformity(r)
             rows.append({"model": name, "parameter": key, "n": n, "chi2_p": chi2_p, "ks_p": ks_p})
@@ -289,7 +293,8 @@ def report() -> list[dict]:
             ax.set_title(f"{key}\nchi2 p={chi2_p:.2f}, KS p={ks_p:.2f}", fontsize=9)
             ax.set_xlabel("rank", fontsize=8)
             ax.tick_params(labelsize=7)
-        axes[0][0].set_ylabel("replicates", fontsize=8)
+        for row in axes:
+            row[0].set_ylabel("replicates", fontsize=8)
         fig.suptitle(f"SBC ranks, {name} model (n = {n}; grey: 99% band of a uniform)", fontsize=10)
         fig.tight_layout()
         fig.savefig(OUT / f"sbc_{name}.png", dpi=110)
