@@ -188,6 +188,10 @@ class BayesResult(Result):
         x = da.values.reshape(-1, da.shape[-1])
         lcl, ucl = _bounds(x, conf_level, axis=0)
         ds = da.to_dataset(name="v")
+        with warnings.catch_warnings():
+            # a parameter held fixed by its prior (dist "fixed") has constant draws: no r_hat
+            warnings.filterwarnings("ignore", "invalid value", RuntimeWarning)
+            r_hat = np.atleast_1d(az.rhat(ds)["v"].values)
         return pd.DataFrame(
             {
                 "term": [str(t) for t in da["term"].values],
@@ -196,7 +200,7 @@ class BayesResult(Result):
                 "lcl": lcl,
                 "ucl": ucl,
                 "pr_positive": (x > 0).mean(axis=0),
-                "r_hat": np.atleast_1d(az.rhat(ds)["v"].values),
+                "r_hat": r_hat,
                 "ess_bulk": np.atleast_1d(az.ess(da, method="bulk").values),
                 "ess_tail": np.atleast_1d(az.ess(da, method="tail").values),
             }
@@ -219,6 +223,9 @@ class BayesResult(Result):
             "min ESS": round(d["min_ess_bulk"]),
         }
         notes = list(d["messages"])
+        fixed = [v for v in self._fixed_params() if v in self.posterior]
+        if fixed:
+            notes.append(f"{', '.join(fixed)} held fixed by the priors (posterior sd 0, no r_hat).")
         if cfg["family"] == "bernoulli":
             notes.insert(
                 0,
@@ -348,7 +355,7 @@ class BayesResult(Result):
         names = [
             v
             for v in ("alpha", "beta", "sigma", "sd_b", "sd_u", "sd_c", "rho", "smooth_sd")
-            if v in post
+            if v in post and v not in self._fixed_params()
         ]
         ds = post[names]
         rhat = az.rhat(ds)
@@ -375,6 +382,11 @@ class BayesResult(Result):
         }
         out["messages"] = self._messages(out)
         return out
+
+    def _fixed_params(self) -> list[str]:
+        """Standard deviations held at a value by their prior (``{"dist": "fixed"}``)."""
+        pri = self.config.get("priors") or {}
+        return [k for k, v in pri.items() if isinstance(v, dict) and v.get("dist") == "fixed"]
 
     @staticmethod
     def _messages(d: dict) -> list[str]:

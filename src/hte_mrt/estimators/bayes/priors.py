@@ -14,7 +14,9 @@ Bernoulli outcome (logit scale): the same with s_y = 1 and m_y = logit(mean y).
 
 Override any entry with ``{"beta": {"dist": "normal", "mu": 0, "sigma": 0.5}, ...}``; values are
 absolute (not rescaled). Distributions: normal, student_t (nu, mu, sigma), halfnormal (sigma),
-halfstudent_t (nu, sigma), exponential (lam), lkj (eta, for "corr").
+halfstudent_t (nu, sigma), exponential (lam), lkj (eta, for "corr"), and, for a standard
+deviation only, fixed (value): a point mass that holds it at ``value`` (e.g. a known variance
+in a sensitivity analysis or a conjugate reference check; reported with posterior sd 0).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ DISTS: dict[str, tuple[str, ...]] = {
     "halfstudent_t": ("nu", "sigma"),
     "exponential": ("lam",),
     "lkj": ("eta",),
+    "fixed": ("value",),
 }
-POSITIVE = {"sigma", "nu", "lam", "eta"}
+POSITIVE = {"sigma", "nu", "lam", "eta", "value"}
 SCALE_KEYS = {"sd_b", "sd_c", "sd_u", "sigma", "smooth_sd"}
 
 
@@ -65,6 +68,13 @@ def validate_priors(priors: Mapping[str, Any] | None) -> dict[str, dict[str, Any
             raise PriorError(
                 f"Prior {key!r} is a standard deviation: use a positive distribution "
                 "(halfnormal, halfstudent_t, exponential).",
+                key=key,
+            )
+        if dist == "fixed" and key not in SCALE_KEYS:
+            raise PriorError(
+                f"Prior {key!r}: 'fixed' holds a standard deviation "
+                f"({', '.join(sorted(SCALE_KEYS))}) at a value; give {key!r} a distribution "
+                "such as 'normal' instead.",
                 key=key,
             )
         if (key == "corr") != (dist == "lkj"):
@@ -174,4 +184,11 @@ def make_rv(name: str, spec: Mapping[str, Any], shape: int | None = None, dims=N
         return pm.HalfStudentT(name, nu=kw["nu"], sigma=kw["sigma"], **extra)
     if dist == "exponential":
         return pm.Exponential(name, lam=kw["lam"], **extra)
+    if dist == "fixed":  # a point mass: a constant, recorded with the draws
+        import pytensor.tensor as pt
+
+        value = pt.as_tensor_variable(kw["value"])
+        if shape is not None:
+            value = pt.broadcast_to(value, (shape,))
+        return pm.Deterministic(name, value, dims=dims)
     raise PriorError(f"Prior {name!r}: distribution {dist!r} cannot be used here.", key=name)
