@@ -76,7 +76,10 @@ def test_heartsteps_day_moderated_agrees_with_wcls(heartsteps, hs_day):
     s90 = hs_day.table(conf_level=0.9).set_index("term")
     assert (s90["lcl"] > s["lcl"]).all() and (s90["ucl"] < s["ucl"]).all()
     h = hs_day.hdi(0.9).set_index("term")
-    assert list(h.columns) == ["lcl", "ucl"] and (h["lcl"] < s["estimate"]).all()
+    assert list(h.columns) == ["lcl", "ucl"]
+    # an HDI is no wider than the equal-tailed interval at the same level (unimodal posteriors)
+    width_hdi, width_eq = h["ucl"] - h["lcl"], s90["ucl"] - s90["lcl"]
+    assert (width_hdi <= width_eq * (1 + 1e-9)).all()
     ci = hs_day.conf_int(alpha=0.1)
     np.testing.assert_allclose(ci.to_numpy(), s90[["lcl", "ucl"]].to_numpy())
     paper = hs_day.table(style="paper")
