@@ -30,3 +30,21 @@ def json_default(o: Any) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+def _pick_tqdm():
+    """tqdm's notebook-aware bar when Jupyter widgets are installed, else the plain text bar.
+
+    ``tqdm.auto`` alone warns ("IProgress not found") in a notebook without ipywidgets and then
+    falls back to the text bar anyway; this picks the same bar without the warning.
+    """
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm as bar
+    except ImportError:
+        from tqdm import tqdm as bar
+    return bar
+
+
+#: the progress bar every long step uses (``progress=False`` passes ``disable=True``)
+tqdm = _pick_tqdm()

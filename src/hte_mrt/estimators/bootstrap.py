@@ -17,9 +17,9 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from hte_mrt._contract import check_conf_level
+from hte_mrt._util import tqdm
 from hte_mrt.data.checks import check_bool, check_int, check_seed
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError

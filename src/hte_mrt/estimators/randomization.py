@@ -22,9 +22,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hte_mrt._contract import check_conf_level
+from hte_mrt._util import tqdm
 from hte_mrt.data.checks import check_bool, check_int, check_number, check_seed
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError

@@ -405,7 +405,7 @@ def _check_constructors(plan: Plan) -> list:
 def plan_steps(steps, *, progress: bool = True, desc: str = "plan"):
     """Iterate over a plan's ``(label, step)`` pairs with one tqdm progress bar (``tqdm.auto``:
     a plain bar in a terminal or notebook); ``progress=False`` shows nothing."""
-    from tqdm.auto import tqdm
+    from hte_mrt._util import tqdm
 
     bar = tqdm(steps, desc=desc, unit="step", disable=not progress, leave=True)
     for label, step in bar:

@@ -46,9 +46,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from tqdm.auto import tqdm
 
 from hte_mrt._contract import Result, paper_table
+from hte_mrt._util import tqdm
 from hte_mrt.data.simulate_crt import (
     ICC_LEVELS,
     INTERCEPT_LEVELS,

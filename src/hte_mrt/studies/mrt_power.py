@@ -652,7 +652,7 @@ def _run_batches(
     progress: bool,
 ) -> tuple[list[dict[str, np.ndarray]], str]:
     """Run the batches (joblib or dask), in order, with a progress bar over trials."""
-    from tqdm.auto import tqdm
+    from hte_mrt._util import tqdm
 
     total = sum(len(b) for b in batches)
     with tqdm(total=total, disable=not progress, desc="simulating trials", unit="trial") as bar:

@@ -27,9 +27,9 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from hte_mrt._contract import check_conf_level
+from hte_mrt._util import tqdm
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import (
     DataError,

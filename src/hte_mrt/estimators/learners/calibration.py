@@ -45,9 +45,9 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
 
 from hte_mrt._contract import check_conf_level
+from hte_mrt._util import tqdm
 from hte_mrt.data.crt import CRTData
 from hte_mrt.errors import DataError, DesignError, EstimationError, HteMrtWarning
 from hte_mrt.estimators.learners.base import CRTLearner, check_bool, check_int, check_seed
