@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -97,7 +98,11 @@ def _bad_columns(tab: pd.DataFrame) -> list[str]:
     return [str(c) for c in tab.columns if str(c) in BANNED_COLS]
 
 
-def _check(res, label: str):
+CHECKED: set[str] = set()
+
+
+def _check(res, label: str, tmp_path=None):
+    CHECKED.add(type(res).__name__)
     tab = res.table()
     assert isinstance(tab, pd.DataFrame), label
     assert not _bad_columns(tab), f"{label}.table(): {_bad_columns(tab)}"
@@ -108,6 +113,9 @@ def _check(res, label: str):
     paper = res.table(style="paper")
     assert not paper.isna().any().any() and not (paper.astype(str) == "None").any().any(), label
     assert repr(res).startswith("<") and len(repr(res)) < 300, label
+    if tmp_path is not None:  # the saved form is NetCDF + a JSON sidecar
+        path = res.to_netcdf(tmp_path / f"{label}.nc")
+        assert path.exists() and path.with_suffix(".json").exists(), label
 
 
 @pytest.fixture(scope="module")
@@ -115,19 +123,57 @@ def heartsteps():
     return hm.load_dataset("heartsteps", as_data=True)
 
 
-def test_frequentist_tables_use_the_conventional_columns(heartsteps):
+def test_frequentist_tables_use_the_conventional_columns(heartsteps, tmp_path):
     fit = hm.wcls(heartsteps, moderators="~ study_day_nogap", controls="~ jbsteps30pre_log")
-    _check(fit, "wcls")
+    _check(fit, "wcls", tmp_path)
     ci = fit.conf_int(0.05)  # statsmodels' meaning: a 95% interval
     tab = fit.table(0.95).set_index("term")
     np.testing.assert_allclose(ci["lcl"], tab["lcl"])
-    _check(hm.randomization_test(heartsteps, "~ 1", "~ jbsteps30pre_log", n_resamples=50,
-                                 seed=1, progress=False), "randomization_test")  # fmt: skip
+    _check(fit.joint_test(), "joint_test")
+    rt = hm.randomization_test(heartsteps, "~ 1", "~ jbsteps30pre_log", n_resamples=50, seed=1,
+                               progress=False)  # fmt: skip
+    _check(rt, "randomization_test", tmp_path)
+    boot = hm.bayesian_bootstrap(heartsteps, "~ 1", "~ jbsteps30pre_log", n_boot=200, seed=1,
+                                 progress=False)  # fmt: skip
+    _check(boot, "bayesian_bootstrap", tmp_path)
+    _check(hm.crosscheck(hm.wcls(heartsteps, "~ 1", "~ jbsteps30pre_log"), boot), "crosscheck")
 
 
-def test_design_and_cate_tables_use_the_conventional_columns():
-    _check(hm.mrt_sample_size(days=42, per_day=5, effect=0.1, availability=0.8,
-                              prob=0.6), "mrt_sample_size")  # fmt: skip
-    sim = hm.CRTSimulation(n_clusters=12)
-    learner = hm.LinearInteraction(n_boot=20, seed=1).fit(sim.crt_data(seed=1))
-    _check(learner.cate(), "CATEResult")
+def test_bayesian_tables_use_the_conventional_columns(tmp_path):
+    data = hm.MRTSimulation(n_participants=20, n_decisions=20).mrt_data(seed=1)
+    post = hm.BayesMRT("~ 1", "~ 1", chains=1, draws=100, tune=100, seed=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hm.ConvergenceWarning)  # 100 draws: a contract check
+        res = post.fit(data)
+    _check(res, "BayesMRT", tmp_path)
+
+
+def test_design_and_cate_tables_use_the_conventional_columns(tmp_path):
+    design = dict(days=42, per_day=5, effect=0.1, availability=0.8, prob=0.6)
+    _check(hm.mrt_sample_size(**design), "mrt_sample_size", tmp_path)
+    _check(hm.mrt_power(40, **design), "mrt_power")
+    _check(hm.minimum_detectable_effect(40, days=42, per_day=5, availability=0.8, prob=0.6),
+           "minimum_detectable_effect")  # fmt: skip
+    _check(hm.simulated_power(40, **design, n_sims=20, seed=1, progress=False),
+           "simulated_power")  # fmt: skip
+    sim = hm.CRTSimulation(n_clusters=24)
+    data = sim.crt_data(seed=1)
+    learner = hm.LinearInteraction(n_boot=20, seed=1, progress=False).fit(data)
+    _check(learner.cate(), "CATEResult", tmp_path)
+    cal = hm.calibration_test(hm.LinearInteraction(), data, n_splits=2, seed=1, progress=False)
+    _check(cal, "calibration_test")
+
+
+def test_every_result_class_was_checked():
+    """The table checks above cover the package's result classes (a new result class must be
+    added to them)."""
+    covered = {
+        "ExcursionResult", "JointTest", "RandomizationResult", "BootstrapResult", "CrossCheck",
+        "BayesResult", "SampleSizeResult", "PowerResult", "MDEResult", "SimulatedPowerResult",
+        "CATEResult", "CalibrationTest",
+    }  # fmt: skip
+    names = {q.rsplit(".", 1)[1] for q in _result_classes()}
+    # checked elsewhere: AuditResult (tests/test_randomization_design.py), StudyResult
+    # (tests/test_crt_simulation.py), RunResult (tests/test_plans.py)
+    elsewhere = {"AuditResult", "StudyResult", "RunResult", "Result", "_DesignResult"}
+    assert names - covered <= elsewhere, names - covered
