@@ -201,13 +201,14 @@ def test_cluster_bootstrap_does_not_depend_on_n_jobs():
 
 # ----------------------------------------------------------------------------- other processes
 def test_fresh_process_one_thread_under_load_gives_the_same_draws(tmp_path):
-    """(c) + (d): a new interpreter with one BLAS / numba / OpenMP thread while another process
-    keeps a core busy gives the draws of this process (default threads)."""
-    here = {"gaussian": gaussian_case(), "bamm": bamm_case()}
+    """(c) + (d) + (e): a new interpreter with one BLAS / numba / OpenMP thread while another
+    process keeps a core busy gives the draws of this process (default threads, after whatever
+    tests ran before in this session's random order)."""
+    here = {"gaussian": gaussian_case(), "bamm": bamm_case(), "bernoulli": bernoulli_case()}
     one = {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     busy = _busy_core()
     try:
-        there = _in_subprocess("gaussian,bamm", tmp_path, cold=False, env=one)
+        there = _in_subprocess("gaussian,bamm,bernoulli", tmp_path, cold=False, env=one)
     finally:
         busy.kill()
         busy.wait()
