@@ -264,9 +264,11 @@ def test_convergence_check_fails_for_a_run_that_has_not_converged():
 
     data = _mrt_data(n=30)
     good = BayesMRT("~ S", "~ 1", seed=2, draws=300, tune=300, chains=4, progress=False)
-    assert_converged(good.fit(data))
-    # far too short: 3 warm-up iterations (no step-size or mass-matrix adaptation to speak of)
-    short = BayesMRT("~ S", "~ 1", seed=2, draws=40, tune=3, chains=4, progress=False)
+    assert_converged(good.fit(data))  # R-hat 1.008 <= limit 1.031 at ESS 654 (4 x 300 draws)
+    # far too short a warm-up: 2 iterations (no step-size or mass-matrix adaptation to speak
+    # of). Seeds 2 and 3: ESS 7 of 800 draws (floor 80), R-hat 1.6, 100-200 divergences; the
+    # R-hat limit at ESS 7 is loose (it scales with 1/ESS): the ESS floor catches such runs.
+    short = BayesMRT("~ S", "~ 1", seed=2, draws=200, tune=2, chains=4, progress=False)
     with pytest.raises(AssertionError, match=r"ESS|R-hat|divergences"):
         assert_converged(short.fit(data))
 
