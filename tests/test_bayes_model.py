@@ -27,6 +27,7 @@ from hte_mrt.estimators.bootstrap import bayesian_bootstrap
 from hte_mrt.estimators.emee import emee
 from hte_mrt.results.bayes import BayesResult
 from hte_mrt.results.crosscheck import crosscheck
+from tests.conftest import assert_converged
 
 # four chains: R-hat > 1.01 is then a reliable alarm (Vehtari et al. 2021), not a 2-chain fluke
 FAST = dict(draws=500, tune=1000, chains=4, progress=False)
@@ -89,8 +90,8 @@ def test_heartsteps_day_moderated_agrees_with_wcls(heartsteps, hs_day):
     assert "gaussian" in summ.title and "<table" in summ._repr_html_()
     assert summ.table.equals(hs_day.table())
     assert "37 participants" in repr(hs_day)
-    d = hs_day.diagnostics()
-    assert d["divergences"] == 0 and d["max_rhat"] < 1.02
+    # no divergences, ESS >= 10% of the draws, R-hat within its sampling spread at this ESS
+    assert_converged(hs_day)
 
 
 def test_effect_curve_and_participant_effects(heartsteps, hs_day):
@@ -155,6 +156,10 @@ def test_seeded_fits_are_reproducible(heartsteps):
     assert c.config["moderators"] == "~ 1" and c.config["controls"] == CONTROL
 
 
+# 2 chains x 600 draws (ESS ~350): R-hat's sampling spread exceeds the 1.01 warning for some
+# seeds of this converged model (seed 1: 1.012), so the warning is not an error here; the
+# convergence check below is sized to the draws (tests/conftest.py: rhat_limit)
+@pytest.mark.filterwarnings("ignore::hte_mrt.errors.ConvergenceWarning")
 def test_binary_log_rr_agrees_with_emee(binary):
     post = BayesMRT(
         "~ 1",
@@ -167,6 +172,7 @@ def test_binary_log_rr_agrees_with_emee(binary):
         chains=2,
         progress=False,
     ).fit(binary)
+    assert_converged(post)
     e = emee(binary, "~ 1", "~ time_var1 + time_var2", numerator=0.5)
     cc = crosscheck(e, post)
     row = cc.rows("BayesMRT").iloc[0]
@@ -325,17 +331,19 @@ def test_categorical_treatment_has_one_block_per_level():
     assert (tab["difference_in_se"].abs() < 1).all()
 
 
+@pytest.mark.filterwarnings("ignore::hte_mrt.errors.ConvergenceWarning")
 def test_penalized_spline_effect_over_time():
     """bs() moderators get a random-walk prior with learned smoothness; on data whose effect is
     linear in time the smooth posterior curve tracks the truth."""
     sim = MRTSimulation(n_participants=50, n_decisions=80, endogenous=False, beta=(0.5, -0.6, 0.0))
     data = sim.mrt_data(seed=8)
     # The truth is linear, so the smoothness scale's posterior piles up near 0 and its R-hat is
-    # noisy (1.005-1.013 across seeds at ESS ~800; beta R-hat <= 1.004): seed 3 stays under the
-    # strict 1.01 warning, which we keep.
+    # noisy (1.005-1.013 across seeds at ESS ~800; beta R-hat <= 1.004): the 1.01 warning is
+    # not an error here, the convergence check is sized to the draws (conftest.rhat_limit).
     post = BayesMRT(
         "~ bs(tfrac, df=6)", "~ S", seed=3, draws=1000, tune=1000, chains=4, progress=False
     ).fit(data)
+    assert_converged(post)
     assert "smooth_sd" in post.posterior
     grid = pd.DataFrame({"tfrac": np.linspace(0.05, 0.95, 10)})
     curve = post.effect_curve_summary(grid)

@@ -273,7 +273,9 @@ class BayesMRT:
         Show the sampler's progress bar.
     seed : int, optional
         Seed of the sampler and of the random-effect draws (same seed, data and settings: the
-        same draws); ``None`` draws fresh entropy.
+        same draws, bit for bit, on one machine and library build, whatever ran before, the
+        thread counts and ``n_jobs``); ``None`` draws a seed from fresh entropy and records it
+        in ``result.meta["seed"]``.
     sampler : {"auto", "nutpie", "pymc"}
         ``"auto"`` uses nutpie when installed, else PyMC's NUTS.
 
@@ -758,7 +760,10 @@ class BayesMRT:
         nuts_sampler = model.sampler
         if nuts_sampler == "auto":
             nuts_sampler = "nutpie" if find_spec("nutpie") else "pymc"
-        draws, tune, chains, seed = model.draws, model.tune, model.chains, model.seed
+        draws, tune, chains = model.draws, model.tune, model.chains
+        # seed=None: draw one from fresh entropy and record it (result.meta["seed"]), so an
+        # unseeded run can still be repeated; the configuration keeps None
+        seed = model.seed if model.seed is not None else fresh_seed()
         if nuts_sampler == "nutpie" and built.cacheable:
             idata = _sample_nutpie_cached(
                 built, draws, tune, chains, seed, model.progress, target_accept, model.n_jobs
@@ -855,6 +860,18 @@ class BayesMRT:
         )
 
 
+def fresh_seed() -> int:
+    """A seed from fresh OS entropy (below 2**31, valid for every sampler)."""
+    return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+
+
+# Reproducibility of the cache below (tests/test_reproducibility.py): a cached compiled model
+# holds no random state. nutpie seeds each chain from (seed, chain index) and jitters the
+# chain's initial point with a seed drawn from that chain's stream (the PyMC initial-point
+# function is reseeded on every call, under a lock), and every data-dependent constant is
+# overwritten by ``set_data`` before sampling. A refit through a warm cache therefore gives
+# the same draws, bit for bit, as a cold compile, whatever ran before and however the chain
+# threads are scheduled.
 _COMPILED: dict[tuple, Any] = {}
 _COMPILED_MAX = 8
 _COMPILED_LOCK = threading.Lock()
