@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt._util import first_ids, fmt_ids
-from hte_mrt.errors import MissingColumnError, OutcomeTypeError
+from hte_mrt.errors import DesignError, MissingColumnError, OutcomeTypeError
 
 
 def require_column(frame: pd.DataFrame, col: str, role: str) -> None:
@@ -160,3 +160,14 @@ def check_path(path: object, name: str = "path") -> None:
             f"{name} must be the path of a file written by to_netcdf() (a str or Path), got "
             f"{type(path).__name__}."
         )
+
+
+def check_grid(grid: object) -> None:
+    """A grid of moderator values for effect curves: a non-empty pandas DataFrame."""
+    if not isinstance(grid, pd.DataFrame):
+        raise DesignError(
+            f"grid must be a pandas DataFrame of moderator values (one column per moderator, "
+            f"e.g. pd.DataFrame({{'day': range(42)}})), got {type(grid).__name__}."
+        )
+    if len(grid) == 0:
+        raise DesignError("grid has no rows: give at least one row of moderator values.")

@@ -30,7 +30,7 @@ from hte_mrt._contract import (
     sidecar,
 )
 from hte_mrt._util import json_default
-from hte_mrt.data.checks import check_path
+from hte_mrt.data.checks import check_grid, check_path
 from hte_mrt.errors import ConvergenceWarning, DesignError
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -246,13 +246,7 @@ class BayesResult(Result):
         return self.posterior
 
     def _f_matrix(self, grid: pd.DataFrame) -> np.ndarray:
-        if not isinstance(grid, pd.DataFrame):
-            raise DesignError(
-                f"grid must be a pandas DataFrame of moderator values (one column per moderator, "
-                f"e.g. pd.DataFrame({{'day': range(42)}})), got {type(grid).__name__}."
-            )
-        if len(grid) == 0:
-            raise DesignError("grid has no rows: give at least one row of moderator values.")
+        check_grid(grid)
         if self.design is not None:
             return self.design.f_matrix(grid)
         from formulaic import Formula, model_matrix

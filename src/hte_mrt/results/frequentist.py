@@ -21,7 +21,7 @@ import xarray as xr
 from scipy import stats
 
 from hte_mrt._contract import Result, check_conf_level, read_sidecar
-from hte_mrt.data.checks import check_path
+from hte_mrt.data.checks import check_grid, check_path
 from hte_mrt.errors import DesignError
 
 TABLE_COLUMNS = ["term", "estimate", "se", "lcl", "ucl", "t", "df", "p"]
@@ -571,13 +571,7 @@ class ExcursionResult(Result):
                 "saved with the result: load it with ExcursionResult.from_netcdf(path, "
                 "data=<the trial>) or refit."
             )
-        if not isinstance(grid, pd.DataFrame):
-            raise DesignError(
-                f"grid must be a pandas DataFrame of moderator values (one column per moderator, "
-                f"e.g. pd.DataFrame({{'day': range(42)}})), got {type(grid).__name__}."
-            )
-        if len(grid) == 0:
-            raise DesignError("grid has no rows: give at least one row of moderator values.")
+        check_grid(grid)
         F = self.design.f_matrix(grid)
         p = F.shape[1]
         levels = self.design.levels
