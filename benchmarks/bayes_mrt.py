@@ -458,7 +458,7 @@ def worker_bambi(job: dict) -> dict[str, Any]:
     ss = idata["sample_stats"].to_dataset()
     res["diagnostics"] = {
         "divergences": int(ss["diverging"].sum()),
-        "max_rhat": max(allstats["r_hat"]),
+        "max_r_hat": max(allstats["r_hat"]),
         "min_ess_bulk": min(allstats["ess_bulk"]),
         "parameters": main,
     }
@@ -552,8 +552,8 @@ def row_of(label: str, res: dict, ours: bool) -> dict[str, Any]:
         "ess_per_s_sampling": ess / res["sampling_time_attr_s"],
         "n_steps": res["steps"]["mean_n_steps"],
         "grads_per_s": res["steps"]["grad_evals_per_s"],
-        "max_rhat_effects": max(eff["r_hat"]),
-        "max_rhat_all": d["max_rhat"],
+        "max_r_hat_effects": max(eff["r_hat"]),
+        "max_r_hat_all": d["max_r_hat"],
         "divergences": d["divergences"],
         "maxrss_gb": res["maxrss_gb"],
     }
@@ -786,8 +786,8 @@ def run_all(args, sizes: dict, base: dict, tmp: Path) -> int:
         ("min_ess_effects", "min ESS", ".0f"),
         ("ess_per_s", "ESS/s", ".1f"),
         ("ratio_ess_per_s", "ours/this", ".1f"),
-        ("max_rhat_effects", "R-hat eff", ".4f"),
-        ("max_rhat_all", "R-hat all", ".4f"),
+        ("max_r_hat_effects", "R-hat eff", ".4f"),
+        ("max_r_hat_all", "R-hat all", ".4f"),
         ("divergences", "div", "d"),
         ("n_steps", "steps/draw", ".1f"),
         ("grads_per_s", "grad/s", ".0f"),
@@ -863,7 +863,7 @@ def run_all(args, sizes: dict, base: dict, tmp: Path) -> int:
         splits[f"2. {s2['n']}x{s2['T']} ours"] = sp
         split_targets[f"2. {s2['n']}x{s2['T']} ours"] = TARGET_S2_S
         ess = min(r2["effects"]["ess_bulk"])
-        rh = r2["diagnostics"]["max_rhat"]
+        rh = r2["diagnostics"]["max_r_hat"]
         targets += [
             {"target": f"2. pipeline < {TARGET_S2_S:g} s", "value": f"{r2['pipeline_s']:.2f} s",
              "pass": r2["pipeline_s"] < TARGET_S2_S},
@@ -954,7 +954,7 @@ def summarize_big(r: dict, sec: str) -> None:
         )
     )  # fmt: skip
     print(
-        f"  all main parameters: max R-hat {d['max_rhat']:.4f}, min bulk ESS "
+        f"  all main parameters: max R-hat {d['max_r_hat']:.4f}, min bulk ESS "
         f"{d['min_ess_bulk']:.0f}, divergences {d['divergences']}"
     )
     sp = split(r)

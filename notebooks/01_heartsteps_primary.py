@@ -154,7 +154,7 @@ post.summary()
 
 # %%
 diag = post.diagnostics()
-print({k: diag[k] for k in ("n_chains", "n_draws", "divergences", "max_rhat", "min_ess_bulk")})
+print({k: diag[k] for k in ("chains", "total_draws", "divergences", "max_r_hat", "min_ess_bulk")})
 for message in diag["messages"]:
     print("note:", message)
 

@@ -55,7 +55,7 @@ SEED = 2026
 # %%
 data = hm.load_dataset("tassh", as_data=True)
 print(hm.load_dataset("tassh").attrs["citation"])
-data.summary()
+data.describe()
 
 # %% [markdown]
 # ## The estimand

@@ -131,7 +131,7 @@ print(
 # analytic power at the same $N$.
 
 # %%
-sim = hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED, progress=False)
+sim = hm.simulated_power(46, **reference, n_reps=N_SIMS, seed=SEED, progress=False)
 print(sim)
 
 # %% [markdown]
@@ -143,7 +143,7 @@ print(sim)
 
 # %%
 plain = hm.simulated_power(
-    46, **reference, n_sims=N_SIMS, seed=SEED, progress=False, small_sample=False
+    46, **reference, n_reps=N_SIMS, seed=SEED, progress=False, small_sample=False
 )
 print(
     f"plain sandwich: simulated {plain.power:.3f} (MC SE {plain.mc_se:.3f}) "
@@ -159,15 +159,15 @@ print(
 # of decision points, so $\operatorname{Var}(\hat d) = M^{-1}(M + \mathrm{sd}_u^2
 # E[ww^\top])M^{-1}/N$ instead of $M^{-1}/N$. The extra term does not shrink as decision points
 # are added. `heterogeneity_power` gives the formula with that term; the simulation (option
-# `slope_sd`) should follow it, while Liao et al.'s formula stays put.
+# `sd_slope`) should follow it, while Liao et al.'s formula stays put.
 
 # %%
 rows = []
 for sd_u in [0.0, 0.05, 0.10, 0.15, 0.20]:
-    s = hm.simulated_power(46, **reference, n_sims=N_SIMS, seed=SEED, progress=False, slope_sd=sd_u)
+    s = hm.simulated_power(46, **reference, n_reps=N_SIMS, seed=SEED, progress=False, sd_slope=sd_u)
     rows.append(
         {
-            "slope_sd": sd_u,
+            "sd_slope": sd_u,
             "simulated": s.power,
             "mc_se": s.mc_se,
             "liao_formula": s.analytic_power,
@@ -177,14 +177,14 @@ for sd_u in [0.0, 0.05, 0.10, 0.15, 0.20]:
 het = pd.DataFrame(rows)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.errorbar(
-    het["slope_sd"],
+    het["sd_slope"],
     het["simulated"],
     yerr=1.96 * het["mc_se"],
     fmt="o",
     label="simulated (95% MC interval)",
 )
-ax.plot(het["slope_sd"], het["liao_formula"], "k--", label="Liao et al. formula")
-ax.plot(het["slope_sd"], het["formula_with_heterogeneity"], "-", label="with heterogeneity term")
+ax.plot(het["sd_slope"], het["liao_formula"], "k--", label="Liao et al. formula")
+ax.plot(het["sd_slope"], het["formula_with_heterogeneity"], "-", label="with heterogeneity term")
 ax.set_xlabel("SD of participants' effects (standardized)")
 ax.set_ylabel("power at N = 46")
 ax.legend(frameon=False)
@@ -200,10 +200,10 @@ het.round(3)
 # %%
 n_het = next(n for n in range(46, 1000) if hm.heterogeneity_power(design, n, 0.15) >= 0.8)
 check = hm.simulated_power(
-    n_het, **reference, n_sims=N_SIMS, seed=SEED, progress=False, slope_sd=0.15
+    n_het, **reference, n_reps=N_SIMS, seed=SEED, progress=False, sd_slope=0.15
 )
 print(
-    f"N = {n_het} for 80% power when slope_sd = 0.15; simulated power {check.power:.3f} "
+    f"N = {n_het} for 80% power when sd_slope = 0.15; simulated power {check.power:.3f} "
     f"(MC SE {check.mc_se:.3f})"
 )
 
@@ -222,7 +222,7 @@ other = {
 pd.concat(
     {
         k: hm.simulated_power(
-            46, **reference, n_sims=N_SIMS, seed=SEED, progress=False, **kw
+            46, **reference, n_reps=N_SIMS, seed=SEED, progress=False, **kw
         ).table()
         for k, kw in other.items()
     },

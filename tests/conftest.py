@@ -185,10 +185,10 @@ def assert_converged(
     n_params = sum(int(post[v].size // (post.sizes["chain"] * post.sizes["draw"]))
                    for v in DIAGNOSED if v in post)  # fmt: skip
     ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-    floor = ess_fraction * d["n_draws"]
-    limit = rhat_limit(ess, d["n_chains"], n_params, alpha)
+    floor = ess_fraction * d["total_draws"]
+    limit = rhat_limit(ess, d["chains"], n_params, alpha)
     assert ess >= floor, f"ESS {ess:.0f} < {floor:.0f} ({ess_fraction:.0%} of the draws): {d}"
-    assert d["max_rhat"] <= limit, f"R-hat {d['max_rhat']:.4f} > {limit:.4f}: {d}"
+    assert d["max_r_hat"] <= limit, f"R-hat {d['max_r_hat']:.4f} > {limit:.4f}: {d}"
     assert d["divergences"] <= max_divergences, f"{d['divergences']} divergences: {d}"
     return {**d, "rhat_limit": limit, "n_params": n_params}
 

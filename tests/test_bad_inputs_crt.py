@@ -489,7 +489,7 @@ def test_constant_outcome_warns_and_the_result_says_why():
     exactly 0 (not NaN), and the result's summary states the reason."""
     const = crt(frame().assign(y=3.0))
     assert "ICC (one-way ANOVA, arms pooled)       undefined (no outcome variance" in str(
-        const.summary()
+        const.describe()
     )
     for learner in (hm.LinearInteraction(n_boot=20, seed=1, progress=False),
                     hm.MixedEffectsRandomForest(n_boot=20, progress=False),

@@ -45,7 +45,7 @@ def bss(**kw):
 
 
 def sim(n=30, **kw):
-    return hm.simulated_power(n, **{**SIM, "n_sims": 2, **kw})
+    return hm.simulated_power(n, **{**SIM, "n_reps": 2, **kw})
 
 
 @functools.cache
@@ -232,14 +232,14 @@ CASES = [
     # ---- simulated_power / heterogeneity_power -------------------------------------------------
     ("sim-n-string", lambda: sim("30"), DesignError, [r"n \(number of participants\)"]),
     ("sim-n-too-small", lambda: sim(4), DesignError, [r"N = 4"]),
-    ("sim-n_sims-zero", lambda: sim(n_sims=0), DesignError, [r"n_sims"]),
-    ("sim-n_sims-string", lambda: sim(n_sims="10"), DesignError, [r"n_sims"]),
+    ("sim-n_reps-zero", lambda: sim(n_reps=0), DesignError, [r"n_reps"]),
+    ("sim-n_reps-string", lambda: sim(n_reps="10"), DesignError, [r"n_reps"]),
     ("sim-rho-one", lambda: sim(rho=1), DesignError, [r"rho"]),
     ("sim-rho-string", lambda: sim(rho="a"), DesignError, [r"rho"]),
-    ("sim-slope_sd-negative", lambda: sim(slope_sd=-1), DesignError, [r"slope_sd"]),
+    ("sim-sd_slope-negative", lambda: sim(sd_slope=-1), DesignError, [r"sd_slope"]),
     ("sim-availability_feedback-two", lambda: sim(availability_feedback=2), DesignError,
      [r"availability_feedback"]),
-    ("sim-cluster_sd-string", lambda: sim(cluster_sd="0.5"), DesignError, [r"cluster_sd"]),
+    ("sim-sd_cluster-string", lambda: sim(sd_cluster="0.5"), DesignError, [r"sd_cluster"]),
     ("sim-cluster_size-zero", lambda: sim(cluster_size=0), DesignError, [r"cluster_size"]),
     ("sim-small_sample-string", lambda: sim(small_sample="no"), DesignError,
      [r"small_sample must be True or False"]),
@@ -249,12 +249,12 @@ CASES = [
     ("sim-progress-string", lambda: sim(progress="no"), DesignError, [r"progress"]),
     ("sim-n_jobs-zero", lambda: sim(n_jobs=0), DesignError, [r"n_jobs"]),
     ("sim-design-invalid", lambda: sim(prob=1.5), DesignError, [r"prob must lie"]),
-    ("heterogeneity-slope_sd-string",
-     lambda: hm.heterogeneity_power(ref_design(), 46, slope_sd="a"), DesignError,
-     [r"slope_sd"]),
-    ("heterogeneity-n-too-small", lambda: hm.heterogeneity_power(ref_design(), 3, slope_sd=0.1),
+    ("heterogeneity-sd_slope-string",
+     lambda: hm.heterogeneity_power(ref_design(), 46, sd_slope="a"), DesignError,
+     [r"sd_slope"]),
+    ("heterogeneity-n-too-small", lambda: hm.heterogeneity_power(ref_design(), 3, sd_slope=0.1),
      DesignError, [r"N = 3"]),
-    ("heterogeneity-design-type", lambda: hm.heterogeneity_power("design", 46, slope_sd=0.1),
+    ("heterogeneity-design-type", lambda: hm.heterogeneity_power("design", 46, sd_slope=0.1),
      DesignError, [r"design must be a ContinuousDesign"]),
     ("heterogeneity-alpha", lambda: hm.heterogeneity_power(ref_design(), 46, 0.1, alpha=0),
      DesignError, [r"alpha"]),

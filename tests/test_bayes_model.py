@@ -306,10 +306,10 @@ def test_divergences_are_reported_in_plain_words():
     msgs = BayesResult._messages(
         {
             "divergences": 12,
-            "n_chains": 4,
-            "max_rhat": 1.0,
+            "chains": 4,
+            "max_r_hat": 1.0,
             "min_ess_bulk": 1000.0,
-            "n_draws": 4000,
+            "total_draws": 4000,
             "bfmi": [1.0],
         }
     )

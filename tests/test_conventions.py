@@ -154,7 +154,7 @@ def test_design_and_cate_tables_use_the_conventional_columns(tmp_path):
     _check(hm.mrt_power(40, **design), "mrt_power")
     _check(hm.minimum_detectable_effect(40, days=42, per_day=5, availability=0.8, prob=0.6),
            "minimum_detectable_effect")  # fmt: skip
-    _check(hm.simulated_power(40, **design, n_sims=20, seed=1, progress=False),
+    _check(hm.simulated_power(40, **design, n_reps=20, seed=1, progress=False),
            "simulated_power")  # fmt: skip
     sim = hm.CRTSimulation(n_clusters=24)
     data = sim.crt_data(seed=1)

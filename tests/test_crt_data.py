@@ -110,7 +110,7 @@ def test_baseline_is_an_individual_covariate(toy):
     d = CRTData(toy, **ROLES, baseline="y0")
     assert d.roles.individual[0] == "y0"
     assert d.encode().names.individual[0] == "y0"
-    assert "baseline_mean" in d.summary().by_arm.columns
+    assert "baseline_mean" in d.describe().by_arm.columns
     assert "baseline_mean" in d.cluster_frame().columns
 
 
@@ -194,7 +194,7 @@ def test_outcome_missing_dropped_and_reported(toy):
     assert list(ex["row"]) == [2, 10]
     assert list(ex["pid"]) == ["p002", "p010"]
     assert ex["reason"].str.contains("outcome 'y' missing").all()
-    assert "rows excluded         2" in str(d.summary())
+    assert "rows excluded         2" in str(d.describe())
 
 
 def test_dropping_outcome_can_leave_one_cluster_per_arm(toy):
@@ -278,7 +278,7 @@ def test_missing_indicator(toy):
     assert imp.loc["x", "n_rows"] == 3
     assert imp.loc["grp", "added"] == "level 'missing'"
     assert imp.loc["v", "n_clusters"] == 1
-    assert "missing covariate values filled" in str(d.summary())
+    assert "missing covariate values filled" in str(d.describe())
 
 
 # ---------------------------------------------------------------------------------- encode
@@ -374,7 +374,7 @@ def test_icc_unbalanced_and_within_arm(toy):
 
 
 def test_summary(toy):
-    s = CRTData(toy, **ROLES).summary()
+    s = CRTData(toy, **ROLES).describe()
     by = s.by_arm.set_index("arm")
     assert list(by["clusters"]) == [4, 4]
     assert list(by["individuals"]) == [19, 18]
@@ -450,7 +450,7 @@ def test_tassh_crtdata():
     assert not np.isnan(X).any() and not np.isnan(V).any()
     imp = d.imputations.set_index("column")
     assert imp.loc["bmi", "n_rows"] == d.frame["bmi_missing"].sum() > 0
-    s = d.summary()
+    s = d.describe()
     print()
     print(s)
     assert 0 <= s.icc < 0.2

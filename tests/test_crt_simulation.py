@@ -136,12 +136,12 @@ def test_random_slope_sd_and_marginal_tau():
     # analytic sd of tau "individual": sqrt(0.15^2 + 0.1^2 * 0.6 * 0.4) = 0.15780
     assert reference_tau_sd("individual") == pytest.approx(0.15780, abs=0.002)
     sim = CRTSimulation(n_clusters=3000, random_slope=True)
-    assert sim.slope_sd == pytest.approx(0.5 * reference_tau_sd("individual"))
-    assert CRTSimulation(tau="homogeneous", random_slope=True).slope_sd == 0.05
-    assert CRTSimulation().slope_sd == 0.0
+    assert sim.sd_slope == pytest.approx(0.5 * reference_tau_sd("individual"))
+    assert CRTSimulation(tau="homogeneous", random_slope=True).sd_slope == 0.05
+    assert CRTSimulation().sd_slope == 0.0
     f = sim.simulate(4)
     u = f.groupby("cluster")["u"].first()
-    assert abs(u.std() - sim.slope_sd) < 0.006 and abs(u.mean()) < 0.006
+    assert abs(u.std() - sim.sd_slope) < 0.006 and abs(u.mean()) < 0.006
     np.testing.assert_allclose(f["tau"], sim.true_tau(f))  # tau excludes u_j (marginal)
     assert (CRTSimulation().simulate(4)["u"] == 0).all()
 

@@ -31,7 +31,7 @@ CONST = {"days": 30, "per_day": 5, "prob": 0.5, "availability": 0.7, "effect": 0
     ("design", "n", "analytic"), [(REF, 46, 0.8033), (CONST, 33, 0.8118)], ids=["ref", "const"]
 )
 def test_matches_analytic_under_working_assumptions(design, n, analytic):
-    res = simulated_power(n, n_sims=1000, seed=2024, **design)
+    res = simulated_power(n, n_reps=1000, seed=2024, **design)
     assert res.analytic_power == pytest.approx(analytic, abs=5e-5)
     assert res.mc_se <= 0.02
     # the simulated power within 3 Monte Carlo SEs (<= 0.02 each) of MRT-SS's analytic power;
@@ -54,20 +54,20 @@ def test_matches_analytic_under_working_assumptions(design, n, analytic):
 
 @pytest.mark.parametrize(("design", "z"), [(REF, "quadratic"), (CONST, None)], ids=["p3", "p1"])
 def test_type_one_error(design, z):
-    n_sims, alpha = 2000, 0.05
-    res = simulated_power(46, n_sims=n_sims, seed=1, z=z, **{**design, "effect": 0.0})
+    n_reps, alpha = 2000, 0.05
+    res = simulated_power(46, n_reps=n_reps, seed=1, z=z, **{**design, "effect": 0.0})
     assert res.analytic_power == pytest.approx(alpha)
-    # within 3 MC sds, sqrt(alpha (1 - alpha) / n_sims) = 0.0049, of alpha, on both sides
+    # within 3 MC sds, sqrt(alpha (1 - alpha) / n_reps) = 0.0049, of alpha, on both sides
     assert_rate(res.replicates["reject"], alpha, what=f"type I error ({res})")
 
 
 def test_effect_heterogeneity_lowers_power():
-    """slope_sd = 1.5 x the average effect: the formula ignores the between-person variance.
+    """sd_slope = 1.5 x the average effect: the formula ignores the between-person variance.
 
     The simulation follows the formula corrected for the random slope (heterogeneity_power).
     """
-    base = simulated_power(46, n_sims=1000, seed=11, **REF)
-    het = simulated_power(46, n_sims=1000, seed=11, slope_sd=0.15, **REF)
+    base = simulated_power(46, n_reps=1000, seed=11, **REF)
+    het = simulated_power(46, n_reps=1000, seed=11, sd_slope=0.15, **REF)
     drop = het.analytic_power - het.power
     assert drop > 4 * het.mc_se, str(het)  # ~0.17, i.e. > 10 MC SE
     assert base.power - het.power > 4 * het.mc_se
@@ -79,31 +79,31 @@ def test_effect_heterogeneity_lowers_power():
 
 def test_other_options():
     small = {"days": 14, "per_day": 5, "prob": 0.5, "availability": 0.8, "effect": 0.2}
-    plain = simulated_power(20, n_sims=300, seed=3, **small)
-    fb = simulated_power(20, n_sims=300, seed=3, availability_feedback=0.4, **small)
+    plain = simulated_power(20, n_reps=300, seed=3, **small)
+    fb = simulated_power(20, n_reps=300, seed=3, availability_feedback=0.4, **small)
     # availability drops by 0.4 after a treated decision (P(treated) = 0.4): ~0.8 - 0.4 * 0.35
     assert plain.availability_realized == pytest.approx(0.8, abs=0.01)
     assert fb.availability_realized < 0.7
     assert fb.power < plain.power
-    ar = simulated_power(20, n_sims=300, seed=3, rho=0.7, cluster_sd=0.5, cluster_size=4, **small)
+    ar = simulated_power(20, n_reps=300, seed=3, rho=0.7, sd_cluster=0.5, cluster_size=4, **small)
     assert ar.n_failed == 0 and 0 < ar.power < 1
     # the docstring's claims: AR(1) errors cost (almost) nothing; a cluster intercept acts as a
     # larger residual sd, i.e. the formula's power with the effect / sqrt(1 + sd_c^2 (1 - 1/K))
-    base = simulated_power(20, n_sims=800, seed=5, **small)
-    rho = simulated_power(20, n_sims=800, seed=5, rho=0.6, **small)
+    base = simulated_power(20, n_reps=800, seed=5, **small)
+    rho = simulated_power(20, n_reps=800, seed=5, rho=0.6, **small)
     se = np.hypot(base.mc_se, rho.mc_se)
     assert abs(rho.power - base.power) < 4 * se
-    cl = simulated_power(20, n_sims=800, seed=5, cluster_sd=1.0, cluster_size=4, **small)
+    cl = simulated_power(20, n_reps=800, seed=5, sd_cluster=1.0, cluster_size=4, **small)
     shrunk = {**small, "effect": 0.2 / np.sqrt(1 + 1.0 * (1 - 1 / 5))}
-    expected = simulated_power(20, n_sims=800, seed=6, **shrunk).power
+    expected = simulated_power(20, n_reps=800, seed=6, **shrunk).power
     assert cl.power < base.power - 4 * se
     assert abs(cl.power - expected) < 4 * np.hypot(cl.mc_se, 0.018)
     with pytest.raises(DesignError, match="rho"):
         simulated_power(20, rho=1.0, **small)
     with pytest.raises(DesignError, match="p \\+ q"):
         simulated_power(4, **small)
-    with pytest.raises(DesignError, match="slope_sd"):
-        simulated_power(20, slope_sd=-1, **small)
+    with pytest.raises(DesignError, match="sd_slope"):
+        simulated_power(20, sd_slope=-1, **small)
 
 
 def _refit_with_wcls(res, n, days, per_day, prob, opts, seed, r):
@@ -124,9 +124,9 @@ def _refit_with_wcls(res, n, days, per_day, prob, opts, seed, r):
         np.linalg.inv(R) * math.sqrt(T),
         0.05,
         opts.get("rho", 0.0),
-        opts.get("slope_sd", 0.0),
+        opts.get("sd_slope", 0.0),
         opts.get("availability_feedback", 0.0),
-        opts.get("cluster_sd", 0.0),
+        opts.get("sd_cluster", 0.0),
         10,
         True,
     )
@@ -152,9 +152,9 @@ def _refit_with_wcls(res, n, days, per_day, prob, opts, seed, r):
 def test_batched_fit_equals_wcls():
     """One simulated replicate refitted with hte_mrt.wcls gives the same estimates, and the
     simulation's F and p are those of the user's test, ``wcls(...).joint_test()``."""
-    opts = {"rho": 0.5, "slope_sd": 0.1, "availability_feedback": 0.2, "cluster_sd": 0.5}
+    opts = {"rho": 0.5, "sd_slope": 0.1, "availability_feedback": 0.2, "sd_cluster": 0.5}
     n = 20
-    res = simulated_power(n, n_sims=2, seed=5, progress=False, **REF, **opts)
+    res = simulated_power(n, n_reps=2, seed=5, progress=False, **REF, **opts)
     fit = _refit_with_wcls(res, n, 42, 5, 0.4, opts, seed=5, r=1)
     jt = fit.joint_test()
     assert res.replicates["F"].iloc[1] == pytest.approx(jt.f, rel=1e-8)
@@ -175,7 +175,7 @@ def test_rejections_are_those_of_joint_test():
     design = {"days": days, "per_day": per_day, "prob": prob, "availability": 0.8}
     design["effect"] = Curve.linear(initial=0.15, mean=0.25)
     R = 16
-    res = simulated_power(n, n_sims=R, seed=11, progress=False, z="quadratic", **design)
+    res = simulated_power(n, n_reps=R, seed=11, progress=False, z="quadratic", **design)
     reps = res.replicates
     p, q = 3, 3
     between = 0
@@ -195,7 +195,7 @@ def test_backends_identical():
     from distributed import Client, LocalCluster
 
     small = {"days": 10, "per_day": 3, "prob": 0.5, "availability": 0.8, "effect": 0.2}
-    kw = {"n_sims": 600, "seed": 99, "slope_sd": 0.1, "rho": 0.3}  # 3 batches of <= 256
+    kw = {"n_reps": 600, "seed": 99, "sd_slope": 0.1, "rho": 0.3}  # 3 batches of <= 256
     serial = simulated_power(20, n_jobs=1, **small, **kw)
     parallel = simulated_power(20, n_jobs=2, **small, **kw)
     with (
@@ -207,8 +207,8 @@ def test_backends_identical():
     for other in (parallel, viadask):
         pd.testing.assert_frame_equal(serial.replicates, other.replicates, check_exact=True)
         assert other.power == serial.power
-    # the same replicates whatever n_sims: a prefix of the seed sequence
-    fewer = simulated_power(20, n_jobs=1, **small, **{**kw, "n_sims": 300})
+    # the same replicates whatever n_reps: a prefix of the seed sequence
+    fewer = simulated_power(20, n_jobs=1, **small, **{**kw, "n_reps": 300})
     pd.testing.assert_frame_equal(fewer.replicates, serial.replicates.iloc[:300])
 
 
@@ -217,7 +217,7 @@ def test_result_contract_and_progress(capsys):
     from hte_mrt._contract import Summary
 
     small = {"days": 10, "per_day": 3, "prob": 0.5, "availability": 0.8, "effect": 0.2}
-    res = simulated_power(20, n_sims=50, seed=4, progress=True, **small)
+    res = simulated_power(20, n_reps=50, seed=4, progress=True, **small)
     assert "simulating trials" in capsys.readouterr().err
     tab = res.table()
     assert list(tab.columns[:5]) == ["n", "estimate", "se", "lcl", "ucl"]
@@ -228,6 +228,6 @@ def test_result_contract_and_progress(capsys):
     assert isinstance(res.summary(), Summary) and "simulated power" in str(res.summary())
     assert "Estimate (95% CI)" in res.table(style="paper").columns
     assert len(repr(res)) < 300
-    quiet = simulated_power(20, n_sims=50, seed=4, progress=False, **small)
+    quiet = simulated_power(20, n_reps=50, seed=4, progress=False, **small)
     assert "simulating" not in capsys.readouterr().err
     pd.testing.assert_frame_equal(quiet.replicates, res.replicates)

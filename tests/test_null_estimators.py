@@ -296,10 +296,10 @@ def test_simulated_power_check_fails_for_a_null_simulation():
     from hte_mrt.studies.mrt_power import simulated_power
     from tests.test_mrt_power import REF
 
-    null = simulated_power(46, n_sims=200, seed=1, **{**REF, "effect": 0.0})
+    null = simulated_power(46, n_reps=200, seed=1, **{**REF, "effect": 0.0})
     fails(acc.assert_power_matches, null.power, 0.8033, null.mc_se)
     # the unbiasedness check of the replicates' coefficients, against REF's true coefficients
-    real = simulated_power(46, n_sims=200, seed=1, **REF)
+    real = simulated_power(46, n_reps=200, seed=1, **REF)
     est = real.mean_estimates()
     cols = [f"beta[{t}]" for t in est["term"]]
     acc.assert_unbiased(real.replicates[cols], est["true"], n_mcse=4)

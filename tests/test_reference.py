@@ -227,15 +227,15 @@ JOINT_ALT_BETA = (0.6, -0.6, 0.0)
 JOINT_MIN_POWER = 0.8
 
 
-def joint_test_pvalues(beta, n_rep: int, seed: int) -> np.ndarray:
-    """p-values of WCLS's Hotelling joint test in ``n_rep`` simulated trials."""
+def joint_test_pvalues(beta, n_reps: int, seed: int) -> np.ndarray:
+    """p-values of WCLS's Hotelling joint test in ``n_reps`` simulated trials."""
     from hte_mrt.data.simulate import MRTSimulation
 
     sim = MRTSimulation(n_participants=40, n_decisions=20, prob=0.5, beta=beta)
     return np.array(
         [
             wcls(d, "~ tfrac", "~ tfrac + S", numerator=0.5).joint_test().p
-            for d in sim.replicates(n_rep, seed=seed)
+            for d in sim.replicates(n_reps, seed=seed)
         ]
     )
 

@@ -41,6 +41,9 @@ ARGUMENT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "tune": ("n_tune", "burnin", "num_burnin", "warmup"),
     "n_estimators": ("n_trees", "num_trees", "num_boost_round", "n_rounds"),
     "max_em_iter": ("em_iter", "n_em", "em_passes"),
+    "n_reps": ("n_rep", "n_sims", "n_replicates", "reps", "n_simulations"),
+    "sd_slope": ("slope_sd",),
+    "sd_cluster": ("cluster_sd",),
 }
 
 #: canonical table columns -> names that must not appear as a second name for the same quantity
@@ -71,6 +74,18 @@ PAPER_HEADERS: dict[str, str] = {
     "level": "Level",
     "effect": "Effect",
     "estimator": "Estimator",
+    "power": "Power",
+    "target_power": "Target power",
+    "analytic_power": "Analytic power",
+    "n_reps": "Replicates",
+    "observed_rate": "Observed rate",
+    "stated_rate": "Stated rate",
+    "p_adjusted": "p (adjusted)",
+    "p_randomization": "p (randomization)",
+    "share_significant": "Share significant",
+    "difference_in_se": "Difference (SEs)",
+    "se_ratio": "SE ratio",
+    "flag": "Flag",
 }
 
 Style = Literal["tidy", "paper"]
@@ -156,8 +171,17 @@ def paper_table(
     keep = set(keep)
     out = pd.DataFrame(index=tab.index)
     pct = f"{100 * conf_level:g}%"
+    merge = "estimate" in tab.columns and {"lcl", "ucl"} <= set(tab.columns)
     for col in tab.columns:
-        if col in ("lcl", "ucl"):
+        if col in ("lcl", "ucl") and merge:
+            continue
+        if col == "lcl" and "ucl" in tab.columns:  # an interval without an estimate column
+            out[f"{pct} CI"] = [
+                "" if pd.isna(lo) else f"({_sig(lo, digits)}, {_sig(hi, digits)})"
+                for lo, hi in zip(tab["lcl"], tab["ucl"], strict=True)
+            ]
+            continue
+        if col == "ucl" and "lcl" in tab.columns:
             continue
         if col == "estimate" and {"lcl", "ucl"} <= set(tab.columns):
             out[f"Estimate ({pct} CI)"] = [
@@ -169,7 +193,7 @@ def paper_table(
             out[PAPER_HEADERS[col]] = ["" if pd.isna(v) else f"{float(v):.0f}" for v in tab[col]]
             continue
         header = PAPER_HEADERS.get(col, str(col).replace("_", " "))
-        if col == "p":
+        if col == "p" or (str(col).startswith("p_") and pd.api.types.is_float_dtype(tab[col])):
             out[header] = [format_p(v) for v in tab[col]]
         elif col == "df":
             out[header] = ["" if pd.isna(v) else _sig(v, digits) for v in tab[col]]
@@ -220,6 +244,18 @@ class Summary:
     def _fmt(self, v: Any) -> str:
         return _sig(v, self.digits) if isinstance(v, float | np.floating) else str(v)
 
+    def _shown(self) -> pd.DataFrame:
+        """The table as displayed: missing values (None, NaN) as empty cells."""
+        tab = self.table
+        obj = [c for c in tab.columns if tab[c].dtype == object]
+        if obj:
+            tab = tab.copy()
+            for c in obj:
+                tab[c] = tab[c].map(
+                    lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else v
+                )
+        return tab
+
     def as_text(self) -> str:
         """The summary as plain text (what ``print`` shows)."""
         lines = [self.title]
@@ -233,7 +269,7 @@ class Summary:
             "display.float_format",
             lambda v: _sig(v, self.digits),
         ):
-            lines.append(self.table.to_string(index=False, na_rep=""))
+            lines.append(self._shown().to_string(index=False, na_rep=""))
         lines.extend(f"Note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -254,7 +290,7 @@ class Summary:
                 )
                 + "</p>"
             )
-        body = self.table.to_html(
+        body = self._shown().to_html(
             index=False,
             na_rep="",
             float_format=lambda v: _sig(v, self.digits),
@@ -399,8 +435,3 @@ def read_sidecar(path: str | Path, expected: str) -> dict:
             f"load it with the from_netcdf of the class that wrote it."
         )
     return meta
-
-
-def as_float_array(x: Any) -> np.ndarray:
-    """A 1-d float array (helper for tables)."""
-    return np.atleast_1d(np.asarray(x, dtype=float))

@@ -85,7 +85,7 @@ def one(rep: int, seed: int, draws: int) -> dict:
         "q": q.tolist(),
         "seconds": time.perf_counter() - t0,
         "divergences": d["divergences"],
-        "max_rhat": d["max_rhat"],
+        "max_r_hat": d["max_r_hat"],
         "warnings": len(w),
     }
 
@@ -120,7 +120,7 @@ def main() -> None:
         "median_fit_seconds": float(np.median([o["seconds"] for o in out])),
         "total_seconds": time.perf_counter() - t0,
         "fits_with_divergences": int(sum(o["divergences"] > 0 for o in out)),
-        "max_rhat": float(max(o["max_rhat"] for o in out)),
+        "max_r_hat": float(max(o["max_r_hat"] for o in out)),
     }
     print(json.dumps(report, indent=2))
     Path("benchmarks/out").mkdir(parents=True, exist_ok=True)

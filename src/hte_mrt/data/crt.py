@@ -757,7 +757,7 @@ class CRTData:
             out = out.join(df.groupby(r.cluster, sort=True)[extra].first())
         return out.reset_index()
 
-    def summary(self) -> CRTSummary:
+    def describe(self) -> CRTSummary:
         """Clusters per arm, cluster sizes (min / median / max / CV) and the outcome ICC."""
         r = self.roles
         df = self.frame
@@ -794,7 +794,6 @@ class CRTData:
             imputations=self.imputations,
         )
 
-    describe = summary
 
     def __repr__(self) -> str:
         r = self.roles

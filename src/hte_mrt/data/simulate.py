@@ -394,10 +394,10 @@ class MRTSimulation:
             cluster="cluster" if int(self.n_clusters) > 1 else None,
         )
 
-    def replicates(self, n_rep: int, seed: int | np.random.SeedSequence) -> Iterator[MRTData]:
-        """``n_rep`` independent trials from ``SeedSequence(seed).spawn(n_rep)`` (reproducible)."""
-        check_int("n_rep", n_rep, 1)
+    def replicates(self, n_reps: int, seed: int | np.random.SeedSequence) -> Iterator[MRTData]:
+        """``n_reps`` independent trials from ``SeedSequence(seed).spawn(n_reps)``."""
+        check_int("n_reps", n_reps, 1)
         check_seed(seed)
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        for child in ss.spawn(n_rep):
+        for child in ss.spawn(n_reps):
             yield self.mrt_data(child)

@@ -55,7 +55,7 @@ Random intercept :math:`b_j` (``intercept``, the misspecification factor): ``"no
 Random treatment slope :math:`u_j \sim N(0, \sigma_u^2)` (``random_slope=True``, else 0) with
 :math:`\sigma_u = 0.5\,\mathrm{sd}(\tau)`, the sd of :math:`\tau(x, v)` over a fixed reference
 sample of 200,000 covariate draws; for ``tau="homogeneous"`` (sd 0) :math:`\sigma_u = 0.5
-\times 0.1 = 0.05` (see :attr:`CRTSimulation.slope_sd`).
+\times 0.1 = 0.05` (see :attr:`CRTSimulation.sd_slope`).
 
 Estimand
 --------
@@ -212,7 +212,7 @@ class CRTSimulation:
     intercept
         Random-intercept distribution: ``"normal"``, ``"t3"`` or ``"mixture"`` (two-point).
     random_slope
-        Add a random treatment slope u_j ~ N(0, slope_sd^2) (the CATE stays marginal over it).
+        Add a random treatment slope u_j ~ N(0, sd_slope^2) (the CATE stays marginal over it).
 
     Examples
     --------
@@ -282,7 +282,7 @@ class CRTSimulation:
         return float(np.sqrt(1.0 - self.icc))
 
     @property
-    def slope_sd(self) -> float:
+    def sd_slope(self) -> float:
         """sd of the random treatment slope u_j: 0.5 sd(tau) (0.05 when tau is homogeneous),
         0 without ``random_slope``."""
         if not self.random_slope:
@@ -333,7 +333,7 @@ class CRTSimulation:
             b_c = self.sd_b / np.sqrt(3.0) * stats.t.ppf(u_b, df=3)
         else:
             b_c = self.sd_b * np.where(u_b < 0.5, -1.0, 1.0)
-        u_c = self.slope_sd * z_u + 0.0  # + 0.0: no negative zeros without a slope
+        u_c = self.sd_slope * z_u + 0.0  # + 0.0: no negative zeros without a slope
 
         cl = np.repeat(np.arange(k), sizes)
         s91 = np.sqrt(0.91)

@@ -74,7 +74,7 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
     rep.section("Trial")
     if p.get("citation"):
         rep.p(f"Data: {p['citation']}")
-    s = data.summary()
+    s = data.describe()
     rep.p(
         f"{s.n_individuals} individuals in {s.n_clusters} clusters; outcome ICC {s.icc:.3f} "
         f"(within arm {s.icc_within_arm:.3f})."

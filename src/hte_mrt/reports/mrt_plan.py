@@ -415,10 +415,10 @@ def _diagnostics_section(run: _MRTRun) -> None:
         rows.append(
             {
                 "estimand": name,
-                "chains": d["n_chains"],
-                "draws": d["n_draws"],
+                "chains": d["chains"],
+                "draws per chain": d["total_draws"] // max(1, d["chains"]),
                 "divergences": d["divergences"],
-                "max_rhat": d["max_rhat"],
+                "max_r_hat": d["max_r_hat"],
                 "min_ess_bulk": d["min_ess_bulk"],
                 "min_ess_tail": d["min_ess_tail"],
                 "min_bfmi": min(d["bfmi"]) if d["bfmi"] else np.nan,

@@ -50,31 +50,21 @@ PREFIX_LABELS = {
 }
 #: human headers for the code names report tables use (besides ``PAPER_HEADERS``)
 HEADERS = {
-    "wcls_se": "WCLS SE",
-    "emee_se": "EMEE SE",
-    "posterior_sd": "Posterior SD",
-    "posterior_se": "Posterior SE",
-    "difference_in_wcls_se": "Difference (WCLS SEs)",
-    "sd_ratio": "SD ratio",
     "se_ratio": "SE ratio",
     "flag": "Flag",
-    "pr_gt_0": "Pr(> 0)",
-    "p_gt_0": "Pr(> 0)",
     "n_available": "Available rows",
     "difference_se": "Difference (SEs)",
-    "max_rhat": "Max R-hat",
     "max_r_hat": "Max R-hat",
+    "draws per chain": "Draws per chain",
+    "difference_in_se": "Difference (SEs)",
     "min_ess_bulk": "Min ESS (bulk)",
     "min_ess_tail": "Min ESS (tail)",
     "min_bfmi": "Min BFMI",
     "prior_scale": "Prior scale",
     "fit_seconds": "Fit (s)",
-    "sd": "SD",
-    "mean": "Mean",
     "n_resamples": "Resamples",
     "n_rows": "Rows",
     "n_clusters": "Clusters",
-    "p_model": "p (model)",
     "p_randomization": "p (randomization)",
 }
 #: words written in capitals in headers
@@ -154,10 +144,6 @@ def paper_frame(df: pd.DataFrame, conf_level: float = 0.95, digits: int = 3) -> 
         s = df[col]
         if pd.api.types.is_bool_dtype(s):
             cells = ["yes" if v else "" for v in s]
-        elif col in ("pr_gt_0", "p_gt_0"):
-            cells = list(
-                paper_table(pd.DataFrame({"pr_positive": s}), conf_level, digits).iloc[:, 0]
-            )
         elif s.dtype == object and s.map(lambda v: isinstance(v, bool | np.bool_)).all():
             cells = ["yes" if v else "" for v in s]
         elif col.startswith("p_") and pd.api.types.is_float_dtype(s):

@@ -82,6 +82,13 @@ class RunResult(Result):
     _kind = "analysis plan run"
 
     def _table(self, conf_level: float) -> pd.DataFrame:
+        if abs(conf_level - 0.95) > 1e-12:
+            from hte_mrt.errors import DesignError
+
+            raise DesignError(
+                f"RunResult: the report's tables are at the plan's 95% level, not {conf_level:g}; "
+                "refit the estimand (e.g. hm.wcls(...).table(conf_level=...)) for another level."
+            )
         return self._headline_tidy().reset_index(drop=True)
 
     @property

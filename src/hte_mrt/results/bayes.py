@@ -217,9 +217,9 @@ class BayesResult(Result):
         info = {
             "participants": self.meta.get("n_participants"),
             "rows": self.meta.get("n_rows"),
-            "chains x draws": f"{d['n_chains']} x {d['n_draws'] // max(1, d['n_chains'])}",
+            "chains x draws": f"{d['chains']} x {d['total_draws'] // max(1, d['chains'])}",
             "divergences": d["divergences"],
-            "max r_hat": round(d["max_rhat"], 3),
+            "max r_hat": round(d["max_r_hat"], 3),
             "min ESS": round(d["min_ess_bulk"]),
         }
         notes = list(d["messages"])
@@ -366,10 +366,10 @@ class BayesResult(Result):
             e = ss["energy"].values
             bfmi = (np.square(np.diff(e, axis=1)).mean(axis=1) / e.var(axis=1)).tolist()
         out = {
-            "n_draws": int(post.sizes["chain"] * post.sizes["draw"]),
-            "n_chains": int(post.sizes["chain"]),
+            "total_draws": int(post.sizes["chain"] * post.sizes["draw"]),
+            "chains": int(post.sizes["chain"]),
             "divergences": n_div,
-            "max_rhat": float(max(float(rhat[v].max()) for v in names)),
+            "max_r_hat": float(max(float(rhat[v].max()) for v in names)),
             "min_ess_bulk": float(min(float(ess_b[v].min()) for v in names)),
             "min_ess_tail": float(min(float(ess_t[v].min()) for v in names)),
             "bfmi": bfmi,
@@ -391,12 +391,12 @@ class BayesResult(Result):
                 "the posterior, so estimates may be biased. Raise target_accept (0.95-0.99) or "
                 "simplify the random-effects structure."
             )
-        if d["n_chains"] > 1 and d["max_rhat"] > 1.01:
+        if d["chains"] > 1 and d["max_r_hat"] > 1.01:
             msgs.append(
-                f"R-hat up to {d['max_rhat']:.3f} (> 1.01): chains disagree; run longer "
+                f"R-hat up to {d['max_r_hat']:.3f} (> 1.01): chains disagree; run longer "
                 "(more tune and draws) before trusting the summaries."
             )
-        if d["min_ess_bulk"] < min(400, 0.1 * d["n_draws"]):
+        if d["min_ess_bulk"] < min(400, 0.1 * d["total_draws"]):
             msgs.append(
                 f"Effective sample size as low as {d['min_ess_bulk']:.0f}: Monte Carlo error is "
                 "large; draw more samples."

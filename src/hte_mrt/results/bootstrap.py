@@ -62,7 +62,7 @@ class BootstrapResult(Result):
     >>> boot = hm.bayesian_bootstrap(trial, "~ 1", "~ jbsteps30pre_log", n_boot=1000, seed=1,
     ...                              progress=False)
     >>> boot
-    <BootstrapResult: Bayesian bootstrap of WCLS, 1 term, 1000 draws>
+    <BootstrapResult: Bayesian bootstrap of WCLS, 1 term, 1000 replicates>
     >>> boot.table().columns.tolist()
     ['term', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive']
     """
@@ -108,7 +108,7 @@ class BootstrapResult(Result):
         return draws_table(d, list(L.index), self._level(conf_level))
 
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
-        info = {"participants": self.n, "draws": self.n_boot, "seed": self.seed}
+        info = {"participants": self.n, "replicates": self.n_boot, "seed": self.seed}
         notes = [
             *self.notes,
             "Dirichlet(1, ..., 1) weights over participants; percentile intervals; "
@@ -118,7 +118,7 @@ class BootstrapResult(Result):
 
     def _repr_extra(self) -> str:
         k = len(self.names_effect)
-        return f"{k} term{'s' if k != 1 else ''}, {self.n_boot} draws"
+        return f"{k} term{'s' if k != 1 else ''}, {self.n_boot} replicates"
 
     def to_xarray(self) -> xr.Dataset:
         """The draws (variable ``draws``, dims ``draw``, ``term``)."""

@@ -384,6 +384,8 @@ class CATEResult(Result):
         rows.append(pd.Series(self._summ("sd of CATE over individuals", sd_est, sd_d,
                                          conf_level)))  # fmt: skip
         title, info, notes = self._summary_parts()
+        if "conf_level" in info:  # the level this summary's intervals were computed at
+            info["conf_level"] = f"{self._level(conf_level):.0%}"
         return Summary(title, pd.DataFrame(rows).reset_index(drop=True), info, notes)
 
     def _summary_parts(self) -> tuple[str, dict, list[str]]:
@@ -396,7 +398,7 @@ class CATEResult(Result):
             info["clusters"] = int(pd.Series(np.asarray(self.cluster)).nunique())
         if self.draws is not None:
             info["draws" if self.interval == "posterior" else "replicates"] = len(self.draws)
-        info["level"] = f"{self.conf_level:.0%}"
+            info["conf_level"] = f"{self.conf_level:.0%}"
         notes = []
         if self.meta.get("degenerate"):
             notes.append(str(self.meta["degenerate"]))

@@ -9,16 +9,16 @@ Generative model (participant i = 1..N, decision point t = 1..T, T = D K, day in
 ------------------------------------------------------------------------------------------
 ::
 
-    u_i ~ N(0, slope_sd^2)                 person-level effect deviation (random slope)
-    c_k ~ N(0, cluster_sd^2)               cluster intercept, clusters of ``cluster_size``
+    u_i ~ N(0, sd_slope^2)                 person-level effect deviation (random slope)
+    c_k ~ N(0, sd_cluster^2)               cluster intercept, clusters of ``cluster_size``
     I_t ~ Bernoulli(tau_t - availability_feedback * A_{t-1})     (A_0 = 0; clipped to [0, 1])
     A_t ~ Bernoulli(p_t) if I_t = 1, else A_t = 0
     e_t = rho e_{t-1} + sqrt(1 - rho^2) z_t,  z_t ~ N(0, 1),  e_1 ~ N(0, 1)   (stationary AR(1))
     Y_t = g_t' alpha + (A_t - p_t)(beta_t + u_i) + c_{k(i)} + e_t
 
 with g_t = (1, j, j^2, ..., j^{q-1}) (q = 3: the quadratic control model the calculator
-assumes). With every option at its default (rho = slope_sd = availability_feedback =
-cluster_sd = 0) this is exactly Liao et al.'s (2016) working model: E[Y_t | H_t, I_t = 1, A_t]
+assumes). With every option at its default (rho = sd_slope = availability_feedback =
+sd_cluster = 0) this is exactly Liao et al.'s (2016) working model: E[Y_t | H_t, I_t = 1, A_t]
 linear in q known terms plus the centred treatment term, residual variance 1 (so beta_t is the
 effect in residual-SD units), errors independent over time. The WCLS estimate of beta is
 invariant to alpha (g_t is among the regressors), so alpha = 0 is simulated.
@@ -56,15 +56,15 @@ mc_se = sqrt(power-hat (1 - power-hat) / R), and the Wilson score interval.
 
 When simulation and formula diverge
 -----------------------------------
-* ``slope_sd`` (person-level effect heterogeneity). The marginal effect is still beta_t, but
+* ``sd_slope`` (person-level effect heterogeneity). The marginal effect is still beta_t, but
   participant i's score sum_t I_t (A_t - p_t) Z_t [(A_t - p_t) u_i + e_t] carries u_i with the
   weight w_i = sum_t I_t (A_t - p_t)^2 Z_t, whose mean m = sum_t tau_t p_t (1 - p_t) Z_t grows
-  like T. So Var(beta-hat) = M^{-1} (M + slope_sd^2 E[w w']) M^{-1} / N instead of the
+  like T. So Var(beta-hat) = M^{-1} (M + sd_slope^2 E[w w']) M^{-1} / N instead of the
   formula's M^{-1} / N (M = sum_t tau_t p_t (1 - p_t) Z_t Z_t', unit residual variance): the
   extra term does not shrink with the number of decision points, and once
-  slope_sd^2 m' M^{-1} m is comparable to 1 the noncentrality drops by about that factor. In
+  sd_slope^2 m' M^{-1} m is comparable to 1 the noncentrality drops by about that factor. In
   the reference design (T = 210, p = 0.4, mean availability 0.5) m' M^{-1} m ~
-  sum_t tau_t p_t (1 - p_t) ~ 25, so slope_sd = 0.15 (1.5 times the average effect) cuts the
+  sum_t tau_t p_t (1 - p_t) ~ 25, so sd_slope = 0.15 (1.5 times the average effect) cuts the
   noncentrality by about a third and the power from 0.80 to about 0.64 (simulated 0.63). The
   test stays valid (the sandwich sees the between-person variance); the *formula* is what is
   wrong, because it assumes the residual variance is the only noise. :func:`heterogeneity_power`
@@ -74,12 +74,12 @@ When simulation and formula diverge
 * ``rho`` costs nothing: A_t - p_t is randomized independently of the past, so the
   cross-products (A_t - p_t)(A_s - p_s), t != s, that would carry serial correlation into
   Var(beta-hat) have mean zero, and the AR(1) residual keeps variance 1.
-* ``cluster_sd`` adds the cluster intercept's variance to the residual variance (e_t has
+* ``sd_cluster`` adds the cluster intercept's variance to the residual variance (e_t has
   variance 1 on its own): the scores of participants of one cluster stay uncorrelated (their
   treatments are randomized independently), so the cluster structure itself costs nothing,
-  but the residual SD is sqrt(1 + cluster_sd^2 (1 - 1/K)) with K clusters (the intercept in
+  but the residual SD is sqrt(1 + sd_cluster^2 (1 - 1/K)) with K clusters (the intercept in
   g_t absorbs the mean of the c_k), and the power is about the formula's with the effect
-  divided by that. If your standardized effect already uses the total SD, leave cluster_sd 0.
+  divided by that. If your standardized effect already uses the total SD, leave sd_cluster 0.
 * Small N: with the Mancl-DeRouen correction and few decision points per participant the test
   is somewhat conservative relative to the formula (e.g. 20 days x 4, p = 0.5, tau = 0.8,
   constant effect 0.15, N = 25: simulated 0.789 +- 0.006 vs 0.816 analytic, 5000 replicates;
@@ -139,9 +139,9 @@ class _Spec:
     back: np.ndarray  # (p, p): beta in the user's Z = back @ beta in the internal basis
     alpha: float
     rho: float
-    slope_sd: float
+    sd_slope: float
     feedback: float
-    cluster_sd: float
+    sd_cluster: float
     cluster_size: int
     small_sample: bool
 
@@ -202,11 +202,11 @@ def _generate(spec: _Spec, seeds: list[np.random.SeedSequence]) -> dict[str, np.
         z = u["ze"].copy()
         z[..., 0] /= s  # so that e_1 = z_1 ~ N(0, 1)
         e = signal.lfilter([s], [1.0, -spec.rho], z, axis=-1)
-    effect = spec.effect + spec.slope_sd * u["zu"][..., None]  # (R, N, T)
+    effect = spec.effect + spec.sd_slope * u["zu"][..., None]  # (R, N, T)
     y = (treat - pr) * avail * effect + e  # g_t' alpha omitted: beta-hat is invariant to it
-    if spec.cluster_sd > 0.0:
+    if spec.sd_cluster > 0.0:
         k = np.arange(N) // spec.cluster_size
-        y = y + spec.cluster_sd * u["zc"][:, k][..., None]
+        y = y + spec.sd_cluster * u["zc"][:, k][..., None]
     return {"available": avail, "treatment": treat, "y": y}
 
 
@@ -281,16 +281,16 @@ def _solve(C: np.ndarray, b: np.ndarray, small: bool) -> tuple[np.ndarray, np.nd
 class SimulatedPowerResult(Result):
     """Simulated power of the WCLS F test, with its Monte Carlo error and the analytic power.
 
-    ``power`` = share of the ``n_sims`` replicates that rejected H0: beta = 0 at ``alpha``
+    ``power`` = share of the ``n_reps`` replicates that rejected H0: beta = 0 at ``alpha``
     (a replicate whose fit failed counts as not rejecting: ``n_failed``); ``mc_se`` =
-    sqrt(power (1 - power) / n_sims); ``lcl``, ``ucl`` the Wilson interval at ``conf_level``;
+    sqrt(power (1 - power) / n_reps); ``lcl``, ``ucl`` the Wilson interval at ``conf_level``;
     ``analytic_power`` the Liao et al. (2016) formula at the same N and stated inputs.
     ``replicates`` holds one row per replicate (F, p, reject, the estimates of the Z
     coefficients, realized availability and treated share).
 
     ``table(conf_level)`` has one row with columns ``n``, ``estimate`` (the simulated power),
     ``se`` (its Monte Carlo SE), ``lcl``, ``ucl`` (Wilson interval), ``analytic_power``,
-    ``difference`` (simulated - analytic), ``z_score`` (difference / se), ``n_sims``,
+    ``difference`` (simulated - analytic), ``z_score`` (difference / se), ``n_reps``,
     ``n_failed``, ``alpha`` and ``availability_realized`` (mean realized availability).
     """
 
@@ -299,7 +299,7 @@ class SimulatedPowerResult(Result):
     mc_se: float
     lcl: float
     ucl: float
-    n_sims: int
+    n_reps: int
     n_rejected: int
     analytic_power: float
     alpha: float
@@ -349,7 +349,7 @@ class SimulatedPowerResult(Result):
 
     # ---- the results contract -------------------------------------------------------------
     def _table(self, conf_level: float) -> pd.DataFrame:
-        lo, hi = _wilson(self.n_rejected, self.n_sims, conf_level)
+        lo, hi = _wilson(self.n_rejected, self.n_reps, conf_level)
         return pd.DataFrame(
             [
                 {
@@ -361,7 +361,7 @@ class SimulatedPowerResult(Result):
                     "analytic_power": self.analytic_power,
                     "difference": self.difference,
                     "z_score": self.z_score,
-                    "n_sims": self.n_sims,
+                    "n_reps": self.n_reps,
                     "n_failed": self.n_failed,
                     "alpha": self.alpha,
                     "availability_realized": self.availability_realized,
@@ -374,7 +374,7 @@ class SimulatedPowerResult(Result):
         title = (
             f"Simulated MRT power (WCLS, Hotelling-type F test, {sandwich} sandwich): N = "
             f"{self.n}, simulated power {self.power:.4f} vs analytic {self.analytic_power:.4f} "
-            f"({self.n_sims} replicates)"
+            f"({self.n_reps} replicates)"
         )
         opts = ", ".join(f"{k}={v:g}" for k, v in self.settings.items() if k != "small_sample")
         info = {
@@ -397,7 +397,7 @@ class SimulatedPowerResult(Result):
     def _repr_extra(self) -> str:
         return (
             f"N = {self.n}, power {self.power:.3f} (MC SE {self.mc_se:.3f}) vs analytic "
-            f"{self.analytic_power:.3f}, {self.n_sims} replicates"
+            f"{self.analytic_power:.3f}, {self.n_reps} replicates"
         )
 
 
@@ -412,11 +412,11 @@ def _wilson(k: int, n: int, conf_level: float) -> tuple[float, float]:
 # public API
 # ---------------------------------------------------------------------------------------------
 def heterogeneity_power(
-    design: ContinuousDesign, n: int, slope_sd: float, alpha: float = 0.05
+    design: ContinuousDesign, n: int, sd_slope: float, alpha: float = 0.05
 ) -> float:
-    r"""Liao et al.'s (2016) power with a person-level random effect slope of SD ``slope_sd``.
+    r"""Liao et al.'s (2016) power with a person-level random effect slope of SD ``sd_slope``.
 
-    Per participant the sandwich meat is M + slope_sd^2 E[w w'],
+    Per participant the sandwich meat is M + sd_slope^2 E[w w'],
     w = sum_t I_t (A_t - p_t)^2 Z_t, with E[w w'] = m m' + sum_t v_t Z_t Z_t',
     m = sum_t tau_t p_t (1 - p_t) Z_t and
     v_t = Var(I_t (A_t - p_t)^2) = tau_t p_t (1 - p_t) ((1 - p_t)^3 + p_t^3)
@@ -428,8 +428,8 @@ def heterogeneity_power(
         \lambda = N d^\top \Sigma^{-1} d, \qquad
         \text{power} = 1 - F_{p,\, N-p-q;\, \lambda}\big(F^{-1}_{p,\, N-p-q}(1 - \alpha)\big).
 
-    ``slope_sd = 0`` gives ``design.power(n, alpha)``. The formula is closed-form (no
-    simulation, so no ``seed`` or ``progress``); :func:`simulated_power` with ``slope_sd``
+    ``sd_slope = 0`` gives ``design.power(n, alpha)``. The formula is closed-form (no
+    simulation, so no ``seed`` or ``progress``); :func:`simulated_power` with ``sd_slope``
     checks it.
 
     Parameters
@@ -438,7 +438,7 @@ def heterogeneity_power(
         The design, e.g. the ``design`` of an :func:`hte_mrt.mrt_sample_size` result.
     n : int
         Number of participants N (> p + q).
-    slope_sd : float
+    sd_slope : float
         SD sigma_u of the person-level deviation of the effect (units of ``effect``).
     alpha : float, default 0.05
         Significance level of the planned F test.
@@ -458,7 +458,7 @@ def heterogeneity_power(
     ...     days=42, per_day=5, prob=0.4,
     ...     availability=hm.Curve.quadratic(initial=0.7, mean=0.5, turn_day=42),
     ...     effect=hm.Curve.quadratic(initial=0, mean=0.1, turn_day=28))
-    >>> round(hm.heterogeneity_power(ss.design, 46, slope_sd=0.15), 3)
+    >>> round(hm.heterogeneity_power(ss.design, 46, sd_slope=0.15), 3)
     0.631
     """
     if not isinstance(design, ContinuousDesign):
@@ -468,7 +468,7 @@ def heterogeneity_power(
         )
     _check_level(alpha)
     _check_n(n, design.p, design.q)
-    slope_sd = _nonneg(slope_sd, "slope_sd")
+    sd_slope = _nonneg(sd_slope, "sd_slope")
     tau, pr, Z = design.availability, design.prob, design.z
     w1 = tau * pr * (1 - pr)
     v = w1 * ((1 - pr) ** 3 + pr**3) - w1**2
@@ -476,7 +476,7 @@ def heterogeneity_power(
     Eww = np.outer(m, m) + (Z * v[:, None]).T @ Z
     M = design.M
     Minv = np.linalg.inv(M)
-    sigma = Minv @ (M + float(slope_sd) ** 2 * Eww) @ Minv
+    sigma = Minv @ (M + float(sd_slope) ** 2 * Eww) @ Minv
     lam = float(n) * float(design.d @ np.linalg.solve(sigma, design.d))
     p, q = design.p, design.q
     crit = stats.f.ppf(1 - alpha, p, n - p - q)
@@ -515,11 +515,11 @@ def simulated_power(
     z: str | ArrayLike | None = None,
     q: int = 3,
     alpha: float = 0.05,
-    n_sims: int = 1000,
+    n_reps: int = 1000,
     rho: float = 0.0,
-    slope_sd: float = 0.0,
+    sd_slope: float = 0.0,
     availability_feedback: float = 0.0,
-    cluster_sd: float = 0.0,
+    sd_cluster: float = 0.0,
     cluster_size: int = 10,
     small_sample: bool = True,
     conf_level: float = 0.95,
@@ -528,7 +528,7 @@ def simulated_power(
     client: Any = None,
     progress: bool = True,
 ) -> SimulatedPowerResult:
-    """Power of the WCLS test of the effect model by simulating ``n_sims`` whole MRTs.
+    """Power of the WCLS test of the effect model by simulating ``n_reps`` whole MRTs.
 
     The trials follow the working model of Liao, Klasnja, Tewari & Murphy (2016) (the model
     behind :func:`hte_mrt.mrt_power`), optionally with what the formula leaves out: AR(1)
@@ -550,15 +550,15 @@ def simulated_power(
         The design, as in :func:`hte_mrt.mrt_power` (Curve, number, per-day or
         per-decision-point vectors; ``effect`` in residual-SD units; ``z`` the tested effect
         model; ``alpha`` the significance level of the test).
-    n_sims : int, default 1000
-        Number of simulated trials (MC SE <= 0.5 / sqrt(n_sims)).
+    n_reps : int, default 1000
+        Number of simulated trials (MC SE <= 0.5 / sqrt(n_reps)).
     rho : float, default 0
         AR(1) correlation of the residual within person, in (-1, 1).
-    slope_sd : float, default 0
+    sd_slope : float, default 0
         SD of the person-level deviation u_i of the effect (same units as ``effect``).
     availability_feedback : float, default 0
         Availability at t is tau_t minus this after a treated decision t - 1 (in [0, 1]).
-    cluster_sd, cluster_size : float, int
+    sd_cluster, cluster_size : float, int
         SD of a cluster random intercept; consecutive participants form clusters of this size.
     small_sample : bool, default True
         Mancl-DeRouen corrected sandwich (Liao et al.); False: the plain sandwich.
@@ -579,7 +579,7 @@ def simulated_power(
         ``power``, ``mc_se``, ``lcl``, ``ucl``, ``analytic_power``, ``replicates`` (one row per
         trial), ``mean_estimates()``; ``table()`` has one row with columns n, estimate (the
         simulated power), se (its Monte Carlo SE), lcl, ucl (Wilson interval at
-        ``conf_level``), analytic_power, difference, z_score, n_sims, n_failed, alpha and
+        ``conf_level``), analytic_power, difference, z_score, n_reps, n_failed, alpha and
         availability_realized.
 
     Examples
@@ -588,7 +588,7 @@ def simulated_power(
 
     >>> import hte_mrt as hm
     >>> sim = hm.simulated_power(30, days=30, per_day=5, prob=0.5, availability=0.7,
-    ...                          effect=0.1, n_sims=40, seed=2, progress=False)
+    ...                          effect=0.1, n_reps=40, seed=2, progress=False)
     >>> sim.table()[["n", "estimate", "se", "lcl", "ucl", "analytic_power"]].round(2)
         n  estimate    se   lcl   ucl  analytic_power
     0  30      0.78  0.07  0.62  0.88            0.77
@@ -600,9 +600,9 @@ def simulated_power(
         raise DesignError(
             f"n (number of participants) must be a whole number, got {n!r}; pass e.g. n=40."
         )
-    if isinstance(n_sims, bool) or not isinstance(n_sims, int | np.integer) or n_sims < 1:
+    if isinstance(n_reps, bool) or not isinstance(n_reps, int | np.integer) or n_reps < 1:
         raise DesignError(
-            f"n_sims must be a positive whole number, got {n_sims!r}; pass e.g. n_sims=1000."
+            f"n_reps must be a positive whole number, got {n_reps!r}; pass e.g. n_reps=1000."
         )
     rho_ = _finite(rho, "rho (AR(1) correlation)")
     if not -1.0 < rho_ < 1.0:
@@ -624,9 +624,9 @@ def simulated_power(
     check_bool(progress, "progress")
     settings = {
         "rho": rho_,
-        "slope_sd": _nonneg(slope_sd, "slope_sd"),
+        "sd_slope": _nonneg(sd_slope, "sd_slope"),
         "availability_feedback": _nonneg(availability_feedback, "availability_feedback", 1.0),
-        "cluster_sd": _nonneg(cluster_sd, "cluster_sd"),
+        "sd_cluster": _nonneg(sd_cluster, "sd_cluster"),
         "cluster_size": int(cluster_size),
         "small_sample": check_bool(small_sample, "small_sample"),
     }
@@ -634,7 +634,7 @@ def simulated_power(
         design,
         int(n),
         float(alpha),
-        int(n_sims),
+        int(n_reps),
         settings,
         conf_level=check_conf_level(conf_level),
         seed=seed,
@@ -680,7 +680,7 @@ def _simulate(
     design: ContinuousDesign,
     n: int,
     alpha: float,
-    n_sims: int,
+    n_reps: int,
     settings: dict[str, Any],
     *,
     conf_level: float,
@@ -689,7 +689,7 @@ def _simulate(
     client: Any,
     progress: bool,
 ) -> SimulatedPowerResult:
-    """Simulate ``n_sims`` trials of ``design`` with N = ``n`` and count rejections."""
+    """Simulate ``n_reps`` trials of ``design`` with N = ``n`` and count rejections."""
     N, p, qq = n, design.p, design.q
     analytic = float(design.power(N, alpha))  # validates N > p + q and alpha
     # internal bases: any basis of the same column spaces gives the same T^2
@@ -708,14 +708,14 @@ def _simulate(
         back,
         alpha,
         settings["rho"],
-        settings["slope_sd"],
+        settings["sd_slope"],
         settings["availability_feedback"],
-        settings["cluster_sd"],
+        settings["sd_cluster"],
         settings["cluster_size"],
         settings["small_sample"],
     )
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    seeds = root.spawn(n_sims)
+    seeds = root.spawn(n_reps)
     per_batch = max(1, min(256, _BATCH_ELEMENTS // (N * design.n_decisions)))
     batches = [seeds[i : i + per_batch] for i in range(0, len(seeds), per_batch)]
 
@@ -725,7 +725,7 @@ def _simulate(
 
     pval = res["p"]
     reject = np.where(np.isnan(pval), False, pval < alpha)
-    k, R = int(reject.sum()), n_sims
+    k, R = int(reject.sum()), n_reps
     pw = k / R
     lo, hi = _wilson(k, R, conf_level)
     reps = pd.DataFrame(
@@ -745,7 +745,7 @@ def _simulate(
         mc_se=math.sqrt(pw * (1 - pw) / R),
         lcl=lo,
         ucl=hi,
-        n_sims=R,
+        n_reps=R,
         n_rejected=k,
         analytic_power=analytic,
         alpha=alpha,

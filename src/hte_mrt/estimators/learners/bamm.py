@@ -153,7 +153,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
     idata_ : arviz.InferenceData
         The sampler's output (variance parameters).
     diagnostics_ : dict
-        ``max_rhat`` and ``divergences``.
+        ``max_r_hat`` and ``divergences``.
     prob_homogeneous_ : float or None
         Posterior probability of no heterogeneity (with ``prob_homogeneous > 0``).
 
@@ -445,7 +445,7 @@ class BayesianAdditiveMixedModel(CRTLearner):
             rhat = max(rhat, *(float(az.rhat(coef[:, :, k])) for k in range(coef.shape[2])))
         ss = idata["sample_stats"]
         div = int(ss["diverging"].values.sum()) if "diverging" in ss else 0
-        self.diagnostics_ = {"max_rhat": rhat, "divergences": div}
+        self.diagnostics_ = {"max_r_hat": rhat, "divergences": div}
         if div:
             warnings.warn(
                 f"{div} divergent transitions in {self.name}: raise target_accept (e.g. 0.95) or "

@@ -81,7 +81,7 @@ def _seeded_pgbart_class() -> type:
             params = {
                 **self._settings_params,
                 "seed": int(rng.integers(2**63)),
-                "n_draws": draws,
+                "total_draws": draws,
                 "max_depth": max(int(self._settings_params["max_depth"]), _MIN_DEPTH),
             }
             self._settings_params = params
@@ -201,7 +201,7 @@ class _PyMCBART(CRTLearner):
         ss = _dataset(idata["sample_stats"])
         div = int(ss["diverging"].values.sum()) if "diverging" in ss else 0
         rhat = max(float(az.rhat(post[names])[v].max()) for v in names)
-        self.diagnostics_ = {"max_rhat": rhat, "divergences": div}
+        self.diagnostics_ = {"max_r_hat": rhat, "divergences": div}
         if div:
             warnings.warn(
                 f"{div} divergent transitions in {self.name} (NUTS on sigma, sd_b and the cluster "

@@ -48,7 +48,7 @@ class LinearInteraction(CRTLearner):
     >>> res = hm.LinearInteraction(n_boot=50, seed=1, progress=False).fit(data).cate()
     >>> print(res.summary())
     CATE of linear (cluster-bootstrap percentile intervals)
-    individuals: 797, clusters: 32, replicates: 50, level: 95%
+    individuals: 797, clusters: 32, replicates: 50, conf_level: 95%
                        quantity  estimate      se     lcl      ucl  pr_positive
        ATE (individual-average)   -0.2497  0.1085 -0.5138 -0.08564            0
           ATE (cluster-average)   -0.2576  0.1084 -0.5202 -0.09381            0
