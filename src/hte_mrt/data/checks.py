@@ -131,7 +131,9 @@ def check_number(
         hint = " (a string: pass the number itself)" if isinstance(value, str) else ""
         raise DesignError(f"{name} must be a number{rng}{eg}, got {value!r}{hint}.")
     v = float(value)
-    bad = not np.isfinite(v)
+    if not np.isfinite(v):
+        raise DesignError(f"{name} must be a finite number{rng}{eg}, got {value!r}.")
+    bad = False
     if low is not None:
         bad |= v < low or (low_open and v == low)
     if high is not None:

@@ -478,6 +478,46 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
     return np.asarray(mm, dtype=float), list(mm.model_spec.column_names), mm.model_spec
 
 
+def _check_role_columns(rhs: str, role: str, data: MRTData) -> None:
+    """Refuse the outcome, treatment, availability (and, as moderator, the randomization
+    probability) columns in a moderator or control formula.
+
+    The outcome and the treatment are not pre-treatment variables (the outcome would be
+    regressed on itself, the treatment is already in the model); availability is 1 on every
+    analysed row. The randomization probability is measured before treatment, so it may be a
+    control (WCLS controls may include any pre-treatment variable).
+    """
+    r = data.roles
+    banned = {r.outcome: "outcome", r.treatment: "treatment"}
+    if r.availability is not None:
+        banned[r.availability] = "availability"
+    if role == "moderator":
+        for col in getattr(data, "prob_columns", []):
+            banned.setdefault(col, "randomization probability")
+    try:
+        needed = _required_columns(Formula(rhs))
+    except FormulaicError:
+        return  # reported with its parse error by _model_matrix
+    arg = {"outcome": "outcome", "treatment": "treatment", "availability": "availability",
+           "randomization probability": "prob"}  # fmt: skip
+    for col in sorted(c for c in needed if c in banned):
+        what = banned[col]
+        why = {
+            "outcome": "the outcome cannot explain itself",
+            "treatment": "the treatment is already in the model (its effect is the estimand)",
+            "availability": "it is 1 on every analysed row (only available decision points "
+            "are analysed), so it carries no information",
+            "randomization probability": "the effect is averaged over the randomization, not "
+            "moderated by it; use it as a control (controls=) if needed",
+        }[what]
+        raise FormulaError(
+            f"The {role} formula '~ {rhs}' uses column '{col}', which is the {what} "
+            f"({arg[what]}= of MRTData): {why}. Remove '{col}' from the {role} formula; "
+            "moderators and controls must be measured before treatment.",
+            column=col,
+        )
+
+
 def _check_rank(M: np.ndarray, names: list[str], role: str) -> None:
     """Refuse collinear columns, naming those that are combinations of the others."""
     from scipy.linalg import qr
@@ -614,6 +654,17 @@ def build_design(
     rows = np.flatnonzero(used)
     sub = df.iloc[rows]
     mod_rhs, ctl_rhs = _rhs(est.moderators), _rhs(est.controls)
+    _check_role_columns(mod_rhs, "moderator", data)
+    _check_role_columns(ctl_rhs, "control", data)
+    seen = np.unique(data.a_index[rows])
+    if len(seen) < len(data.level_values):
+        absent = [data.treatment_labels[k] for k in range(len(data.level_values)) if k not in seen]
+        raise DesignError(
+            f"Column '{r.treatment}' (treatment) does not vary among the available decision "
+            f"points analysed: level(s) {absent} never occur, so no treatment effect can be "
+            "estimated. Check that treatment= names the randomized treatment and that "
+            "availability= marks the decision points that were randomized."
+        )
     F, f_names, f_spec = _model_matrix(mod_rhs, sub, "moderator", sub, key)
     g_rhs = f"{ctl_rhs} + {mod_rhs}" if add_moderator_main_effects else ctl_rhs
     G, g_names, g_spec = _model_matrix(g_rhs, sub, "control", sub, key)
