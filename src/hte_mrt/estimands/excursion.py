@@ -36,6 +36,7 @@ from hte_mrt.errors import (
     FormulaError,
     MissingColumnError,
     MissingValueError,
+    TreatmentError,
 )
 
 NumeratorSpec = float | str | Mapping[Any, float | str] | None
@@ -445,6 +446,13 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
     for v in sorted(needed):
         bad = frame[v].isna().to_numpy()
         col = frame[v]
+        if pd.api.types.is_complex_dtype(col):
+            raise DataError(
+                f"Column '{v}' (in the {role} formula '~ {rhs}') holds complex numbers (dtype "
+                f"{col.dtype}); a moderator or control must be real. Use its real part "
+                "(np.real) or modulus (np.abs) as a new column.",
+                column=v,
+            )
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             inf = np.isinf(col.to_numpy(dtype=float, na_value=np.nan))
             if inf.any():
@@ -659,11 +667,12 @@ def build_design(
     seen = np.unique(data.a_index[rows])
     if len(seen) < len(data.level_values):
         absent = [data.treatment_labels[k] for k in range(len(data.level_values)) if k not in seen]
-        raise DesignError(
+        raise TreatmentError(
             f"Column '{r.treatment}' (treatment) does not vary among the available decision "
             f"points analysed: level(s) {absent} never occur, so no treatment effect can be "
             "estimated. Check that treatment= names the randomized treatment and that "
-            "availability= marks the decision points that were randomized."
+            "availability= marks the decision points that were randomized.",
+            column=r.treatment,
         )
     F, f_names, f_spec = _model_matrix(mod_rhs, sub, "moderator", sub, key)
     g_rhs = f"{ctl_rhs} + {mod_rhs}" if add_moderator_main_effects else ctl_rhs
