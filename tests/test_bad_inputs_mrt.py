@@ -26,6 +26,7 @@ from hte_mrt.errors import (
     DegenerateDataWarning,
     DesignError,
     DuplicateRowError,
+    EstimationError,
     FormulaError,
     HteMrtError,
     MissingColumnError,
@@ -224,6 +225,16 @@ DATA_CASES = [
     Case("cluster-missing", lambda c: mrt(c, edit(c, lambda df: df.__setitem__(
         "site", np.where(df.index == 0, np.nan, 1.0))), cluster="site"), MissingValueError,
          ["'site'", "Fill it"]),
+    Case("outcome-is-treatment", lambda c: mrt(c, outcome="A"), DataError,
+         ["'A'", "treatment= and outcome=", "each role needs its own column"]),
+    Case("availability-is-treatment", lambda c: mrt(c, availability="A"), DataError,
+         ["'A'", "treatment= and availability=", "Pass the right column"]),
+    Case("prob-column-is-outcome", lambda c: mrt(c, prob="y"), DataError,
+         ["'y'", "outcome= and prob=", "each role needs its own column"]),
+    Case("cluster-is-id", lambda c: mrt(c, cluster="id"), DataError,
+         ["'id'", "id= and cluster=", "each role needs its own column"]),
+    Case("outcome-complex", lambda c: mrt(c, edit(c, lambda df: df.__setitem__(
+        "y", df["y"] + 1j))), OutcomeTypeError, ["'y'", "complex", r"np\.real"]),
 ]  # fmt: skip
 
 # ------------------------------------------------------------------------------- wcls
@@ -289,6 +300,27 @@ WCLS_CASES = [
          DesignError, ["numerator", "numerator=0.5"]),
     Case("wcls-too-few-participants", lambda c: hm.wcls(
         c.data, "~ C(id)"), DesignError, ["participants", "simplify"]),
+    Case("wcls-moderator-is-outcome", lambda c: hm.wcls(c.data, "~ y"), FormulaError,
+         ["'y'", "outcome", "moderator formula '~ y'", "Remove 'y'"]),
+    Case("wcls-control-is-outcome", lambda c: hm.wcls(c.data, controls="~ S + y"), FormulaError,
+         ["'y'", "outcome", r"control formula '~ S \+ y'", "Remove 'y'"]),
+    Case("wcls-moderator-is-treatment", lambda c: hm.wcls(c.data, "~ A"), FormulaError,
+         ["'A'", "treatment", "Remove 'A'"]),
+    Case("wcls-control-is-treatment-in-transform", lambda c: hm.wcls(
+        c.data, controls="~ center(A)"), FormulaError, ["'A'", "treatment", "Remove 'A'"]),
+    Case("wcls-control-is-availability", lambda c: hm.wcls(c.data, controls="~ avail"),
+         FormulaError, ["'avail'", "availability", "Remove 'avail'"]),
+    Case("wcls-moderator-is-prob-column", lambda c: hm.wcls(mrt(c, prob="prob"), "~ prob"),
+         FormulaError, ["'prob'", "randomization probability", "as a control"]),
+    Case("wcls-moderator-complex", lambda c: hm.wcls(mrt(c, edit(c, lambda df: df.__setitem__(
+        "S", df["S"] + 1j))), "~ S"), DataError, ["'S'", "complex", r"np\.real"]),
+    Case("wcls-never-treated", lambda c: hm.wcls(mrt(c, edit(c, lambda df: df.__setitem__(
+        "A", 0)))), TreatmentError, ["'A'", "does not vary", "treatment= names"]),
+    Case("wcls-always-treated", lambda c: hm.wcls(mrt(c, edit(c, lambda df: df.__setitem__(
+        "A", df["avail"])))), TreatmentError, ["'A'", "does not vary", "availability= marks"]),
+    Case("wcls-outcome-overflows", lambda c: hm.wcls(mrt(c, edit(c, lambda df: df.__setitem__(
+        "y", df["y"] * 1e300))), "~ S"), EstimationError,
+         ["outcome", "overflowed", "Rescale the outcome"]),
 ]  # fmt: skip
 
 # ------------------------------------------------------------------------------- emee
@@ -339,6 +371,8 @@ RAND_CASES = [
          DesignError, ["progress", "True or False"]),
     Case("rand-small-sample", lambda c: hm.randomization_test(c.data, small_sample="yes"),
          DesignError, ["small_sample", "True or False"]),
+    Case("rand-moderator-is-outcome", lambda c: hm.randomization_test(c.data, "~ y"),
+         FormulaError, ["'y'", "outcome", "Remove 'y'"]),
 ]  # fmt: skip
 
 # ------------------------------------------------------------------------------- bootstrap
@@ -556,6 +590,10 @@ BAYES_CASES = [
         "~ 1", family="bernoulli").fit(c.data), OutcomeTypeError, ["'y'", "0/1"]),
     Case("bayes-prior-predictive-draws", lambda c: hm.BayesMRT("~ 1").prior_predictive(
         c.data, draws=0), DesignError, ["draws", ">= 1"]),
+    Case("bayes-fit-moderator-is-outcome", lambda c: hm.BayesMRT("~ y").fit(c.data),
+         FormulaError, ["'y'", "outcome", "Remove 'y'"]),
+    Case("bayes-fit-control-is-treatment", lambda c: hm.BayesMRT("~ 1", controls="~ A").fit(
+        c.data), FormulaError, ["'A'", "treatment", "Remove 'A'"]),
     Case("bayes-prior-predictive-dataframe", lambda c: hm.BayesMRT("~ 1").prior_predictive(
         c.frame), DataError, ["DataFrame", r"hm\.MRTData\("]),
 ]  # fmt: skip
@@ -641,6 +679,16 @@ HELPER_CASES = [
          ["beta", r"\(beta0, beta1, beta2\)"]),
     Case("sim-endogenous-string", lambda c: hm.MRTSimulation(endogenous="no"), DesignError,
          ["endogenous", "True or False"]),
+    Case("sim-sd-error-negative", lambda c: hm.MRTSimulation(sd_error=-1), DesignError,
+         ["sd_error", "got -1", r"\[0, inf\)"]),
+    Case("sim-sd-error-nan", lambda c: hm.MRTSimulation(sd_error=np.nan), DesignError,
+         ["sd_error", "finite number", "got nan"]),
+    Case("sim-ar-one", lambda c: hm.MRTSimulation(ar=1.0), DesignError,
+         ["ar", r"\(-1, 1\)", "got 1.0"]),
+    Case("sim-baseline-string", lambda c: hm.MRTSimulation(baseline="x"), DesignError,
+         ["baseline", "got 'x'", "lambda s, tfrac"]),
+    Case("sim-true-effect-string", lambda c: hm.MRTSimulation().true_effect("a", 1),
+         DesignError, ["tfrac", "got 'a'", "number or an array"]),
     Case("sim-seed-string", lambda c: hm.MRTSimulation(n_participants=2, n_decisions=2)
          .simulate(seed="1"), DesignError, ["seed", "pass the number itself"]),
 ]  # fmt: skip

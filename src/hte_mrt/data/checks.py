@@ -25,6 +25,13 @@ def require_column(frame: pd.DataFrame, col: str, role: str) -> None:
 def numeric_outcome(df: pd.DataFrame, outcome: str, key: list[str]) -> np.ndarray:
     """The outcome as float (NaN kept); :class:`OutcomeTypeError` if it is not numeric."""
     y_raw = df[outcome]
+    if pd.api.types.is_complex_dtype(y_raw):
+        raise OutcomeTypeError(
+            f"Column '{outcome}' (outcome) holds complex numbers (dtype {y_raw.dtype}); an "
+            "outcome must be real. Keep the real part (np.real) or the modulus (np.abs), or "
+            "choose the right column.",
+            column=outcome,
+        )
     if not (pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw)):
         conv = pd.to_numeric(y_raw, errors="coerce")
         bad = (conv.isna() & y_raw.notna()).to_numpy()
@@ -131,7 +138,9 @@ def check_number(
         hint = " (a string: pass the number itself)" if isinstance(value, str) else ""
         raise DesignError(f"{name} must be a number{rng}{eg}, got {value!r}{hint}.")
     v = float(value)
-    bad = not np.isfinite(v)
+    if not np.isfinite(v):
+        raise DesignError(f"{name} must be a finite number{rng}{eg}, got {value!r}.")
+    bad = False
     if low is not None:
         bad |= v < low or (low_open and v == low)
     if high is not None:

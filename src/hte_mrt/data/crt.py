@@ -333,6 +333,15 @@ class CRTData:
         needed += [("baseline" if c == r.baseline else "individual covariate", c)
                    for c in r.individual]  # fmt: skip
         needed += [("cluster covariate", c) for c in r.cluster_covariates]
+        seen_roles: dict[object, str] = {}
+        for role, col in role_cols.items():
+            if col in seen_roles:
+                raise DataError(
+                    f"Column '{col}' is given for two roles, {seen_roles[col]}= and {role}=: "
+                    "each role needs its own column. Pass the right column name to one of them.",
+                    column=str(col),
+                )
+            seen_roles[col] = role
         for role, col in needed:
             try:
                 require_column(frame, col, role)
@@ -353,9 +362,10 @@ class CRTData:
         clash = [c for c in covs if c in role_cols.values()]
         if clash:
             role = next(k for k, c in role_cols.items() if c == clash[0])
+            other = "baseline" if clash[0] == r.baseline else "a covariate"
             raise DataError(
-                f"Column '{clash[0]}' is the {role} and cannot also be a covariate; remove it "
-                "from individual= / cluster_covariates=.",
+                f"Column '{clash[0]}' is the {role} and cannot also be {other}; remove it "
+                "from baseline= / individual= / cluster_covariates=.",
                 column=clash[0],
             )
         if categorical is not None:

@@ -220,6 +220,8 @@ class MRTData:
         self._exclusions: list[pd.DataFrame] = []
 
         prob_specs = self._prob_specs(prob, levels)
+        #: names of the randomization-probability columns (none for constant probabilities)
+        self.prob_columns: list[str] = [s for s in prob_specs.values() if isinstance(s, str)]
         self._require_role_columns(frame, prob_specs)
         df = self._sorted_frame(frame)
         key = [id, time]
@@ -292,6 +294,20 @@ class MRTData:
             role_cols["availability"] = r.availability
         if r.cluster is not None:
             role_cols["cluster"] = r.cluster
+        prob_cols = {
+            spec: ("prob" if lev == 1 and len(prob_specs) == 1 else f"levels[{lev!r}]")
+            for lev, spec in prob_specs.items()
+            if isinstance(spec, str)
+        }
+        seen: dict[str, str] = {}
+        for role, col in [*role_cols.items(), *((r, c) for c, r in prob_cols.items())]:
+            if col in seen:
+                raise DataError(
+                    f"Column '{col}' is given for two roles, {seen[col]}= and {role}=: "
+                    "each role needs its own column. Pass the right column name to one of them.",
+                    column=col,
+                )
+            seen[col] = role
         for role, col in role_cols.items():
             self._require(frame, col, role)
         for lev, spec in prob_specs.items():

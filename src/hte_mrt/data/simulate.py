@@ -219,20 +219,8 @@ class MRTSimulation:
             typed(check_number, f"beta[{k}]", b)
         for name in ("endogenous", "slope_feedback"):
             typed(check_bool, name, getattr(self, name))
-        for name in (
-            "s_ar",
-            "s_treatment",
-            "s_outcome",
-            "intercept",
-            "sd_s",
-            "sd_participant",
-            "sd_cluster",
-            "sd_slope",
-            "sd_cluster_slope",
-            "sd_error",
-            "ar",
-        ):
-            typed(check_number, name, getattr(self, name))
+        for name in ("s_treatment", "s_outcome", "intercept"):
+            typed(check_number, name, getattr(self, name), example="0.5")
         for name in (
             "sd_s",
             "sd_participant",
@@ -241,9 +229,17 @@ class MRTSimulation:
             "sd_cluster_slope",
             "sd_error",
         ):
-            need(float(getattr(self, name)) >= 0.0, f"{name} must be non-negative.")
-        need(-1.0 < float(self.ar) < 1.0, f"ar must lie in (-1, 1), got {self.ar!r}.")
-        need(-1.0 < float(self.s_ar) < 1.0, f"s_ar must lie in (-1, 1), got {self.s_ar!r}.")
+            typed(check_number, name, getattr(self, name), low=0.0, low_open=False,
+                  example="1.0 (a standard deviation, 0 or more)")  # fmt: skip
+        for name in ("ar", "s_ar"):
+            typed(check_number, name, getattr(self, name), low=-1.0, high=1.0, example="0.5")
+        if not callable(self.baseline):
+            need(
+                False,
+                f"baseline must be a function baseline(s, tfrac) -> array (the outcome's "
+                f"control part), got {self.baseline!r}; leave it out for the default, or pass "
+                "e.g. baseline=lambda s, tfrac: 0.5 * s.",
+            )
 
     # ------------------------------------------------------------------ truth
     def true_beta(self) -> dict[str, float]:
@@ -265,7 +261,16 @@ class MRTSimulation:
     def true_effect(self, tfrac: Any, s: Any) -> np.ndarray:
         """beta(t; s) = beta0 + beta1 tfrac + beta2 s (broadcast)."""
         b0, b1, b2 = (float(x) for x in self.beta)
-        return b0 + b1 * np.asarray(tfrac, dtype=float) + b2 * np.asarray(s, dtype=float)
+        args = {}
+        for name, v in (("tfrac", tfrac), ("s", s)):
+            try:
+                args[name] = np.asarray(v, dtype=float)
+            except (TypeError, ValueError):
+                raise DesignError(
+                    f"MRTSimulation.true_effect: {name} must be a number or an array of numbers "
+                    f"(tfrac = t/T in [0, 1], s the state), got {v!r}."
+                ) from None
+        return b0 + b1 * args["tfrac"] + b2 * args["s"]
 
     # ------------------------------------------------------------------ simulation
     def _prob(self, s: np.ndarray, tfrac: float, a_prev: np.ndarray) -> np.ndarray:

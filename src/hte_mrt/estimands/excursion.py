@@ -36,6 +36,7 @@ from hte_mrt.errors import (
     FormulaError,
     MissingColumnError,
     MissingValueError,
+    TreatmentError,
 )
 
 NumeratorSpec = float | str | Mapping[Any, float | str] | None
@@ -445,6 +446,13 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
     for v in sorted(needed):
         bad = frame[v].isna().to_numpy()
         col = frame[v]
+        if pd.api.types.is_complex_dtype(col):
+            raise DataError(
+                f"Column '{v}' (in the {role} formula '~ {rhs}') holds complex numbers (dtype "
+                f"{col.dtype}); a moderator or control must be real. Use its real part "
+                "(np.real) or modulus (np.abs) as a new column.",
+                column=v,
+            )
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             inf = np.isinf(col.to_numpy(dtype=float, na_value=np.nan))
             if inf.any():
@@ -476,6 +484,46 @@ def _model_matrix(rhs: str, frame: pd.DataFrame, role: str, key_frame: pd.DataFr
             "each term varies."
         ) from e
     return np.asarray(mm, dtype=float), list(mm.model_spec.column_names), mm.model_spec
+
+
+def _check_role_columns(rhs: str, role: str, data: MRTData) -> None:
+    """Refuse the outcome, treatment, availability (and, as moderator, the randomization
+    probability) columns in a moderator or control formula.
+
+    The outcome and the treatment are not pre-treatment variables (the outcome would be
+    regressed on itself, the treatment is already in the model); availability is 1 on every
+    analysed row. The randomization probability is measured before treatment, so it may be a
+    control (WCLS controls may include any pre-treatment variable).
+    """
+    r = data.roles
+    banned = {r.outcome: "outcome", r.treatment: "treatment"}
+    if r.availability is not None:
+        banned[r.availability] = "availability"
+    if role == "moderator":
+        for col in getattr(data, "prob_columns", []):
+            banned.setdefault(col, "randomization probability")
+    try:
+        needed = _required_columns(Formula(rhs))
+    except FormulaicError:
+        return  # reported with its parse error by _model_matrix
+    arg = {"outcome": "outcome", "treatment": "treatment", "availability": "availability",
+           "randomization probability": "prob"}  # fmt: skip
+    for col in sorted(c for c in needed if c in banned):
+        what = banned[col]
+        why = {
+            "outcome": "the outcome cannot explain itself",
+            "treatment": "the treatment is already in the model (its effect is the estimand)",
+            "availability": "it is 1 on every analysed row (only available decision points "
+            "are analysed), so it carries no information",
+            "randomization probability": "the effect is averaged over the randomization, not "
+            "moderated by it; use it as a control (controls=) if needed",
+        }[what]
+        raise FormulaError(
+            f"The {role} formula '~ {rhs}' uses column '{col}', which is the {what} "
+            f"({arg[what]}= of MRTData): {why}. Remove '{col}' from the {role} formula; "
+            "moderators and controls must be measured before treatment.",
+            column=col,
+        )
 
 
 def _check_rank(M: np.ndarray, names: list[str], role: str) -> None:
@@ -614,6 +662,18 @@ def build_design(
     rows = np.flatnonzero(used)
     sub = df.iloc[rows]
     mod_rhs, ctl_rhs = _rhs(est.moderators), _rhs(est.controls)
+    _check_role_columns(mod_rhs, "moderator", data)
+    _check_role_columns(ctl_rhs, "control", data)
+    seen = np.unique(data.a_index[rows])
+    if len(seen) < len(data.level_values):
+        absent = [data.treatment_labels[k] for k in range(len(data.level_values)) if k not in seen]
+        raise TreatmentError(
+            f"Column '{r.treatment}' (treatment) does not vary among the available decision "
+            f"points analysed: level(s) {absent} never occur, so no treatment effect can be "
+            "estimated. Check that treatment= names the randomized treatment and that "
+            "availability= marks the decision points that were randomized.",
+            column=r.treatment,
+        )
     F, f_names, f_spec = _model_matrix(mod_rhs, sub, "moderator", sub, key)
     g_rhs = f"{ctl_rhs} + {mod_rhs}" if add_moderator_main_effects else ctl_rhs
     G, g_names, g_spec = _model_matrix(g_rhs, sub, "control", sub, key)

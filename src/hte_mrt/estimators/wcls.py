@@ -20,7 +20,7 @@ import numpy as np
 from hte_mrt._contract import check_conf_level
 from hte_mrt.data.checks import check_bool
 from hte_mrt.data.schema import MRTData
-from hte_mrt.errors import DegenerateDataWarning, DesignError
+from hte_mrt.errors import DegenerateDataWarning, DesignError, EstimationError
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,
@@ -202,7 +202,9 @@ def fit_design(
     C, b = group_crossprod(design.X, design.W, design.y, starts)
     n = design.n_groups
     small = resolve_small_sample(small_sample, n)
-    theta, cov = wls_sandwich(C, b, small)
+    with np.errstate(over="ignore", invalid="ignore"):
+        theta, cov = wls_sandwich(C, b, small)
+    _check_finite_fit(design, theta, cov)
     return ExcursionResult(
         method="WCLS",
         scale="difference",
@@ -217,6 +219,27 @@ def fit_design(
         design=design,
         info={"lag": lag},
         estimand=estimand,
+    )
+
+
+def _check_finite_fit(design: Design, theta: np.ndarray, cov: np.ndarray) -> None:
+    """An estimate or standard error that overflowed (inf / NaN) is not a result: say which
+    scale is to blame and how to fix it."""
+    se2 = np.diag(cov)
+    if np.all(np.isfinite(theta)) and np.all(np.isfinite(se2)):
+        return
+    y_max = float(np.nanmax(np.abs(design.y))) if design.y.size else 0.0
+    x_max = float(np.nanmax(np.abs(design.X))) if design.X.size else 0.0
+    if y_max >= x_max:
+        what = f"the outcome (largest |value| {y_max:.3g})"
+        fix = "Rescale the outcome (e.g. divide it by a power of 10, or take a log)"
+    else:
+        what = f"a moderator or control term (largest |value| {x_max:.3g})"
+        fix = "Rescale or center the large moderator / control columns"
+    raise EstimationError(
+        f"WCLS estimates or standard errors overflowed to inf/NaN: {what} is on a scale too "
+        f"large for floating point (its squares exceed ~1.8e308). {fix}, then refit; the "
+        "effects scale back by the same factor."
     )
 
 
