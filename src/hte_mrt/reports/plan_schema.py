@@ -435,22 +435,9 @@ def _quoted_number(v: Any) -> bool:
 
 
 def _prob_rules(raw, path, bad, where) -> list[Problem]:
-    quoted = [("prob",)] if _quoted_number(raw.get("prob")) else []
-    levels = raw.get("levels")
-    if isinstance(levels, dict):
-        quoted += [("levels", k) for k, v in levels.items() if _quoted_number(v)]
+    quoted = _quoted_prob_rules(raw, path)
     if quoted:
-        out = []
-        for sub in quoted:
-            v = raw["prob"] if sub == ("prob",) else levels[sub[1]]
-            out.append(
-                (
-                    (*path, *sub),
-                    f"must be a probability strictly between 0 and 1 or the name of a column, "
-                    f"got the quoted number {v!r}; write {v.strip()} without quotes.",
-                )
-            )
-        return out
+        return quoted
     if "prob" in raw and "levels" in raw:
         return [
             (
@@ -470,6 +457,27 @@ def _prob_rules(raw, path, bad, where) -> list[Problem]:
     return []
 
 
+def _quoted_prob_rules(raw, path) -> list[Problem]:
+    """A probability written as a quoted number ("0.6"): a number belongs without quotes."""
+    quoted = [("prob",)] if _quoted_number(raw.get("prob")) else []
+    levels = raw.get("levels")
+    if isinstance(levels, dict):
+        quoted += [("levels", k) for k, v in levels.items() if _quoted_number(v)]
+    if quoted:
+        out = []
+        for sub in quoted:
+            v = raw["prob"] if sub == ("prob",) else levels[sub[1]]
+            out.append(
+                (
+                    (*path, *sub),
+                    f"must be a probability strictly between 0 and 1 or the name of a column, "
+                    f"got the quoted number {v!r}; write {v.strip()} without quotes.",
+                )
+            )
+        return out
+    return []
+
+
 @dataclass(kw_only=True)
 class MRTRoleOverride:
     """An estimand's ``data = { ... }``: role overrides for this estimand."""
@@ -484,6 +492,10 @@ class MRTRoleOverride:
     availability: str = key(_COL, None)
     cluster: str = key(_COL, None)
     missing: str = key(Str(("error", "drop")), None)
+
+    @staticmethod
+    def rules(raw, path, bad):
+        return _quoted_prob_rules(raw, path)
 
 
 @dataclass(kw_only=True)
