@@ -318,6 +318,10 @@ CASES = [
      [r"arm must be 0"]),
     ("predict-outcome-arm-text", lambda: fitted().predict_outcome(new_rows(), arm="treated"),
      DataError, [r"arm must be 0", r"'treated'"]),
+    ("predict-outcome-arm-quoted", lambda: fitted().predict_outcome(new_rows(), arm="1"),
+     DataError, [r"arm must be 0", r"'1'"]),
+    ("predict-outcome-arm-bool", lambda: fitted().predict_outcome(new_rows(), arm=True),
+     DataError, [r"arm must be 0", r"True"]),
     ("predict-ate-kind", lambda: fitted().ate("median"), DesignError, [r"kind", r"'median'"]),
     # ---- CATEResult ------------------------------------------------------------------------------
     ("result-ate-kind", lambda: result().ate("mean"), DesignError, [r"kind"]),

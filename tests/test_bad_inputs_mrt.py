@@ -588,6 +588,9 @@ BAYES_CASES = [
          ["cluster_intercept", "no cluster column"]),
     Case("bayes-fit-bernoulli-continuous", lambda c: hm.BayesMRT(
         "~ 1", family="bernoulli").fit(c.data), OutcomeTypeError, ["'y'", "0/1"]),
+    Case("bayes-fit-prior-vector-length", lambda c: hm.BayesMRT(
+        "~ S", priors={"beta": {"dist": "normal", "mu": [0, 0, 0], "sigma": 1}}).fit(c.data),
+         PriorError, ["'beta'", r"'mu' has 3 values", "2 effect term", "give one number"]),
     Case("bayes-prior-predictive-draws", lambda c: hm.BayesMRT("~ 1").prior_predictive(
         c.data, draws=0), DesignError, ["draws", ">= 1"]),
     Case("bayes-fit-moderator-is-outcome", lambda c: hm.BayesMRT("~ y").fit(c.data),

@@ -157,6 +157,11 @@ PLAN_CASES = [
      "sampler.target_accept", [r"> 0 and < 1"]),
     ("prob_above_one", "mrt", [('prob = "rand_prob"', "prob = 1.5")], "data.prob",
      [r"must be a number > 0 and < 1, got 1\.5"]),
+    ("prob_quoted_number", "mrt", [('prob = "rand_prob"', 'prob = "0.6"')], "data.prob",
+     [r"quoted number '0\.6'", r"write 0\.6 without quotes"]),
+    ("estimand_prob_quoted_number", "mrt",
+     [('name = "marginal"', 'name = "marginal"\ndata = { prob = "0.6" }')],
+     "estimands[marginal].data.prob", [r"quoted number '0\.6'", r"write 0\.6 without quotes"]),
     ("resamples_zero", "mrt", [("resamples = 500", "resamples = 0")],
      "robustness.randomization_test.resamples", [r"positive integer"]),
     ("prior_scale_negative", "mrt", [("scales = [0.5, 2.0]", "scales = [-0.5, 2.0]")],
@@ -268,6 +273,11 @@ PLAN_CASES = [
      "design.availability.turnday", [r"did you mean 'turn_day'", r"allowed here: shape"]),
     ("power_table_reversed", "size", [("power_table = [30, 40]", "power_table = [40, 30]")],
      "design.power_table", [r"N_MIN <= N_MAX"]),
+    ("power_table_below_p_plus_q", "size", [("power_table = [30, 40]", "power_table = [2, 100]")],
+     "design.power_table", [r"N_MIN = 2 is too small", r"N > p \+ q = 1 \+ 3",
+                            r"give N_MIN >= 5"]),
+    ("effect_zero", "size", [("effect = 0.1", "effect = 0.0")], "design.effect",
+     [r"is zero", r"give the smallest effect worth detecting"]),
     ("q_negative", "size", [("effect = 0.1", "effect = 0.1\nq = -1")], "design.q",
      [r"non-negative integer"]),
 ]  # fmt: skip
@@ -516,6 +526,22 @@ CLI_CASES = [
     ("samplesize_days_zero", lambda t: ["samplesize", *[a if a != "42" else "0" for a in DESIGN],
                                         "--effect-mean", "0.1"], 2,
      [r"argument --days: must be >= 1"]),
+    ("samplesize_turn_day_constant", lambda t: ["samplesize", *DESIGN, "--effect-mean", "0.1",
+                                                "--effect-turn-day", "28"], 2,
+     [r"^error: --effect-turn-day need", r"--effect-shape linear or quadratic"]),
+    ("samplesize_initial_constant", lambda t: ["samplesize", *DESIGN, "--effect-mean", "0.1",
+                                               "--effect-initial", "0.05"], 2,
+     [r"^error: --effect-initial need", r"add --effect-shape"]),
+    ("samplesize_turn_day_linear", lambda t: ["samplesize", *DESIGN, "--effect-mean", "0.1",
+                                              "--effect-shape", "linear", "--effect-turn-day",
+                                              "28"], 2,
+     [r"^error: --effect-turn-day needs --effect-shape quadratic"]),
+    ("samplesize_table_reversed", lambda t: ["samplesize", *DESIGN, "--effect-mean", "0.1",
+                                             "--table", "100", "20"], 2,
+     [r"^error: --table 100 20: give N_MIN <= N_MAX"]),
+    ("run_size_unreachable", lambda t: ["run", str(_write(t, _edit("size", (
+        "effect = 0.1", "effect = 0.0001")))), "--out", str(t / "o")], 5,
+     [r"^error: power not reachable"]),
     ("power_n_not_a_number", lambda t: ["power", "--n", "ten", *DESIGN, "--effect-mean", "0.1"],
      2, [r"argument --n: must be a whole number"]),
     ("power_missing_argument", lambda t: ["power", *DESIGN, "--effect-mean", "0.1"], 2,
@@ -527,6 +553,35 @@ CLI_CASES = [
     ("unknown_command", lambda t: ["fit"], 2, [r"invalid choice: 'fit'"]),
     ("no_command", lambda t: [], 2, [r"required: COMMAND"]),
 ]  # fmt: skip
+
+
+# plans whose keys are fine but which do not fit their data: validate (with the data) names
+# the key and says what to do
+DATA_PLAN_CASES = [
+    ("bernoulli_continuous_outcome", "mrt",
+     [('family = "gaussian"', 'family = "bernoulli"')], "model.family",
+     [r'"bernoulli" needs a 0/1 outcome', r"'jbsteps30_log'", r'use family = "gaussian"']),
+    ("band_holds_no_one", "crt", [("age = [0, 50, 60, 70, 120]", "age = [200, 300]")],
+     "estimands[cate].bands.age", [r"band\(s\) \(200, 300\] hold no one",
+                                   r"change the edges"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "base, edits, key, patterns",
+    [pytest.param(*c[1:], id=c[0]) for c in DATA_PLAN_CASES],
+)
+def test_bad_plan_for_its_data(tmp_path, base, edits, key, patterns):
+    text = _edit(base, *edits)
+    path = _write(tmp_path, text)
+    validate(path, check_data=False)  # the keys are fine
+    with pytest.raises(PlanError) as ei:
+        validate(path)
+    err = ei.value
+    assert len(err.problems) == 1, str(err)
+    _check_key_and_line(err, text, key)
+    for pat in patterns:
+        assert re.search(pat, str(err)), (pat, str(err))
 
 
 @pytest.mark.parametrize("argv, code, patterns", [pytest.param(*c[1:], id=c[0]) for c in CLI_CASES])

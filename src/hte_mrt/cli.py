@@ -157,6 +157,20 @@ def _design_kwargs(args: argparse.Namespace) -> dict:
     from hte_mrt.design import Curve
 
     def curve(shape: str, initial, mean, turn, name: str):
+        given = [f"--{name}-initial"] if initial is not None else []
+        given += [f"--{name}-turn-day"] if turn is not None else []
+        if shape == "constant" and given:
+            raise UsageError(
+                f"{' and '.join(given)} need(s) --{name}-shape linear or quadratic (a constant "
+                f"{name} curve has only --{name}-mean): add --{name}-shape, or drop "
+                f"{' and '.join(given)}."
+            )
+        if shape == "linear" and turn is not None:
+            raise UsageError(
+                f"--{name}-turn-day needs --{name}-shape quadratic (a linear curve has no turning "
+                f"day): use --{name}-shape quadratic, or drop --{name}-turn-day."
+            )
+        initial = 0.0 if initial is None else initial
         if shape == "constant":
             return Curve.constant(mean)
         if shape == "linear":
@@ -190,6 +204,11 @@ def _design_kwargs(args: argparse.Namespace) -> dict:
 def _cmd_samplesize(args: argparse.Namespace) -> int:
     from hte_mrt.design import PowerNotReachableError, mrt_sample_size, power_table
 
+    if args.table and args.table[0] > args.table[1]:
+        raise UsageError(
+            f"--table {args.table[0]} {args.table[1]}: give N_MIN <= N_MAX, e.g. --table "
+            f"{args.table[1]} {args.table[0]}."
+        )
     kw = _design_kwargs(args)
     try:
         res = mrt_sample_size(**kw, power=args.power)
@@ -259,7 +278,7 @@ def _design_args(sp: argparse.ArgumentParser) -> None:
         g.add_argument(
             f"--{name}-initial",
             type=_number,
-            default=0.0,
+            default=None,
             help=f"{name} on day 1 (linear and quadratic curves; default: 0)",
         )
         g.add_argument(
@@ -472,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     written) print ``error: ...`` on stderr and return 3 (data / model / design), 4 (invalid
     plan), 5 (power not reachable) or 2 (usage); argparse's own usage errors exit with 2.
     """
+    from hte_mrt.design import PowerNotReachableError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -482,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     except PlanError as e:
         _error(f"invalid plan: {e}", one_line=False)
         return EXIT_PLAN
+    except PowerNotReachableError as e:  # `run` of a sample-size plan, like `samplesize`
+        _error(f"power not reachable: {e}")
+        return EXIT_POWER
     except HteMrtError as e:
         _error(str(e))
         return EXIT_DATA

@@ -24,7 +24,7 @@ table of the :class:`AuditResult` and counted in its summary.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -381,13 +381,17 @@ def audit(
         Alternatively (or in addition, then checked against the design) the log's stated
         probability column(s): one column = P(treatment = ``levels[1]``) of a binary design, or
         one column per level (a list in the order of ``levels``, or a dict level -> column).
+        Numeric columns only. With both a design and ``prob``, the log's probabilities win:
+        they are used in the tests, and rows where they differ from the design are listed in
+        ``prob_mismatch`` (and the summary says so).
     levels
         Treatment levels (reference first) when no design is given (default (0, 1)).
     available
         The availability column (0/1); default ``"available"`` if the log has it, else every row
         counts as available (noted in the summary).
     participants
-        The enrolled participants (default: those in the log); absent ones show up as gaps.
+        The enrolled participants as a list of ids (default: those in the log); absent ones
+        show up as gaps.
     block_days
         Days per time block for the pooled tests (1: per day).
     alpha
@@ -438,6 +442,13 @@ def audit(
         raise DesignError(
             "audit: give the design (hm.RandomizationDesign) or the stated-probability "
             "column(s) (prob=)."
+        )
+    if participants is not None and (
+        isinstance(participants, str | bytes) or not isinstance(participants, Iterable)
+    ):
+        raise DesignError(
+            f"audit: participants must be a list of participant ids, got {participants!r}; "
+            "pass e.g. participants=['a', 'b'] (a single id as a one-element list)."
         )
     a = alpha
     if isinstance(a, bool | str) or not isinstance(a, int | float | np.number) or not 0 < a < 1:
@@ -520,8 +531,26 @@ def audit(
             _require(df, state, "state")
             st = df[state]
             mark(~st.isin(design.states).to_numpy(), f"state not one of {design.states}")
-        P = design.stated(dnum.fillna(0), knum.fillna(0), st)
+        P = design._stated(dnum.fillna(0), knum.fillna(0), st)
     if prob is not None:
+        for c in (
+            [prob]
+            if isinstance(prob, str)
+            else (list(prob.values()) if isinstance(prob, Mapping) else list(prob))
+        ):
+            if c in df.columns and not (
+                pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+            ):
+                raise DataError(
+                    f"audit: the stated probability column {c!r} holds {df[c].dtype} values, "
+                    f"not numbers (e.g. {df[c].iloc[0]!r}); convert it with "
+                    f"log[{c!r}] = pd.to_numeric(log[{c!r}])."
+                )
+        if design is not None:
+            notes.append(
+                "stated probabilities: the log's prob column(s) are used in the tests; rows "
+                "where they differ from the design are listed in prob_mismatch"
+            )
         if isinstance(prob, str):
             if L != 2:
                 raise DesignError(

@@ -90,6 +90,11 @@ class _DesignBase:
         _check_level(alpha)
         alpha = float(alpha)
         _check_n(n, self.p, self.q, integer=self._integer_n)
+        if np.ndim(n) != 0:
+            raise DesignError(
+                f"n (number of participants) must be one whole number here, got {n!r}; for "
+                "the power at several sample sizes use hm.power_table(ns, ...)."
+            )
         df2 = n - self.p - self.q
         return PowerResult(
             n=n,

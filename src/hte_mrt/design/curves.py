@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hte_mrt.design.common import _finite
+from hte_mrt.design.common import _finite, _positive_int
 from hte_mrt.errors import DesignError
 
 __all__ = ["Curve"]
@@ -112,12 +112,22 @@ class Curve:
                 "a list or array of numbers."
             )
         try:
-            v = np.asarray(values, dtype=float).ravel()
+            arr = np.asarray(values)
+            if arr.dtype.kind in "USO" and arr.dtype != object:
+                raise ValueError
+            v = np.asarray(values, dtype=float)
         except (TypeError, ValueError):
             raise DesignError(
                 f"Curve.from_values needs a vector of numbers, got {values!r}; pass a list or "
                 "array of numbers (one per day or per decision point)."
             ) from None
+        if v.ndim > 1:
+            raise DesignError(
+                f"Curve.from_values needs a vector (1-D) of numbers, got an array of shape "
+                f"{v.shape}; pass one value per day or per decision point (call .ravel() "
+                "yourself if a flattened array is meant)."
+            )
+        v = v.ravel()
         if v.size == 0 or not np.all(np.isfinite(v)):
             raise DesignError(
                 "Curve.from_values needs a non-empty vector of finite numbers; pass one value "
@@ -133,7 +143,7 @@ class Curve:
 
     def scaled(self, factor: float) -> Curve:
         """The curve multiplied by ``factor`` (shape, initial value and mean all scale)."""
-        s = float(factor)
+        s = _finite(factor, "Curve.scaled(factor)")
         if self.shape == "values":
             return Curve.from_values(np.asarray(self.values) * s)
         return Curve(
@@ -161,7 +171,7 @@ class Curve:
     # ---- evaluation ---------------------------------------------------------------------
     def daily(self, days: int, *, name: str = "curve") -> np.ndarray:
         """Values on days 1..D (length D). Not defined for per-decision-point values."""
-        D = int(days)
+        D = _positive_int(days, "days")
         j = np.arange(D, dtype=float)
         if self.shape == "constant":
             return np.full(D, self.mean)
@@ -217,6 +227,8 @@ class Curve:
 
     def expand(self, days: int, per_day: int, *, name: str = "curve") -> np.ndarray:
         """Values at all D K decision points (day-major order)."""
+        days = _positive_int(days, "days")
+        per_day = _positive_int(per_day, "per_day")
         if self.shape == "values" and self.values is not None:
             v = np.asarray(self.values, dtype=float)
             if v.size == days * per_day and v.size != days:
@@ -240,6 +252,8 @@ def _per_decision(x: Any, name: str, days: int, per_day: int) -> tuple[np.ndarra
             f"({type(x).__name__}); pass e.g. {name}=0.5 or hm.Curve.constant(0.5)."
         )
     try:
+        if np.asarray(x).dtype.kind in "USb":  # strings or bools inside an array
+            raise TypeError
         v = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
         raise DesignError(

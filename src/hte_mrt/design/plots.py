@@ -57,13 +57,24 @@ def plot_power_curve(
     """
     import matplotlib.pyplot as plt
 
+    if ax is not None and not hasattr(ax, "plot"):
+        raise DesignError(
+            f"plot_power_curve: ax must be matplotlib Axes, got {type(ax).__name__}; pass "
+            "ax=None for a new figure, or the axes from plt.subplots()."
+        )
     target = n_mark = None
     if isinstance(source, pd.DataFrame):
         if not {"n", "power"} <= set(source.columns):
             raise DesignError("plot_power_curve: the table needs columns 'n' and 'power'.")
         table = source
     else:
-        design = source if isinstance(source, _DesignBase) else source.design
+        design = source if isinstance(source, _DesignBase) else getattr(source, "design", None)
+        if not isinstance(design, _DesignBase):
+            raise DesignError(
+                f"plot_power_curve: source must be a design, a sample-size or power result, or a "
+                f"power_table DataFrame, got {type(source).__name__}; pass e.g. the result of "
+                "hm.mrt_sample_size(...)."
+            )
         a = alpha if alpha is not None else getattr(source, "alpha", 0.05)
         if isinstance(source, SampleSizeResult):
             target, n_mark = source.target_power, source.n

@@ -169,6 +169,10 @@ class RandomizationDesign:
         Distribution of the state used by :meth:`schedule` to simulate states when none are
         given (default: uniform over the states of ``probs``).
 
+    A design whose treatment is deterministic at every decision point (e.g. ``probs=0`` or
+    ``probs=1``) is not randomized and raises :class:`DesignError`; a probability of 0 or 1 at
+    some decision points only is allowed (and shows in an audit's positivity check).
+
     Examples
     --------
     Probability 0.5 of treatment on day 1 and 0.3 on day 2, available 80% of the time:
@@ -223,6 +227,12 @@ class RandomizationDesign:
             _validate_table(tab, K, state, levels)
             tables[state] = tab
         object.__setattr__(self, "tables", tables)
+        if all(np.all(tab.max(axis=1) >= 1 - _TOL) for tab in tables.values()):
+            raise DesignError(
+                "probs: the treatment is deterministic at every decision point (one level has "
+                "probability 1 everywhere, e.g. probs=0 or probs=1); a randomized design needs "
+                "probabilities strictly inside (0, 1) somewhere; pass e.g. probs=0.5."
+            )
         avail = None
         if self.availability is not None:
             spec = self.availability
@@ -251,6 +261,15 @@ class RandomizationDesign:
                 raise DesignError(
                     f"state_probs must give a probability to each state of probs "
                     f"({list(tables)}), got {list(sp)}."
+                )
+            if any(
+                isinstance(v, str | bytes | bool | np.bool_)
+                or not isinstance(v, int | float | np.integer | np.floating)
+                for v in sp.values()
+            ):
+                raise DesignError(
+                    f"state_probs must map each state to a number, got {dict(sp)}; give the "
+                    "probabilities as numbers (0.5, not '0.5')."
                 )
             w = np.array([sp[s] for s in tables], dtype=float)
             if np.any(w < 0) or abs(w.sum() - 1) > _TOL:
@@ -311,6 +330,37 @@ class RandomizationDesign:
     def stated(
         self, day: ArrayLike, decision: ArrayLike, state: ArrayLike | None = None
     ) -> np.ndarray:
+        """Stated probabilities (n, L) at the given days (1..D) and decisions (1..K).
+
+        ``day`` and ``decision`` are whole numbers of the same length; a point off the
+        design's grid is a :class:`DesignError`.
+        """
+        arrs = {}
+        for name, x, hi in (("day", day, self.days), ("decision", decision, self.per_day)):
+            a = np.atleast_1d(np.asarray(x))
+            if a.dtype.kind not in "iuf" or a.ndim != 1:
+                raise DesignError(
+                    f"stated: {name} must be a vector of whole numbers, got {x!r}; pass e.g. "
+                    f"{name}=[1, 2]."
+                )
+            a = a.astype(float)
+            bad = ~np.isfinite(a) | (a != np.round(a)) | (a < 1) | (a > hi)
+            if bad.any():
+                raise DesignError(
+                    f"stated: {name} {a[bad][0]:g} is off the design's grid; give whole "
+                    f"numbers from 1 to {hi}."
+                )
+            arrs[name] = a
+        if arrs["day"].size != arrs["decision"].size:
+            raise DesignError(
+                f"stated: day has {arrs['day'].size} values but decision has "
+                f"{arrs['decision'].size}; give one decision per day (the same length)."
+            )
+        return self._stated(arrs["day"], arrs["decision"], state)
+
+    def _stated(
+        self, day: ArrayLike, decision: ArrayLike, state: ArrayLike | None = None
+    ) -> np.ndarray:
         """Stated probabilities (n, L) at the given points; NaN rows where off the grid."""
         day = np.asarray(day, dtype=float)
         dec = np.asarray(decision, dtype=float)
@@ -360,6 +410,11 @@ class RandomizationDesign:
         if n == 0 or len(set(ids.tolist())) != n:
             raise DesignError(
                 "participants: give a positive number or distinct ids; pass e.g. participants=20."
+            )
+        if states is not None and not self.has_states:
+            raise DesignError(
+                "schedule: states is given but this design's probs do not depend on a state; "
+                "drop states, or build the design with probs as a dict {state: probabilities}."
             )
         rng = np.random.default_rng(check_seed(seed))
         u_state, u_avail, u_treat = rng.random((n, T)), rng.random((n, T)), rng.random((n, T))

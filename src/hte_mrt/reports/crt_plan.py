@@ -44,6 +44,19 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
         cols += [(("estimands", i, "blp"), c) for c in e.get("blp", [])]
     problems = [(path, _missing_column(col, frame)) for path, col in cols
                 if col not in frame.columns]  # fmt: skip
+    for i, e in enumerate(plan.estimands):
+        for col, edges in (e.get("bands") or {}).items():
+            if col not in frame.columns:
+                continue
+            x = pd.to_numeric(frame[col], errors="coerce")
+            counts = pd.cut(x, bins=edges).value_counts(sort=False)
+            empty = [str(iv) for iv, n in counts.items() if n == 0]
+            if empty:
+                problems.append((("estimands", i, "bands", col), (
+                    f"band(s) {', '.join(empty)} hold no one ({col} ranges from {x.min():g} to "
+                    f"{x.max():g}); change the edges {edges!r} so that every band holds "
+                    "individuals."
+                )))  # fmt: skip
     if problems:
         raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
 

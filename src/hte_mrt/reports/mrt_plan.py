@@ -157,7 +157,36 @@ def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
             built[key] = mrt_data(plan, frame, override)
         return built[key]
 
+    _check_family(plan, frame)
     frequentist_fits(plan, data_for)
+
+
+def _check_family(plan: Plan, frame: pd.DataFrame) -> None:
+    """model.family = "bernoulli" needs a 0/1 outcome (every outcome the plan names)."""
+    from hte_mrt.reports.plans import plan_error
+
+    if plan.section("model").get("family", "gaussian") != "bernoulli":
+        return
+    outcomes = [plan.section("data").get("outcome")]
+    outcomes += [(e.get("data") or {}).get("outcome") for e in plan.estimands]
+    for col in dict.fromkeys(c for c in outcomes if isinstance(c, str)):
+        if col not in frame.columns:
+            continue
+        y = pd.to_numeric(frame[col], errors="coerce").dropna()
+        if len(y) and not y.isin((0, 1)).all():
+            raise plan_error(
+                plan.text,
+                plan.raw,
+                [
+                    (
+                        ("model", "family"),
+                        f'"bernoulli" needs a 0/1 outcome, but column {col!r} holds other '
+                        f"values (e.g. {y[~y.isin((0, 1))].iloc[0]:g}); use family = "
+                        '"gaussian" for a continuous outcome, or name a 0/1 outcome.',
+                    )
+                ],
+                str(plan.path or plan.name),
+            )
 
 
 def _lag_words(e: dict) -> str:

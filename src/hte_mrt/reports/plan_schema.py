@@ -424,7 +424,20 @@ def _data_source_rules(raw, path) -> list[Problem]:
     return []
 
 
+def _quoted_number(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        float(v.strip())
+    except ValueError:
+        return False
+    return True
+
+
 def _prob_rules(raw, path, bad, where) -> list[Problem]:
+    quoted = _quoted_prob_rules(raw, path)
+    if quoted:
+        return quoted
     if "prob" in raw and "levels" in raw:
         return [
             (
@@ -444,6 +457,27 @@ def _prob_rules(raw, path, bad, where) -> list[Problem]:
     return []
 
 
+def _quoted_prob_rules(raw, path) -> list[Problem]:
+    """A probability written as a quoted number ("0.6"): a number belongs without quotes."""
+    quoted = [("prob",)] if _quoted_number(raw.get("prob")) else []
+    levels = raw.get("levels")
+    if isinstance(levels, dict):
+        quoted += [("levels", k) for k, v in levels.items() if _quoted_number(v)]
+    if quoted:
+        out = []
+        for sub in quoted:
+            v = raw["prob"] if sub == ("prob",) else levels[sub[1]]
+            out.append(
+                (
+                    (*path, *sub),
+                    f"must be a probability strictly between 0 and 1 or the name of a column, "
+                    f"got the quoted number {v!r}; write {v.strip()} without quotes.",
+                )
+            )
+        return out
+    return []
+
+
 @dataclass(kw_only=True)
 class MRTRoleOverride:
     """An estimand's ``data = { ... }``: role overrides for this estimand."""
@@ -458,6 +492,10 @@ class MRTRoleOverride:
     availability: str = key(_COL, None)
     cluster: str = key(_COL, None)
     missing: str = key(Str(("error", "drop")), None)
+
+    @staticmethod
+    def rules(raw, path, bad):
+        return _quoted_prob_rules(raw, path)
 
 
 @dataclass(kw_only=True)
@@ -726,7 +764,47 @@ class SampleSizeDesign:
             out.append(
                 ((*path, "power_table"), f"must be [N_MIN, N_MAX] with N_MIN <= N_MAX, got {pt!r}.")
             )
+        eff = raw.get("effect")
+        shape = eff.get("shape") if isinstance(eff, dict) else "constant"
+        p = {"constant": 1, "linear": 2, "quadratic": 3}.get(shape, 1)
+        q = raw.get("q", 3)
+        if (
+            not out
+            and not ({"power_table", "q", "effect"} & set(bad))
+            and isinstance(pt, list)
+            and len(pt) == 2
+            and _is_num(q)
+            and _is_num(pt[0])
+            and pt[0] <= p + q
+        ):
+            out.append(
+                (
+                    (*path, "power_table"),
+                    f"N_MIN = {pt[0]} is too small: the F test needs N > p + q = {p} + {q} "
+                    f"(effect and control parameters); give N_MIN >= {p + q + 1}, e.g. "
+                    f"power_table = [{p + q + 1}, {max(pt[1], p + q + 1)}].",
+                )
+            )
+        if "effect" not in bad and _zero_effect(eff):
+            out.append(
+                (
+                    (*path, "effect"),
+                    "is zero, so no number of participants reaches the power; give the "
+                    "smallest effect worth detecting, e.g. effect = 0.1.",
+                )
+            )
         return out
+
+
+def _zero_effect(eff: Any) -> bool:
+    if _is_num(eff):
+        return eff == 0
+    if isinstance(eff, list):
+        return bool(eff) and all(_is_num(v) and v == 0 for v in eff)
+    if isinstance(eff, dict):
+        vals = [eff.get(k) for k in ("value", "mean", "initial") if k in eff]
+        return bool(vals) and all(_is_num(v) and v == 0 for v in vals)
+    return False
 
 
 def check_curve_args(spec: dict, path: Path) -> list[Problem]:

@@ -520,7 +520,7 @@ def simulated_power(
     sd_slope: float = 0.0,
     availability_feedback: float = 0.0,
     sd_cluster: float = 0.0,
-    cluster_size: int = 10,
+    cluster_size: int | None = None,
     small_sample: bool = True,
     conf_level: float = 0.95,
     seed: int | np.random.SeedSequence | None = None,
@@ -559,13 +559,16 @@ def simulated_power(
     availability_feedback : float, default 0
         Availability at t is tau_t minus this after a treated decision t - 1 (in [0, 1]).
     sd_cluster, cluster_size : float, int
-        SD of a cluster random intercept; consecutive participants form clusters of this size.
+        SD of a cluster random intercept (default 0: none); consecutive participants form
+        clusters of ``cluster_size`` (default 10; giving it needs ``sd_cluster > 0`` and
+        ``cluster_size <= n``).
     small_sample : bool, default True
         Mancl-DeRouen corrected sandwich (Liao et al.); False: the plain sandwich.
     conf_level : float, default 0.95
         Level of the Wilson interval for the power.
     seed : int or numpy.random.SeedSequence, optional
-        Root seed; None draws fresh entropy (stored in ``result.seed``).
+        Root seed; None draws fresh entropy (stored in ``result.seed``). A numpy Generator
+        is refused (replicates are seeded from ``SeedSequence(seed)``).
     n_jobs : int, optional
         joblib workers over batches of replicates (None: joblib's default, one process).
     client : dask.distributed.Client, optional
@@ -609,7 +612,7 @@ def simulated_power(
         raise DesignError(
             f"rho (AR(1) correlation) must lie in (-1, 1), got {rho!r}; pass e.g. rho=0.5."
         )
-    if (
+    if cluster_size is not None and (
         isinstance(cluster_size, bool)
         or not isinstance(cluster_size, int | np.integer)
         or cluster_size < 1
@@ -618,16 +621,37 @@ def simulated_power(
             f"cluster_size must be a positive whole number, got {cluster_size!r}; pass e.g. "
             "cluster_size=10."
         )
+    sd_cluster_ = _nonneg(sd_cluster, "sd_cluster")
+    if cluster_size is not None and sd_cluster_ == 0:
+        raise DesignError(
+            f"cluster_size={cluster_size!r} has no effect without a cluster intercept; pass "
+            "sd_cluster > 0 as well (e.g. sd_cluster=0.5), or drop cluster_size."
+        )
+    if cluster_size is not None and cluster_size > n:
+        raise DesignError(
+            f"cluster_size={cluster_size!r} exceeds n = {n} participants (one cluster holds "
+            "everyone); pass cluster_size <= n."
+        )
     _check_level(alpha)
+    if isinstance(seed, np.random.Generator):
+        raise DesignError(
+            "seed must be None, a non-negative integer or a numpy SeedSequence, got a numpy "
+            "Generator; pass an integer such as seed=1 (replicates use SeedSequence(seed))."
+        )
     check_seed(seed)
+    if client is not None and not (hasattr(client, "map") and hasattr(client, "gather")):
+        raise DesignError(
+            f"client must be a dask.distributed.Client or None, got {client!r}; pass "
+            "client=None to run with joblib (n_jobs), or a Client(...)."
+        )
     check_n_jobs(n_jobs)
     check_bool(progress, "progress")
     settings = {
         "rho": rho_,
         "sd_slope": _nonneg(sd_slope, "sd_slope"),
         "availability_feedback": _nonneg(availability_feedback, "availability_feedback", 1.0),
-        "sd_cluster": _nonneg(sd_cluster, "sd_cluster"),
-        "cluster_size": int(cluster_size),
+        "sd_cluster": sd_cluster_,
+        "cluster_size": 10 if cluster_size is None else int(cluster_size),
         "small_sample": check_bool(small_sample, "small_sample"),
     }
     return _simulate(

@@ -159,7 +159,25 @@ def resolve_priors(
 ) -> dict[str, dict[str, Any]]:
     """Defaults overridden by the (validated) user entries."""
     pri = default_priors(y, G, g_names, F, family)
-    pri.update(validate_priors(user))
+    users = validate_priors(user)
+    n_terms = {
+        "alpha": sum(n != "Intercept" for n in g_names),
+        "beta": int(np.shape(F)[1]) if np.ndim(F) == 2 else 1,
+    }
+    for key, spec in users.items():
+        for name, value in spec.items():
+            size = np.size(value) if name != "dist" else 1
+            want = n_terms.get(key, 1)
+            if np.ndim(value) > 0 and size not in (1, want):
+                what = {"alpha": "control", "beta": "effect"}.get(key)
+                terms = f"{want} {what} term(s)" if what else "a single parameter"
+                raise PriorError(
+                    f"Prior {key!r}: parameter {name!r} has {size} values but the model has "
+                    f"{terms}; give one number (shared by every term) or one value per term "
+                    f"({want}).",
+                    key=key,
+                )
+    pri.update(users)
     return pri
 
 

@@ -381,10 +381,14 @@ class CRTLearner:
         r"""Mean outcome :math:`\mu(x, v) + z\,\tau(x, v)` marginal over :math:`b_j` (for a new
         cluster), at arm ``arm`` (0/1 or a vector)."""
         W = self._design(frame)[0]
-        try:
-            z = np.broadcast_to(np.asarray(arm, dtype=float), (len(W),))
-        except (TypeError, ValueError):
+        a = np.asarray(arm)
+        if a.dtype.kind not in "iuf":  # a string '1' or a bool True is not an arm
             z = np.array([np.nan])
+        else:
+            try:
+                z = np.broadcast_to(a.astype(float), (len(W),))
+            except (TypeError, ValueError):
+                z = np.array([np.nan])
         if not np.isin(z, (0.0, 1.0)).all():
             raise DataError(
                 f"predict_outcome: arm must be 0 (control) or 1 (intervention), or one such "
