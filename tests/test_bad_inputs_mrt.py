@@ -637,6 +637,21 @@ HELPER_CASES = [
          ["prob", r"\(0, 1\)"]),
     Case("sim-availability-zero", lambda c: hm.MRTSimulation(availability=0), DesignError,
          ["availability", r"\(0, 1\]"]),
+    Case("lincomb-series-unknown-term", lambda c: c.fit.lincomb(pd.Series({"zz": 1})),
+         DesignError, ["'zz'", "use the terms"]),
+    Case("joint-test-series-unknown-term", lambda c: c.fit.joint_test(pd.Series({"zz": 1})),
+         DesignError, ["'zz'", "use the terms"]),
+    Case("boot-lincomb-series-unknown-term", lambda c: c.boot.lincomb(pd.Series({"zz": 1})),
+         DesignError, ["'zz'", "use the terms"]),
+    Case("lincomb-string-weights", lambda c: c.fit.lincomb(["1", "0"]), DesignError,
+         ["weights must be numbers", r"pass 1\.0"]),
+    Case("lincomb-frame-string-weight", lambda c: c.fit.lincomb(pd.DataFrame({"S": ["2"]})),
+         DesignError, ["weight of 'S'", "such as 1.0"]),
+    Case("lincomb-frame-nan", lambda c: c.fit.lincomb(pd.DataFrame({"S": [np.nan]})),
+         DesignError, ["finite", r"\{term: weight\}"]),
+    Case("lincomb-frame-names-length", lambda c: c.fit.lincomb(
+        pd.DataFrame({"S": [1.0, 2.0]}), names=["a"]), DesignError,
+         ["names", "one per combination"]),
     Case("sim-beta-length", lambda c: hm.MRTSimulation(beta=(1, 2)), DesignError,
          ["beta", r"\(beta0, beta1, beta2\)"]),
     Case("sim-endogenous-string", lambda c: hm.MRTSimulation(endogenous="no"), DesignError,
@@ -805,3 +820,11 @@ def test_randomization_result_round_trip(ctx, tmp_path):
     np.testing.assert_array_equal(back.t_null, rt.t_null)
     assert back.seed == 2 and back.scheme == rt.scheme
     assert back.observed.design is not None
+
+
+def test_lincomb_series_is_read_by_term_name(ctx):
+    """A pandas Series of weights means {term: weight}, whatever the order of its index."""
+    by_name = ctx.fit.lincomb(pd.Series({"S": 2.0, "Intercept": 1.0}))
+    by_dict = ctx.fit.lincomb({"Intercept": 1.0, "S": 2.0})
+    assert by_name["term"].tolist() == ["Intercept + 2*S"]
+    np.testing.assert_allclose(by_name["estimate"], by_dict["estimate"])

@@ -85,6 +85,9 @@ def contrast_matrix(
     )
     if weights is None or isinstance(weights, str | bytes):
         raise DesignError(f"weights: {hint}; got {weights!r}.")
+    if isinstance(weights, pd.Series):
+        # a Series is read by its index (term names), like a dict: one combination
+        weights = dict(weights.items())
     if isinstance(weights, Mapping) and not weights:
         raise DesignError(f"weights is an empty dict: {hint}.")
     if isinstance(weights, pd.DataFrame):
@@ -94,15 +97,19 @@ def contrast_matrix(
                 f"Unknown effect term(s) {sorted(map(str, unknown))} in the weights; use the "
                 f"terms {terms}."
             )
-        L = weights.reindex(columns=terms, fill_value=0.0).astype(float)
-        if names is not None:
-            L.index = list(names)
-        return L
+        if weights.empty:
+            raise DesignError(f"weights is an empty DataFrame: {hint}.")
+        if names is None:
+            names = list(weights.index)
+        weights = [dict(zip(weights.columns, row, strict=True)) for row in weights.itertuples(
+            index=False, name=None)]
     if isinstance(weights, Mapping):
         weights = [weights]
     if isinstance(weights, list) and weights and isinstance(weights[0], Mapping):
         rows = []
         for w in weights:
+            if not isinstance(w, Mapping):
+                raise DesignError(f"weights: every entry must be a {{term: weight}} dict: {hint}.")
             unknown = set(w) - set(terms)
             if unknown:
                 raise DesignError(
@@ -110,8 +117,14 @@ def contrast_matrix(
                     f"the terms {terms}."
                 )
             rows.append([_weight(w.get(n, 0.0), n) for n in terms])
-        arr = np.asarray(rows)
+        arr = np.asarray(rows, dtype=float)
     else:
+        flat = np.asarray(weights, dtype=object).ravel() if not np.isscalar(weights) else []
+        for v in flat:
+            if isinstance(v, str | bytes | bool | np.bool_) or v is None:
+                raise DesignError(
+                    f"weights must be numbers: {hint}; got {v!r} (pass 1.0, not '1')."
+                )
         try:
             arr = np.atleast_2d(np.asarray(weights, dtype=float))
         except (TypeError, ValueError):
@@ -142,7 +155,10 @@ def contrast_matrix(
 
 def _weight(v: Any, term: str) -> float:
     if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
-        raise DesignError(f"weights: the weight of {term!r} must be a number, got {v!r}.")
+        raise DesignError(
+            f"weights: the weight of {term!r} must be a number, got {v!r}; pass a number "
+            "such as 1.0 (not a string)."
+        )
     return float(v)
 
 
