@@ -416,6 +416,22 @@ CROSS_CASES = [
     Case("cross-loaded-other-level", lambda c: (hm.crosscheck(c.fit, c.boot).to_netcdf(
         c.dir / "cc.nc"), CrossCheck.from_netcdf(c.dir / "cc.nc"))[1].table(conf_level=0.9),
          DesignError, [r"conf_level=0\.95", r"rerun hm\.crosscheck"]),
+    Case("cross-different-lags", lambda c: hm.crosscheck(c.fit, hm.wcls(c.data, "~ S", lag=1)),
+         DesignError, ["lag", "Refit them with the same"]),
+    Case("cross-bayes-lag-0-vs-wcls-lag-1", lambda c: hm.crosscheck(
+        hm.wcls(c.data, "~ S", lag=1), c.bayes()), DesignError, ["lag: WCLS 1, BayesMRT 0",
+                                                                 "Refit them with the same"]),
+    Case("cross-different-scales", lambda c: hm.crosscheck(
+        hm.wcls(mrt(c, outcome="yb"), "~ S"), hm.emee(mrt(c, outcome="yb"), "~ S")),
+         DesignError, ["effect scale", "additive", "log relative risk", "Refit"]),
+    Case("cross-different-numerators", lambda c: hm.crosscheck(
+        hm.wcls(c.data, "~ S", numerator=0.5), hm.wcls(c.data, "~ S", numerator=0.4)),
+         DesignError, ["numerator", "Refit them with the same"]),
+    Case("cross-different-data", lambda c: hm.crosscheck(c.fit, hm.wcls(mrt(
+        c, c.frame[c.frame["id"] != c.frame["id"].iloc[0]]), "~ S")), DesignError,
+         ["participants", "Refit them with the same"]),
+    Case("cross-extra-terms", lambda c: hm.crosscheck(hm.wcls(c.data), c.fit), DesignError,
+         ["'S'", "same moderator formula"]),
     Case("cross-mismatched-terms", lambda c: hm.crosscheck(c.fit, hm.wcls(c.data)),
          DesignError, ["'S'", "same moderator formula"]),
 ]  # fmt: skip
