@@ -347,6 +347,8 @@ BOOT_CASES = [
          ["DataFrame", r"hm\.MRTData"]),
     Case("boot-n-boot-zero", lambda c: hm.bayesian_bootstrap(c.data, n_boot=0), DesignError,
          ["n_boot", ">= 1"]),
+    Case("boot-n-boot-one", lambda c: hm.bayesian_bootstrap(c.data, n_boot=1, progress=False),
+         DesignError, ["n_boot=1", "n_boot >= 2"]),
     Case("boot-n-boot-string", lambda c: hm.bayesian_bootstrap(c.data, n_boot="200"),
          DesignError, ["n_boot", "200 rather than '200'"]),
     Case("boot-which", lambda c: hm.bayesian_bootstrap(c.data, which="both"), DesignError,
@@ -380,6 +382,21 @@ ESTIMAND_CASES = [
     Case("estimand-fit-sampler-option-to-model", lambda c: hm.ExcursionEffect().fit(
         c.data, estimator=hm.BayesMRT(), draws=10), DesignError,
          ["'draws'", r"constructor, e\.g\. hm\.BayesMRT\(draws=500"]),
+    Case("wcls-formula-and-estimand", lambda c: hm.wcls(c.data, "~ S",
+                                                         estimand=hm.ExcursionEffect()),
+         DesignError, ["moderators='~ S'", "not both"]),
+    Case("wcls-lag-and-estimand", lambda c: hm.wcls(c.data, lag=1,
+                                                     estimand=hm.ExcursionEffect("~ 1")),
+         DesignError, ["lag=1", "not both"]),
+    Case("emee-numerator-and-estimand", lambda c: hm.emee(
+        mrt(c, outcome="yb"), numerator=0.4, estimand=hm.ExcursionEffect()), DesignError,
+         ["numerator=0.4", "not both"]),
+    Case("boot-formula-and-estimand", lambda c: hm.bayesian_bootstrap(
+        c.data, "~ S", estimand=hm.ExcursionEffect(), n_boot=10, progress=False), DesignError,
+         ["moderators='~ S'", "not both"]),
+    Case("rand-formula-and-estimand", lambda c: hm.randomization_test(
+        c.data, "~ S", estimand=hm.ExcursionEffect(), n_resamples=10, progress=False),
+         DesignError, ["moderators='~ S'", "not both"]),
     Case("estimand-fit-bad-option", lambda c: hm.ExcursionEffect().fit(
         c.data, small_sample="no"), DesignError, ["small_sample", "True or False"]),
 ]  # fmt: skip
