@@ -485,6 +485,10 @@ RESULT_CASES = [
          MissingColumnError, ["'S'", "one column per"]),
     Case("curve-grid-missing-value", lambda c: c.fit.effect_curve(pd.DataFrame({"S": [np.nan]})),
          MissingValueError, ["'S'", "every grid row"]),
+    Case("curve-grid-infinite", lambda c: c.fit.effect_curve(pd.DataFrame({"S": [0.0, np.inf]})),
+         DesignError, ["grid column 'S'", "infinite", "give finite moderator values"]),
+    Case("curve-grid-missing-names-column", lambda c: c.fit.effect_curve(
+        pd.DataFrame({"S": [0.0, np.nan]})), MissingValueError, ["grid column 'S'", "every grid row"]),
     Case("curve-grid-text", lambda c: c.fit.effect_curve(pd.DataFrame({"S": ["high"]})),
          FormulaError, [r"\['Intercept', 'S'\]|\['S'\]", "types and levels used in the fit"]),
     Case("curve-grid-empty", lambda c: c.fit.effect_curve(pd.DataFrame({"S": []})),
@@ -604,6 +608,8 @@ BAYES_RESULT_CASES = [
          ["alpha", r"alpha=0\.05"]),
     Case("posterior-hdi", lambda c: c.bayes().hdi(conf_level=1.5), DesignError,
          ["conf_level", r"0\.95"]),
+    Case("posterior-curve-infinite", lambda c: c.bayes().effect_curve(
+        pd.DataFrame({"S": [np.inf]})), DesignError, ["grid column 'S'", "give finite"]),
     Case("posterior-curve-list", lambda c: c.bayes().effect_curve([0.0]), DesignError,
          ["grid", "DataFrame"]),
     Case("posterior-curve-missing-column", lambda c: c.bayes().effect_curve(
