@@ -610,6 +610,15 @@ BAYES_RESULT_CASES = [
          ["conf_level", r"0\.95"]),
     Case("posterior-curve-infinite", lambda c: c.bayes().effect_curve(
         pd.DataFrame({"S": [np.inf]})), DesignError, ["grid column 'S'", "give finite"]),
+    Case("posterior-plot-curve-x", lambda c: c.bayes().plot_effect_curve(
+        pd.DataFrame({"S": [0.0, 1.0]}), x="nosuch"), DesignError,
+         ["x='nosuch'", "pass x= one of those"]),
+    Case("posterior-plot-curve-wcls", lambda c: c.bayes().plot_effect_curve(
+        pd.DataFrame({"S": [0.0, 1.0]}), wcls="x"), DesignError,
+         ["wcls must be", r"hm\.wcls"]),
+    Case("posterior-plot-curve-ax", lambda c: c.bayes().plot_effect_curve(
+        pd.DataFrame({"S": [0.0, 1.0]}), ax="x"), DesignError,
+         ["ax must be a matplotlib Axes", r"plt\.subplots"]),
     Case("posterior-curve-list", lambda c: c.bayes().effect_curve([0.0]), DesignError,
          ["grid", "DataFrame"]),
     Case("posterior-curve-missing-column", lambda c: c.bayes().effect_curve(

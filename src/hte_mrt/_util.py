@@ -48,3 +48,16 @@ def _pick_tqdm():
 
 #: the progress bar every long step uses (``progress=False`` passes ``disable=True``)
 tqdm = _pick_tqdm()
+
+
+def check_ax(ax: Any, where: str) -> Any:
+    """``ax`` if it is None or a matplotlib Axes (anything with ``plot`` and ``figure``), else
+    :class:`~hte_mrt.errors.DesignError` naming ``ax``."""
+    from hte_mrt.errors import DesignError
+
+    if ax is not None and not (callable(getattr(ax, "plot", None)) and hasattr(ax, "figure")):
+        raise DesignError(
+            f"{where}: ax must be a matplotlib Axes (e.g. fig, ax = plt.subplots(); "
+            f"{where.split('.')[-1]}(ax=ax)) or None for a new figure, got {type(ax).__name__}."
+        )
+    return ax

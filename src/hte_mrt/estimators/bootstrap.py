@@ -149,7 +149,11 @@ def bayesian_bootstrap(
         name="bayesian_bootstrap",
     )
     return BootstrapResult(
-        draws=draws, conf_level=conf_level, n=design.n_groups, seed=seed, notes=notes,
+        draws=draws,
+        conf_level=conf_level,
+        n=design.n_groups,
+        seed=seed,
+        notes=notes,
         estimand=est,
     )
 

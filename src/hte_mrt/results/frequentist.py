@@ -101,8 +101,10 @@ def contrast_matrix(
             raise DesignError(f"weights is an empty DataFrame: {hint}.")
         if names is None:
             names = list(weights.index)
-        weights = [dict(zip(weights.columns, row, strict=True)) for row in weights.itertuples(
-            index=False, name=None)]
+        weights = [
+            dict(zip(weights.columns, row, strict=True))
+            for row in weights.itertuples(index=False, name=None)
+        ]
     if isinstance(weights, Mapping):
         weights = [weights]
     if isinstance(weights, list) and weights and isinstance(weights[0], Mapping):
