@@ -488,7 +488,8 @@ RESULT_CASES = [
     Case("curve-grid-infinite", lambda c: c.fit.effect_curve(pd.DataFrame({"S": [0.0, np.inf]})),
          DesignError, ["grid column 'S'", "infinite", "give finite moderator values"]),
     Case("curve-grid-missing-names-column", lambda c: c.fit.effect_curve(
-        pd.DataFrame({"S": [0.0, np.nan]})), MissingValueError, ["grid column 'S'", "every grid row"]),
+        pd.DataFrame({"S": [0.0, np.nan]})), MissingValueError,
+         ["grid column 'S'", "every grid row"]),
     Case("curve-grid-text", lambda c: c.fit.effect_curve(pd.DataFrame({"S": ["high"]})),
          FormulaError, [r"\['Intercept', 'S'\]|\['S'\]", "types and levels used in the fit"]),
     Case("curve-grid-empty", lambda c: c.fit.effect_curve(pd.DataFrame({"S": []})),

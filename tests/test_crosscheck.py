@@ -175,7 +175,7 @@ def test_wcls_vs_emee_refuses_different_scales(binary):
     kw = dict(numerator=0.5)
     w = hm.wcls(binary, "~ 1", "~ time_var1 + time_var2", **kw)
     e = hm.emee(binary, "~ 1", "~ time_var1 + time_var2", **kw)
-    with pytest.raises(DesignError, match="effect scale.*additive.*log relative risk"):
+    with pytest.raises(DesignError, match=r"effect scale.*additive.*log relative risk"):
         hm.crosscheck(w, e)
 
 
