@@ -61,3 +61,30 @@ def check_ax(ax: Any, where: str) -> Any:
             f"{where.split('.')[-1]}(ax=ax)) or None for a new figure, got {type(ax).__name__}."
         )
     return ax
+
+
+def output_path(path: Any, where: str, suffix: str) -> Any:
+    """``path`` as a :class:`pathlib.Path` to write to, or :class:`~hte_mrt.errors.DataError`
+    naming ``path`` (not a str / PathLike, a directory, or a folder that does not exist)."""
+    import os
+    from pathlib import Path
+
+    from hte_mrt.errors import DataError
+
+    if isinstance(path, bool) or not isinstance(path, str | os.PathLike) or str(path) == "":
+        raise DataError(
+            f"{where}: path must be a file name (str or pathlib.Path) such as 'result{suffix}', "
+            f"got {path!r}."
+        )
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(
+            f"{where}: path {str(p)!r} is a folder; give a file name inside it, e.g. "
+            f"{str(p / ('result' + suffix))!r}."
+        )
+    if not p.parent.is_dir():
+        raise DataError(
+            f"{where}: the folder {str(p.parent)!r} of path {str(p)!r} does not exist; create it "
+            f"first (e.g. Path({str(p.parent)!r}).mkdir(parents=True)) or give another path."
+        )
+    return p

@@ -29,7 +29,7 @@ from hte_mrt._contract import (
     read_sidecar,
     sidecar,
 )
-from hte_mrt._util import check_ax, json_default
+from hte_mrt._util import check_ax, json_default, output_path
 from hte_mrt.data.checks import check_grid, check_path
 from hte_mrt.errors import ConvergenceWarning, DesignError
 
@@ -419,7 +419,7 @@ class BayesResult(Result):
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the draws (NetCDF, h5netcdf; every group of :attr:`idata`) and the
         configuration (JSON, in the file and in the sidecar ``x.json`` beside ``x.nc``)."""
-        path = Path(path)
+        path = output_path(path, "to_netcdf", ".nc")
         if path.suffix == ".json":
             raise DesignError(f"to_netcdf: {path} ends in .json, the sidecar's suffix; use '.nc'.")
         meta = {"format": self._format, **self._sidecar_meta()}

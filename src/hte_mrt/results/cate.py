@@ -33,7 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from hte_mrt._contract import Result, Summary, alpha_to_level, read_sidecar
-from hte_mrt._util import check_ax, json_default
+from hte_mrt._util import check_ax, json_default, output_path
 from hte_mrt.errors import DataError, DesignError
 
 ATEKind = Literal["individual", "cluster"]
@@ -474,7 +474,7 @@ class CATEResult(Result):
         its class, parameters, diagnostics and fit time). :meth:`from_netcdf` restores it,
         column dtypes included (text and categorical columns are stored as integer codes, with
         their levels in the file when they are text, else in the description)."""
-        path = Path(path)
+        path = output_path(path, "to_netcdf", ".nc")
         if path.suffix == ".json":
             raise DesignError(
                 f"to_netcdf: {path} ends in .json, the sidecar's suffix; use e.g. '.nc'."
