@@ -349,6 +349,10 @@ CASES = [
      DataError, [r"path", r"does not exist"]),
     ("result-to-netcdf-none", lambda: result().to_netcdf(None), DataError,
      [r"path must be a file name", r"such as 'result\.nc'"]),
+    ("encode-duplicate-column", lambda: data().encode(pd.concat(
+        [new_rows(), new_rows()[["x1"]]], axis=1)), DataError, [r"'x1'", r"rename or drop"]),
+    ("cate-duplicate-column", lambda: fitted().cate(pd.concat(
+        [new_rows(), new_rows()[["x1"]]], axis=1)), DataError, [r"'x1'", r"rename or drop"]),
     ("result-contrasts-reference", lambda: result().contrasts("x3", reference="z"),
      DesignError, [r"reference 'z'"]),
     ("result-blp-unknown", lambda: result().blp(["age"]), DesignError, [r"'age'"]),

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from hte_mrt._util import output_path
 from hte_mrt.design.common import _positive_int, check_seed
 from hte_mrt.design.curves import Curve, _per_decision
-from hte_mrt._util import output_path
 from hte_mrt.errors import DesignError
 
 __all__ = ["RandomizationDesign"]
