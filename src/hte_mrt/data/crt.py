@@ -800,7 +800,6 @@ class CRTData:
             imputations=self.imputations,
         )
 
-
     def __repr__(self) -> str:
         r = self.roles
         return (
