@@ -454,7 +454,11 @@ def crosscheck(
     a, b, *more
         Results with ``table(conf_level)`` (columns term, estimate, se, lcl, ucl), e.g.
         :class:`~hte_mrt.ExcursionResult`, :class:`~hte_mrt.BayesResult`, a bootstrap result,
-        or a DataArray of draws with a ``term`` dim. Their effect terms must match.
+        or a DataArray of draws with a ``term`` dim. They must estimate ONE estimand on the
+        same data: the same effect terms, and, where the results record them, the same
+        scale (difference vs log relative risk), lag, numerator and numbers of analysed
+        participants and decision points; otherwise :class:`~hte_mrt.errors.DesignError`
+        names what differs.
     lincombs : dict, optional
         ``{name: {term: weight}}``: linear combinations to compare as well (from draws where a
         result has ``effect_draws()``, with equal-tailed intervals; else from its

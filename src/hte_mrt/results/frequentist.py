@@ -73,8 +73,9 @@ def contrast_matrix(
 ) -> pd.DataFrame:
     """Linear-combination weights as a matrix (one row per combination, one column per term).
 
-    ``weights``: ``{term: weight}``, a list of such dicts, an array with one entry per term (or
-    a matrix, one row per combination), or a DataFrame with term columns. Rows are named by
+    ``weights``: ``{term: weight}`` (or a pandas Series indexed by term: read by name, not
+    position), a list of such dicts, an array with one entry per term (or a matrix, one row per
+    combination), or a DataFrame with term columns. Weights are finite numbers. Rows are named by
     ``names`` or by the combination written out ("Intercept + 20*day").
     """
     terms = list(terms)
@@ -514,8 +515,9 @@ class ExcursionResult(Result):
         Parameters
         ----------
         weights
-            ``{term: weight}``, a list of such dicts, an array with one entry per effect term
-            (or a matrix, one row per combination), or a DataFrame with term columns.
+            ``{term: weight}`` (or a Series indexed by term), a list of such dicts, an array
+            with one entry per effect term (or a matrix, one row per combination), or a
+            DataFrame with term columns.
         names : sequence of str, optional
             Row names (default: the combination written out, e.g. "Intercept + 20*day").
         conf_level : float, optional
