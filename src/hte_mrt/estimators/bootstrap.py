@@ -84,7 +84,8 @@ def bayesian_bootstrap(
     progress : bool, default True
         Show a tqdm progress bar over the batches of draws.
     estimand : ExcursionEffect, optional
-        Alternatively, a ready estimand (overrides the formulas, ``numerator`` and ``lag``).
+        Alternatively, a ready estimand, instead of the formulas, ``numerator`` and ``lag``
+        (giving both, with different values, raises :class:`~hte_mrt.errors.DesignError`).
 
     Returns
     -------

@@ -142,8 +142,8 @@ def wcls(
     conf_level : float, default 0.95
         Level of the reported confidence intervals.
     estimand : ExcursionEffect, optional
-        Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
-        and ``lag``).
+        Alternatively, a ready estimand, instead of the formulas, ``numerator`` and ``lag``
+        (giving both, with different values, raises :class:`~hte_mrt.errors.DesignError`).
 
     Raises
     ------
