@@ -381,6 +381,8 @@ BOOT_CASES = [
          ["DataFrame", r"hm\.MRTData"]),
     Case("boot-n-boot-zero", lambda c: hm.bayesian_bootstrap(c.data, n_boot=0), DesignError,
          ["n_boot", ">= 1"]),
+    Case("boot-n-boot-one", lambda c: hm.bayesian_bootstrap(c.data, n_boot=1, progress=False),
+         DesignError, ["n_boot=1", "n_boot >= 2"]),
     Case("boot-n-boot-string", lambda c: hm.bayesian_bootstrap(c.data, n_boot="200"),
          DesignError, ["n_boot", "200 rather than '200'"]),
     Case("boot-which", lambda c: hm.bayesian_bootstrap(c.data, which="both"), DesignError,
@@ -414,6 +416,21 @@ ESTIMAND_CASES = [
     Case("estimand-fit-sampler-option-to-model", lambda c: hm.ExcursionEffect().fit(
         c.data, estimator=hm.BayesMRT(), draws=10), DesignError,
          ["'draws'", r"constructor, e\.g\. hm\.BayesMRT\(draws=500"]),
+    Case("wcls-formula-and-estimand", lambda c: hm.wcls(c.data, "~ S",
+                                                         estimand=hm.ExcursionEffect()),
+         DesignError, ["moderators='~ S'", "not both"]),
+    Case("wcls-lag-and-estimand", lambda c: hm.wcls(c.data, lag=1,
+                                                     estimand=hm.ExcursionEffect("~ 1")),
+         DesignError, ["lag=1", "not both"]),
+    Case("emee-numerator-and-estimand", lambda c: hm.emee(
+        mrt(c, outcome="yb"), numerator=0.4, estimand=hm.ExcursionEffect()), DesignError,
+         ["numerator=0.4", "not both"]),
+    Case("boot-formula-and-estimand", lambda c: hm.bayesian_bootstrap(
+        c.data, "~ S", estimand=hm.ExcursionEffect(), n_boot=10, progress=False), DesignError,
+         ["moderators='~ S'", "not both"]),
+    Case("rand-formula-and-estimand", lambda c: hm.randomization_test(
+        c.data, "~ S", estimand=hm.ExcursionEffect(), n_resamples=10, progress=False),
+         DesignError, ["moderators='~ S'", "not both"]),
     Case("estimand-fit-bad-option", lambda c: hm.ExcursionEffect().fit(
         c.data, small_sample="no"), DesignError, ["small_sample", "True or False"]),
 ]  # fmt: skip
@@ -450,6 +467,22 @@ CROSS_CASES = [
     Case("cross-loaded-other-level", lambda c: (hm.crosscheck(c.fit, c.boot).to_netcdf(
         c.dir / "cc.nc"), CrossCheck.from_netcdf(c.dir / "cc.nc"))[1].table(conf_level=0.9),
          DesignError, [r"conf_level=0\.95", r"rerun hm\.crosscheck"]),
+    Case("cross-different-lags", lambda c: hm.crosscheck(c.fit, hm.wcls(c.data, "~ S", lag=1)),
+         DesignError, ["lag", "Refit them with the same"]),
+    Case("cross-bayes-lag-0-vs-wcls-lag-1", lambda c: hm.crosscheck(
+        hm.wcls(c.data, "~ S", lag=1), c.bayes()), DesignError, ["lag: WCLS 1, BayesMRT 0",
+                                                                 "Refit them with the same"]),
+    Case("cross-different-scales", lambda c: hm.crosscheck(
+        hm.wcls(mrt(c, outcome="yb"), "~ S"), hm.emee(mrt(c, outcome="yb"), "~ S")),
+         DesignError, ["effect scale", "additive", "log relative risk", "Refit"]),
+    Case("cross-different-numerators", lambda c: hm.crosscheck(
+        hm.wcls(c.data, "~ S", numerator=0.5), hm.wcls(c.data, "~ S", numerator=0.4)),
+         DesignError, ["numerator", "Refit them with the same"]),
+    Case("cross-different-data", lambda c: hm.crosscheck(c.fit, hm.wcls(mrt(
+        c, c.frame[c.frame["id"] != c.frame["id"].iloc[0]]), "~ S")), DesignError,
+         ["participants", "Refit them with the same"]),
+    Case("cross-extra-terms", lambda c: hm.crosscheck(hm.wcls(c.data), c.fit), DesignError,
+         ["'S'", "same moderator formula"]),
     Case("cross-mismatched-terms", lambda c: hm.crosscheck(c.fit, hm.wcls(c.data)),
          DesignError, ["'S'", "same moderator formula"]),
 ]  # fmt: skip
@@ -486,6 +519,11 @@ RESULT_CASES = [
          MissingColumnError, ["'S'", "one column per"]),
     Case("curve-grid-missing-value", lambda c: c.fit.effect_curve(pd.DataFrame({"S": [np.nan]})),
          MissingValueError, ["'S'", "every grid row"]),
+    Case("curve-grid-infinite", lambda c: c.fit.effect_curve(pd.DataFrame({"S": [0.0, np.inf]})),
+         DesignError, ["grid column 'S'", "infinite", "give finite moderator values"]),
+    Case("curve-grid-missing-names-column", lambda c: c.fit.effect_curve(
+        pd.DataFrame({"S": [0.0, np.nan]})), MissingValueError,
+         ["grid column 'S'", "every grid row"]),
     Case("curve-grid-text", lambda c: c.fit.effect_curve(pd.DataFrame({"S": ["high"]})),
          FormulaError, [r"\['Intercept', 'S'\]|\['S'\]", "types and levels used in the fit"]),
     Case("curve-grid-empty", lambda c: c.fit.effect_curve(pd.DataFrame({"S": []})),
@@ -612,6 +650,17 @@ BAYES_RESULT_CASES = [
          ["alpha", r"alpha=0\.05"]),
     Case("posterior-hdi", lambda c: c.bayes().hdi(conf_level=1.5), DesignError,
          ["conf_level", r"0\.95"]),
+    Case("posterior-curve-infinite", lambda c: c.bayes().effect_curve(
+        pd.DataFrame({"S": [np.inf]})), DesignError, ["grid column 'S'", "give finite"]),
+    Case("posterior-plot-curve-x", lambda c: c.bayes().plot_effect_curve(
+        pd.DataFrame({"S": [0.0, 1.0]}), x="nosuch"), DesignError,
+         ["x='nosuch'", "pass x= one of those"]),
+    Case("posterior-plot-curve-wcls", lambda c: c.bayes().plot_effect_curve(
+        pd.DataFrame({"S": [0.0, 1.0]}), wcls="x"), DesignError,
+         ["wcls must be", r"hm\.wcls"]),
+    Case("posterior-plot-curve-ax", lambda c: c.bayes().plot_effect_curve(
+        pd.DataFrame({"S": [0.0, 1.0]}), ax="x"), DesignError,
+         ["ax must be a matplotlib Axes", r"plt\.subplots"]),
     Case("posterior-curve-list", lambda c: c.bayes().effect_curve([0.0]), DesignError,
          ["grid", "DataFrame"]),
     Case("posterior-curve-missing-column", lambda c: c.bayes().effect_curve(
@@ -678,6 +727,41 @@ HELPER_CASES = [
          ["prob", r"\(0, 1\)"]),
     Case("sim-availability-zero", lambda c: hm.MRTSimulation(availability=0), DesignError,
          ["availability", r"\(0, 1\]"]),
+    Case("lincomb-series-unknown-term", lambda c: c.fit.lincomb(pd.Series({"zz": 1})),
+         DesignError, ["'zz'", "use the terms"]),
+    Case("joint-test-series-unknown-term", lambda c: c.fit.joint_test(pd.Series({"zz": 1})),
+         DesignError, ["'zz'", "use the terms"]),
+    Case("boot-lincomb-series-unknown-term", lambda c: c.boot.lincomb(pd.Series({"zz": 1})),
+         DesignError, ["'zz'", "use the terms"]),
+    Case("lincomb-string-weights", lambda c: c.fit.lincomb(["1", "0"]), DesignError,
+         ["weights must be numbers", r"pass 1\.0"]),
+    Case("lincomb-frame-string-weight", lambda c: c.fit.lincomb(pd.DataFrame({"S": ["2"]})),
+         DesignError, ["weight of 'S'", "such as 1.0"]),
+    Case("lincomb-frame-nan", lambda c: c.fit.lincomb(pd.DataFrame({"S": [np.nan]})),
+         DesignError, ["finite", r"\{term: weight\}"]),
+    Case("lincomb-frame-names-length", lambda c: c.fit.lincomb(
+        pd.DataFrame({"S": [1.0, 2.0]}), names=["a"]), DesignError,
+         ["names", "one per combination"]),
+    Case("to-netcdf-missing-folder", lambda c: c.fit.to_netcdf(c.dir / "nosuch" / "w.nc"),
+         DataError, ["path", "does not exist", "create it first"]),
+    Case("to-netcdf-none", lambda c: c.fit.to_netcdf(None), DataError,
+         ["path must be a file name", "such as 'result.nc'"]),
+    Case("to-netcdf-number", lambda c: c.fit.to_netcdf(1), DataError,
+         ["path must be a file name", "such as 'result.nc'"]),
+    Case("to-netcdf-folder", lambda c: c.fit.to_netcdf(c.dir), DataError,
+         ["path", "is a folder", "give a file name"]),
+    Case("boot-to-netcdf-missing-folder", lambda c: c.boot.to_netcdf(c.dir / "no" / "b.nc"),
+         DataError, ["path", "create it first"]),
+    Case("posterior-to-netcdf-none", lambda c: c.bayes().to_netcdf(None), DataError,
+         ["path must be a file name", "such as 'result.nc'"]),
+    Case("crosscheck-to-netcdf-folder", lambda c: hm.crosscheck(c.fit, c.boot).to_netcdf(c.dir),
+         DataError, ["path", "is a folder", "give a file name"]),
+    Case("design-to-csv-missing-folder", lambda c: hm.RandomizationDesign(
+        days=2, per_day=3, probs=0.5).to_csv(c.dir / "nosuch" / "d.csv"), DataError,
+         ["path", "does not exist", "create it first"]),
+    Case("design-to-csv-none", lambda c: hm.RandomizationDesign(
+        days=2, per_day=3, probs=0.5).to_csv(None), DataError,
+         ["path must be a file name", "such as 'result.csv'"]),
     Case("sim-beta-length", lambda c: hm.MRTSimulation(beta=(1, 2)), DesignError,
          ["beta", r"\(beta0, beta1, beta2\)"]),
     Case("sim-endogenous-string", lambda c: hm.MRTSimulation(endogenous="no"), DesignError,
@@ -856,3 +940,11 @@ def test_randomization_result_round_trip(ctx, tmp_path):
     np.testing.assert_array_equal(back.t_null, rt.t_null)
     assert back.seed == 2 and back.scheme == rt.scheme
     assert back.observed.design is not None
+
+
+def test_lincomb_series_is_read_by_term_name(ctx):
+    """A pandas Series of weights means {term: weight}, whatever the order of its index."""
+    by_name = ctx.fit.lincomb(pd.Series({"S": 2.0, "Intercept": 1.0}))
+    by_dict = ctx.fit.lincomb({"Intercept": 1.0, "S": 2.0})
+    assert by_name["term"].tolist() == ["Intercept + 2*S"]
+    np.testing.assert_allclose(by_name["estimate"], by_dict["estimate"])

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hte_mrt._util import json_default
+from hte_mrt._util import json_default, output_path
 from hte_mrt.errors import DesignError
 
 #: canonical argument names -> names that must not appear as a second name for the same idea
@@ -376,7 +376,7 @@ class Result:
 
     def to_netcdf(self, path: str | Path) -> Path:
         """Save as NetCDF (h5netcdf) with a JSON sidecar (``x.nc`` -> ``x.json``)."""
-        path = Path(path)
+        path = output_path(path, "to_netcdf", ".nc")
         if path.suffix == ".json":
             raise DesignError(f"to_netcdf: {path} ends in .json, the sidecar's suffix; use '.nc'.")
         meta = {"format": self._format or f"hte_mrt.{type(self).__name__}/1"}

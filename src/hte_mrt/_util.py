@@ -48,3 +48,43 @@ def _pick_tqdm():
 
 #: the progress bar every long step uses (``progress=False`` passes ``disable=True``)
 tqdm = _pick_tqdm()
+
+
+def check_ax(ax: Any, where: str) -> Any:
+    """``ax`` if it is None or a matplotlib Axes (anything with ``plot`` and ``figure``), else
+    :class:`~hte_mrt.errors.DesignError` naming ``ax``."""
+    from hte_mrt.errors import DesignError
+
+    if ax is not None and not (callable(getattr(ax, "plot", None)) and hasattr(ax, "figure")):
+        raise DesignError(
+            f"{where}: ax must be a matplotlib Axes (e.g. fig, ax = plt.subplots(); "
+            f"{where.split('.')[-1]}(ax=ax)) or None for a new figure, got {type(ax).__name__}."
+        )
+    return ax
+
+
+def output_path(path: Any, where: str, suffix: str) -> Any:
+    """``path`` as a :class:`pathlib.Path` to write to, or :class:`~hte_mrt.errors.DataError`
+    naming ``path`` (not a str / PathLike, a directory, or a folder that does not exist)."""
+    import os
+    from pathlib import Path
+
+    from hte_mrt.errors import DataError
+
+    if isinstance(path, bool) or not isinstance(path, str | os.PathLike) or str(path) == "":
+        raise DataError(
+            f"{where}: path must be a file name (str or pathlib.Path) such as 'result{suffix}', "
+            f"got {path!r}."
+        )
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(
+            f"{where}: path {str(p)!r} is a folder; give a file name inside it, e.g. "
+            f"{str(p / ('result' + suffix))!r}."
+        )
+    if not p.parent.is_dir():
+        raise DataError(
+            f"{where}: the folder {str(p.parent)!r} of path {str(p)!r} does not exist; create it "
+            f"first (e.g. Path({str(p.parent)!r}).mkdir(parents=True)) or give another path."
+        )
+    return p

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt._util import first_ids, fmt_ids
-from hte_mrt.errors import DesignError, MissingColumnError, OutcomeTypeError
+from hte_mrt.errors import DesignError, MissingColumnError, MissingValueError, OutcomeTypeError
 
 
 def require_column(frame: pd.DataFrame, col: str, role: str) -> None:
@@ -180,3 +180,26 @@ def check_grid(grid: object) -> None:
         )
     if len(grid) == 0:
         raise DesignError("grid has no rows: give at least one row of moderator values.")
+    for col in grid.columns:
+        values = grid[col]
+        if isinstance(values, pd.DataFrame):
+            raise DesignError(
+                f"grid has more than one column named {col!r}: rename or drop the copies."
+            )
+        missing = values.isna().to_numpy()
+        if missing.any():
+            raise MissingValueError(
+                f"grid column {col!r} has {int(missing.sum())} missing value(s) (first in row "
+                f"{grid.index[missing][0]!r}): give a value of every moderator on every grid "
+                "row (drop those rows or fill them).",
+                column=str(col),
+                n_rows=int(missing.sum()),
+            )
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            inf = ~np.isfinite(values.to_numpy(dtype=float))
+            if inf.any():
+                raise DesignError(
+                    f"grid column {col!r} has {int(inf.sum())} infinite value(s) (first in row "
+                    f"{grid.index[inf][0]!r}): give finite moderator values (drop those rows "
+                    "or replace them)."
+                )

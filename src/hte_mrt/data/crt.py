@@ -618,6 +618,12 @@ class CRTData:
     def _encode(self, frame: pd.DataFrame) -> EncodedDesign:
         blocks: dict[str, list[np.ndarray]] = {"individual": [], "cluster": []}
         names: dict[str, list[str]] = {"individual": [], "cluster": []}
+        dup = frame.columns[frame.columns.duplicated()].unique().tolist()
+        if dup:
+            raise DataError(
+                f"The prediction rows have more than one column named {dup[0]!r} (duplicated: "
+                f"{dup}); rename or drop the copies so each covariate is one column."
+            )
         for cov in self._covariates:  # every column present before any value is checked
             try:
                 require_column(frame, cov.name, f"{cov.level} covariate")
@@ -803,7 +809,6 @@ class CRTData:
             exclusions=self.exclusions,
             imputations=self.imputations,
         )
-
 
     def __repr__(self) -> str:
         r = self.roles

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from hte_mrt._util import output_path
 from hte_mrt.design.common import _positive_int, check_seed
 from hte_mrt.design.curves import Curve, _per_decision
 from hte_mrt.errors import DesignError
@@ -497,6 +498,7 @@ class RandomizationDesign:
 
         Returns the DataFrame written.
         """
+        path = output_path(path, "RandomizationDesign.to_csv", ".csv")
         frame = self.table() if participants is None else self.schedule(participants, seed, states)
         frame.to_csv(path, index=False)
         return frame

@@ -84,7 +84,8 @@ def bayesian_bootstrap(
     progress : bool, default True
         Show a tqdm progress bar over the batches of draws.
     estimand : ExcursionEffect, optional
-        Alternatively, a ready estimand (overrides the formulas, ``numerator`` and ``lag``).
+        Alternatively, a ready estimand, instead of the formulas, ``numerator`` and ``lag``
+        (giving both, with different values, raises :class:`~hte_mrt.errors.DesignError`).
 
     Returns
     -------
@@ -103,12 +104,18 @@ def bayesian_bootstrap(
     0  Intercept      0.13  0.06  0.01  0.26         0.98
     """
     n_boot = check_int("n_boot", n_boot, 1)
+    if n_boot < 2:
+        raise DesignError(
+            f"n_boot={n_boot}: one replicate has no spread, so no se or interval; pass "
+            "n_boot >= 2 (e.g. n_boot=4000)."
+        )
     if not isinstance(which, str) or which not in ("effect", "all"):
         raise DesignError(f"which must be 'effect' or 'all', got {which!r}.")
     check_conf_level(conf_level)
     check_seed(seed)
     progress = check_bool("progress", progress)
     notes: list[str] = []
+    est = None
     if isinstance(data, Design):
         design = data
     else:
@@ -143,7 +150,12 @@ def bayesian_bootstrap(
         name="bayesian_bootstrap",
     )
     return BootstrapResult(
-        draws=draws, conf_level=conf_level, n=design.n_groups, seed=seed, notes=notes
+        draws=draws,
+        conf_level=conf_level,
+        n=design.n_groups,
+        seed=seed,
+        notes=notes,
+        estimand=est,
     )
 
 

@@ -172,8 +172,8 @@ def emee(
     tol, maxiter
         Convergence: ``max|U| / n < tol`` within ``maxiter`` Newton steps.
     estimand : ExcursionEffect, optional
-        Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
-        and ``lag``).
+        Alternatively, a ready estimand, instead of the formulas, ``numerator`` and ``lag``
+        (giving both, with different values, raises :class:`~hte_mrt.errors.DesignError`).
 
     Warns
     -----

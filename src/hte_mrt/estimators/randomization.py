@@ -131,7 +131,8 @@ def randomization_test(
     progress : bool, default True
         Show a tqdm progress bar.
     estimand : ExcursionEffect, optional
-        Alternatively, a ready estimand (overrides the formulas, ``numerator`` and ``lag``).
+        Alternatively, a ready estimand, instead of the formulas, ``numerator`` and ``lag``
+        (giving both, with different values, raises :class:`~hte_mrt.errors.DesignError`).
 
     Returns
     -------

@@ -13,7 +13,7 @@ Inference: t with df = n - dim(theta), n = participants with an available decisi
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -58,6 +58,23 @@ def resolve_estimand(
         raise DesignError(
             f"estimand must be an hm.ExcursionEffect(moderators, controls, lag=...), got "
             f"{type(estimand).__name__}."
+        )
+
+    def norm(f: Any) -> Any:
+        return "".join(f.split()) if isinstance(f, str) else f
+
+    given = {"moderators": moderators, "controls": controls, "lag": lag, "numerator": numerator}
+    defaults = {"moderators": "~ 1", "controls": "~ 1", "lag": 0, "numerator": None}
+    clash = [
+        f"{k}={v!r} (estimand has {getattr(estimand, k)!r})"
+        for k, v in given.items()
+        if norm(v) != norm(defaults[k]) and norm(v) != norm(getattr(estimand, k))
+    ]
+    if clash:
+        raise DesignError(
+            f"Both estimand= and {', '.join(clash)} were given and they differ. Give either "
+            "estimand=hm.ExcursionEffect(moderators, controls, lag=..., numerator=...) or the "
+            "formulas / lag= / numerator=, not both."
         )
     return estimand
 
@@ -125,8 +142,8 @@ def wcls(
     conf_level : float, default 0.95
         Level of the reported confidence intervals.
     estimand : ExcursionEffect, optional
-        Alternatively, a ready estimand (overrides ``moderators``, ``controls``, ``numerator``
-        and ``lag``).
+        Alternatively, a ready estimand, instead of the formulas, ``numerator`` and ``lag``
+        (giving both, with different values, raises :class:`~hte_mrt.errors.DesignError`).
 
     Raises
     ------

@@ -348,7 +348,13 @@ def _fit_estimand(run: _MRTRun, k: int, e: dict) -> None:
         post = model.fit(data)
     run.caught += [f"{e['name']}: {x.message}" for x in w if issubclass(x.category, HteMrtWarning)]
     boot = None
-    if run.cc_cfg["bootstrap"]:
+    if run.cc_cfg["bootstrap"] and getattr(freq, "scale", "difference") != "difference":
+        # the Bayesian bootstrap is of WCLS (additive scale): not the EMEE estimand
+        run.caught.append(
+            f"{e['name']}: crosscheck.bootstrap skipped: the Bayesian bootstrap estimates the "
+            "additive effect, this estimand is on the log relative-risk scale."
+        )
+    elif run.cc_cfg["bootstrap"]:
         from hte_mrt.estimators.bootstrap import bayesian_bootstrap
 
         # the posterior's design (WCLS's rows and terms), reused rather than rebuilt

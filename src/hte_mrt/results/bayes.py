@@ -29,7 +29,7 @@ from hte_mrt._contract import (
     read_sidecar,
     sidecar,
 )
-from hte_mrt._util import json_default
+from hte_mrt._util import check_ax, json_default, output_path
 from hte_mrt.data.checks import check_grid, check_path
 from hte_mrt.errors import ConvergenceWarning, DesignError
 
@@ -419,7 +419,7 @@ class BayesResult(Result):
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the draws (NetCDF, h5netcdf; every group of :attr:`idata`) and the
         configuration (JSON, in the file and in the sidecar ``x.json`` beside ``x.nc``)."""
-        path = Path(path)
+        path = output_path(path, "to_netcdf", ".nc")
         if path.suffix == ".json":
             raise DesignError(f"to_netcdf: {path} ends in .json, the sidecar's suffix; use '.nc'.")
         meta = {"format": self._format, **self._sidecar_meta()}
@@ -460,7 +460,21 @@ class BayesResult(Result):
         """Posterior mean and 95% band of beta(t; s) over ``grid[x]``; optional WCLS overlay."""
         import matplotlib.pyplot as plt
 
-        x = x or grid.columns[0]
+        check_ax(ax, "BayesResult.plot_effect_curve")
+        check_grid(grid)
+        if x is None:
+            x = grid.columns[0]
+        if not isinstance(x, str) or x not in grid.columns:
+            raise DesignError(
+                f"plot_effect_curve: x={x!r} is not a column of the grid "
+                f"({', '.join(map(str, grid.columns))}); pass x= one of those (the moderator "
+                "on the horizontal axis)."
+            )
+        if wcls is not None and not callable(getattr(wcls, "effect_curve", None)):
+            raise DesignError(
+                f"plot_effect_curve: wcls must be a fitted hm.wcls(...) result (an "
+                f"ExcursionResult) to overlay, or None; got {type(wcls).__name__}."
+            )
         s = self.effect_curve_summary(grid)
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
@@ -485,6 +499,8 @@ class BayesResult(Result):
     def plot_participants(self, ax=None):
         """Caterpillar plot of participants' average effects with 95% intervals."""
         import matplotlib.pyplot as plt
+
+        check_ax(ax, "BayesResult.plot_participants")
 
         t = self.participant_effects().sort_values("estimate").reset_index(drop=True)
         if ax is None:

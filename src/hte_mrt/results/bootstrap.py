@@ -73,6 +73,7 @@ class BootstrapResult(Result):
     n: int = 0
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
+    estimand: Any = field(default=None, repr=False)
 
     _format: ClassVar[str] = "hte_mrt.BootstrapResult/1"
     _kind: ClassVar[str] = "Bayesian bootstrap of WCLS"

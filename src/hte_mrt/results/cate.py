@@ -22,6 +22,7 @@ Intervals are equal-tailed quantiles of the draws (percentile intervals for the 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
 from pathlib import Path
@@ -32,7 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from hte_mrt._contract import Result, Summary, alpha_to_level, read_sidecar
-from hte_mrt._util import json_default
+from hte_mrt._util import check_ax, json_default, output_path
 from hte_mrt.errors import DataError, DesignError
 
 ATEKind = Literal["individual", "cluster"]
@@ -194,6 +195,23 @@ class CATEResult(Result):
 
     def _groups(self, by: str | pd.Series, bins) -> tuple[pd.Series, str]:
         """The group of each row (by position) and the grouping's name."""
+        if isinstance(by, str | bytes) is False and (
+            by is None or np.ndim(by) != 1 or isinstance(by, pd.DataFrame | Mapping)
+        ):
+            raise DesignError(
+                f"subgroups: by must be a column name of the prediction rows or a Series with one "
+                f"value per row, got {type(by).__name__}; pass e.g. by='x3'."
+            )
+        if (
+            isinstance(by, pd.Series)
+            and len(by) == len(self)
+            and not by.index.equals(self.frame.index)
+        ):
+            raise DesignError(
+                "subgroups: by is a Series whose index differs from the prediction rows' index "
+                "(res.frame.index), so its values cannot be matched to rows; pass "
+                "by.reindex(res.frame.index) to match by label, or by.to_numpy() for row order."
+            )
         if isinstance(by, str):
             if by not in self.frame.columns:
                 cols = [str(c) for c in self.frame.columns if not str(c).startswith("_")]
@@ -215,10 +233,21 @@ class CATEResult(Result):
         if bins is not None:
             ok = isinstance(bins, Integral) and not isinstance(bins, bool) and bins >= 1
             ok = ok or (not isinstance(bins, str | bool) and np.ndim(bins) == 1)
+            if ok and not isinstance(bins, Integral):
+                try:
+                    edges = np.asarray(bins, dtype=float)
+                except (TypeError, ValueError):
+                    edges = np.array([np.nan])
+                ok = (
+                    len(edges) >= 2
+                    and not np.isnan(edges).any()
+                    and bool(np.all(np.diff(edges) > 0))
+                )
             if not ok:
                 raise DesignError(
-                    f"subgroups: bins must be a number of bins (int >= 1) or a list of bin "
-                    f"edges, got {bins!r}; pass e.g. bins=3 or bins=[0, 40, 60, 100]."
+                    f"subgroups: bins must be a number of bins (int >= 1) or a list of at least "
+                    f"two increasing bin edges (numbers, no NaN), got {bins!r}; pass e.g. bins=3 "
+                    "or bins=[0, 40, 60, 100]."
                 )
             if not pd.api.types.is_numeric_dtype(g):
                 raise DesignError(
@@ -248,6 +277,7 @@ class CATEResult(Result):
         >>> res.subgroups("x3").columns.tolist()
         ['x3', 'n', 'estimate', 'se', 'lcl', 'ucl', 'pr_positive']
         """
+        self._level(conf_level)  # checked even when there are no draws to use it
         g, name = self._groups(by, bins)
         lost = int(g.isna().sum())
         if lost:
@@ -293,7 +323,7 @@ class CATEResult(Result):
             One row per non-reference level: the level, ``reference``, ``n``,
             ``n_reference``, ``estimate`` and, when draws exist, ``se``, ``lcl``, ``ucl``,
             ``pr_positive``."""
-        sub = self.subgroups(by, bins=bins)
+        sub = self.subgroups(by, bins=bins, conf_level=conf_level)
         name = sub.columns[0]
         levels = list(sub[name])
         if len(levels) < 2:
@@ -332,9 +362,28 @@ class CATEResult(Result):
         pandas.DataFrame
             One row per ``term`` (``Intercept`` and the moderators): ``estimate`` and, when
             draws exist, ``se``, ``lcl``, ``ucl``, ``pr_positive``."""
-        moderators = [moderators] if isinstance(moderators, str) else list(moderators)
+        self._level(conf_level)  # checked even when there are no draws to use it
+        if isinstance(moderators, str):
+            moderators = [moderators]
+        if (
+            moderators is None
+            or isinstance(moderators, bytes | Mapping | pd.DataFrame)
+            or np.ndim(moderators) != 1
+            or not all(isinstance(m, str) for m in moderators)
+        ):
+            raise DesignError(
+                f"blp: moderators must be a list of column names, got {moderators!r}; pass e.g. "
+                "blp(['x1', 'x2'])."
+            )
+        moderators = list(moderators)
         if not moderators:
             raise DesignError("blp: no moderators given; pass a list of numeric columns.")
+        dup = sorted({m for m in moderators if moderators.count(m) > 1})
+        if dup:
+            raise DesignError(
+                f"blp: moderators lists {dup} more than once (a collinear copy); list each "
+                "column once."
+            )
         missing = [m for m in moderators if m not in self.frame.columns]
         if missing:
             cols = [str(c) for c in self.frame.columns if not str(c).startswith("_")]
@@ -425,7 +474,7 @@ class CATEResult(Result):
         its class, parameters, diagnostics and fit time). :meth:`from_netcdf` restores it,
         column dtypes included (text and categorical columns are stored as integer codes, with
         their levels in the file when they are text, else in the description)."""
-        path = Path(path)
+        path = output_path(path, "to_netcdf", ".nc")
         if path.suffix == ".json":
             raise DesignError(
                 f"to_netcdf: {path} ends in .json, the sidecar's suffix; use e.g. '.nc'."
@@ -511,6 +560,8 @@ class CATEResult(Result):
         and the individual-average ATE."""
         import matplotlib.pyplot as plt
 
+        check_ax(ax, "CATEResult.plot_cate")
+
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
         order = np.argsort(self.estimate, kind="stable")
@@ -532,6 +583,8 @@ class CATEResult(Result):
         """Forest plot of :meth:`subgroups` (estimate and interval per level), with the
         individual-average ATE as a reference line."""
         import matplotlib.pyplot as plt
+
+        check_ax(ax, "CATEResult.plot_subgroups")
 
         t = self.subgroups(by, bins=bins)
         name = t.columns[0]

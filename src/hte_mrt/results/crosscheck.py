@@ -70,6 +70,97 @@ def _as_result(res: Any, i: int) -> Any:
     return res
 
 
+def _numerator_key(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return tuple(sorted((str(k), _numerator_key(x)) for k, x in v.items()))
+    if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+        return v
+    return float(v)
+
+
+def _record(res: Any) -> dict[str, Any]:
+    """What a result records about its estimand and data (None where it does not say):
+    scale, lag, numerator, participants, rows, effect terms."""
+    rec: dict[str, Any] = dict.fromkeys(
+        ("scale", "lag", "numerator", "participants", "rows", "terms")
+    )
+    est = None
+    if isinstance(res, ExcursionResult):
+        est = res.estimand
+        rec["scale"] = res.scale
+        rec["lag"] = res.info.get("lag") if isinstance(res.info, Mapping) else None
+        rec["participants"] = res.n or None
+        if res.design is not None and getattr(res.design, "y", None) is not None:
+            rec["participants"] = int(res.design.n_groups)  # analysed (EMEE's n counts all)
+            rec["rows"] = len(res.design.y)
+        rec["terms"] = list(res.names_effect)
+    elif isinstance(res, BootstrapResult):
+        est = getattr(res, "estimand", None)
+        if res.method.startswith("Bayesian bootstrap"):
+            rec["scale"] = "difference"
+            rec["participants"] = res.n or None
+        rec["terms"] = list(res.names_effect)
+    elif isinstance(getattr(res, "config", None), Mapping):  # BayesResult
+        cfg, meta = res.config, getattr(res, "meta", None) or {}
+        rec["scale"] = {"gaussian": "difference", "bernoulli": "log_rr"}.get(cfg.get("family"))
+        rec["lag"] = cfg.get("lag") or 0
+        rec["numerator"] = cfg.get("numerator")
+        rec["participants"] = meta.get("n_participants")
+        rec["rows"] = meta.get("n_rows")
+    if est is not None:
+        if rec["lag"] is None:
+            rec["lag"] = getattr(est, "lag", None)
+        rec["numerator"] = getattr(est, "numerator", None)
+    if rec["terms"] is None and callable(getattr(res, "effect_draws", None)):
+        rec["terms"] = [str(t) for t in res.effect_draws()["term"].values]
+    rec["numerator"] = _numerator_key(rec["numerator"])  # None: the default (not compared)
+    return rec
+
+
+_WHAT = {
+    "scale": "the effect scale",
+    "lag": "the lag",
+    "numerator": "the numerator probability",
+    "participants": "the number of analysed participants",
+    "rows": "the number of analysed decision points",
+}
+
+
+def _check_same_estimand(results: list[Any], labs: list[str], ref: int) -> None:
+    """DesignError unless every result records the reference's estimand and data."""
+    recs = [_record(r) for r in results]
+    base, blab = recs[ref], labs[ref]
+    problems = []
+    for rec, lab in zip(recs, labs, strict=True):
+        if rec is base:
+            continue
+        for key, what in _WHAT.items():
+            a, b = base[key], rec[key]
+            if a is None or b is None or a == b:
+                continue
+            if key == "scale":
+                a, b = _SCALES.get(a, a), _SCALES.get(b, b)
+            problems.append(f"{what} ({key}: {blab} {a!r}, {lab} {b!r})")
+        if base["terms"] is not None and rec["terms"] is not None:
+            missing = [t for t in base["terms"] if t not in rec["terms"]]
+            extra = [t for t in rec["terms"] if t not in base["terms"]]
+            if missing or extra:
+                parts = ([f"lacks effect term(s) {missing}"] if missing else []) + (
+                    [f"has effect term(s) {extra} that {blab} lacks"] if extra else []
+                )
+                raise DesignError(
+                    f"{lab} {' and '.join(parts)} ({blab}'s terms: {base['terms']}); fit every "
+                    "result with the same moderator formula."
+                )
+    if problems:
+        raise DesignError(
+            "crosscheck compares estimates of ONE estimand on the same data, but the results "
+            "differ in " + "; ".join(problems) + ". Refit them with the same scale (wcls for "
+            "the difference, emee / a Bernoulli BayesMRT for the log relative risk), lag=, "
+            "numerator= and data, then cross-check."
+        )
+
+
 def _draws(res: Any, terms: list[str]) -> np.ndarray | None:
     if not callable(getattr(res, "effect_draws", None)):
         return None
@@ -319,17 +410,6 @@ class CrossCheck(Result):
             "flagged": ", ".join(flagged) if flagged else "none",
         }
         notes = []
-        scales = {
-            lab: getattr(r, "scale", None)
-            for lab, r in zip(self.labels, self.results, strict=True)
-            if getattr(r, "scale", None) in _SCALES
-        }
-        if len(set(scales.values())) > 1:
-            notes.append(
-                "The results are on different scales ("
-                + ", ".join(f"{lab}: {_SCALES[s]}" for lab, s in scales.items())
-                + "): their differences compare two estimands, not two estimates of one."
-            )
         if flagged:
             notes.append(
                 f"{', '.join(flagged)}: estimates differ by more than {self.threshold:g} "
@@ -374,7 +454,11 @@ def crosscheck(
     a, b, *more
         Results with ``table(conf_level)`` (columns term, estimate, se, lcl, ucl), e.g.
         :class:`~hte_mrt.ExcursionResult`, :class:`~hte_mrt.BayesResult`, a bootstrap result,
-        or a DataArray of draws with a ``term`` dim. Their effect terms must match.
+        or a DataArray of draws with a ``term`` dim. They must estimate ONE estimand on the
+        same data: the same effect terms, and, where the results record them, the same
+        scale (difference vs log relative risk), lag, numerator and numbers of analysed
+        participants and decision points; otherwise :class:`~hte_mrt.errors.DesignError`
+        names what differs.
     lincombs : dict, optional
         ``{name: {term: weight}}``: linear combinations to compare as well (from draws where a
         result has ``effect_draws()``, with equal-tailed intervals; else from its
@@ -465,6 +549,7 @@ def crosscheck(
                 f"reference must be a position 0..{len(results) - 1} (or one of the labels "
                 f"{labs}), got {reference!r}."
             )
+    _check_same_estimand(results, labs, ref)
     base = results[ref]
     if isinstance(base, ExcursionResult | BootstrapResult):
         terms = list(base.names_effect)

@@ -73,8 +73,9 @@ def contrast_matrix(
 ) -> pd.DataFrame:
     """Linear-combination weights as a matrix (one row per combination, one column per term).
 
-    ``weights``: ``{term: weight}``, a list of such dicts, an array with one entry per term (or
-    a matrix, one row per combination), or a DataFrame with term columns. Rows are named by
+    ``weights``: ``{term: weight}`` (or a pandas Series indexed by term: read by name, not
+    position), a list of such dicts, an array with one entry per term (or a matrix, one row per
+    combination), or a DataFrame with term columns. Weights are finite numbers. Rows are named by
     ``names`` or by the combination written out ("Intercept + 20*day").
     """
     terms = list(terms)
@@ -85,6 +86,9 @@ def contrast_matrix(
     )
     if weights is None or isinstance(weights, str | bytes):
         raise DesignError(f"weights: {hint}; got {weights!r}.")
+    if isinstance(weights, pd.Series):
+        # a Series is read by its index (term names), like a dict: one combination
+        weights = dict(weights.items())
     if isinstance(weights, Mapping) and not weights:
         raise DesignError(f"weights is an empty dict: {hint}.")
     if isinstance(weights, pd.DataFrame):
@@ -94,15 +98,21 @@ def contrast_matrix(
                 f"Unknown effect term(s) {sorted(map(str, unknown))} in the weights; use the "
                 f"terms {terms}."
             )
-        L = weights.reindex(columns=terms, fill_value=0.0).astype(float)
-        if names is not None:
-            L.index = list(names)
-        return L
+        if weights.empty:
+            raise DesignError(f"weights is an empty DataFrame: {hint}.")
+        if names is None:
+            names = list(weights.index)
+        weights = [
+            dict(zip(weights.columns, row, strict=True))
+            for row in weights.itertuples(index=False, name=None)
+        ]
     if isinstance(weights, Mapping):
         weights = [weights]
     if isinstance(weights, list) and weights and isinstance(weights[0], Mapping):
         rows = []
         for w in weights:
+            if not isinstance(w, Mapping):
+                raise DesignError(f"weights: every entry must be a {{term: weight}} dict: {hint}.")
             unknown = set(w) - set(terms)
             if unknown:
                 raise DesignError(
@@ -110,8 +120,14 @@ def contrast_matrix(
                     f"the terms {terms}."
                 )
             rows.append([_weight(w.get(n, 0.0), n) for n in terms])
-        arr = np.asarray(rows)
+        arr = np.asarray(rows, dtype=float)
     else:
+        flat = np.asarray(weights, dtype=object).ravel() if not np.isscalar(weights) else []
+        for v in flat:
+            if isinstance(v, str | bytes | bool | np.bool_) or v is None:
+                raise DesignError(
+                    f"weights must be numbers: {hint}; got {v!r} (pass 1.0, not '1')."
+                )
         try:
             arr = np.atleast_2d(np.asarray(weights, dtype=float))
         except (TypeError, ValueError):
@@ -142,7 +158,10 @@ def contrast_matrix(
 
 def _weight(v: Any, term: str) -> float:
     if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
-        raise DesignError(f"weights: the weight of {term!r} must be a number, got {v!r}.")
+        raise DesignError(
+            f"weights: the weight of {term!r} must be a number, got {v!r}; pass a number "
+            "such as 1.0 (not a string)."
+        )
     return float(v)
 
 
@@ -496,8 +515,9 @@ class ExcursionResult(Result):
         Parameters
         ----------
         weights
-            ``{term: weight}``, a list of such dicts, an array with one entry per effect term
-            (or a matrix, one row per combination), or a DataFrame with term columns.
+            ``{term: weight}`` (or a Series indexed by term), a list of such dicts, an array
+            with one entry per effect term (or a matrix, one row per combination), or a
+            DataFrame with term columns.
         names : sequence of str, optional
             Row names (default: the combination written out, e.g. "Intercept + 20*day").
         conf_level : float, optional
