@@ -81,7 +81,7 @@ def _seeded_pgbart_class() -> type:
             params = {
                 **self._settings_params,
                 "seed": int(rng.integers(2**63)),
-                "total_draws": draws,
+                "n_draws": draws,  # pymc-bart's own settings key
                 "max_depth": max(int(self._settings_params["max_depth"]), _MIN_DEPTH),
             }
             self._settings_params = params
