@@ -149,6 +149,10 @@ def _validate_table(tab: np.ndarray, per_day: int, state: Any, levels: Sequence[
 class RandomizationDesign:
     """Decision rules and (time- or state-dependent) randomization probabilities of an MRT.
 
+    A design whose treatment is deterministic at every decision point (e.g. ``probs=0`` or
+    ``probs=1``) is not randomized and raises :class:`DesignError`; a probability of 0 or 1 at
+    some decision points only is allowed (and shows in an audit's positivity check).
+
     Parameters
     ----------
     days, per_day
@@ -169,10 +173,6 @@ class RandomizationDesign:
     state_probs
         Distribution of the state used by :meth:`schedule` to simulate states when none are
         given (default: uniform over the states of ``probs``).
-
-    A design whose treatment is deterministic at every decision point (e.g. ``probs=0`` or
-    ``probs=1``) is not randomized and raises :class:`DesignError`; a probability of 0 or 1 at
-    some decision points only is allowed (and shows in an audit's positivity check).
 
     Examples
     --------

@@ -202,16 +202,8 @@ class CATEResult(Result):
                 f"subgroups: by must be a column name of the prediction rows or a Series with one "
                 f"value per row, got {type(by).__name__}; pass e.g. by='x3'."
             )
-        if (
-            isinstance(by, pd.Series)
-            and len(by) == len(self)
-            and not by.index.equals(self.frame.index)
-        ):
-            raise DesignError(
-                "subgroups: by is a Series whose index differs from the prediction rows' index "
-                "(res.frame.index), so its values cannot be matched to rows; pass "
-                "by.reindex(res.frame.index) to match by label, or by.to_numpy() for row order."
-            )
+        # a Series or array of one value per row is matched by row order (the prediction rows
+        # are stored with a fresh 0..n-1 index, so the caller's labels cannot be matched)
         if isinstance(by, str):
             if by not in self.frame.columns:
                 cols = [str(c) for c in self.frame.columns if not str(c).startswith("_")]
@@ -260,8 +252,9 @@ class CATEResult(Result):
     def subgroups(
         self, by: str | pd.Series, *, bins=None, conf_level: float | None = None
     ) -> pd.DataFrame:
-        """Average CATE within each level of ``by`` (a column of ``frame`` or a Series aligned
-        with it); ``bins`` cuts a numeric column (passed to :func:`pandas.cut`).
+        """Average CATE within each level of ``by`` (a column of ``frame``, or a Series / array
+        with one value per prediction row, matched by row order: the rows are stored with a
+        fresh 0..n-1 index); ``bins`` cuts a numeric column (passed to :func:`pandas.cut`).
 
         Returns
         -------
