@@ -556,3 +556,11 @@ def test_constant_outcome_warns_and_the_result_says_why():
         lin.fit(const)
     lin.fit(data())
     assert not hasattr(lin, "degenerate_") and np.ptp(lin.cate().estimate) > 0
+
+
+def test_multiindex_columns_are_refused():
+    """CRTData refuses MultiIndex columns with a DataError saying how to flatten them."""
+    f = hm.CRTSimulation(n_clusters=8).simulate(seed=1)
+    f.columns = pd.MultiIndex.from_tuples([(c, "") for c in f.columns])
+    with pytest.raises(hm.DataError, match=r"MultiIndex columns; flatten them"):
+        hm.CRTData(f, cluster="cluster", arm="arm", outcome="y")

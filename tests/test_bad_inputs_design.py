@@ -357,3 +357,19 @@ def test_turning_day_after_the_trial_is_accepted():
     v = hm.Curve.quadratic(initial=0.7, mean=0.5, turn_day=42).daily(28)
     assert v[0] == pytest.approx(0.7) and v.mean() == pytest.approx(0.5)
     assert np.all(np.diff(v) < 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(shape="cubic", mean=0.1), r"shape must be one of .*hm\.Curve\.linear"),
+        (dict(shape="linear", mean=0.5), r"needs initial=.*hm\.Curve\.linear"),
+        (dict(shape="quadratic", initial=0, mean=0.1), r"needs turn_day=.*hm\.Curve\.quadratic"),
+        (dict(shape="constant", mean="0.1"), r"Curve\(mean\)"),
+    ],
+)
+def test_curve_built_directly_is_checked(kwargs, match):
+    """``hm.Curve(...)`` called directly is checked like its classmethods (a probe found a plain
+    TypeError later, in mrt_sample_size)."""
+    with pytest.raises(hm.DesignError, match=match):
+        hm.Curve(**kwargs)

@@ -948,3 +948,13 @@ def test_lincomb_series_is_read_by_term_name(ctx):
     by_dict = ctx.fit.lincomb({"Intercept": 1.0, "S": 2.0})
     assert by_name["term"].tolist() == ["Intercept + 2*S"]
     np.testing.assert_allclose(by_name["estimate"], by_dict["estimate"])
+
+
+def test_multiindex_columns_are_refused():
+    """A frame with MultiIndex columns gets a DataError saying how to flatten them (it used to
+    reach pandas as a KeyError)."""
+    df = hm.MRTSimulation(n_participants=5, n_decisions=5).simulate(seed=1)
+    df.columns = pd.MultiIndex.from_tuples([(c, "") for c in df.columns])
+    with pytest.raises(hm.DataError, match=r"MultiIndex columns; flatten them"):
+        hm.MRTData(df, id="id", time="t", treatment="A", outcome="y", prob="prob",
+                   availability="avail")  # fmt: skip

@@ -680,3 +680,13 @@ def test_data_that_fail_the_trial_checks(tmp_path, heartsteps_csv):
         validate(p)
     err_code = main(["validate", str(p)])
     assert err_code == 3
+
+
+@pytest.mark.parametrize("fn", ["load_plan", "validate_plan"])
+def test_plan_given_as_a_number_is_a_plan_error(fn):
+    """A plan that is not a path (e.g. 123) is a PlanError saying what to pass (it was a
+    pathlib TypeError)."""
+    import hte_mrt as hm
+
+    with pytest.raises(hm.PlanError, match=r"path of a \.toml plan.*got int"):
+        getattr(hm, fn)(123)

@@ -286,6 +286,12 @@ class CRTData:
                 f"CRTData needs a pandas DataFrame, got {type(frame).__name__}; pass "
                 "pd.DataFrame(...) with one row per individual."
             )
+        if isinstance(frame.columns, pd.MultiIndex):
+            raise DataError(
+                "CRTData needs one level of column names, but the frame has MultiIndex columns; "
+                "flatten them first, e.g. frame.columns = ['_'.join(map(str, c)).strip('_') "
+                "for c in frame.columns]."
+            )
         if len(frame) == 0:
             raise DataError(
                 "CRTData: the frame has no rows; pass one row per individual (at least two "

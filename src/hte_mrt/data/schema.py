@@ -195,6 +195,12 @@ class MRTData:
                 f"MRTData needs a pandas DataFrame (one row per participant and decision point), "
                 f"got {type(frame).__name__}: convert it with pd.DataFrame(...) first."
             )
+        if isinstance(frame.columns, pd.MultiIndex):
+            raise DataError(
+                "MRTData needs one level of column names, but the frame has MultiIndex columns; "
+                "flatten them first, e.g. frame.columns = ['_'.join(map(str, c)).strip('_') "
+                "for c in frame.columns]."
+            )
         for role, col in (("id", id), ("time", time), ("treatment", treatment),
                           ("outcome", outcome), ("availability", availability),
                           ("cluster", cluster)):  # fmt: skip

@@ -60,6 +60,35 @@ class Curve:
     turn: Literal["max", "min"] | None = None
     values: tuple[float, ...] | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        """Direct construction is checked like the classmethods (which are the usual way)."""
+        need = {
+            "constant": ("mean",),
+            "linear": ("initial", "mean"),
+            "quadratic": ("initial", "mean", "turn_day"),
+            "values": ("values",),
+        }
+        if self.shape not in need:
+            raise DesignError(
+                f"Curve: shape must be one of {sorted(need)}, got {self.shape!r}; build curves "
+                "with hm.Curve.constant(v), hm.Curve.linear(initial=..., mean=...), "
+                "hm.Curve.quadratic(initial=..., mean=..., turn_day=...) or "
+                "hm.Curve.from_values([...])."
+            )
+        for name in need[self.shape]:
+            if getattr(self, name) is None:
+                maker = "from_values" if self.shape == "values" else self.shape
+                raise DesignError(
+                    f"Curve({self.shape!r}) needs {name}=; use hm.Curve.{maker}(...), which asks "
+                    f"for {', '.join(need[self.shape])}."
+                )
+        for name in ("mean", "initial", "turn_day"):
+            v = getattr(self, name)
+            if v is not None:
+                _finite(v, f"Curve({name})")
+        if self.turn not in (None, "max", "min"):
+            raise DesignError(f"Curve: turn must be 'max', 'min' or None, got {self.turn!r}.")
+
     # ---- constructors -------------------------------------------------------------------
     @classmethod
     def constant(cls, value: float) -> Curve:

@@ -248,6 +248,11 @@ def load_plan(source: str | Path, *, text: str | None = None) -> Plan:
     from hte_mrt.reports import plan_schema as sch
 
     path = None
+    if text is None and not isinstance(source, str | Path):
+        raise PlanError(
+            f"load_plan needs the path of a .toml plan (a str or Path), got "
+            f"{type(source).__name__}: e.g. hm.load_plan('models/heartsteps_v1_primary.toml')."
+        )
     if text is None:
         path = Path(source)
         if not path.is_file():
