@@ -344,7 +344,7 @@ CASES = [
     ("result-blp-duplicate", lambda: result().blp(["x1", "x1"]), DesignError,
      [r"\['x1'\]", r"list each column once"]),
     ("result-blp-none", lambda: result().blp(None), DesignError, [r"moderators"]),
-    ("result-subgroups-by-length", lambda: result().subgroups(pd.Series(
+    ("result-subgroups-by-short-series", lambda: result().subgroups(pd.Series(
         result().frame["x3"].to_numpy()[:-1])), DesignError, [r"by", r"one value per"]),
     ("result-subgroups-by-none", lambda: result().subgroups(None), DesignError,
      [r"by must be", r"by='x3'"]),

@@ -290,7 +290,7 @@ def _per_decision(x: Any, name: str, days: int, per_day: int) -> tuple[np.ndarra
             f"pass e.g. {name}=0.5 or hm.Curve.constant(0.5)."
         ) from None
     if v.ndim == 0 or v.size == 1:
-        val = float(v.ravel()[0])
+        val = _finite(float(v.ravel()[0]), name)
         return np.full(T, val), Curve("constant", mean=val)
     v = v.ravel()
     if v.size == T:
