@@ -21,30 +21,14 @@ from hte_mrt.cli import main
 from hte_mrt.errors import DataError, PlanError
 from hte_mrt.reports.plans import load_plan
 from hte_mrt.reports.run import run_plan, validate
+from tests.plan_helpers import BASE_MRT
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 
-MRT = """
-[plan]
-name = "t"
-design = "mrt"
-seed = 7
-
-[data]
-dataset = "heartsteps"
-id = "user"
-time = "decision_index_nogap"
-treatment = "send"
-outcome = "jbsteps30_log"
-prob = "rand_prob"
-availability = "avail"
-
-[[estimands]]
-name = "marginal"
-moderators = "~ 1"
-controls = "~ jbsteps30pre_log"
-
+MRT = (
+    BASE_MRT
+    + """
 [[estimands]]
 name = "by_day"
 moderators = "~ study_day_nogap"
@@ -71,6 +55,7 @@ prior_sensitivity = { scales = [0.5, 2.0] }
 [report]
 out = "reports/t"
 """
+)
 
 CRT = """
 [plan]

@@ -16,30 +16,12 @@ from hte_mrt.cli import main
 from hte_mrt.errors import PlanError
 from hte_mrt.reports.plans import load_plan
 from hte_mrt.reports.run import run_plan, validate
+from tests.plan_helpers import BASE_MRT
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 
-BASE = """
-[plan]
-name = "t"
-design = "mrt"
-seed = 7
-
-[data]
-dataset = "heartsteps"
-id = "user"
-time = "decision_index_nogap"
-treatment = "send"
-outcome = "jbsteps30_log"
-prob = "rand_prob"
-availability = "avail"
-
-[[estimands]]
-name = "marginal"
-moderators = "~ 1"
-controls = "~ jbsteps30pre_log"
-"""
+BASE = BASE_MRT
 
 
 def _plan(tmp_path: Path, text: str) -> Path:
