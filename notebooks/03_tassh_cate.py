@@ -284,7 +284,7 @@ blp[["estimate", "lcl", "ucl"]].round(3)
 with warnings.catch_warnings():
     if QUICK:
         warnings.simplefilter("ignore", hm.HteMrtWarning)
-    cal = hm.calibration_test(learners["BAMM"], data, n_splits=N_SPLITS, seed=SEED, progress=False)
+    cal = hm.calibration_test(data, learners["BAMM"], n_splits=N_SPLITS, seed=SEED, progress=False)
 cal.summary()
 
 # %% [markdown]

@@ -375,33 +375,33 @@ CASES = [
      [r"alpha"]),
     ("result-conf_int-no-draws", lambda: result().conf_int(), DesignError, [r"n_boot"]),
     # ---- calibration_test -
-    ("calib-learner-string", lambda: hm.calibration_test("linear", data()), DesignError,
+    ("calib-learner-string", lambda: hm.calibration_test(data(), "linear"), DesignError,
      [r"learner"]),
-    ("calib-data-dataframe", lambda: hm.calibration_test(hm.LinearInteraction(), frame()),
+    ("calib-data-dataframe", lambda: hm.calibration_test(frame(), hm.LinearInteraction()),
      DataError, [r"CRTData"]),
     ("calib-n_splits-zero",
-     lambda: hm.calibration_test(hm.LinearInteraction(), data(), n_splits=0), DesignError,
+     lambda: hm.calibration_test(data(), hm.LinearInteraction(), n_splits=0), DesignError,
      [r"n_splits"]),
     ("calib-n_splits-string",
-     lambda: hm.calibration_test(hm.LinearInteraction(), data(), n_splits="5"), DesignError,
+     lambda: hm.calibration_test(data(), hm.LinearInteraction(), n_splits="5"), DesignError,
      [r"n_splits"]),
     ("calib-conf_level",
-     lambda: hm.calibration_test(hm.LinearInteraction(), data(), conf_level=95), DesignError,
+     lambda: hm.calibration_test(data(), hm.LinearInteraction(), conf_level=95), DesignError,
      [r"conf_level"]),
     ("calib-progress-string",
-     lambda: hm.calibration_test(hm.LinearInteraction(), data(), progress="no"), DesignError,
+     lambda: hm.calibration_test(data(), hm.LinearInteraction(), progress="no"), DesignError,
      [r"progress"]),
     ("calib-seed-string",
-     lambda: hm.calibration_test(hm.LinearInteraction(), data(), seed="x"), DesignError,
+     lambda: hm.calibration_test(data(), hm.LinearInteraction(), seed="x"), DesignError,
      [r"seed"]),
     ("calib-learner-bad-parameter",
-     lambda: hm.calibration_test(hm.LinearInteraction(n_boot="x"), data()), DesignError,
+     lambda: hm.calibration_test(data(), hm.LinearInteraction(n_boot="x")), DesignError,
      [r"n_boot"]),
     ("calib-too-few-clusters",
-     lambda: hm.calibration_test(hm.LinearInteraction(), small_trial(2, K=6, m=4)[1]),
+     lambda: hm.calibration_test(small_trial(2, K=6, m=4)[1], hm.LinearInteraction()),
      DesignError, [r"4 per arm"]),
     ("calib-constant-outcome",
-     lambda: hm.calibration_test(hm.LinearInteraction(), crt(frame().assign(y=2.0))),
+     lambda: hm.calibration_test(crt(frame().assign(y=2.0)), hm.LinearInteraction()),
      DesignError, [r"outcome 'y' is constant"]),
     # ---- moderator_importance / bootstrap -
     ("importance-unknown-column",
@@ -494,7 +494,7 @@ def test_catalogue_cases_are_bad_only_in_the_stated_way(case):
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # few clusters: "very wide" is expected
-            cal = hm.calibration_test(hm.LinearInteraction(), data(), n_splits=2, seed=1,
+            cal = hm.calibration_test(data(), hm.LinearInteraction(), n_splits=2, seed=1,
                                       progress=False)  # fmt: skip
         assert len(cal.table()) == 2
 

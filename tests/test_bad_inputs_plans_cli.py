@@ -230,9 +230,11 @@ PLAN_CASES = [
      "learners.bamm.shrinkage", [r'one of "horseshoe", "global"', r"did you mean 'horseshoe'"]),
     ("learner_draws_zero", "crt", [("draws = 1000", "draws = 0")], "learners.bamm.draws",
      [r"positive integer"]),
-    ("no_learners", "crt", [("[learners.bamm]\ndraws = 1000\nshrinkage = \"horseshoe\"\n"
-                             "smooth_tau = false\n\n[learners.linear]\nn_boot = 200\n", "")],
-     "learners", [r"needs a \[learners\] table", r"add one \[learners.<name>\] table"]),
+    # no [learners] tables at all runs the default learner; an empty [learners] table is an error
+    ("empty_learners", "crt", [("[learners.bamm]\ndraws = 1000\nshrinkage = \"horseshoe\"\n"
+                                "smooth_tau = false\n\n[learners.linear]\nn_boot = 200\n",
+                                "[learners]\n")],
+     "learners", [r"needs at least one learner", r"add a \[learners.bamm\] table"]),
     ("subgroups_string", "crt", [('subgroups = ["female", "urban"]', 'subgroups = "female"')],
      "estimands[cate].subgroups", [r"a list", r'write \["female"\]']),
     ("bands_not_increasing", "crt", [("age = [0, 50, 60, 70, 120]", "age = [0, 60, 50]")],
@@ -675,3 +677,11 @@ def test_plan_given_as_a_number_is_a_plan_error(fn):
 
     with pytest.raises(hm.PlanError, match=r"path of a \.toml plan.*got int"):
         getattr(hm, fn)(123)
+
+
+def test_crt_plan_without_learners_is_valid(tmp_path):
+    """No [learners] tables: the plan is valid and runs the package default learner alone."""
+    text = _edit("crt", ("[learners.bamm]\ndraws = 1000\nshrinkage = \"horseshoe\"\n"
+                         "smooth_tau = false\n\n[learners.linear]\nn_boot = 200\n", ""))
+    assert "[learners" not in text
+    validate(_write(tmp_path, text), check_data=False)

@@ -39,7 +39,7 @@ def _study(tau: str, K: int, n_splits: int, sizes: str = "uniform") -> pd.DataFr
         data = sim.to_crt_data(sim.simulate(seed=r))
         truth = sim.true_tau(data.frame)
         try:
-            c = calibration_test(LinearInteraction(), data, n_splits=n_splits, seed=r)
+            c = calibration_test(data, LinearInteraction(), n_splits=n_splits, seed=r)
         except EstimationError:  # OLS on a half whose v1 is constant within an arm
             continue
         # per split: the slope's target on that split's main half
@@ -123,13 +123,13 @@ def test_constant_cate_and_failed_splits():
     _, data = small_trial(seed=3)
     # no moderators: the CATE is constant, so there is no slope (not an error)
     flat = CRTData(data.frame, cluster="cl", arm="arm", outcome="y")
-    c = calibration_test(LinearInteraction(), flat, n_splits=3, seed=0)
+    c = calibration_test(flat, LinearInteraction(), n_splits=3, seed=0)
     t = c.table().set_index("term")
     assert np.isnan(t.loc["heterogeneity slope", "estimate"])
     assert t.loc["heterogeneity slope", "p"] == 1.0 and np.isfinite(t.loc["ATE", "estimate"])
     assert "no heterogeneity detected" in str(c.summary())
     # a failed split is listed; the p rule follows n_splits, as the split intervals' level does
-    c = calibration_test(_FailsFirst(), data, n_splits=2, seed=0)
+    c = calibration_test(data, _FailsFirst(), n_splits=2, seed=0)
     assert [f[0] for f in c.failed] == [0] and [h[0] for h in c.held_out] == [1]
     t = c.table().set_index("term")
     one = c.splits.set_index("term").loc["heterogeneity slope"]
@@ -139,7 +139,7 @@ def test_constant_cate_and_failed_splits():
 
 def test_result_api_and_errors():
     df, data = small_trial(seed=3)
-    c = calibration_test(LinearInteraction(), data, n_splits=4, seed=1)
+    c = calibration_test(data, LinearInteraction(), n_splits=4, seed=1)
     t = c.table().set_index("term")
     assert list(t.index) == ["ATE", "heterogeneity slope"] and (t["splits"] == 4).all()
     sp = c.splits[c.splits["term"] == "heterogeneity slope"]
@@ -152,7 +152,7 @@ def test_result_api_and_errors():
         and "CalibrationTest" in repr(c)
         and "linear" in repr(c)
     )
-    again = calibration_test(LinearInteraction(), data, n_splits=4, seed=1, progress=False)
+    again = calibration_test(data, LinearInteraction(), n_splits=4, seed=1, progress=False)
     pd.testing.assert_frame_equal(again.splits, c.splits)
     # the results contract: columns, another level from the split estimates, conf_int, Summary
     from hte_mrt._contract import Result, Summary
@@ -171,11 +171,11 @@ def test_result_api_and_errors():
         counts = np.bincount(half[data.cluster_arm == a], minlength=2)
         assert abs(counts[0] - counts[1]) <= 1
     with pytest.raises(DesignError, match="at least 4 per arm"):
-        calibration_test(LinearInteraction(), small_trial(seed=1, K=6, m=5)[1])
+        calibration_test(small_trial(seed=1, K=6, m=5)[1], LinearInteraction())
     with pytest.raises(DesignError, match="n_splits"):
-        calibration_test(LinearInteraction(), data, n_splits=0)
+        calibration_test(data, LinearInteraction(), n_splits=0)
     with pytest.raises(DataError, match="CRTData"):
-        calibration_test(LinearInteraction(), df)
+        calibration_test(df, LinearInteraction())
 
 
 def test_bayesian_learner_runs_through_it():
@@ -189,7 +189,7 @@ def test_bayesian_learner_runs_through_it():
                                       seed=0)  # fmt: skip
     with warnings.catch_warnings():  # few draws: convergence warnings are expected here
         warnings.simplefilter("ignore", ConvergenceWarning)
-        c = calibration_test(bamm, data, n_splits=2, seed=0)
+        c = calibration_test(data, bamm, n_splits=2, seed=0)
     t = c.table().set_index("term")
     # shrunk posterior-mean CATEs are closer to calibrated than OLS: the slope sits near 1
     assert 0.3 < t.loc["heterogeneity slope", "estimate"] < 2.0

@@ -160,7 +160,7 @@ def test_design_and_cate_tables_use_the_conventional_columns(tmp_path):
     data = sim.crt_data(seed=1)
     learner = hm.LinearInteraction(n_boot=20, seed=1, progress=False).fit(data)
     _check(learner.cate(), "CATEResult", tmp_path)
-    cal = hm.calibration_test(hm.LinearInteraction(), data, n_splits=2, seed=1, progress=False)
+    cal = hm.calibration_test(data, hm.LinearInteraction(), n_splits=2, seed=1, progress=False)
     _check(cal, "calibration_test")
 
 

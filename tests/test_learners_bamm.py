@@ -44,7 +44,9 @@ def _data(df: pd.DataFrame) -> CRTData:
 def fitted():
     # tau = 1 + 0.5 x1 - 0.4 v1: an ATE of ~0.8, 5 sampling sds (~0.15) from 0
     df = _trial(1, tau0=1.0)
-    return df, BayesianAdditiveMixedModel(seed=3, **FAST).fit(_data(df))
+    # linear moderators of tau (the importance test below relies on a CATE linear in x1); the
+    # default's spline terms in tau are tested on the randomized designs (test_crt_random.py)
+    return df, BayesianAdditiveMixedModel(seed=3, smooth_tau=False, **FAST).fit(_data(df))
 
 
 def test_recovers_ate_and_moderators(fitted):
@@ -60,7 +62,7 @@ def test_recovers_ate_and_moderators(fitted):
     # the variance components: residual sd ~1 (truth 1.0), cluster sd near 0.33 (loose: 30 clusters)
     assert abs(m.draws_["sigma"].mean() * m.y_sd_ - 1.0) < 0.1
     assert 0.1 < m.draws_["sd_b"].mean() * m.y_sd_ < 0.6
-    assert m.diagnostics_["divergences"] == 0
+    assert m.diagnostics_["converged"]
 
 
 def check_bamm_recovery(res, tau) -> None:
@@ -84,7 +86,8 @@ def test_new_clusters_and_subgroups(fitted):
     _, m = fitted
     new = _trial(99, K=6, m=10).assign(cl=lambda d: "new_" + d["cl"])
     res = m.cate(new)
-    assert res.draws.shape == (FAST["draws"] * FAST["chains"], len(new))
+    # the default Laplace route gives `draws` draws in all (chains are NUTS's)
+    assert res.draws.shape == (FAST["draws"], len(new))
     assert set(res.cluster) == set(new["cl"])
     # marginal over b_j: dropping the cluster column changes nothing
     res2 = m.cate(new.drop(columns=["cl"]))
@@ -129,7 +132,7 @@ def test_saved_posterior_carries_the_model(fitted, tmp_path):
 
 def test_seeded_runs_reproduce():
     df = _trial(5, K=12, m=10)
-    kw = dict(draws=50, tune=50, chains=2, seed=7, smooth=None)
+    kw = dict(draws=50, tune=50, chains=2, seed=7, smooth=None, sampler="nutpie")
     with warnings.catch_warnings():  # 50 draws: convergence warnings are expected here
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = BayesianAdditiveMixedModel(**kw).fit(_data(df)).cate()
@@ -148,7 +151,7 @@ def test_compiled_model_reused_across_data_sets():
     those of a fit that compiles afresh, whatever was fitted before."""
     from hte_mrt.estimators.learners import bamm
 
-    kw = dict(draws=50, tune=50, chains=2, seed=7, smooth=None)
+    kw = dict(draws=50, tune=50, chains=2, seed=7, smooth=None, sampler="nutpie")
     small, large = _data(_trial(5, K=12, m=10)), _data(_trial(6, K=20, m=8))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -173,7 +176,7 @@ def test_prob_homogeneous_point_mass_on_no_heterogeneity(fitted):
     draws under "constant" have every moderator coefficient (splines included) exactly 0."""
     from hte_mrt.data.simulate_crt import CRTSimulation
 
-    kw = dict(draws=300, tune=300, chains=2, seed=4, prob_homogeneous=0.5)
+    kw = dict(draws=300, tune=300, chains=2, seed=4, prob_homogeneous=0.5, sampler="nutpie")
     homog = CRTSimulation(tau="homogeneous").crt_data(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -228,7 +231,8 @@ def test_ate_prior_sd_is_a_normal_prior_on_the_effect():
     lmm = smf.mixedlm("y ~ arm", df, groups=df["cl"]).fit(reml=True)
     y_sd = float(df["y"].std(ddof=0))
     s0 = float(lmm.bse["arm"]) / y_sd
-    m = BayesianAdditiveMixedModel(seed=2, ate_prior_sd=s0, **FAST).fit(d)
+    # the exact posterior (NUTS): the conjugacy argument needs the variances integrated over
+    m = BayesianAdditiveMixedModel(seed=2, ate_prior_sd=s0, sampler="nutpie", **FAST).fit(d)
     ate = m.cate().ate()
     assert abs(ate["estimate"] - 0.5 * lmm.params["arm"]) < 0.15 * ate["se"]
     assert ate["se"] == pytest.approx(lmm.bse["arm"] / np.sqrt(2.0), rel=0.1)

@@ -21,7 +21,7 @@ from hte_mrt.reports.render import Report
 
 ROLE_KEYS = ("cluster", "arm", "outcome", "baseline", "id")
 QUICK = {
-    "bamm": {"draws": 200, "tune": 300, "chains": 2},
+    "bamm": {"draws": 200, "tune": 300, "chains": 2},  # tune / chains: sampler="nutpie" only
     "bart": {"draws": 100, "tune": 100, "chains": 2},
     "bcf_pymc": {"draws": 100, "tune": 100, "chains": 2},
     "bcf_stochtree": {"tune": 50, "draws": 100},
@@ -102,7 +102,11 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
         rep.table(s.imputations, "Missing covariates handled with missing indicators", "imputed")
 
     fitted = {}
-    learners = plan_steps(list(plan.raw["learners"].items()), progress=progress, desc=plan.name)
+    from hte_mrt.estimators.learners import DEFAULT_LEARNER, DEFAULT_LEARNER_WHY
+
+    # no [learners] tables: the package default alone
+    chosen = plan.raw.get("learners") or {DEFAULT_LEARNER: {}}
+    learners = plan_steps(list(chosen.items()), progress=progress, desc=plan.name)
     for k, (name, params) in enumerate(learners):
         params = dict(params)
         if quick:
@@ -123,6 +127,16 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
 
     names = list(fitted)
     primary = names[0]
+    rep.section("Learners")
+    if primary == DEFAULT_LEARNER:
+        why = f"The primary learner is {primary} ({type(fitted[primary][0]).__name__}), the "
+        why += "package default. " + DEFAULT_LEARNER_WHY
+    else:
+        why = (f"The primary learner is {primary} ({type(fitted[primary][0]).__name__}), the "
+               f"first in the plan; the package default would be {DEFAULT_LEARNER}.")  # fmt: skip
+    rep.p(why)
+    if len(names) > 1:
+        rep.p("Also fitted, for comparison: " + ", ".join(names[1:]) + ".")
     rep.section("Average treatment effects")
     rows = []
     for name, (learner, res) in fitted.items():
@@ -146,6 +160,31 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
         "(95% intervals: posterior, or cluster bootstrap)",
         "ate",
     )
+    for e in plan.estimands:
+        ref = e.get("reference_ate")
+        if not ref:
+            continue
+        a = fitted[primary][1].ate("individual")
+        label = e.get("reference_label", "the trial's primary analysis")
+        tables[f"reference_ate_{e['name']}"] = t = pd.DataFrame(
+            [
+                {"analysis": f"{primary} (this report), individual-average",
+                 "estimate": a["estimate"], "lcl": a["lcl"], "ucl": a["ucl"]},
+                {"analysis": label, "estimate": ref[0], "lcl": ref[1], "ucl": ref[2]},
+            ]
+        )  # fmt: skip
+        rep.table(t, f"The ATE of {primary} next to the published estimate", "reference_ate")
+        rep.p(
+            "Why the two can differ: the published estimate is the trial's pre-specified "
+            "adjusted analysis (its own model, covariates and handling of missing outcomes), "
+            "whereas this ATE averages a heterogeneity model's CATEs over the individuals "
+            "analysed here (complete outcomes, missing covariates as indicators). The "
+            "heterogeneity model adjusts for more covariates, flexibly, and shrinks the "
+            "moderators toward no effect; with few clusters the ATE's interval is wide either "
+            "way, so differences well inside both intervals are expected. The published "
+            "analysis remains the trial's answer about the average effect; this model's job is "
+            "who benefits more or less."
+        )
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, (_, res) in fitted.items():
         ax.hist(res.estimate, bins=30, alpha=0.45, label=name)
@@ -188,7 +227,7 @@ def run_crt(plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bo
             splits = min(int(e["calibration_splits"]), 2) if quick else int(e["calibration_splits"])
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always", HteMrtWarning)
-                cal = calibration_test(fitted[primary][0], data, n_splits=splits,
+                cal = calibration_test(data, fitted[primary][0], n_splits=splits,
                                        seed=plan.seed, progress=progress)  # fmt: skip
             caught += [f"calibration: {x.message}" for x in w
                        if issubclass(x.category, HteMrtWarning)]  # fmt: skip

@@ -712,6 +712,8 @@ class CATEEstimand:
     blp: list = key(ListOf(_COL, min_len=1, unique=True), None)
     primary: bool = key(Bool(), False)
     calibration_splits: int = key(Int(0), 0)
+    reference_ate: list = key(ListOf(Num(), min_len=3, max_len=3), None)
+    reference_label: str = key(Str(), None)
 
 
 class CurveTable(Spec):
@@ -989,7 +991,9 @@ SECTIONS: dict[str, dict[str, tuple[Any, bool]]] = {
         "plan": (PlanSection, True),
         "data": (CRTDataSection, True),
         "estimands": (CATEEstimand, True),
-        "learners": ("learners", True),  # sampler settings: in each [learners.<name>]
+        # optional: without it the package default learner (bamm at its defaults) runs;
+        # sampler settings go in each [learners.<name>]
+        "learners": ("learners", False),
         "report": (ReportSection, False),
     },
     "samplesize": {

@@ -42,7 +42,7 @@ class CalibrationTest(Result):
     --------
     >>> import hte_mrt as hm
     >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
-    >>> cal = hm.calibration_test(hm.LinearInteraction(), data, n_splits=3, seed=1,
+    >>> cal = hm.calibration_test(data, hm.LinearInteraction(), n_splits=3, seed=1,
     ...                           progress=False)
     >>> cal.summary().table["term"].tolist()
     ['ATE', 'heterogeneity slope']

@@ -59,6 +59,7 @@ from hte_mrt.data.simulate_crt import (
     TAU_LEVELS,
     CRTSimulation,
 )
+from hte_mrt.data.simulate_crt_random import RandomCRTDesign
 from hte_mrt.design.common import check_bool, check_n_jobs, check_seed
 from hte_mrt.errors import DesignError, HteMrtError
 from hte_mrt.estimators.learners.base import CRTLearner
@@ -302,7 +303,8 @@ def run_study(
     Parameters
     ----------
     scenarios
-        ``{name: CRTSimulation}``, or a list (named by :meth:`CRTSimulation.label`).
+        ``{name: CRTSimulation}``, or a list (named by :meth:`CRTSimulation.label`); randomly
+        drawn designs (:class:`~hte_mrt.data.simulate_crt_random.RandomCRTDesign`) work alike.
     learners
         ``{name: spec}``; ``spec`` is a top-level callable returning an unfitted learner, a
         ``(class, params)`` pair, or an unfitted learner (cloned). With ``n_jobs > 1`` or a
@@ -351,7 +353,7 @@ def run_study(
     elif isinstance(scenarios, Sequence) and not isinstance(scenarios, str):
         scen = {}
         for s in scenarios:
-            name = s.label() if isinstance(s, CRTSimulation) else repr(s)
+            name = s.label() if isinstance(s, CRTSimulation | RandomCRTDesign) else repr(s)
             if name in scen:
                 raise DesignError(f"run_study: scenario {name} is listed twice.")
             scen[name] = s
@@ -363,10 +365,10 @@ def run_study(
     if not scen:
         raise DesignError("run_study: no scenarios; pass at least one hm.CRTSimulation.")
     for name, s in scen.items():
-        if not isinstance(s, CRTSimulation):
+        if not isinstance(s, CRTSimulation | RandomCRTDesign):
             raise DesignError(
                 f"run_study: scenario {name!r} is a {type(s).__name__}, not a CRTSimulation; "
-                "pass hm.CRTSimulation(...) objects."
+                "pass hm.CRTSimulation(...) (or RandomCRTDesign) objects."
             )
     if not isinstance(learners, Mapping) or not learners:
         raise DesignError(

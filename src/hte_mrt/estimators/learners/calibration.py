@@ -92,8 +92,8 @@ def blp_regression(
 
 
 def calibration_test(
-    learner: CRTLearner,
     data: CRTData,
+    learner: CRTLearner | None = None,
     *,
     n_splits: int = 10,
     seed: int | None = None,
@@ -117,10 +117,11 @@ def calibration_test(
 
     Parameters
     ----------
-    learner : CRTLearner
-        Any CRT learner (fitted or not; clones are fitted here).
     data : CRTData
         The trial (at least 4 clusters per arm).
+    learner : CRTLearner, optional
+        Any CRT learner (fitted or not; clones are fitted here). Default: the package's default
+        learner, :class:`BayesianAdditiveMixedModel` at its defaults (as :func:`cate`).
     n_splits : int, default 10
         Random halvings of the clusters (one fit each).
     seed : int, optional
@@ -144,13 +145,22 @@ def calibration_test(
     --------
     >>> import hte_mrt as hm
     >>> data = hm.CRTSimulation(n_clusters=32).crt_data(seed=1)
-    >>> cal = hm.calibration_test(hm.LinearInteraction(), data, n_splits=3, seed=1,
+    >>> cal = hm.calibration_test(data, hm.LinearInteraction(), n_splits=3, seed=1,
     ...                           progress=False)
     >>> cal.table()["term"].tolist()
     ['ATE', 'heterogeneity slope']
     >>> cal.table().columns.tolist()[:6]
     ['term', 'estimate', 'se', 'lcl', 'ucl', 'df']
     """
+    if isinstance(data, CRTLearner) and isinstance(learner, CRTData):
+        raise DesignError(
+            "calibration_test takes (data, learner), data first as in hm.cate; got a learner "
+            "first: call calibration_test(data, learner)."
+        )
+    if learner is None:
+        from hte_mrt.estimators.learners.bamm import BayesianAdditiveMixedModel
+
+        learner = BayesianAdditiveMixedModel(progress=False)
     if not isinstance(learner, CRTLearner):
         raise DesignError(
             "calibration_test needs a CRT learner (hte_mrt.estimators.learners), got "
