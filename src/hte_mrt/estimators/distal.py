@@ -225,9 +225,7 @@ def _known_values(values: Any, names: tuple[str, ...], trial: _Trial) -> dict[st
         )
     unknown = [str(k) for k in values if k not in names]
     if unknown:
-        raise DesignError(
-            f"nuisance has unknown name(s) {unknown}; use names among {list(names)}."
-        )
+        raise DesignError(f"nuisance has unknown name(s) {unknown}; use names among {list(names)}.")
     m = len(trial.frame)
     rows = trial.frame["_row"].to_numpy()
     out = {}
@@ -342,11 +340,11 @@ def dcee(
     --------
     >>> import hte_mrt as hm
     >>> sim = hm.MRTSimulation(n_participants=30, n_decisions=10)
-    >>> frame = sim.simulate(seed=1)
+    >>> frame = sim.simulate(seed=1).rename(columns={"t": "decision"})
     >>> frame["y_distal"] = frame.groupby("id")["y"].transform("mean")
-    >>> trial = hm.MRTData(frame, id="id", time="decision", treatment="a",
+    >>> trial = hm.MRTData(frame, id="id", time="decision", treatment="A",
     ...                    outcome="y_distal", prob="prob", availability="avail")
-    >>> fit = hm.dcee(trial, "~ 1", "~ x")
+    >>> fit = hm.dcee(trial, "~ 1", "~ S")
     >>> fit.table().columns.tolist()
     ['term', 'effect', 'estimate', 'se', 'lcl', 'ucl', 't', 'df', 'p']
     >>> int(fit.df)
@@ -366,8 +364,9 @@ def dcee(
         )
     lrn = resolve_learner(learner, "learner")
     ctl_rhs = trial.rhs(controls, "control", "controls")
-    ctl_plain, smooth = split_smooth(ctl_rhs, [lrn.name if lrn.estimator is None else "x"],
-                                     "control")  # fmt: skip
+    ctl_plain, smooth = split_smooth(
+        ctl_rhs, [lrn.name if lrn.estimator is None else "x"], "control"
+    )
     folds = trial.folds(cross_fit, rng)
     lseed = _learner_seed(rng)
     mu = dict(known)
@@ -376,17 +375,27 @@ def dcee(
         X, x_names, _ = trial.matrix(ctl_plain, "control")
         y, A = trial.y, trial.A
         pred = {k: np.empty(len(y)) for k in need}
-        groups = [np.ones(len(y), bool)] if folds is None else [folds == j for j in
-                                                                 range(int(folds.max()) + 1)]  # fmt: skip
+        groups = (
+            [np.ones(len(y), bool)]
+            if folds is None
+            else [folds == j for j in range(int(folds.max()) + 1)]
+        )
         for j, held in enumerate(groups):
             train = ~held if folds is not None else held
             for k in need:
                 a = 1.0 if k == "mu1" else 0.0
                 rows = train & (A == a)
                 pred[k][held] = fit_predict(
-                    lrn, X[rows], y[rows], X[held], binomial=None, names=x_names, smooth=smooth,
-                    seed=lseed + j, where=f"dcee nuisance {k}",
-                )  # fmt: skip
+                    lrn,
+                    X[rows],
+                    y[rows],
+                    X[held],
+                    binomial=None,
+                    names=x_names,
+                    smooth=smooth,
+                    seed=lseed + j,
+                    where=f"dcee nuisance {k}",
+                )
         mu |= pred
     p1 = trial.p1
     pA = np.where(trial.A == 1, p1, 1 - p1)
@@ -517,12 +526,12 @@ def mcee(
     >>> import numpy as np
     >>> import hte_mrt as hm
     >>> sim = hm.MRTSimulation(n_participants=30, n_decisions=10)
-    >>> frame = sim.simulate(seed=2)
+    >>> frame = sim.simulate(seed=2).rename(columns={"t": "decision"})
     >>> frame["y_distal"] = frame.groupby("id")["y"].transform("mean")
     >>> frame["m"] = frame["y"]
-    >>> trial = hm.MRTData(frame, id="id", time="decision", treatment="a",
+    >>> trial = hm.MRTData(frame, id="id", time="decision", treatment="A",
     ...                    outcome="y_distal", prob="prob", availability="avail")
-    >>> fit = hm.mcee(trial, "m", "~ 1", "~ decision + m + x")
+    >>> fit = hm.mcee(trial, "m", "~ 1", "~ decision + m + S")
     >>> fit.table()[["term", "effect"]]
                      term    effect
     0    direct:Intercept    direct
@@ -567,8 +576,9 @@ def mcee(
                 f"learner has unknown nuisance name(s) {unknown}; use names among "
                 f"{list(MCEE_NUISANCES)} (unnamed ones use 'glm')."
             )
-        lrns = {k: resolve_learner(learner.get(k, "glm"), f"learner[{k!r}]")
-                for k in MCEE_NUISANCES}  # fmt: skip
+        lrns = {
+            k: resolve_learner(learner.get(k, "glm"), f"learner[{k!r}]") for k in MCEE_NUISANCES
+        }
         fit_p = "p" in learner
     else:
         one = resolve_learner(learner, "learner")
@@ -624,13 +634,13 @@ def mcee(
     lseed = _learner_seed(rng)
     values = _mcee_stage1(trial, mats, lrns, known, fit_p, folds, lseed)
 
-    I = trial.avail
-    p1 = np.where(I, values["p1"], 1.0)
-    p0 = np.where(I, 1.0 - p1, 1.0)
-    q1 = np.where(I, values["q1"], 1.0)
-    q0 = np.where(I, 1.0 - q1, 1.0)
+    av = trial.avail
+    p1 = np.where(av, values["p1"], 1.0)
+    p0 = np.where(av, 1.0 - p1, 1.0)
+    q1 = np.where(av, values["q1"], 1.0)
+    q0 = np.where(av, 1.0 - q1, 1.0)
     for name, v in (("p1", p1), ("q1", q1)):
-        bad = I & ((v <= 0) | (v >= 1))
+        bad = av & ((v <= 0) | (v >= 1))
         if bad.any():
             ex = first_ids(trial.frame, bad, trial.key)
             raise EstimationError(
@@ -640,7 +650,7 @@ def mcee(
                 "values."
             )
     Y, A = trial.y, trial.A
-    ind1 = ((A == 1) | ~I).astype(float)
+    ind1 = ((A == 1) | ~av).astype(float)
     ind0 = (A == 0).astype(float)
     eta1, eta0 = values["eta1"], values["eta0"]
     mu1, nu1 = values["mu1"], values["nu1"]
@@ -654,7 +664,8 @@ def mcee(
     p = len(f_names)
     terms = [f"direct:{t}" for t in f_names] + [f"indirect:{t}" for t in f_names]
     info = {
-        "learner": {k: (v.name) for k, v in lrns.items()} if isinstance(learner, Mapping)
+        "learner": {k: (v.name) for k, v in lrns.items()}
+        if isinstance(learner, Mapping)
         else lrns["q"].name,
         "p": "fitted" if fit_p and "p1" not in known else "known",
         "cross_fit": int(cross_fit) if folds is not None else 0,
@@ -667,7 +678,7 @@ def mcee(
         "rows": len(trial.frame),
         "known": sorted(known),
         "decision_points": _default_grid(trial, f_names),
-    }  # fmt: skip
+    }
     nv = {"p1": p1, "p0": p0, "q1": q1, "q0": q0} | {
         k: values[k] for k in ("eta1", "eta0", "mu1", "mu0", "nu1", "nu0")
     }
@@ -702,7 +713,7 @@ def _mcee_stage1(
     rows; nu1 regresses mu1's predictions on the untreated rows, nu0 mu0's on the treated or
     unavailable rows."""
     m = len(trial.frame)
-    I, A, Y = trial.avail, trial.A, trial.y
+    av, A, Y = trial.avail, trial.A, trial.y
     out = {k: np.array(v, dtype=float) for k, v in known.items()}
     if "p1" not in out:
         out["p1"] = trial.p1.copy()
@@ -711,7 +722,7 @@ def _mcee_stage1(
         return out
     for k in todo:
         out[k] = np.empty(m)
-    arm1 = (A == 1) | ~I
+    arm1 = (A == 1) | ~av
     arm0 = A == 0
     groups = (
         [(np.ones(m, bool), np.ones(m, bool))]
@@ -719,20 +730,39 @@ def _mcee_stage1(
         else [(folds != j, folds == j) for j in range(int(folds.max()) + 1)]
     )
 
-    def fit(kind: str, rows: np.ndarray, y: np.ndarray, pred: np.ndarray, binom: bool, j: int,
-            label: str) -> np.ndarray:  # fmt: skip
+    def fit(
+        kind: str,
+        rows: np.ndarray,
+        y: np.ndarray,
+        pred: np.ndarray,
+        binom: bool,
+        j: int,
+        label: str,
+    ) -> np.ndarray:
         X, names, smooth = mats[kind]
         lrn = lrns[kind]
-        fam = binom if (lrn.estimator is None and lrn.name in ("glm", "gam")) else (
-            True if binom else None)  # fmt: skip
-        return fit_predict(lrn, X[rows], y[rows], X[pred], binomial=fam, names=names,
-                           smooth=smooth, seed=lseed + j, where=f"mcee nuisance {label}")  # fmt: skip
+        fam = (
+            binom
+            if (lrn.estimator is None and lrn.name in ("glm", "gam"))
+            else (True if binom else None)
+        )
+        return fit_predict(
+            lrn,
+            X[rows],
+            y[rows],
+            X[pred],
+            binomial=fam,
+            names=names,
+            smooth=smooth,
+            seed=lseed + j,
+            where=f"mcee nuisance {label}",
+        )
 
     for j, (train, held) in enumerate(groups):
         if "p1" in todo:
-            out["p1"][held] = fit("p", train & I, A, held, True, j, "p")
+            out["p1"][held] = fit("p", train & av, A, held, True, j, "p")
         if "q1" in todo:
-            out["q1"][held] = fit("q", train & I, A, held, True, j, "q")
+            out["q1"][held] = fit("q", train & av, A, held, True, j, "q")
         for k, arm in (("eta1", arm1), ("eta0", arm0)):
             if k in todo:
                 out[k][held] = fit("eta", train & arm, Y, held, False, j, k)

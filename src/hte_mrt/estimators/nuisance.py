@@ -11,9 +11,14 @@ A learner is given as
   in mgcv); logistic (penalized IRLS) for a binary target;
 * ``"rf"``: scikit-learn random forest (regression: 200 trees, leaves of at least 5 rows, a third
   of the features per split, as R's randomForest; a classifier for a binary target);
-* ``"gb"``: scikit-learn histogram gradient boosting;
+* ``"gb"``: scikit-learn gradient boosting (100 depth-2 trees, learning rate 0.1, leaves of at
+  least 10 rows);
 * any scikit-learn style estimator (an object with ``fit`` and ``predict``; ``predict_proba``
   is used for a binary target where it exists), cloned before each fit.
+
+Probabilities from a classifier's ``predict_proba`` are clipped to [0.01, 0.99] (a tree's pure
+leaf would otherwise give 0 or 1, and the mediation estimator divides by them); ``"glm"`` and
+``"gam"`` probabilities are not clipped.
 
 Formulas are read by formulaic; ``s(x)`` marks a smooth term for ``"gam"`` only.
 """
@@ -29,6 +34,8 @@ import numpy as np
 from hte_mrt.errors import DesignError, EstimationError, FormulaError
 
 LEARNER_NAMES = ("lm", "glm", "gam", "rf", "gb")
+#: probabilities from classifiers (trees: leaves can be pure) are kept inside [c, 1 - c]
+PROB_CLIP = 0.01
 _SMOOTH = re.compile(r"\bs\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:,[^()]*)?\)")
 
 
@@ -160,7 +167,9 @@ class _Gam:
 
     def _design(self, X: np.ndarray) -> np.ndarray:
         lin = [j for j in range(X.shape[1]) if j not in self.smooth_cols]
-        parts = [X[:, lin]] + [b(X[:, j]) for j, b in zip(self.smooth_cols, self.bases, strict=True)]
+        parts = [X[:, lin]] + [
+            b(X[:, j]) for j, b in zip(self.smooth_cols, self.bases, strict=True)
+        ]
         return np.hstack(parts)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> _Gam:
@@ -251,8 +260,17 @@ def fit_predict(
     if learner.estimator is None and name == "gam":
         cols = [j for j, n in enumerate(names) if n in smooth]
         if not cols:  # mgcv without s() terms: a (generalized) linear model
-            return fit_predict(Learner("glm"), X_fit, y_fit, X_pred, binomial=binary,
-                               names=names, smooth=smooth, seed=seed, where=where)  # fmt: skip
+            return fit_predict(
+                Learner("glm"),
+                X_fit,
+                y_fit,
+                X_pred,
+                binomial=binary,
+                names=names,
+                smooth=smooth,
+                seed=seed,
+                where=where,
+            )
         if binary and np.all(y_fit == y_fit[0]):
             return np.full(len(X_pred), float(y_fit[0]))
         return _Gam(cols, binary).fit(X_fit, y_fit).predict(X_pred)
@@ -268,7 +286,8 @@ def fit_predict(
         est.fit(Xf, y_fit.astype(int) if binary and _is_classifier(est) else y_fit)
         if binary and callable(getattr(est, "predict_proba", None)):
             classes = list(getattr(est, "classes_", [0, 1]))
-            return np.asarray(est.predict_proba(Xp), dtype=float)[:, classes.index(1)]
+            prob = np.asarray(est.predict_proba(Xp), dtype=float)[:, classes.index(1)]
+            return np.clip(prob, PROB_CLIP, 1 - PROB_CLIP)
         return np.asarray(est.predict(Xp), dtype=float).ravel()
     except (ValueError, TypeError) as e:
         raise EstimationError(f"{where}: the learner {name} failed: {e}") from e
@@ -297,14 +316,16 @@ def _make_estimator(learner: Learner, binary: bool, seed: int | None) -> Any:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         if binary:
-            return RandomForestClassifier(n_estimators=200, random_state=seed)
+            return RandomForestClassifier(n_estimators=200, min_samples_leaf=5, random_state=seed)
         return RandomForestRegressor(
             n_estimators=200, min_samples_leaf=5, max_features=1 / 3, random_state=seed
         )
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
-    cls = HistGradientBoostingClassifier if binary else HistGradientBoostingRegressor
-    return cls(max_iter=100, learning_rate=0.1, early_stopping=False, random_state=seed)
+    cls = GradientBoostingClassifier if binary else GradientBoostingRegressor
+    return cls(
+        n_estimators=100, learning_rate=0.1, max_depth=2, min_samples_leaf=10, random_state=seed
+    )
 
 
 def fold_assignment(n: int, k: int, seed: Any) -> np.ndarray:

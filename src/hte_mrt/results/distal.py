@@ -58,11 +58,11 @@ class DistalResult(Result):
     --------
     >>> import hte_mrt as hm
     >>> sim = hm.MRTSimulation(n_participants=30, n_decisions=10)
-    >>> frame = sim.simulate(seed=1)
+    >>> frame = sim.simulate(seed=1).rename(columns={"t": "decision"})
     >>> frame["y_distal"] = frame.groupby("id")["y"].transform("mean")
-    >>> trial = hm.MRTData(frame, id="id", time="decision", treatment="a",
+    >>> trial = hm.MRTData(frame, id="id", time="decision", treatment="A",
     ...                    outcome="y_distal", prob="prob", availability="avail")
-    >>> fit = hm.dcee(trial, "~ decision", "~ x")
+    >>> fit = hm.dcee(trial, "~ decision", "~ S")
     >>> fit
     <DistalResult: distal causal excursion effect, 2 terms, n = 30>
     >>> fit.effect_curve().columns.tolist()
@@ -121,6 +121,12 @@ class DistalResult(Result):
         return f"{self.method}: {self._kind}", info, notes
 
     # ------------------------------------------------------------ labelled parameters
+    @property
+    def label(self) -> str:
+        """The estimator's name ("DCEE" or "MCEE"), e.g. in :func:`hm.crosscheck
+        <hte_mrt.crosscheck>` tables."""
+        return self.method
+
     @property
     def names_effect(self) -> list[str]:
         """The terms (every row of ``table()``)."""
@@ -207,11 +213,15 @@ class DistalResult(Result):
         grid = self._grid(grid)
         F = self._f_matrix(grid)
         p = len(self.basis)
-        blocks = {"distal": [F]} if self.method == "DCEE" else {
-            "direct": [F, np.zeros_like(F)],
-            "indirect": [np.zeros_like(F), F],
-            "total": [F, F],
-        }  # fmt: skip
+        blocks = (
+            {"distal": [F]}
+            if self.method == "DCEE"
+            else {
+                "direct": [F, np.zeros_like(F)],
+                "indirect": [np.zeros_like(F), F],
+                "total": [F, F],
+            }
+        )
         out = []
         for eff, parts in blocks.items():
             M = np.hstack(parts)
@@ -316,8 +326,9 @@ class DistalResult(Result):
         rng = np.random.default_rng(seed)
         draws = np.empty((n_boot, p * k))
         batch = 1000
-        with tqdm(total=n_boot, disable=not progress, desc="Bayesian bootstrap",
-                  unit="draw") as bar:  # fmt: skip
+        with tqdm(
+            total=n_boot, disable=not progress, desc="Bayesian bootstrap", unit="draw"
+        ) as bar:
             for start in range(0, n_boot, batch):
                 nb = min(batch, n_boot - start)
                 w = rng.dirichlet(np.ones(n), size=nb) * n
@@ -410,9 +421,24 @@ class DistalBootstrapResult(BootstrapResult):
     """Bayesian-bootstrap draws of a DCEE or mediation fit (from
     :meth:`DistalResult.bayesian_bootstrap`): a :class:`~hte_mrt.BootstrapResult` (table with
     pr_positive, ``effect_draws``, ``lincomb``, NetCDF round trip) that says what it bootstraps.
+
+    Examples
+    --------
+    >>> import hte_mrt as hm
+    >>> sim = hm.MRTSimulation(n_participants=30, n_decisions=10)
+    >>> frame = sim.simulate(seed=1).rename(columns={"t": "decision"})
+    >>> frame["y_distal"] = frame.groupby("id")["y"].transform("mean")
+    >>> trial = hm.MRTData(frame, id="id", time="decision", treatment="A",
+    ...                    outcome="y_distal", prob="prob", availability="avail")
+    >>> fit = hm.dcee(trial, "~ 1", "~ S")
+    >>> boot = fit.bayesian_bootstrap(n_boot=500, seed=1, progress=False)
+    >>> boot
+    <DistalBootstrapResult: Bayesian bootstrap of DCEE, 1 term, 500 replicates>
+    >>> cc = hm.crosscheck(fit, boot)
+    >>> cc.flagged
+    []
     """
 
     @property
     def _kind(self) -> str:  # type: ignore[override]
         return self.method
-
