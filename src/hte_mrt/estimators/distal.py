@@ -86,7 +86,7 @@ class _Trial:
 
     def _distal_outcome(self, data: MRTData) -> np.ndarray:
         """Y per row, constant within participant (rows without Y get the participant's)."""
-        col = data.roles.outcome
+        col, idc = data.roles.outcome, data.roles.id
         y = np.asarray(data.y, dtype=float)
         lo = np.fmin.reduceat(np.where(np.isnan(y), np.inf, y), self.starts)
         hi = np.fmax.reduceat(np.where(np.isnan(y), -np.inf, y), self.starts)
@@ -95,7 +95,7 @@ class _Trial:
             i = int(np.flatnonzero(missing)[0])
             raise MissingValueError(
                 f"Column '{col}' (distal outcome) is missing on every row of participant "
-                f"{data.id_values[i]!r} ({int(missing.sum())} participant(s) in all): record "
+                f"{idc}={_plain(data.id_values[i])!r} ({int(missing.sum())} participant(s) in all): record "
                 "each participant's distal outcome (one value, repeated on their rows), or "
                 "remove those participants.",
                 column=col,
@@ -107,7 +107,7 @@ class _Trial:
             i = int(np.flatnonzero(varies)[0])
             raise DataError(
                 f"Column '{col}' (distal outcome) varies within participant "
-                f"{data.id_values[i]!r} (from {lo[i]:.6g} to {hi[i]:.6g}; {int(varies.sum())} "
+                f"{idc}={_plain(data.id_values[i])!r} (from {lo[i]:.6g} to {hi[i]:.6g}; {int(varies.sum())} "
                 "participant(s) in all): a distal outcome is measured once per participant and "
                 "repeated on each of their rows. Give the distal outcome column as outcome= "
                 "(not a proximal outcome).",
@@ -173,6 +173,11 @@ class _Trial:
                 f"{self.n}: use cross_fit <= {self.n} (5 or 10 is usual), or cross_fit=False."
             )
         return fold_assignment(self.n, k, rng)[self.codes]
+
+
+def _plain(v: Any) -> Any:
+    """A NumPy scalar as the Python value (ids in messages print as 2, not np.int64(2))."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _core(
