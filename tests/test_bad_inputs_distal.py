@@ -149,7 +149,7 @@ CASES = [
     Case("row-weights-column-absent", lambda c: hm.dcee(c.data, row_weights="omega"),
          MissingColumnError, ["'omega'", "row_weights"]),
     Case("row-weights-wrong-length", lambda c: hm.dcee(c.data, row_weights=[1.0, 2.0]),
-         DesignError, ["row_weights", "one weight per row"]),
+         DesignError, ["row_weights", "one value per row"]),
     Case("nuisance-unknown-name", lambda c: hm.mcee(c.data, "M", nuisance={"mu": np.zeros(3)}),
          DesignError, ["nuisance", "'mu'", "mu1"]),
     Case("nuisance-wrong-length", lambda c: hm.mcee(c.data, "M", nuisance={"mu1": np.zeros(3)}),

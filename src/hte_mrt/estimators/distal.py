@@ -95,7 +95,8 @@ class _Trial:
             i = int(np.flatnonzero(missing)[0])
             raise MissingValueError(
                 f"Column '{col}' (distal outcome) is missing on every row of participant "
-                f"{idc}={_plain(data.id_values[i])!r} ({int(missing.sum())} participant(s) in all): record "
+                f"{idc}={_plain(data.id_values[i])!r} ({int(missing.sum())} participant(s) in "
+                "all): record "
                 "each participant's distal outcome (one value, repeated on their rows), or "
                 "remove those participants.",
                 column=col,
@@ -107,10 +108,10 @@ class _Trial:
             i = int(np.flatnonzero(varies)[0])
             raise DataError(
                 f"Column '{col}' (distal outcome) varies within participant "
-                f"{idc}={_plain(data.id_values[i])!r} (from {lo[i]:.6g} to {hi[i]:.6g}; {int(varies.sum())} "
-                "participant(s) in all): a distal outcome is measured once per participant and "
-                "repeated on each of their rows. Give the distal outcome column as outcome= "
-                "(not a proximal outcome).",
+                f"{idc}={_plain(data.id_values[i])!r} (from {lo[i]:.6g} to {hi[i]:.6g}; "
+                f"{int(varies.sum())} participant(s) in all): a distal outcome is measured "
+                "once per participant and repeated on each of their rows. Give the distal "
+                "outcome column as outcome= (not a proximal outcome).",
                 column=col,
                 n_rows=int(varies.sum()),
                 examples=[data.id_values[i]],
@@ -133,20 +134,12 @@ class _Trial:
         m = len(self.frame)
         if row_weights is None:
             return np.full(m, default)
-        if isinstance(row_weights, str):
-            require_column(self.frame, row_weights, "row_weights")
-            w = pd.to_numeric(self.frame[row_weights], errors="coerce").to_numpy(dtype=float)
-            what = f"Column '{row_weights}' (row_weights)"
-        else:
-            w = np.asarray(row_weights, dtype=float).ravel()
-            if w.size != int(self.frame["_row"].max()) + 1 and w.size != m:
-                raise DesignError(
-                    f"row_weights needs one weight per row of the data ({m}), got {w.size}; or "
-                    "give the name of a weight column."
-                )
-            if w.size != m:
-                w = w[self.frame["_row"].to_numpy()]
-            what = "row_weights"
+        w = self.per_row(row_weights, "row_weights")
+        what = (
+            f"Column '{row_weights}' (row_weights)"
+            if isinstance(row_weights, str)
+            else "row_weights"
+        )
         bad = ~np.isfinite(w) | (w < 0)
         if bad.any():
             ex = first_ids(self.frame, bad, self.key)
@@ -158,6 +151,36 @@ class _Trial:
         if not w.any():
             raise DataError(f"{what} are all 0: give at least one decision point a weight.")
         return w
+
+    def per_row(self, v: Any, what: str) -> np.ndarray:
+        """One value per row of the (sorted) frame from a column name, a number, or values in
+        the input frame's row order (a Series or DataFrame column is read by its index where
+        that holds the input positions)."""
+        m = len(self.frame)
+        rows = self.frame["_row"].to_numpy()
+        n_input = m + len(self.data.exclusions)
+        if isinstance(v, str):
+            require_column(self.frame, v, what)
+            return pd.to_numeric(self.frame[v], errors="coerce").to_numpy(dtype=float)
+        if isinstance(v, bool | np.bool_):
+            raise DesignError(f"{what} must be numbers or a column name, got {v!r}.")
+        if isinstance(v, int | float | np.number):
+            return np.full(m, float(v))
+        if isinstance(v, pd.Series) and v.index.is_unique and set(rows) <= set(v.index):
+            return pd.to_numeric(v.loc[rows], errors="coerce").to_numpy(dtype=float)
+        try:
+            arr = np.asarray(v, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise DesignError(
+                f"{what} must be numbers (one per row of the data), a number or a column name; "
+                f"got {type(v).__name__}."
+            ) from None
+        if arr.size != n_input:
+            raise DesignError(
+                f"{what} needs one value per row of the data ({n_input}), got {arr.size}; or "
+                "give the name of a column."
+            )
+        return arr[rows]
 
     def folds(self, cross_fit: Any, rng: np.random.Generator) -> np.ndarray | None:
         if cross_fit is False or cross_fit is None:
@@ -222,7 +245,7 @@ def _known_values(values: Any, names: tuple[str, ...], trial: _Trial) -> dict[st
     if values is None:
         return {}
     if isinstance(values, pd.DataFrame):
-        values = {c: values[c].to_numpy() for c in values.columns}
+        values = {c: values[c] for c in values.columns}
     if not isinstance(values, Mapping):
         raise DesignError(
             f"nuisance must be a DataFrame or a dict with columns among {list(names)} (one value "
@@ -231,21 +254,9 @@ def _known_values(values: Any, names: tuple[str, ...], trial: _Trial) -> dict[st
     unknown = [str(k) for k in values if k not in names]
     if unknown:
         raise DesignError(f"nuisance has unknown name(s) {unknown}; use names among {list(names)}.")
-    m = len(trial.frame)
-    rows = trial.frame["_row"].to_numpy()
     out = {}
     for k, v in values.items():
-        if isinstance(v, str):
-            require_column(trial.frame, v, f"nuisance {k}")
-            arr = pd.to_numeric(trial.frame[v], errors="coerce").to_numpy(dtype=float)
-        else:
-            arr = np.asarray(v, dtype=float).ravel()
-            if arr.size == int(rows.max()) + 1:
-                arr = arr[rows]  # aligned with the input frame's rows
-            elif arr.size != m:
-                raise DesignError(
-                    f"nuisance[{k!r}] needs one value per row of the data ({m}), got {arr.size}."
-                )
+        arr = trial.per_row(v, f"nuisance[{k!r}]")
         bad = ~np.isfinite(arr)
         if bad.any():
             ex = first_ids(trial.frame, bad, trial.key)
@@ -333,7 +344,10 @@ def dcee(
         Decision-point weights :math:`\omega_t` (a column name or one value per row; default
         equal weights, MRTAnalysis' 1/T).
     nuisance : DataFrame or dict, optional
-        Known values of ``mu0`` / ``mu1`` (one per input row, or column names) instead of fits.
+        Known values of ``mu0`` / ``mu1`` instead of fits: per name a number, a column name, or
+        one value per input row (a Series / DataFrame column indexed by input row, e.g. a fit's
+        ``nuisance_values``, is read by its index). ``{"mu0": 0, "mu1": 0}`` is MRTAnalysis'
+        ``control_reg_method = "set_to_zero"``.
 
     Returns
     -------
@@ -516,8 +530,9 @@ def mcee(
         only, MRTAnalysis' ``specific_dp_only``).
     nuisance : DataFrame or dict, optional
         Known nuisance values (``mcee_userfit_nuisance``): any of p1, q1, eta1, eta0, mu1,
-        mu0, nu1, nu0, one per input row (or column names); the rest are fitted. p1 and q1 are
-        set to 1 on unavailable rows.
+        mu0, nu1, nu0, each a number, a column name or one value per input row (a fit's
+        ``nuisance_values`` is read by its index); the rest are fitted. p1 and q1 are set to 1
+        on unavailable rows.
 
     Returns
     -------
@@ -684,9 +699,7 @@ def mcee(
         "known": sorted(known),
         "decision_points": _default_grid(trial, f_names),
     }
-    nv = {"p1": p1, "p0": p0, "q1": q1, "q0": q0} | {
-        k: values[k] for k in ("eta1", "eta0", "mu1", "mu0", "nu1", "nu0")
-    }
+    nv = {"p1": p1, "q1": q1} | {k: values[k] for k in ("eta1", "eta0", "mu1", "mu0", "nu1", "nu0")}
     return DistalResult(
         method="MCEE",
         terms=terms,

@@ -144,7 +144,7 @@ class _SplineBasis:
 
         n_knots = int(min(n_knots, max(3, np.unique(x).size - 2)))
         self.tr = SplineTransformer(
-            n_knots=n_knots, degree=3, knots="quantile", extrapolation="linear"
+            n_knots=n_knots, degree=3, knots="uniform", extrapolation="linear"
         ).fit(x[:, None])
         k = self.tr.n_features_out_
         D = np.diff(np.eye(k), n=2, axis=0)
@@ -159,7 +159,7 @@ class _Gam:
     """Penalized regression splines with GCV (Gaussian) or penalized IRLS with a GCV-like score
     on the working model (binomial)."""
 
-    LAMBDAS = np.logspace(-4, 4, 17)
+    LAMBDAS = np.logspace(-4, 8, 25)
 
     def __init__(self, smooth_cols: list[int], binary: bool) -> None:
         self.smooth_cols = smooth_cols

@@ -51,8 +51,9 @@ class DistalResult(Result):
     effect(s) over the decision points (or a grid of moderator values); for mediation also the
     total effect (direct + indirect). ``bayesian_bootstrap()`` gives draws for
     :func:`hm.crosscheck <hte_mrt.crosscheck>`. ``nuisance_values`` holds the stage-1 values
-    (indexed by input row). ``to_netcdf`` / ``DistalResult.from_netcdf`` save and restore the
-    estimates (not the bootstrap pieces or nuisance values).
+    (DCEE: mu0, mu1; mediation: p1, q1, eta1, eta0, mu1, mu0, nu1, nu0; indexed by input row,
+    so it can be passed back as ``nuisance=``). ``to_netcdf`` / ``DistalResult.from_netcdf``
+    save and restore the estimates (not the bootstrap pieces or nuisance values).
 
     Examples
     --------
