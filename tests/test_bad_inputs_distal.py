@@ -129,7 +129,8 @@ CASES = [
     # ----------------------------------------------------------------- cross-fitting, seeds
     Case("cross-fit-more-folds-than-participants", lambda c: hm.dcee(c.data, cross_fit=13),
          DesignError, ["cross_fit=13", "12", "cross_fit <= 12"]),
-    Case("mcee-cross-fit-too-many", lambda c: hm.mcee(c.data, "M", cross_fit=20), DesignError,
+    Case("mcee-cross-fit-too-many",
+         lambda c: hm.mcee(c.data, "M", controls="~ S + M", cross_fit=20), DesignError,
          ["cross_fit=20", "participants"]),
     Case("cross-fit-true", lambda c: hm.dcee(c.data, cross_fit=True), DesignError,
          ["cross_fit", "number of folds", "cross_fit=5"]),
@@ -144,7 +145,8 @@ CASES = [
     Case("row-weights-negative",
          lambda c: hm.dcee(c.data, row_weights=-np.ones(len(c.frame))), DataError,
          ["row_weights", ">= 0"]),
-    Case("row-weights-all-zero", lambda c: hm.mcee(c.data, "M", row_weights=np.zeros(len(c.frame))),
+    Case("row-weights-all-zero",
+         lambda c: hm.mcee(c.data, "M", controls="~ M", row_weights=np.zeros(len(c.frame))),
          DataError, ["row_weights", "all 0"]),
     Case("row-weights-column-absent", lambda c: hm.dcee(c.data, row_weights="omega"),
          MissingColumnError, ["'omega'", "row_weights"]),
@@ -160,7 +162,8 @@ CASES = [
     Case("nuisance-not-a-table", lambda c: hm.dcee(c.data, nuisance=[1.0, 2.0]), DesignError,
          ["nuisance", "DataFrame or a dict"]),
     Case("nuisance-q-outside-01",
-         lambda c: hm.mcee(c.data, "M", nuisance={"q1": np.full(len(c.frame), 1.2)}),
+         lambda c: hm.mcee(c.data, "M", controls="~ M",
+                           nuisance={"q1": np.full(len(c.frame), 1.2)}),
          EstimationError, ["q1", r"outside \(0, 1\)", "strictly between 0 and 1"]),
     # ----------------------------------------------------------------- results
     Case("bootstrap-after-loading",
@@ -198,3 +201,12 @@ def test_a_good_call_of_each_passes(ctx):
     """The catalogue's trial is fine as it is: the errors come from the edits."""
     assert np.isfinite(hm.dcee(ctx.data, "~ S", "~ S").theta).all()
     assert np.isfinite(hm.mcee(ctx.data, "M", "~ 1", "~ S + M").theta).all()
+
+
+def test_mediator_in_the_wrong_formulas_warns(ctx):
+    """As MRTAnalysis' mcee_general: q and mu need the mediator, p, eta and nu must not have it
+    (legal but almost surely a mistake: a warning that names the mediator and the nuisance)."""
+    with pytest.warns(hm.HteMrtWarning, match=r"'M' is not in the formula of q and mu.*controls="):
+        hm.mcee(ctx.data, "M", "~ 1", "~ S")
+    with pytest.warns(hm.HteMrtWarning, match=r"'M' is in the formula of eta.*remove 'M'"):
+        hm.mcee(ctx.data, "M", "~ 1", {"default": "~ S + M", "eta": "~ S + M"})

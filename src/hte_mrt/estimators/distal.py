@@ -20,6 +20,7 @@ n - 2 dim(f) (mediation). Per-participant pieces are kept for the Bayesian boots
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,12 +38,14 @@ from hte_mrt.errors import (
     DesignError,
     EstimationError,
     FormulaError,
+    HteMrtWarning,
     MissingValueError,
 )
 from hte_mrt.estimands.excursion import (
     _check_rank,
     _check_role_columns,
     _model_matrix,
+    _required_columns,
     _rhs,
     check_mrt_data,
 )
@@ -270,12 +273,21 @@ def _known_values(values: Any, names: tuple[str, ...], trial: _Trial) -> dict[st
 
 
 def _drop_term(rhs: str, var: str, where: str) -> str:
-    """The formula without the term ``var`` (R's ``drop.terms`` by label)."""
+    """The formula without every term that uses ``var`` (``M``, ``s(M)``, ``M:X``, ...).
+
+    MRTAnalysis drops only the term labelled exactly ``M``; a term such as ``s(M)`` or ``M:X``
+    would leave the mediator in the models that must not condition on it (p, eta, nu).
+    """
     try:
-        terms = [str(t) for t in Formula(rhs)]
+        terms = list(Formula(rhs))
     except FormulaicError as e:
         raise FormulaError(f"Cannot parse the {where} formula '~ {rhs}': {e}") from e
-    kept = [t for t in terms if t != var]
+    kept = []
+    for t in terms:
+        label = str(t)
+        if label != "1" and var in _required_columns(Formula(label)):
+            continue
+        kept.append(label)
     if not kept:
         return "1"
     if "1" not in kept:
@@ -511,10 +523,13 @@ def mcee(
     moderators : str
         Formula of f(t), usually of the decision point, e.g. ``"~ 1"`` or ``"~ dp"``.
     controls : str or dict
-        Formula of the nuisance covariates *with* the mediator, e.g. ``"~ dp + M + X"`` (the
-        mediator term is dropped for p, eta and nu, as MRTAnalysis' ``mcee``); or
+        Formula of the nuisance covariates *with* the mediator, e.g. ``"~ dp + M + X"``
+        (every term that uses the mediator, e.g. ``M``, ``s(M)``, ``M:X``, is dropped for p, eta
+        and nu; MRTAnalysis' ``mcee`` drops only a term labelled ``M``); or
         ``{nuisance: formula}`` per nuisance ("p", "q", "eta", "mu", "nu": ``mcee_general``),
-        missing names taking ``controls["default"]`` if given.
+        missing names taking ``controls["default"]`` if given. A warning
+        (:class:`~hte_mrt.HteMrtWarning`) says when q or mu lacks the mediator, or p, eta or nu
+        has it.
     learner : str, estimator or dict
         ``"glm"`` (default: logistic for p and q, least squares for eta, mu, nu), ``"lm"``,
         ``"gam"``, ``"rf"``, ``"gb"``, an estimator, or ``{nuisance: learner}`` (others
@@ -636,6 +651,7 @@ def mcee(
         "mu": not {"mu1", "mu0"} <= set(known),
         "nu": not {"nu1", "nu0"} <= set(known),
     }
+    _lint_mediator({k: (v if needed_fits[k] else None) for k, v in rhs.items()}, mediator)
     mats: dict[str, tuple[np.ndarray, list[str], set[str]]] = {}
     for k, need in needed_fits.items():
         if not need:
@@ -715,6 +731,37 @@ def mcee(
         pieces=(Ai, bi),
         nuisance_values=pd.DataFrame(nv, index=trial.frame["_row"].to_numpy()),
     )
+
+
+def _lint_mediator(rhs: dict[str, str | None], mediator: str) -> None:
+    """Warn (as MRTAnalysis' mcee_general) when the mediator is missing from the q / mu formulas
+    (the indirect effect is found through them) or present in the p / eta / nu formulas."""
+    uses = {}
+    for k, f in rhs.items():
+        if f is None:  # not fitted (known values)
+            continue
+        try:
+            uses[k] = mediator in _required_columns(Formula(split_smooth(f, ["gam"], k)[0]))
+        except FormulaicError:
+            continue  # reported with its parse error when the formula is built
+    lacking = [k for k in ("q", "mu") if k in uses and not uses[k]]
+    if lacking:
+        warnings.warn(
+            f"mcee: the mediator '{mediator}' is not in the formula of {' and '.join(lacking)} "
+            "(controls=), so the nuisance models cannot see it and the indirect effect is "
+            f"estimated as about 0 by construction. Add it, e.g. controls='~ ... + {mediator}'.",
+            HteMrtWarning,
+            stacklevel=3,
+        )
+    extra = [k for k in ("p", "eta", "nu") if uses.get(k)]
+    if extra:
+        warnings.warn(
+            f"mcee: the mediator '{mediator}' is in the formula of {', '.join(extra)}, which "
+            "must not condition on it (the treatment model and the outcome models without the "
+            f"mediator); remove '{mediator}' from controls[{extra[0]!r}].",
+            HteMrtWarning,
+            stacklevel=3,
+        )
 
 
 def _mcee_stage1(
