@@ -121,7 +121,7 @@ class _Trial:
             )
         return lo[self.codes]
 
-    def rhs(self, formula: Any, role: str, arg: str) -> str:
+    def rhs(self, formula: Any, arg: str) -> str:
         if not isinstance(formula, str):
             raise FormulaError(
                 f"{arg} must be a formula string such as '~ 1' or '~ X + Z', got "
@@ -295,7 +295,7 @@ def _drop_term(rhs: str, var: str, where: str) -> str:
     return " + ".join(["1", *[t for t in kept if t != "1"]])
 
 
-def _default_grid(trial: _Trial, names: list[str]) -> list[float]:
+def _default_grid(trial: _Trial) -> list[float]:
     return sorted(float(v) for v in pd.unique(trial.frame[trial.data.roles.time]))
 
 
@@ -384,7 +384,7 @@ def dcee(
     where = "dcee"
     rng = _check_seed_conf(seed, conf_level)
     trial = _Trial(data, where)
-    mod_rhs = trial.rhs(moderators, "moderator", "moderators")
+    mod_rhs = trial.rhs(moderators, "moderators")
     F, f_names, f_spec = trial.matrix(mod_rhs, "moderator")
     _check_rank(F, f_names, "moderator")
     known = _known_values(nuisance, DCEE_VALUES, trial)
@@ -394,7 +394,7 @@ def dcee(
             "'lm' or an estimator, not a dict."
         )
     lrn = resolve_learner(learner, "learner")
-    ctl_rhs = trial.rhs(controls, "control", "controls")
+    ctl_rhs = trial.rhs(controls, "controls")
     ctl_plain, smooth = split_smooth(
         ctl_rhs, [lrn.name if lrn.estimator is None else "x"], "control"
     )
@@ -449,7 +449,7 @@ def dcee(
         "time": data.roles.time,
         "rows": len(trial.frame),
         "known": sorted(known),
-        "decision_points": _default_grid(trial, f_names),
+        "decision_points": _default_grid(trial),
     }
     return DistalResult(
         method="DCEE",
@@ -598,7 +598,7 @@ def mcee(
             n_rows=int(bad.sum()),
             examples=ex,
         )
-    mod_rhs = trial.rhs(moderators, "moderator", "moderators")
+    mod_rhs = trial.rhs(moderators, "moderators")
     F, f_names, f_spec = trial.matrix(mod_rhs, "moderator")
     _check_rank(F, f_names, "moderator")
     known = _known_values(nuisance, MCEE_VALUES, trial)
@@ -631,15 +631,15 @@ def mcee(
         rhs = {}
         for k in MCEE_NUISANCES:
             if k in controls:
-                rhs[k] = trial.rhs(controls[k], "control", f"controls[{k!r}]")
+                rhs[k] = trial.rhs(controls[k], f"controls[{k!r}]")
             elif "default" in controls:
-                full = trial.rhs(controls["default"], "control", "controls['default']")
+                full = trial.rhs(controls["default"], "controls['default']")
                 rhs[k] = full if k in ("q", "mu") else _drop_term(full, mediator, "control")
             else:
                 rhs[k] = None
         ctl_text = {k: (f"~ {v}" if v is not None else None) for k, v in rhs.items()}
     else:
-        full = trial.rhs(controls, "control", "controls")
+        full = trial.rhs(controls, "controls")
         without = _drop_term(full, mediator, "control")
         rhs = {"p": without, "q": full, "eta": without, "mu": full, "nu": without}
         ctl_text = f"~ {full}"
@@ -713,7 +713,7 @@ def mcee(
         "time": data.roles.time,
         "rows": len(trial.frame),
         "known": sorted(known),
-        "decision_points": _default_grid(trial, f_names),
+        "decision_points": _default_grid(trial),
     }
     nv = {"p1": p1, "q1": q1} | {k: values[k] for k in ("eta1", "eta0", "mu1", "mu0", "nu1", "nu0")}
     return DistalResult(
