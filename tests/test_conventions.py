@@ -164,13 +164,26 @@ def test_design_and_cate_tables_use_the_conventional_columns(tmp_path):
     _check(cal, "calibration_test")
 
 
+def test_distal_tables_use_the_conventional_columns(tmp_path):
+    frame = hm.MRTSimulation(n_participants=20, n_decisions=10).simulate(seed=1)
+    frame["yd"] = frame.groupby("id")["y"].transform("mean")
+    frame["m"] = frame["y"].fillna(0.0)
+    data = hm.MRTData(frame, id="id", time="t", treatment="A", outcome="yd", prob="prob",
+                      availability="avail")  # fmt: skip
+    fit = hm.dcee(data, "~ 1", "~ S")
+    _check(fit, "dcee", tmp_path)
+    _check(hm.mcee(data, "m", "~ 1", "~ S + m"), "mcee", tmp_path)
+    _check(fit.bayesian_bootstrap(n_boot=100, seed=1, progress=False), "distal_bootstrap",
+           tmp_path)  # fmt: skip
+
+
 def test_every_result_class_was_checked():
     """The table checks above cover the package's result classes (a new result class must be
     added to them)."""
     covered = {
         "ExcursionResult", "JointTest", "RandomizationResult", "BootstrapResult", "CrossCheck",
         "BayesResult", "SampleSizeResult", "PowerResult", "MDEResult", "SimulatedPowerResult",
-        "CATEResult", "CalibrationTest",
+        "CATEResult", "CalibrationTest", "DistalResult", "DistalBootstrapResult",
     }  # fmt: skip
     names = {q.rsplit(".", 1)[1] for q in _result_classes()}
     # checked elsewhere: AuditResult (tests/test_randomization_design.py), StudyResult

@@ -6,8 +6,8 @@ Everything a user calls is reachable from ``import hte_mrt as hm``:
   :class:`MRTSimulation` and :class:`CRTSimulation`;
 * estimands and estimators: :class:`ExcursionEffect` (one estimand, several estimators),
   :func:`wcls`, :func:`emee`, :func:`randomization_test`, :func:`bayesian_bootstrap`,
-  :class:`BayesMRT`, :func:`crosscheck`; the CRT learners, :func:`cate` and
-  :func:`calibration_test`;
+  :class:`BayesMRT`, :func:`crosscheck`; distal and mediated effects :func:`dcee`,
+  :func:`mcee`; the CRT learners, :func:`cate` and :func:`calibration_test`;
 * design: :func:`mrt_sample_size`, :func:`mrt_power`, :func:`power_table`,
   :func:`minimum_detectable_effect`, :func:`binary_sample_size`, :func:`binary_power`,
   :class:`Curve`, :class:`RandomizationDesign`, :func:`audit`, :func:`simulated_power`;
@@ -44,6 +44,7 @@ from hte_mrt.errors import (
 from hte_mrt.estimands import ExcursionEffect
 from hte_mrt.estimators.bayes.model import BayesMRT
 from hte_mrt.estimators.bootstrap import bayesian_bootstrap
+from hte_mrt.estimators.distal import dcee, mcee
 from hte_mrt.estimators.emee import emee
 from hte_mrt.estimators.learners import (
     BARTMixed,
@@ -68,6 +69,7 @@ from hte_mrt.results.bayes import BayesResult
 from hte_mrt.results.bootstrap import BootstrapResult
 from hte_mrt.results.cate import CATEResult
 from hte_mrt.results.crosscheck import crosscheck
+from hte_mrt.results.distal import DistalBootstrapResult, DistalResult
 from hte_mrt.results.frequentist import ExcursionResult
 from hte_mrt.studies import heterogeneity_power, simulated_power
 
@@ -88,6 +90,8 @@ __all__ = [
     "DataError",
     "DegenerateDataWarning",
     "DesignError",
+    "DistalBootstrapResult",
+    "DistalResult",
     "EconMLCausalForest",
     "ExcursionEffect",
     "ExcursionResult",
@@ -110,10 +114,12 @@ __all__ = [
     "calibration_test",
     "cate",
     "crosscheck",
+    "dcee",
     "emee",
     "heterogeneity_power",
     "load_dataset",
     "load_plan",
+    "mcee",
     "minimum_detectable_effect",
     "mrt_power",
     "mrt_sample_size",
