@@ -139,7 +139,7 @@ def test_bad_arguments_are_named(kwargs, exc, match):
 
 
 def test_a_decision_point_without_treated_rows_is_named():
-    df = hm.MRTSimulation(n_participants=20, n_decisions=5).simulate(seed=1)
+    df = hm.MRTSimulation(n_participants=20, n_decisions=10).simulate(seed=1)
     df.loc[df.t == 3, "A"] = 0
     data = hm.MRTData(df, id="id", time="t", treatment="A", outcome="y", prob=0.5,
                       availability="avail")  # fmt: skip

@@ -3,10 +3,11 @@
 Everything a user calls is reachable from ``import hte_mrt as hm``:
 
 * data: :class:`MRTData`, :class:`CRTData`, :func:`load_dataset`, the simulators
-  :class:`MRTSimulation` and :class:`CRTSimulation`;
+  :class:`MRTSimulation`, :class:`CRTSimulation`, :class:`DistalSimulation`,
+  :class:`MediationSimulation` and :class:`JITSimulation` (the Pieper et al. 2024 study);
 * estimands and estimators: :class:`ExcursionEffect` (one estimand, several estimators),
   :func:`wcls`, :func:`emee`, :func:`randomization_test`, :func:`bayesian_bootstrap`,
-  :class:`BayesMRT`, :func:`crosscheck`; the CRT learners, :func:`cate` and
+  :class:`BayesMRT`, :func:`crosscheck`, :func:`effect_size`; the CRT learners, :func:`cate` and
   :func:`calibration_test`;
 * design: :func:`mrt_sample_size`, :func:`mrt_power`, :func:`power_table`,
   :func:`minimum_detectable_effect`, :func:`binary_sample_size`, :func:`binary_power`,
@@ -20,6 +21,8 @@ from hte_mrt.data import CRTData, MRTData
 from hte_mrt.data.datasets import load_dataset
 from hte_mrt.data.simulate import MRTSimulation
 from hte_mrt.data.simulate_crt import CRTSimulation
+from hte_mrt.data.simulate_distal import DistalSimulation, MediationSimulation
+from hte_mrt.data.simulate_jit import JITSimulation
 from hte_mrt.design import (
     Curve,
     RandomizationDesign,
@@ -44,6 +47,7 @@ from hte_mrt.errors import (
 from hte_mrt.estimands import ExcursionEffect
 from hte_mrt.estimators.bayes.model import BayesMRT
 from hte_mrt.estimators.bootstrap import bayesian_bootstrap
+from hte_mrt.estimators.effect_size import effect_size
 from hte_mrt.estimators.emee import emee
 from hte_mrt.estimators.learners import (
     BARTMixed,
@@ -68,6 +72,7 @@ from hte_mrt.results.bayes import BayesResult
 from hte_mrt.results.bootstrap import BootstrapResult
 from hte_mrt.results.cate import CATEResult
 from hte_mrt.results.crosscheck import crosscheck
+from hte_mrt.results.effect_size import EffectSizeResult
 from hte_mrt.results.frequentist import ExcursionResult
 from hte_mrt.studies import heterogeneity_power, simulated_power
 
@@ -88,15 +93,19 @@ __all__ = [
     "DataError",
     "DegenerateDataWarning",
     "DesignError",
+    "DistalSimulation",
     "EconMLCausalForest",
+    "EffectSizeResult",
     "ExcursionEffect",
     "ExcursionResult",
     "GPBoostLearner",
     "HteMrtError",
     "HteMrtWarning",
+    "JITSimulation",
     "LinearInteraction",
     "MRTData",
     "MRTSimulation",
+    "MediationSimulation",
     "MixedEffectsHistGB",
     "MixedEffectsRandomForest",
     "PlanError",
@@ -110,6 +119,7 @@ __all__ = [
     "calibration_test",
     "cate",
     "crosscheck",
+    "effect_size",
     "emee",
     "heterogeneity_power",
     "load_dataset",

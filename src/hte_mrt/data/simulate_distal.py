@@ -165,11 +165,11 @@ class DistalSimulation:
     <MRTData: 50 participants, 500 rows, binary treatment 'A', outcome 'Y'>
     >>> sim.truth("~ 1").round(4)
             term  estimate
-    0  Intercept    0.5434
+    0  Intercept    0.4577
     >>> sim.truth("~ S").round(4)
             term  estimate
-    0  Intercept    0.4207
-    1          S    0.2400
+    0  Intercept    0.3813
+    1          S    0.2385
     """
 
     n_participants: int = 50
@@ -193,9 +193,11 @@ class DistalSimulation:
         _check(c, "num", "prob", self.prob, low=0.0, high=1.0, example="0.5")
         _check(c, "num", "availability", self.availability, low=0.0, high=1.0,
                high_open=False, example="0.8")  # fmt: skip
-        if isinstance(self.effect, str) or not hasattr(self.effect, "__len__") or len(
-            self.effect
-        ) != 2:
+        if (
+            isinstance(self.effect, str)
+            or not hasattr(self.effect, "__len__")
+            or len(self.effect) != 2
+        ):
             raise DesignError(f"{c}: effect must be (gamma0, gamma1), got {self.effect!r}.")
         for k, v in enumerate(self.effect):
             _check(c, "num", f"effect[{k}]", v)
@@ -232,7 +234,7 @@ class DistalSimulation:
         g0, g1 = (float(x) for x in self.effect)
         z = d["z"]
         s = lam * z / (1.0 - rho) + sd_s / np.sqrt(1.0 - rho**2) * d["w0"]
-        S, A, I = np.empty((T, n)), np.zeros((T, n), dtype=np.int8), np.zeros((T, n), np.int8)
+        S, A, avl = np.empty((T, n)), np.zeros((T, n), dtype=np.int8), np.zeros((T, n), np.int8)
         acc = np.zeros(n)
         for t in range(T):
             avail = d["u_avail"][t] < self.availability
@@ -240,12 +242,12 @@ class DistalSimulation:
             if force is not None and force[0] == t:
                 a = avail & bool(force[1])
             a = a.astype(np.int8)
-            S[t], A[t], I[t] = s, a, avail
+            S[t], A[t], avl[t] = s, a, avail
             acc += self.s_effect * s + a * (g0 + g1 * s)
             s = rho * s + kap * a + lam * z + sd_s * d["w"][t]
         g = np.asarray(self.baseline(z), dtype=float)
         y = self.intercept + g + acc + self.sd_y * d["e"]
-        return {"S": S, "A": A, "I": I, "Y": y, "Z": z}
+        return {"S": S, "A": A, "I": avl, "Y": y, "Z": z}
 
     def simulate(self, seed: SeedLike = None) -> pd.DataFrame:
         """One trial as a long frame: ``id``, ``dp`` (1..T), ``A``, ``prob``, ``avail``, ``S``,
@@ -412,8 +414,8 @@ class MediationSimulation:
     <MRTData: 50 participants, 500 rows, binary treatment 'A', outcome 'Y'>
     >>> sim.truth("~ 1").round(4)
             term effect  estimate
-    0  Intercept   NDEE    0.2357
-    1  Intercept   NIEE    0.1800
+    0  Intercept   NDEE    0.1774
+    1  Intercept   NIEE    0.1467
     """
 
     n_participants: int = 50
@@ -442,9 +444,11 @@ class MediationSimulation:
         _check(c, "num", "prob", self.prob, low=0.0, high=1.0, example="0.5")
         _check(c, "num", "availability", self.availability, low=0.0, high=1.0,
                high_open=False, example="0.8")  # fmt: skip
-        if isinstance(self.direct, str) or not hasattr(self.direct, "__len__") or len(
-            self.direct
-        ) != 2:
+        if (
+            isinstance(self.direct, str)
+            or not hasattr(self.direct, "__len__")
+            or len(self.direct) != 2
+        ):
             raise DesignError(f"{c}: direct must be (theta0, theta1), got {self.direct!r}.")
         for k, v in enumerate(self.direct):
             _check(c, "num", f"direct[{k}]", v)
@@ -482,7 +486,7 @@ class MediationSimulation:
         th0, th1 = (float(v) for v in self.direct)
         x = self.sd_x * d["x0"]
         X, M = np.empty((T, n)), np.empty((T, n))
-        A, I = np.zeros((T, n), dtype=np.int8), np.zeros((T, n), dtype=np.int8)
+        A, avl = np.zeros((T, n), dtype=np.int8), np.zeros((T, n), dtype=np.int8)
         acc = np.zeros(n)
         for t in range(T):
             avail = d["u_avail"][t] < self.availability
@@ -493,12 +497,12 @@ class MediationSimulation:
                 a_m = (avail & bool(force[2])).astype(np.int8)
             m = (self.m_intercept + self.m_treatment * a_m + self.m_covariate * x
                  + self.sd_m * d["em"][t])  # fmt: skip
-            X[t], M[t], A[t], I[t] = x, m, a, avail
+            X[t], M[t], A[t], avl[t] = x, m, a, avail
             acc += (th0 + th1 * t / T) * a + self.y_mediator * m + self.y_covariate * x
             x = self.x_ar * x + self.x_treatment * a + self.x_mediator * m + self.sd_x * d["w"][t]
         g = np.asarray(self.baseline(d["z"]), dtype=float)
         y = self.intercept + g + acc + self.sd_y * d["e"]
-        return {"X": X, "M": M, "A": A, "I": I, "Y": y, "Z": d["z"]}
+        return {"X": X, "M": M, "A": A, "I": avl, "Y": y, "Z": d["z"]}
 
     def simulate(self, seed: SeedLike = None) -> pd.DataFrame:
         """One trial as a long frame: ``id``, ``dp`` (1..T), ``A``, ``prob``, ``avail``, ``M``

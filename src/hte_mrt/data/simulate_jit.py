@@ -40,7 +40,8 @@ outcome on the log scale is
 
 (no use at all with probability p_0 = ``p_no_use``, independent of everything; c =
 ``use_noise``), minutes = exp(L) - 1: zero-inflated and right-skewed, and never above the
-60-minute window (the parameters are checked so that the largest possible L is log 61). Physical activity in a block is
+60-minute window (the parameters are checked so that the largest possible L is log 61).
+Physical activity in a block is
 
 .. math::
 
@@ -148,10 +149,10 @@ class JITSimulation:
     >>> trial = sim.mrt_data(seed=1)
     >>> trial
     <JITTrial: 55 participants, 1540 goal-feedback and 4620 social-feedback decision points>
-    >>> trial.goal
-    <MRTData: 55 participants, 1540 rows, treatment 'goal_feedback' (3 levels), outcome 'feedback_use_log'>
+    >>> trial.goal.level_values
+    ['none', 'subgoal', 'overall']
     >>> truth = sim.proximal_truth()
-    >>> truth.query("hypothesis == 'H4'")[["level", "stage", "estimate"]]
+    >>> truth.query("hypothesis == 'H4'")[["level", "stage", "estimate"]].reset_index(drop=True)
          level      stage  estimate
     0  social  beginning     0.175
     1  social     middle     0.105
@@ -212,8 +213,10 @@ class JITSimulation:
             chk("num", name, getattr(self, name), low=0.0, low_open=False)
         for name in ("pa_mu", "pa_feedback", "pa_social", "pa_direct"):
             chk("num", name, getattr(self, name))
-        if not isinstance(self.goal_effect, Mapping) or set(self.goal_effect) != {"subgoal",
-                                                                                "overall"}:
+        if not isinstance(self.goal_effect, Mapping) or set(self.goal_effect) != {
+            "subgoal",
+            "overall",
+        }:
             raise DesignError(
                 f"{c}: goal_effect must be {{'subgoal': (b, m, e), 'overall': (b, m, e)}}, got "
                 f"{self.goal_effect!r}."
@@ -350,8 +353,7 @@ class JITSimulation:
                 "goal_feedback": np.asarray(GOAL_LEVELS)[long(r["level1"]).astype(int)],
                 "avail": long(r["avail1"]).astype(np.int64),
                 "goal_reached": long(r["reached1"]).astype(np.int64),
-                "stage": pd.Categorical.from_codes(long(r["stage1"]).astype(int),
-                                                   dtype=stage_cat),  # fmt: skip
+                "stage": pd.Categorical.from_codes(long(r["stage1"]).astype(int), dtype=stage_cat),
                 "feedback_use": np.expm1(long(r["L1"])),
                 "feedback_use_log": long(r["L1"]),
                 "total_pa": np.repeat(r["total_pa"], D),
@@ -368,8 +370,7 @@ class JITSimulation:
                 "prob": float(self.prob_social),
                 "avail": long(r["avail2"]).astype(np.int64),
                 "goal_reached": long(r["reached2"]).astype(np.int64),
-                "stage": pd.Categorical.from_codes(long(r["stage2"]).astype(int),
-                                                   dtype=stage_cat),  # fmt: skip
+                "stage": pd.Categorical.from_codes(long(r["stage2"]).astype(int), dtype=stage_cat),
                 "social_use": np.expm1(long(r["L2"])),
                 "social_use_log": long(r["L2"]),
                 "pa": long(r["P"]),
@@ -424,7 +425,7 @@ class JITSimulation:
             n = max(n, 2)
             r = self._run(self._draws(n, seed))
             ids = np.arange(n)
-            for lev_i, lev in ((1, "subgoal"), (2, "overall")):
+            for lev in ("subgoal", "overall"):
                 eff = q * np.asarray(self.goal_effect[lev])[r["stage1"].astype(int)]
                 est, se = _row_mean(eff, r["avail1"] > 0, ids)
                 rows.append(("H1", "goal", "feedback_use_log", lev, "all", est, se))
@@ -459,13 +460,13 @@ class JITSimulation:
         base = self._run(d)
         dcee, nde, nie = np.zeros(n), np.zeros(n), np.zeros(n)
         for t in range(T):
-            I = base["avail2"][t]
+            avail_t = base["avail2"][t]
             y11 = self._run(d, (t, 1, 1))[outcome]
             y10 = self._run(d, (t, 1, 0))[outcome]
             y00 = self._run(d, (t, 0, 0))[outcome]
-            dcee += I * (y11 - y00)
-            nde += I * (y10 - y00)
-            nie += I * (y11 - y10)
+            dcee += avail_t * (y11 - y00)
+            nde += avail_t * (y10 - y00)
+            nie += avail_t * (y11 - y10)
         rows = []
         for name, per in (("DCEE", dcee), ("NDEE", nde), ("NIEE", nie)):
             per = per / T  # participant's average over its decision points

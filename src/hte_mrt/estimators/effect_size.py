@@ -31,7 +31,6 @@ rows, which is what both MRTAnalysis versions compute.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from formulaic import model_matrix
 
 from hte_mrt._contract import check_conf_level
@@ -209,7 +208,7 @@ def effect_size(
     >>> sim = hm.MRTSimulation(n_participants=40, n_decisions=30, endogenous=False)
     >>> res = hm.effect_size(sim.mrt_data(seed=1), n_boot=50, seed=1, progress=False)
     >>> res
-    <EffectSizeResult: standardized proximal effect over time, 30 decision points, 50 bootstrap replicates>
+    <EffectSizeResult: standardized effect over time, 30 decision points, 50 replicates>
     >>> res.table().columns.tolist()
     ['t', 'estimate', 'se', 'lcl', 'ucl', 'raw_effect', 'scale']
     """
@@ -243,6 +242,13 @@ def effect_size(
     tvals = data.frame[tcol].to_numpy()
     times = np.unique(tvals)
     groups = [np.flatnonzero(tvals == tv) for tv in times]
+    q = min(len(times), int(np.floor(len(times) * span + 1e-5)))
+    if smooth and q < degree + 1:
+        raise DesignError(
+            f"span={span:g} keeps {q} of {len(times)} decision points in each LOESS window, "
+            f"fewer than degree + 1 = {degree + 1}; use a larger span (e.g. 0.5), a lower "
+            "degree, or smooth=False."
+        )
     bad = [tv.item() if hasattr(tv, "item") else tv for tv, rows in zip(times, groups, strict=True)
            if min(((a[rows] == arm) & avail[rows]).sum() for arm in (0, 1)) < 2]  # fmt: skip
     if bad:
@@ -285,8 +291,14 @@ def effect_size(
         boot=boot,
         conf_level=level,
         seed=seed if isinstance(seed, int) or seed is None else None,
-        settings={"controls": controls, "smooth": smooth, "span": span, "degree": degree,
-                  "n_participants": n, "outcome": data.roles.outcome},  # fmt: skip
+        settings={
+            "controls": controls,
+            "smooth": smooth,
+            "span": span,
+            "degree": degree,
+            "n_participants": n,
+            "outcome": data.roles.outcome,
+        },
     )
 
 

@@ -57,7 +57,7 @@ class EffectSizeResult(Result):
     seed: int | None = None
     settings: dict = field(default_factory=dict)
 
-    _kind: ClassVar[str] = "standardized proximal effect over time"
+    _kind: ClassVar[str] = "standardized effect over time"
     _format: ClassVar[str] = "hte_mrt.EffectSizeResult/1"
 
     @property
@@ -93,8 +93,11 @@ class EffectSizeResult(Result):
             "participants": st.get("n_participants", ""),
             "decision points": len(self.times),
             "bootstrap replicates": self.n_boot,
-            "smoothing": (f"LOESS span {st.get('span')}, degree {st.get('degree')}"
-                          if st.get("smooth", True) else "none"),  # fmt: skip
+            "smoothing": (
+                f"LOESS span {st.get('span')}, degree {st.get('degree')}"
+                if st.get("smooth", True)
+                else "none"
+            ),
             "controls": st.get("controls", "~ 1"),
         }
         notes = [
@@ -104,7 +107,7 @@ class EffectSizeResult(Result):
         return f"Standardized proximal effect of {st.get('outcome', 'the outcome')}", info, notes
 
     def _repr_extra(self) -> str:
-        return f"{len(self.times)} decision points, {self.n_boot} bootstrap replicates"
+        return f"{len(self.times)} decision points, {self.n_boot} replicates"
 
     # ------------------------------------------------------------------ figure
     def plot(self, ax: Any = None, truth: Any = None, conf_level: float | None = None) -> Any:
