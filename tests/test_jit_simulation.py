@@ -125,3 +125,11 @@ def test_bad_arguments_are_named(kwargs, match):
 def test_distal_truth_outcome_is_checked():
     with pytest.raises(hm.DesignError, match="outcome"):
         JITSimulation().distal_truth(outcome="steps")
+
+
+def test_truth_table_lists_every_hypothesis():
+    tab = JITSimulation().truth(n_participants=40, seed=1)
+    assert sorted(tab.hypothesis.unique()) == ["H1", "H2", "H3", "H4", "H5"]
+    assert list(tab.columns) == ["hypothesis", "decision", "outcome", "level", "stage", "effect",
+                                 "estimate", "se"]  # fmt: skip
+    assert set(tab.loc[tab.hypothesis == "H5", "effect"]) == {"DCEE", "NDEE", "NIEE"}

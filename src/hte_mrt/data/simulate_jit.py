@@ -476,6 +476,20 @@ class JITSimulation:
         out.insert(2, "outcome", outcome)
         return out
 
+    def truth(
+        self, n_participants: int = 2000, seed: SeedLike = 0, outcome: str = "total_pa"
+    ) -> pd.DataFrame:
+        """Every hypothesis' known effect in one table: :meth:`proximal_truth` (H1 to H4, the
+        stage-marginal ones over ``n_participants`` simulated participants) and
+        :meth:`distal_truth` (H5 on ``outcome``). Columns hypothesis, decision, outcome, level,
+        stage, effect, estimate, se."""
+        prox = self.proximal_truth(n_participants=n_participants, seed=seed)
+        prox.insert(5, "effect", "CEE (log1p scale)")
+        dist = self.distal_truth(outcome=outcome, n_participants=n_participants, seed=seed)
+        dist = dist.assign(decision="social", level="social", stage="all")
+        cols = ["hypothesis", "decision", "outcome", "level", "stage", "effect", "estimate", "se"]
+        return pd.concat([prox[cols], dist[cols]], ignore_index=True)
+
 
 def _row_mean(eff: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> tuple[float, float]:
     """Mean of ``eff`` over masked (decision x participant) cells, and its SE as a ratio
