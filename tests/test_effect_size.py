@@ -13,7 +13,7 @@ import pytest
 
 import hte_mrt as hm
 from hte_mrt.estimators.effect_size import effect_size, loess
-from hte_mrt.results.effect_size import EffectSizeResult
+from hte_mrt.results.effect_size import EffectSizeResult, boot_percentile
 
 
 def test_loess_is_clevelands_local_linear_smoother():
@@ -94,8 +94,8 @@ def test_bootstrap_intervals_cover_and_are_seeded(tmp_path):
     # the 80% interval lies inside the 95% one
     narrow = a.table(conf_level=0.8)
     assert (narrow.lcl >= tab.lcl - 1e-12).all() and (narrow.ucl <= tab.ucl + 1e-12).all()
-    # percentile intervals: bounds are the replicates' quantiles
-    np.testing.assert_allclose(tab.lcl, np.quantile(a.boot, 0.025, axis=0))
+    # percentile intervals as R's boot.ci(type="perc"): order statistics of the replicates
+    np.testing.assert_allclose(tab.lcl, boot_percentile(a.boot, 0.025))
     path = a.to_netcdf(tmp_path / "es.nc")
     back = EffectSizeResult.from_netcdf(path)
     pd.testing.assert_frame_equal(back.table(), tab)
@@ -145,3 +145,22 @@ def test_a_decision_point_without_treated_rows_is_named():
                       availability="avail")  # fmt: skip
     with pytest.raises(hm.DataError, match=r"\[3\].*'t'"):
         effect_size(data, n_boot=0, progress=False)
+
+
+def test_boot_percentile_is_rs_norm_inter():
+    """R's boot:::norm.inter: with R = 999 and alpha = 0.025 the rank (R + 1) alpha = 25 is an
+    integer, so the bound is the 25th order statistic; with R = 1000 the rank 25.025 lies
+    between the 25th and 26th, interpolated on the normal scale (by hand below); ranks outside
+    1..R give the extreme order statistics."""
+    from scipy.stats import norm
+
+    x = np.arange(1.0, 1000.0)  # 999 replicates 1..999 (shuffled: order must not matter)
+    rng = np.random.default_rng(1)
+    assert boot_percentile(rng.permutation(x)[:, None], 0.025)[0] == 25.0
+    y = np.arange(1.0, 1001.0)
+    z, z25, z26 = norm.ppf(0.025), norm.ppf(25 / 1001), norm.ppf(26 / 1001)
+    want = 25 + (z - z25) / (z26 - z25)
+    assert boot_percentile(y[:, None], 0.025)[0] == pytest.approx(want, abs=1e-12)
+    assert 25 < want < 26
+    assert boot_percentile(np.arange(1.0, 11.0)[:, None], 0.025)[0] == 1.0  # rank 0.275
+    assert boot_percentile(np.array([[1.0], [np.nan], [3.0]]), 0.99)[0] == 3.0

@@ -19,9 +19,9 @@ At each decision point t (each distinct value of the time column):
    d(t) = b~(t) / s~(t).
 
 Intervals: participants are resampled with replacement ``n_boot`` times and the whole
-computation repeated; equal-tailed percentile intervals at ``conf_level``, as R's
-``boot.ci(type = "perc")`` (R interpolates its order statistics on the normal scale; NumPy's
-linear quantile differs from it in the third decimal of a bound with 1,000 replicates).
+computation repeated; equal-tailed percentile intervals at ``conf_level`` computed exactly as
+R's ``boot.ci(type = "perc")`` (order statistic of rank (R + 1) alpha, interpolated on the
+normal-quantile scale). The replicates themselves differ from R's (different random numbers).
 
 With a constant randomization probability the weights are constant within arm, so s_a is the
 plain sample sd and b(t) (without controls) the plain difference in means among available

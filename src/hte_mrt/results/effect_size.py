@@ -15,6 +15,34 @@ from hte_mrt.data.checks import check_path
 from hte_mrt.errors import DesignError
 
 
+def boot_percentile(draws: np.ndarray, prob: float) -> np.ndarray:
+    """R ``boot.ci(type = "perc")`` bounds, column by column: the order statistic of rank
+    (R + 1) prob among the R finite replicates, interpolated on the normal-quantile scale when
+    that rank is not an integer (``boot:::norm.inter``; the extreme order statistic when the
+    rank falls outside 1..R)."""
+    from scipy.stats import norm
+
+    draws = np.atleast_2d(np.asarray(draws, dtype=float))
+    out = np.full(draws.shape[1], np.nan)
+    for j in range(draws.shape[1]):
+        t = np.sort(draws[np.isfinite(draws[:, j]), j])
+        R = t.shape[0]
+        if R == 0:
+            continue
+        rk = (R + 1) * prob
+        k = int(np.trunc(rk))
+        if k <= 0:
+            out[j] = t[0]
+        elif k >= R:
+            out[j] = t[-1]
+        elif np.isclose(k, rk, rtol=0, atol=1e-9):
+            out[j] = t[k - 1]
+        else:
+            z, zk, zk1 = norm.ppf(prob), norm.ppf(k / (R + 1)), norm.ppf((k + 1) / (R + 1))
+            out[j] = t[k - 1] + (z - zk) / (zk1 - zk) * (t[k] - t[k - 1])
+    return out
+
+
 @dataclass(eq=False, repr=False)
 class EffectSizeResult(Result):
     r"""Standardized proximal effect d(t) per decision point (from :func:`hm.effect_size
@@ -22,7 +50,8 @@ class EffectSizeResult(Result):
 
     ``table(conf_level=None)`` has one row per decision point: the time column, ``estimate``
     (d(t) = b~(t) / s~(t)), ``se`` (sd of the bootstrap replicates), ``lcl`` / ``ucl``
-    (equal-tailed percentile interval of the replicates at ``conf_level``), ``raw_effect``
+    (equal-tailed percentile interval of the replicates at ``conf_level``, computed as R's
+    ``boot.ci(type = "perc")``: :func:`boot_percentile`), ``raw_effect``
     (the smoothed effect b~(t) on the outcome's scale) and ``scale`` (the smoothed pooled sd
     s~(t)). Without bootstrap replicates se, lcl and ucl are empty.
 
@@ -72,7 +101,7 @@ class EffectSizeResult(Result):
             b = self.boot
             with np.errstate(invalid="ignore"):
                 se = np.nanstd(b, axis=0, ddof=1)
-            lcl, ucl = np.nanquantile(b, lo, axis=0), np.nanquantile(b, hi, axis=0)
+            lcl, ucl = boot_percentile(b, lo), boot_percentile(b, hi)
         else:
             se = lcl = ucl = np.full(T, np.nan)
         return pd.DataFrame(
