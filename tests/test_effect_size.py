@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import hte_mrt as hm
-from hte_mrt.estimators.effect_size import effect_size, loess
+from hte_mrt.estimators.effect_size import effect_size, loess, loess_matrix
 from hte_mrt.results.effect_size import EffectSizeResult, boot_percentile
 
 
@@ -25,6 +25,8 @@ def test_loess_is_clevelands_local_linear_smoother():
         y = np.sin(x / 5) + rng.normal(size=n)
         ref = lowess(y, x, frac=span, it=0, return_sorted=False)
         np.testing.assert_allclose(loess(x, y, span, 1), ref, atol=1e-10)
+        # the smoother matrix the bootstrap uses is the same linear map
+        np.testing.assert_allclose(loess_matrix(x, span, 1) @ y, ref, atol=1e-10)
     # a local linear smoother reproduces a line exactly; a missing value is left out of the fit
     x = np.arange(1.0, 31)
     y = 2 - 0.1 * x

@@ -80,6 +80,14 @@ def loess(
     return out
 
 
+def loess_matrix(x: np.ndarray, span: float = 0.25, degree: int = 1) -> np.ndarray:
+    """The LOESS smoother as a matrix L: ``loess(x, y, span, degree) == L @ y`` for every y
+    without missing values (LOESS is linear in y), so many series are smoothed at once."""
+    x = np.asarray(x, dtype=float)
+    eye = np.eye(x.shape[0])
+    return np.column_stack([loess(x, eye[:, j], span, degree) for j in range(x.shape[0])])
+
+
 def _controls_matrix(data: MRTData, controls: str) -> np.ndarray:
     if not isinstance(controls, str) or not controls.strip().startswith("~"):
         raise FormulaError(
@@ -117,14 +125,12 @@ def _series(
         XtX = np.einsum("br,ri,rj->bij", cw, X, X)
         Xty = np.einsum("br,ri,r->bi", cw, X, yy)
         with np.errstate(invalid="ignore", divide="ignore"):
-            for r in range(B):
-                try:
-                    sol = np.linalg.solve(XtX[r], Xty[r])
-                    b[r, k] = sol[1]
-                except np.linalg.LinAlgError:
-                    sol = np.linalg.lstsq(XtX[r], Xty[r], rcond=None)[0]
-                    rank = np.linalg.matrix_rank(XtX[r])
-                    b[r, k] = sol[1] if rank == X.shape[1] else np.nan
+            try:  # all replicates at once; a singular one (e.g. no treated row) one by one
+                b[:, k] = np.linalg.solve(XtX, Xty[..., None])[:, 1, 0]
+            except np.linalg.LinAlgError:
+                for r in range(B):
+                    if np.linalg.matrix_rank(XtX[r]) == X.shape[1]:
+                        b[r, k] = np.linalg.solve(XtX[r], Xty[r])[1]
             num, den = np.zeros(B), np.zeros(B)
             for arm in (0, 1):
                 m = (aa == arm) & (ww > 0)
@@ -260,15 +266,26 @@ def effect_size(
     ids = data.id_codes
     n = data.n_participants
 
+    tx = times.astype(float)
+    L = loess_matrix(tx, span, degree) if smooth else np.eye(len(times))
+
     def curve(b: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Smoothed effect and scale of series (replicates x times) and their ratio."""
+        b, s = np.atleast_2d(b).copy(), np.atleast_2d(s).copy()
         if smooth:
-            tx = times.astype(float)
-            b = loess(tx, b, span, degree)
-            s = loess(tx, s, span, degree)
-        return b / s, b, s
+            ok = np.isfinite(b).all(axis=1) & np.isfinite(s).all(axis=1)
+            for arr in (b, s):
+                bad = arr[~ok]
+                arr[ok] = arr[ok] @ L.T
+                for r, row in zip(np.flatnonzero(~ok), bad, strict=True):
+                    arr[r] = loess(tx, row, span, degree)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = b / s
+        d[~np.isfinite(d)] = np.nan  # a replicate without spread at some decision point
+        return d, b, s
 
     b0, s0 = _series(y, a, w, Z, groups, np.ones((1, len(y))))
-    est, raw, scale = curve(b0[0], s0[0])
+    est, raw, scale = (v[0] for v in curve(b0, s0))
     boot = np.empty((n_boot, len(times)))
     if n_boot:
         rng = np.random.default_rng(seed)
@@ -278,8 +295,7 @@ def effect_size(
             m = min(chunk, n_boot - start)
             cnt = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(m)])
             bb, ss = _series(y, a, w, Z, groups, cnt[:, ids].astype(float))
-            for r in range(m):
-                boot[start + r] = curve(bb[r], ss[r])[0]
+            boot[start : start + m] = curve(bb, ss)[0]
             bar.update(m)
         bar.close()
     return EffectSizeResult(
@@ -302,4 +318,4 @@ def effect_size(
     )
 
 
-__all__ = ["effect_size", "loess"]
+__all__ = ["effect_size", "loess", "loess_matrix"]
