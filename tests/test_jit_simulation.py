@@ -104,6 +104,10 @@ def test_h5_truth_is_a_decomposition_and_reproducible():
     # without any path from social feedback to activity the distal effects vanish
     null = JITSimulation(pa_social=0.0, pa_direct=0.0).distal_truth(n_participants=50, seed=2)
     np.testing.assert_allclose(null.estimate, 0.0, atol=1e-9)
+    # a goal message acts only directly when feedback-feature use does not move activity
+    goal = JITSimulation(pa_feedback=0.0).distal_truth(n_participants=50, seed=2, decision="goal")
+    goal = goal.set_index("effect").estimate
+    assert goal["NIEE"] == pytest.approx(0.0, abs=1e-9) and goal["NDEE"] > 0
 
 
 @pytest.mark.parametrize(
@@ -132,4 +136,5 @@ def test_truth_table_lists_every_hypothesis():
     assert sorted(tab.hypothesis.unique()) == ["H1", "H2", "H3", "H4", "H5"]
     assert list(tab.columns) == ["hypothesis", "decision", "outcome", "level", "stage", "effect",
                                  "estimate", "se"]  # fmt: skip
-    assert set(tab.loc[tab.hypothesis == "H5", "effect"]) == {"DCEE", "NDEE", "NIEE"}
+    h5 = tab[tab.hypothesis == "H5"]
+    assert set(h5.effect) == {"DCEE", "NDEE", "NIEE"} and set(h5.decision) == {"social", "goal"}

@@ -60,10 +60,11 @@ E[L(a) - L(0) | stage, I = 1] = (1 - p_0) effect_{a,s}: exact, because the treat
 additively and independently of the use indicator (``base_s + effect_{a,s} >= 0`` is required
 so that L >= 0). The stage-marginal effects (moderators ``"~ 1"``) average these over the
 stage distribution of available decision points, which the endogenous stage makes a Monte Carlo
-quantity. H5 (social feedback on total activity) is the DCEE and its NDEE / NIEE through
-social-feature use, as :class:`~hte_mrt.data.simulate_distal.DistalSimulation` defines them,
-computed by brute force from potential outcomes (common random numbers, each decision's
-treatment set in turn, future decisions at the policy) with Monte Carlo standard errors.
+quantity. H5 (social feedback, or a goal message, on total activity) is the DCEE and its NDEE /
+NIEE through the feature use the treatment targets, as
+:class:`~hte_mrt.data.simulate_distal.DistalSimulation` defines them, computed by brute
+force from potential outcomes (common random numbers, each decision's treatment set in turn,
+future decisions at the policy) with Monte Carlo standard errors.
 """
 
 from __future__ import annotations
@@ -138,9 +139,10 @@ class JITSimulation:
         Upper bounds of the participant engagement term u_i and of the noise (Beta-shaped).
     pa_mu, sd_pa_participant, sd_pa
         Log-activity intercept (per block), participant and block sd of log activity.
-    pa_feedback, pa_social, pa_direct
-        Effects on log activity of feedback-feature use, social-feature use (the mediator of
-        H5) and of social feedback directly.
+    pa_feedback, pa_social, pa_direct, pa_goal_direct
+        Effects on log activity (in the decision's block) of feedback-feature use,
+        social-feature use (the mediators of H5), and of social feedback and of a goal message
+        directly.
 
     Examples
     --------
@@ -181,6 +183,7 @@ class JITSimulation:
     pa_feedback: float = 0.1
     pa_social: float = 0.2
     pa_direct: float = 0.05
+    pa_goal_direct: float = 0.05
 
     def __post_init__(self) -> None:
         c = "JITSimulation"
@@ -211,7 +214,7 @@ class JITSimulation:
         chk("num", "p_no_use", self.p_no_use, low=0.0, high=1.0, low_open=False)
         for name in ("use_participant", "use_noise", "sd_pa_participant", "sd_pa"):
             chk("num", name, getattr(self, name), low=0.0, low_open=False)
-        for name in ("pa_mu", "pa_feedback", "pa_social", "pa_direct"):
+        for name in ("pa_mu", "pa_feedback", "pa_social", "pa_direct", "pa_goal_direct"):
             chk("num", name, getattr(self, name))
         if not isinstance(self.goal_effect, Mapping) or set(self.goal_effect) != {
             "subgoal",
@@ -268,16 +271,20 @@ class JITSimulation:
             "use2": rng.random((T, n)),
             "eps2": self.use_noise * rng.beta(2.0, 4.0, (T, n)),
             "e_pa": rng.standard_normal((T, n)),
+            "u_msg1": rng.random((D, n)),  # message type when a message is forced (H5, goal)
         }
 
     def _run(
         self,
         d: dict[str, np.ndarray],
         force_social: tuple[int, int, int] | None = None,
+        force_goal: tuple[int, int, int] | None = None,
     ) -> dict[str, np.ndarray]:
         """One trial from the draws. ``force_social=(t, a, a_m)``: at type-2 decision t set the
         social feedback to a and draw the social-feature use (the mediator) as under a_m (where
-        the decision is available)."""
+        the decision is available). ``force_goal=(day, a, a_m)``: the same for the day's goal
+        feedback, a = 1 meaning a message (subgoal or overall in the policy's proportions) and 0
+        none, the feedback-feature use drawn as under a_m."""
         n = d["z_goal"].shape[0]
         D, T = int(self.n_days), self.n_decisions
         goal = self.weekly_goal * np.exp(0.2 * d["z_goal"])
@@ -301,12 +308,20 @@ class JITSimulation:
                 t = BLOCKS * day + b
                 stage = _stage_code(cum / goal)
                 LF = np.zeros(n)
+                direct1 = np.zeros(n)
                 if b == 0:  # type-1 decision: goal feedback
                     av1 = (~reached) & (d["u_avail1"][day] < self.availability_goal)
                     ut = d["u_treat1"][day]
                     lev = np.where(ut < pg[0], 0, np.where(ut < pg[1], 1, 2)) * av1
+                    lev_m = lev
+                    if force_goal is not None and force_goal[0] == day:
+                        share = self.prob_goal[1] / (self.prob_goal[1] + self.prob_goal[2])
+                        msg = np.where(d["u_msg1"][day] < share, 1, 2)
+                        lev = msg * bool(force_goal[1]) * av1
+                        lev_m = msg * bool(force_goal[2]) * av1
                     use = d["use1"][day] >= self.p_no_use
-                    LF = use * (fb_base[stage] + eff_goal[lev, stage] + u + d["eps1"][day])
+                    LF = use * (fb_base[stage] + eff_goal[lev_m, stage] + u + d["eps1"][day])
+                    direct1 = self.pa_goal_direct * (lev > 0)
                     out["avail1"][day], out["stage1"][day] = av1, stage
                     out["reached1"][day], out["level1"][day], out["L1"][day] = reached, lev, LF
                 av2 = (~reached) & (d["u_avail2"][t] < self.availability)
@@ -318,7 +333,8 @@ class JITSimulation:
                 use = d["use2"][t] >= self.p_no_use
                 LS = use * (so_base[stage] + eff_soc[stage] * a_m + u + d["eps2"][t])
                 pa = np.exp(self.pa_mu + v + self.pa_feedback * LF + self.pa_social * LS
-                            + self.pa_direct * a2 + self.sd_pa * d["e_pa"][t])  # fmt: skip
+                            + self.pa_direct * a2 + direct1
+                            + self.sd_pa * d["e_pa"][t])  # fmt: skip
                 out["avail2"][t], out["stage2"][t], out["reached2"][t] = av2, stage, reached
                 out["A2"][t], out["L2"][t], out["P"][t] = a2, LS, pa
                 cum += pa
@@ -437,33 +453,47 @@ class JITSimulation:
         return out.sort_values(["hypothesis", "level"], kind="stable").reset_index(drop=True)
 
     def distal_truth(
-        self, outcome: str = "total_pa", n_participants: int = 2000, seed: SeedLike = 0
+        self,
+        outcome: str = "total_pa",
+        n_participants: int = 2000,
+        seed: SeedLike = 0,
+        decision: str = "social",
     ) -> pd.DataFrame:
-        """H5: the DCEE of social feedback on the distal outcome and its NDEE / NIEE through
-        social-feature use (``social_use_log``), by brute force from potential outcomes.
+        """H5: the DCEE of a decision type's treatment on the distal outcome and its NDEE / NIEE
+        through the feature use it targets, by brute force from potential outcomes.
 
-        For every type-2 decision t the trial of ``n_participants`` simulated participants is
-        rerun (common random numbers) with social feedback set to 1 and 0, and with the
-        mediator drawn as under the other arm; I_t times the differences are averaged over all
-        rows, which is what ``dcee(moderators="~ 1")`` and ``mcee(effect="~ 1")`` target.
-        ``outcome``: ``"total_pa"`` (minutes) or ``"goal_weeks"``. Returns ``effect`` (DCEE,
-        NDEE, NIEE), ``estimate`` and ``se`` (Monte Carlo, over participants).
+        ``decision="social"``: social feedback, mediator ``social_use_log``. ``"goal"``: a goal
+        message (subgoal or overall, in the randomization's proportions) against none, mediator
+        ``feedback_use_log``; the estimators see it as the binary treatment
+        ``goal_feedback != "none"`` with probability 2/3. For every decision point of that type
+        the trial of ``n_participants`` simulated participants is rerun (common random numbers)
+        with the treatment set to 1 and 0, and with the mediator drawn as under the other arm;
+        I_t times the differences are averaged over all rows, which is what
+        ``dcee(moderators="~ 1")`` and ``mcee(effect="~ 1")`` target. ``outcome``:
+        ``"total_pa"`` (minutes) or ``"goal_weeks"``. Returns ``effect`` (DCEE, NDEE, NIEE),
+        ``estimate`` and ``se`` (Monte Carlo, over participants).
         """
         if outcome not in ("total_pa", "goal_weeks"):
             raise DesignError(
                 f"JITSimulation.distal_truth: outcome must be 'total_pa' or 'goal_weeks', got "
                 f"{outcome!r}."
             )
+        if decision not in ("social", "goal"):
+            raise DesignError(
+                f"JITSimulation.distal_truth: decision must be 'social' or 'goal', got "
+                f"{decision!r}."
+            )
         n = check_int("n_participants", n_participants, 2)
-        T = self.n_decisions
+        T = self.n_decisions if decision == "social" else int(self.n_days)
+        key = "force_social" if decision == "social" else "force_goal"
         d = self._draws(n, seed)
         base = self._run(d)
         dcee, nde, nie = np.zeros(n), np.zeros(n), np.zeros(n)
         for t in range(T):
-            avail_t = base["avail2"][t]
-            y11 = self._run(d, (t, 1, 1))[outcome]
-            y10 = self._run(d, (t, 1, 0))[outcome]
-            y00 = self._run(d, (t, 0, 0))[outcome]
+            avail_t = base["avail2" if decision == "social" else "avail1"][t]
+            y11 = self._run(d, **{key: (t, 1, 1)})[outcome]
+            y10 = self._run(d, **{key: (t, 1, 0)})[outcome]
+            y00 = self._run(d, **{key: (t, 0, 0)})[outcome]
             dcee += avail_t * (y11 - y00)
             nde += avail_t * (y10 - y00)
             nie += avail_t * (y11 - y10)
@@ -473,7 +503,8 @@ class JITSimulation:
             rows.append((name, per.mean(), per.std(ddof=1) / np.sqrt(n)))
         out = pd.DataFrame(rows, columns=["effect", "estimate", "se"])
         out.insert(0, "hypothesis", "H5")
-        out.insert(2, "outcome", outcome)
+        out.insert(1, "decision", decision)
+        out.insert(3, "outcome", outcome)
         return out
 
     def truth(
@@ -485,8 +516,17 @@ class JITSimulation:
         stage, effect, estimate, se."""
         prox = self.proximal_truth(n_participants=n_participants, seed=seed)
         prox.insert(5, "effect", "CEE (log1p scale)")
-        dist = self.distal_truth(outcome=outcome, n_participants=n_participants, seed=seed)
-        dist = dist.assign(decision="social", level="social", stage="all")
+        dist = pd.concat(
+            [
+                self.distal_truth(outcome, n_participants, seed, decision="social").assign(
+                    level="social"
+                ),
+                self.distal_truth(outcome, n_participants, seed, decision="goal").assign(
+                    level="any message"
+                ),
+            ],
+            ignore_index=True,
+        ).assign(stage="all")
         cols = ["hypothesis", "decision", "outcome", "level", "stage", "effect", "estimate", "se"]
         return pd.concat([prox[cols], dist[cols]], ignore_index=True)
 
