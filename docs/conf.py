@@ -121,7 +121,16 @@ def _copy_notebooks() -> None:
 
 # -- the API reference: one page per name in hte_mrt.__all__, grouped ---------------------------
 API_GROUPS = {
-    "Data": ["MRTData", "CRTData", "load_dataset", "MRTSimulation", "CRTSimulation"],
+    "Data": [
+        "MRTData",
+        "CRTData",
+        "load_dataset",
+        "MRTSimulation",
+        "CRTSimulation",
+        "DistalSimulation",
+        "MediationSimulation",
+        "JITSimulation",
+    ],
     "Estimands and MRT estimators": [
         "ExcursionEffect",
         "wcls",
@@ -132,6 +141,7 @@ API_GROUPS = {
         "bayesian_bootstrap",
         "BayesMRT",
         "crosscheck",
+        "effect_size",
     ],
     "CRT heterogeneity (CATE learners)": [
         "cate",
@@ -147,7 +157,7 @@ API_GROUPS = {
         "EconMLCausalForest",
         "LinearInteraction",
     ],
-    "Results": ["ExcursionResult", "BayesResult", "CATEResult"],
+    "Results": ["ExcursionResult", "BayesResult", "CATEResult", "EffectSizeResult"],
     "Designing an MRT": [
         "mrt_sample_size",
         "mrt_power",

@@ -780,6 +780,33 @@ HELPER_CASES = [
          .simulate(seed="1"), DesignError, ["seed", "pass the number itself"]),
 ]  # fmt: skip
 
+# issue 20: the standardized effect size and the distal / mediation / JIT simulators
+SIM_CASES = [
+    Case("effect-size-not-data", lambda c: hm.effect_size(c.frame, n_boot=0, progress=False),
+         DataError, ["MRTData", "wrap the frame"]),
+    Case("effect-size-categorical", lambda c: hm.effect_size(
+        mrt(c, treatment="arm", prob=None, levels={"none": 0.5, "walk": 0.5}), n_boot=0,
+        progress=False), DataError, ["binary treatment", "'arm'", "Recode"]),
+    Case("effect-size-span", lambda c: hm.effect_size(c.data, span=0.01, n_boot=0,
+         progress=False), DesignError, ["span=0.01", "larger span"]),
+    Case("effect-size-controls", lambda c: hm.effect_size(c.data, controls="~ nope", n_boot=0,
+         progress=False), FormulaError, ["controls", "Name columns"]),
+    Case("effect-size-n-boot", lambda c: hm.effect_size(c.data, n_boot=1.5, progress=False),
+         DesignError, ["n_boot", "whole number"]),
+    Case("distal-sim-effect", lambda c: hm.DistalSimulation(effect=(1.0,)), DesignError,
+         ["effect", r"\(gamma0, gamma1\)"]),
+    Case("distal-sim-truth-formula", lambda c: hm.DistalSimulation().truth("~ S + Z"),
+         DesignError, ["moderators", "monte_carlo_truth"]),
+    Case("mediation-sim-effect-formula", lambda c: hm.MediationSimulation().truth("dp"),
+         DesignError, ["effect", "one-sided formula"]),
+    Case("jit-prob-goal-sum", lambda c: hm.JITSimulation(prob_goal=(0.33, 0.33, 0.33)),
+         DesignError, ["prob_goal", "sum to 1", "1/3"]),
+    Case("jit-use-window", lambda c: hm.JITSimulation(use_noise=5.0), DesignError,
+         ["use_noise", r"log\(61\)"]),
+    Case("jit-distal-outcome", lambda c: hm.JITSimulation().distal_truth(outcome="steps"),
+         DesignError, ["outcome", "'total_pa' or 'goal_weeks'"]),
+]  # fmt: skip
+
 ALL_CASES = (
     DATA_CASES
     + WCLS_CASES
@@ -793,6 +820,7 @@ ALL_CASES = (
     + BAYES_RESULT_CASES
     + NETCDF_CASES
     + HELPER_CASES
+    + SIM_CASES
 )
 
 

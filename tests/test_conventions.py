@@ -137,6 +137,9 @@ def test_frequentist_tables_use_the_conventional_columns(heartsteps, tmp_path):
                                  progress=False)  # fmt: skip
     _check(boot, "bayesian_bootstrap", tmp_path)
     _check(hm.crosscheck(hm.wcls(heartsteps, "~ 1", "~ jbsteps30pre_log"), boot), "crosscheck")
+    sim = hm.MRTSimulation(n_participants=30, n_decisions=20, endogenous=False)
+    es = hm.effect_size(sim.mrt_data(seed=1), n_boot=20, seed=1, progress=False)
+    _check(es, "effect_size", tmp_path)
 
 
 def test_bayesian_tables_use_the_conventional_columns(tmp_path):
@@ -184,6 +187,7 @@ def test_every_result_class_was_checked():
         "ExcursionResult", "JointTest", "RandomizationResult", "BootstrapResult", "CrossCheck",
         "BayesResult", "SampleSizeResult", "PowerResult", "MDEResult", "SimulatedPowerResult",
         "CATEResult", "CalibrationTest", "DistalResult", "DistalBootstrapResult",
+        "EffectSizeResult",
     }  # fmt: skip
     names = {q.rsplit(".", 1)[1] for q in _result_classes()}
     # checked elsewhere: AuditResult (tests/test_randomization_design.py), StudyResult

@@ -3,11 +3,12 @@
 Everything a user calls is reachable from ``import hte_mrt as hm``:
 
 * data: :class:`MRTData`, :class:`CRTData`, :func:`load_dataset`, the simulators
-  :class:`MRTSimulation` and :class:`CRTSimulation`;
+  :class:`MRTSimulation`, :class:`CRTSimulation`, :class:`DistalSimulation`,
+  :class:`MediationSimulation` and :class:`JITSimulation` (the Pieper et al. 2024 study);
 * estimands and estimators: :class:`ExcursionEffect` (one estimand, several estimators),
   :func:`wcls`, :func:`emee`, :func:`randomization_test`, :func:`bayesian_bootstrap`,
-  :class:`BayesMRT`, :func:`crosscheck`; distal and mediated effects :func:`dcee`,
-  :func:`mcee`; the CRT learners, :func:`cate` and :func:`calibration_test`;
+  :class:`BayesMRT`, :func:`crosscheck`, :func:`effect_size`; distal and mediated effects
+  :func:`dcee`, :func:`mcee`; the CRT learners, :func:`cate` and :func:`calibration_test`;
 * design: :func:`mrt_sample_size`, :func:`mrt_power`, :func:`power_table`,
   :func:`minimum_detectable_effect`, :func:`binary_sample_size`, :func:`binary_power`,
   :class:`Curve`, :class:`RandomizationDesign`, :func:`audit`, :func:`simulated_power`;
@@ -20,6 +21,8 @@ from hte_mrt.data import CRTData, MRTData
 from hte_mrt.data.datasets import load_dataset
 from hte_mrt.data.simulate import MRTSimulation
 from hte_mrt.data.simulate_crt import CRTSimulation
+from hte_mrt.data.simulate_distal import DistalSimulation, MediationSimulation
+from hte_mrt.data.simulate_jit import JITSimulation
 from hte_mrt.design import (
     Curve,
     RandomizationDesign,
@@ -45,6 +48,7 @@ from hte_mrt.estimands import ExcursionEffect
 from hte_mrt.estimators.bayes.model import BayesMRT
 from hte_mrt.estimators.bootstrap import bayesian_bootstrap
 from hte_mrt.estimators.distal import dcee, mcee
+from hte_mrt.estimators.effect_size import effect_size
 from hte_mrt.estimators.emee import emee
 from hte_mrt.estimators.learners import (
     BARTMixed,
@@ -70,6 +74,7 @@ from hte_mrt.results.bootstrap import BootstrapResult
 from hte_mrt.results.cate import CATEResult
 from hte_mrt.results.crosscheck import crosscheck
 from hte_mrt.results.distal import DistalBootstrapResult, DistalResult
+from hte_mrt.results.effect_size import EffectSizeResult
 from hte_mrt.results.frequentist import ExcursionResult
 from hte_mrt.studies import heterogeneity_power, simulated_power
 
@@ -92,15 +97,19 @@ __all__ = [
     "DesignError",
     "DistalBootstrapResult",
     "DistalResult",
+    "DistalSimulation",
     "EconMLCausalForest",
+    "EffectSizeResult",
     "ExcursionEffect",
     "ExcursionResult",
     "GPBoostLearner",
     "HteMrtError",
     "HteMrtWarning",
+    "JITSimulation",
     "LinearInteraction",
     "MRTData",
     "MRTSimulation",
+    "MediationSimulation",
     "MixedEffectsHistGB",
     "MixedEffectsRandomForest",
     "PlanError",
@@ -115,6 +124,7 @@ __all__ = [
     "cate",
     "crosscheck",
     "dcee",
+    "effect_size",
     "emee",
     "heterogeneity_power",
     "load_dataset",
