@@ -175,7 +175,7 @@ def _neg_hessian(post: HyperPosterior, u: np.ndarray, h: float = 1e-4) -> np.nda
 
 
 @dataclass
-class LaplaceResult:
+class LaplaceDraws:
     """Draws of the variance parameters (natural scale) and the mode search's outcome."""
 
     theta: np.ndarray  # (draws, dim)
@@ -184,12 +184,12 @@ class LaplaceResult:
     max_grad: float
 
 
-def sample(post: HyperPosterior, draws: int, rng: np.random.Generator) -> LaplaceResult:
+def sample(post: HyperPosterior, draws: int, rng: np.random.Generator) -> LaplaceDraws:
     """``draws`` parameter vectors from the Laplace approximation of ``post``."""
     u0, converged = _mode(post)
     max_grad = float(np.max(np.abs(post.logp_grad(u0)[1])))
     cov = np.linalg.inv(_neg_hessian(post, u0))
     U = rng.multivariate_normal(u0, cov, size=int(draws), method="eigh")
     U = np.clip(U, -30.0, 30.0)
-    return LaplaceResult(theta=np.exp(U), mode=np.exp(u0), converged=bool(converged),
+    return LaplaceDraws(theta=np.exp(U), mode=np.exp(u0), converged=bool(converged),
                          max_grad=max_grad)  # fmt: skip
