@@ -60,12 +60,50 @@ PEERS = {
 }
 
 
+def tassh_timing(reps: int) -> dict:
+    """Fit seconds at TASSH's size (641 patients, 32 centres): the package default
+    (``hm.cate``'s learner) and stochtree BCF at its package defaults, on the TASSH data,
+    alternating in one process after one warm-up fit each (numba / stochtree loading); medians.
+    Target (issue 19): the default no slower than BCF."""
+    import time
+
+    from hte_mrt.data.tassh import tassh
+    from hte_mrt.estimators.learners import DEFAULT_LEARNER, LEARNERS
+
+    data = tassh()
+    make = {
+        f"default ({DEFAULT_LEARNER})": lambda s: LEARNERS[DEFAULT_LEARNER](seed=s, progress=False),
+        "bcf_stochtree": lambda s: PEERS["bcf_stochtree"][0](**PEERS["bcf_stochtree"][1], seed=s),
+    }
+    times: dict[str, list[float]] = {k: [] for k in make}
+    for r in range(reps + 1):
+        for name, f in make.items():
+            t0 = time.perf_counter()
+            f(r).fit(data)
+            if r:  # r = 0: warm-up
+                times[name].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    names = list(med)
+    ratio = med[names[0]] / med[names[1]]
+    n, k = data.n_individuals, data.n_clusters
+    print(f"TASSH ({n} individuals, {k} clusters), median of {reps}:")
+    for k in names:
+        print(f"  {k:<20}{med[k]:8.2f} s")
+    print(f"  default / BCF = {ratio:.2f} ({'PASS' if ratio <= 1 else 'FAIL'}: target <= 1)")
+    return {"seconds_median": med, "ratio_default_to_bcf": ratio, "reps": reps}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 trial, no pymc-bart learners")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--tassh-only", action="store_true", help="only the TASSH timing section")
+    ap.add_argument("--tassh-reps", type=int, default=7)
     args = ap.parse_args(argv)
+    tassh = tassh_timing(args.tassh_reps)
+    if args.tassh_only:
+        return 0
     learners = {**OURS, **PEERS}
     reps = 1 if args.quick else args.reps
     if args.quick:
@@ -103,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "scenario": repr(CRTSimulation()),
         "learners": rows,
+        "tassh": tassh,
     }
     (OUT / "crt_learners.json").write_text(json.dumps(info, indent=1))
     import matplotlib

@@ -99,7 +99,13 @@ def one(name: str, spec: dict, rep: int, seed: np.random.SeedSequence) -> pd.Dat
 
 def summarize(raw: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     ok = raw[raw["error"].fillna("") == ""]
-    merged = ok.merge(truth[["term", "effect", "truth"]], on=["term", "effect"], how="left")
+    # mcee terms are named "direct:<term>" / "indirect:<term>"; the truth by the plain term
+    ok = ok.assign(base_term=ok["term"].str.replace(r"^(direct|indirect):", "", regex=True))
+    merged = ok.merge(
+        truth[["term", "effect", "truth"]].rename(columns={"term": "base_term"}),
+        on=["base_term", "effect"],
+        how="left",
+    )
     rows = []
     for (sc, eff, term), g in merged.groupby(["scenario", "effect", "term"], sort=False):
         R = len(g)
