@@ -81,7 +81,10 @@ BOOT = {
     "linear_boot": (LinearInteraction, dict(n_boot=200)),
     "gpboost_boot": (GPBoostLearner, dict(n_boot=200)),
 }
-BAYESIAN = ("bamm", "bart", "bcf_pymc")  # ours; bcf_stochtree is the peer
+# the package default since issue 19 (smooth tau, Laplace sampler), run apart on the same trials:
+# --learners bamm_default --out benchmarks/results/crt_study_default --paired-with ...
+DEFAULT = {"bamm_default": (BayesianAdditiveMixedModel, dict())}
+BAYESIAN = ("bamm", "bart", "bcf_pymc", "bamm_default")  # ours; bcf_stochtree is the peer
 PEERS = ("bcf_stochtree", "gpboost", "econml_cf")
 
 
@@ -258,7 +261,7 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    pool = {**LEARNERS, **SLOW, **BOOT}
+    pool = {**LEARNERS, **SLOW, **BOOT, **DEFAULT}
     if args.learners == "fast":
         learners = LEARNERS
     elif args.learners == "all":
