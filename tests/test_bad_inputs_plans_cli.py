@@ -681,7 +681,13 @@ def test_plan_given_as_a_number_is_a_plan_error(fn):
 
 def test_crt_plan_without_learners_is_valid(tmp_path):
     """No [learners] tables: the plan is valid and runs the package default learner alone."""
-    text = _edit("crt", ("[learners.bamm]\ndraws = 1000\nshrinkage = \"horseshoe\"\n"
-                         "smooth_tau = false\n\n[learners.linear]\nn_boot = 200\n", ""))
+    text = _edit(
+        "crt",
+        (
+            '[learners.bamm]\ndraws = 1000\nshrinkage = "horseshoe"\n'
+            "smooth_tau = false\n\n[learners.linear]\nn_boot = 200\n",
+            "",
+        ),
+    )
     assert "[learners" not in text
     validate(_write(tmp_path, text), check_data=False)
