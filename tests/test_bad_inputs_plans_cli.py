@@ -106,7 +106,39 @@ power = 0.8
 power_table = [30, 40]
 """
 
-BASES = {"mrt": MRT, "crt": CRT, "size": SIZE}
+#: the distal kinds (checked by the schema only: validate(check_data=False))
+DISTAL = (
+    BASE_MRT
+    + """
+[[estimands]]
+name = "distal"
+type = "distal"
+moderators = "~ study_day_nogap"
+controls = "~ jbsteps30pre_log"
+learner = "rf"
+cross_fit = 5
+curve = { variable = "study_day_nogap", from = 0, to = 41, points = 5 }
+data = { outcome = "steps_total" }
+
+[[estimands]]
+name = "mediation"
+type = "mediation"
+mediator = "jbsteps30_log"
+moderators = "~ 1"
+controls = "~ study_day_nogap"
+learner = "glm"
+data = { outcome = "steps_total" }
+
+[[estimands]]
+name = "size"
+type = "effect_size"
+controls = "~ jbsteps30pre_log"
+span = 0.25
+n_boot = 200
+"""
+)
+
+BASES = {"mrt": MRT, "crt": CRT, "size": SIZE, "distal": DISTAL}
 
 
 def _edit(base: str, *pairs: tuple[str, str]) -> str:
@@ -246,6 +278,50 @@ PLAN_CASES = [
      "data.missing", [r'one of "error", "drop", "indicator"']),
     ("mrt_estimand_in_crt", "crt", [('type = "cate"', 'type = "marginal"')],
      "estimands[cate].type", [r"an MRT estimand", r"a CRT plan", r"use type = 'cate'"]),
+    # the distal kinds: each with its own keys (learner, cross_fit, mediator, span, n_boot)
+    ("distal_learner_unknown", "distal", [('learner = "rf"', 'learner = "forest"')],
+     "estimands[distal].learner", [r'one of "lm", "glm", "gam", "rf", "gb"']),
+    ("distal_cross_fit_one", "distal", [("cross_fit = 5", "cross_fit = 1")],
+     "estimands[distal].cross_fit", [r"integer >= 2", r"got 1"]),
+    ("distal_cross_fit_bool", "distal", [("cross_fit = 5", "cross_fit = true")],
+     "estimands[distal].cross_fit", [r"integer >= 2", r"got True"]),
+    ("distal_cross_fit_quoted", "distal", [("cross_fit = 5", 'cross_fit = "5"')],
+     "estimands[distal].cross_fit", [r"write 5 without quotes"]),
+    ("distal_lag_key", "distal", [('learner = "rf"', 'learner = "rf"\nlag = 1')],
+     "estimands[distal].lag", [r"unknown key 'lag' in a \"distal\" estimand",
+                               r"allowed here: name, label, type, moderators"]),
+    ("distal_learner_typo_key", "distal", [('learner = "rf"', 'lerner = "rf"')],
+     "estimands[distal].lerner", [r"did you mean 'learner'"]),
+    ("distal_curve_without_moderator", "distal",
+     [('moderators = "~ study_day_nogap"\ncontrols = "~ jbsteps30pre_log"\nlearner',
+       'moderators = "~ 1"\ncontrols = "~ jbsteps30pre_log"\nlearner')],
+     "estimands[distal].curve", [r"a curve needs a moderator"]),
+    ("distal_outcome_override_number", "distal",
+     [('learner = "rf"\ncross_fit = 5\ncurve = { variable = "study_day_nogap", from = 0, '
+       'to = 41, points = 5 }\ndata = { outcome = "steps_total" }',
+       'learner = "rf"\ncross_fit = 5\ncurve = { variable = "study_day_nogap", from = 0, '
+       'to = 41, points = 5 }\ndata = { outcome = 3 }')],
+     "estimands[distal].data.outcome", [r"must be a text in quotes"]),
+    ("mediation_missing_mediator", "distal", [('mediator = "jbsteps30_log"\n', "")],
+     "estimands[mediation]", [r"a \"mediation\" estimand needs 'mediator'",
+                              r'add mediator = "m"']),
+    ("mediation_mediator_is_outcome", "distal",
+     [('mediator = "jbsteps30_log"', 'mediator = "steps_total"')],
+     "estimands[mediation].mediator", [r"also the estimand's outcome",
+                                       r'data = \{ outcome = "<distal column>" \}']),
+    ("mediation_learner_dict", "distal", [('learner = "glm"', 'learner = { q = "rf" }')],
+     "estimands[mediation].learner", [r'must be one of "lm", "glm"', r"got \{'q': 'rf'\}"]),
+    ("effect_size_span_zero", "distal", [("span = 0.25", "span = 0")],
+     "estimands[size].span", [r"a number > 0 and <= 1", r"got 0"]),
+    ("effect_size_n_boot_negative", "distal", [("n_boot = 200", "n_boot = -1")],
+     "estimands[size].n_boot", [r"non-negative integer"]),
+    ("effect_size_moderators", "distal", [("span = 0.25", 'span = 0.25\nmoderators = "~ day"')],
+     "estimands[size].moderators", [r"unknown key 'moderators' in an \"effect_size\" estimand",
+                                    r"allowed here: name, label, type, controls, smooth"]),
+    ("effect_size_smooth_string", "distal", [("span = 0.25", 'span = 0.25\nsmooth = "yes"')],
+     "estimands[size].smooth", [r"true or false", r"write true without quotes"]),
+    ("distal_type_typo", "distal", [('name = "marginal"', 'name = "marginal"\ntype = "distl"')],
+     "estimands[marginal].type", [r"did you mean 'distal'"]),
     # sample-size plans
     ("design_key_typo", "size", [("per_day = 5", "per_dya = 5")], "design.per_dya",
      [r"unknown key 'per_dya'", r"did you mean 'per_day'", r"allowed here: days, per_day"]),
@@ -278,7 +354,8 @@ def _write(tmp_path: Path, text: str, name: str = "plan.toml") -> Path:
 
 def _check_key_and_line(err: PlanError, text: str, key: str) -> None:
     assert err.key == key, (err.key, str(err))
-    if f"[{key}" not in text and "." not in key:  # a missing table has no line
+    # a missing table has no line (an estimand missing a key: the estimand's line)
+    if f"[{key}" not in text and "." not in key and not key.startswith("estimands["):
         assert err.line is None
         return
     assert err.line is not None, str(err)
@@ -681,7 +758,13 @@ def test_plan_given_as_a_number_is_a_plan_error(fn):
 
 def test_crt_plan_without_learners_is_valid(tmp_path):
     """No [learners] tables: the plan is valid and runs the package default learner alone."""
-    text = _edit("crt", ("[learners.bamm]\ndraws = 1000\nshrinkage = \"horseshoe\"\n"
-                         "smooth_tau = false\n\n[learners.linear]\nn_boot = 200\n", ""))
+    text = _edit(
+        "crt",
+        (
+            '[learners.bamm]\ndraws = 1000\nshrinkage = "horseshoe"\n'
+            "smooth_tau = false\n\n[learners.linear]\nn_boot = 200\n",
+            "",
+        ),
+    )
     assert "[learners" not in text
     validate(_write(tmp_path, text), check_data=False)

@@ -221,3 +221,26 @@ def test_distal_kinds_validate_and_shipped_syntax(tmp_path):
     """validate() (the CLI's hte-mrt validate) runs the distal fits without the bootstrap."""
     plan = validate(_plan(tmp_path, MIXED))
     assert [e.get("type") for e in plan.estimands] == [None, "distal", "mediation", "effect_size"]
+
+
+@pytest.mark.parametrize(
+    "old, new, key, pattern",
+    [
+        ('mediator = "M"', 'mediator = "MM"', "estimands[mediation].mediator",
+         r"column 'MM' \(mediator\) is not in the data \(did you mean 'M'\?\)"),
+        ('controls = "~ dp + X"', 'controls = "~ dp + X2"', "estimands[mediation].controls",
+         r"'X2' in controls .* not a column"),
+        ('data = { outcome = "Y" }\nlincombs', 'data = { outcome = "YY" }\nlincombs',
+         "estimands[distal_by_dp].data.outcome", r"column 'YY' is not in the data"),
+        ('lincombs = { "dp 10" = { Intercept = 1, dp = 10 } }',
+         'lincombs = { "dp 10" = { Intercept = 1, day = 10 } }',
+         "estimands[distal_by_dp].lincombs.dp 10.day", r"'day' is not an effect term.*dp"),
+    ],
+)  # fmt: skip
+def test_distal_plan_names_a_column_the_data_lack(tmp_path, old, new, key, pattern):
+    assert old in MIXED
+    p = _plan(tmp_path, MIXED.replace(old, new))
+    validate(p, check_data=False)  # the keys are fine: only the data lack the column
+    with pytest.raises(PlanError, match=pattern) as ei:
+        validate(p)
+    assert ei.value.key == key
