@@ -520,6 +520,15 @@ WCLS = ["--id", "user", "--time", "decision_index_nogap", "--treatment", "send",
         "jbsteps30_log", "--prob", "rand_prob", "--availability", "avail"]  # fmt: skip
 
 
+def _mediation_trial() -> list[str]:
+    """MRTAnalysis' mediation reference data (distal outcome Y) as --data and roles."""
+    from tests.conftest import SHARED
+
+    csv = SHARED / "MRTAnalysis_data_time_varying_mediator_distal_outcome.csv"
+    return ["--data", str(csv), "--id", "id", "--time", "dp", "--treatment", "A", "--outcome",
+            "Y", "--prob", "p_A", "--availability", "I"]  # fmt: skip
+
+
 def _bad_plan(tmp_path: Path) -> Path:
     return _write(tmp_path, _edit("mrt", ("random_slope = true", 'random_slope = "no"')))
 
@@ -579,6 +588,26 @@ CLI_CASES = [
     ("wcls_output_unwritable", lambda t: ["wcls", "--data", "heartsteps", *WCLS, "--output",
                                           str(t / "no" / "dir" / "x.csv")], 3,
      [r"--output: cannot write", r"folder that exists"]),
+    # dcee / mcee / effect-size: the trial arguments as wcls, their own as the estimators
+    ("dcee_missing_csv", lambda t: ["dcee", "--data", str(t / "nothere.csv"), *WCLS], 3,
+     [r"^error: --data: file '.*nothere\.csv' not found"]),
+    ("dcee_proximal_outcome", lambda t: ["dcee", "--data", "heartsteps", *WCLS], 3,
+     [r"'jbsteps30_log' \(distal outcome\) varies within participant", r"Give the distal"]),
+    ("dcee_cross_fit_one", lambda t: ["dcee", "--data", "heartsteps", *WCLS, "--cross-fit", "1"],
+     2, [r"argument --cross-fit: must be >= 2"]),
+    ("dcee_learner_unknown", lambda t: ["dcee", "--data", "heartsteps", *WCLS, "--learner",
+                                        "forest"], 2, [r"argument --learner: invalid choice"]),
+    ("mcee_without_mediator", lambda t: ["mcee", "--data", "heartsteps", *WCLS], 2,
+     [r"the following arguments are required: --mediator"]),
+    ("mcee_mediator_absent", lambda t: ["mcee", *_mediation_trial(), "--mediator", "MM"], 3,
+     [r"^error: .*'MM'", r"mediator"]),
+    ("mcee_mediator_is_outcome", lambda t: ["mcee", *_mediation_trial(), "--mediator", "Y"], 3,
+     [r"^error: mediator='Y' is a role column", r"give the mediator's own column"]),
+    ("effect_size_negative_boot", lambda t: ["effect-size", "--data", "heartsteps", *WCLS,
+                                             "--n-boot", "-1"], 2,
+     [r"argument --n-boot: must be >= 0"]),
+    ("effect_size_span_zero", lambda t: ["effect-size", "--data", "heartsteps", *WCLS,
+                                         "--span", "0", "--no-progress"], 3, [r"span"]),
     ("samplesize_no_turn_day", lambda t: ["samplesize", *DESIGN, "--effect-mean", "0.1",
                                           "--effect-shape", "quadratic"], 2,
      [r"^error: --effect-turn-day is needed", r"add --effect-turn-day DAY"]),
@@ -691,7 +720,10 @@ def test_cli_ok_commands(capsys):
     assert capsys.readouterr().out.startswith("OK: samplesize_reference")
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "wcls", "samplesize", "power", "demo"])
+@pytest.mark.parametrize(
+    "command",
+    ["run", "validate", "wcls", "dcee", "mcee", "effect-size", "samplesize", "power", "demo"],
+)
 def test_cli_help(command, capsys):
     with pytest.raises(SystemExit) as ei:
         main([command, "--help"])
@@ -699,6 +731,44 @@ def test_cli_help(command, capsys):
     out = capsys.readouterr().out
     assert "exit codes: 0 ok, 2 usage error, 3 data" in out
     assert out.count("--") >= 1 and "usage: hte-mrt " + command in out
+
+
+def test_cli_distal_commands(tmp_path, capsys):
+    """dcee / mcee / effect-size print the estimator's summary and write its table and figure;
+    mcee's numbers are MRTAnalysis' reference call (the mediator added to q and mu)."""
+    from tests.test_distal import R_NDEE
+
+    out = tmp_path / "mcee.csv"
+    argv = ["mcee", *_mediation_trial(), "--mediator", "M", "--controls", "~ dp + X"]
+    assert main([*argv, "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "natural direct" in text.lower() and "Wrote" in text
+    tab = pd.read_csv(out).set_index("term")
+    assert tab.loc["direct:Intercept", "estimate"] == pytest.approx(R_NDEE["estimate"], rel=1e-7)
+    assert list(tab["effect"]) == ["direct", "indirect"]
+    argv = ["dcee", *_mediation_trial(), "--moderators", "~ dp", "--controls", "~ X",
+            "--learner", "rf", "--cross-fit", "2", "--seed", "4"]  # fmt: skip
+    assert main([*argv, "--output", str(tmp_path / "a.csv")]) == 0
+    assert main([*argv, "--output", str(tmp_path / "b.csv")]) == 0  # seeded: the same numbers
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
+    assert "cross-fit folds" in capsys.readouterr().out
+    fig = tmp_path / "es.png"
+    argv = ["effect-size", "--data", "heartsteps", *WCLS, "--n-boot", "20", "--seed", "1",
+            "--no-progress", "--figure", str(fig),
+            "--output", str(tmp_path / "es.csv")]  # fmt: skip
+    assert main(argv) == 0
+    assert fig.stat().st_size > 5000
+    es = pd.read_csv(tmp_path / "es.csv")
+    assert {"decision_index_nogap", "estimate", "lcl", "ucl"} <= set(es.columns)
+
+
+def test_cli_run_help_lists_the_estimand_kinds(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    for kind in ("marginal", "moderated", "time_varying", "lagged", "distal", "mediation",
+                 "effect_size", 'data = { outcome = "Y" }'):  # fmt: skip
+        assert kind in out, kind
 
 
 def test_cli_as_a_process_prints_no_traceback(tmp_path):
