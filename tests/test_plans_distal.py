@@ -78,6 +78,9 @@ chains = 2
 
 [crosscheck]
 bootstrap = true
+
+[robustness]
+randomization_test = {{ resamples = 1000 }}
 """
 
 #: distal kinds only (no Bayesian fit): MRTAnalysis' dcee reference call and a cross-fitted forest
@@ -178,6 +181,11 @@ def test_mixed_plan_report(mixed):
     np.testing.assert_allclose(back.table()["estimate"], want, rtol=1e-12)
     es = EffectSizeResult.from_netcdf(out / "distal_size.nc")
     np.testing.assert_allclose(es.table()["estimate"], mixed.tables["effects_size"]["estimate"])
+    # the Bayesian model's paragraph and the re-randomization test are of the proximal
+    # estimand (the plan's primary is a distal kind)
+    assert "The 'proximal' estimand's effect model was ~ 1" in md
+    assert "Re-randomization test of the primary estimand" in md
+    assert mixed.tables["randomization_test"]["term"].tolist() == ["Intercept"]
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["primary"] == "mediation" and meta["quick"] is True
 

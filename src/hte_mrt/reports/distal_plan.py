@@ -54,7 +54,7 @@ def folds(e: dict, quick: bool) -> int | bool:
 
 def fit_distal(e: dict, data: MRTData, seed: int, *, quick: bool, dry: bool = False) -> Any:
     """One distal-kind estimand's fit. ``dry`` (plan validation): the effect size without its
-    bootstrap."""
+    bootstrap, cross-fitting with the quick run's folds."""
     if e["type"] == "effect_size":
         from hte_mrt.estimators.effect_size import effect_size
 
@@ -74,7 +74,7 @@ def fit_distal(e: dict, data: MRTData, seed: int, *, quick: bool, dry: bool = Fa
         )
     from hte_mrt.estimators.distal import dcee, mcee
 
-    kw = dict(cross_fit=folds(e, quick), seed=seed)
+    kw = dict(cross_fit=folds(e, quick or dry), seed=seed)  # validation: the quick folds
     if e["type"] == "distal":
         return dcee(
             data,
@@ -293,8 +293,8 @@ def methods(run) -> list[str]:
                 f"'{st.get('outcome')}' among available decision points (adjusted for "
                 f"{st.get('controls', '~ 1')}) divided by the outcome's pooled within-arm "
                 f"standard deviation, {smooth}; intervals are percentiles of {res.n_boot} "
-                f"participant-bootstrap replicates (seed {run.plan.seed}"
-                f" + {run.plan.estimands.index(e)})."
+                f"participant-bootstrap replicates (seed "
+                f"{run.plan.seed + run.plan.estimands.index(e)})."
             )
             continue
         k = res.info.get("cross_fit") or 0

@@ -591,7 +591,12 @@ def _methods_section(run: _MRTRun) -> None:
     plan, meta, rep = run.plan, run.meta, run.rep
     rep.section("Methods")
     if run.bayes_primary is not None:
-        rep.p(_methods(plan, run.fits, run.bayes_primary, run.sampler, meta, run.family))
+        rep.p(
+            _methods(
+                plan, run.fits, run.bayes_primary, run.sampler, meta, run.family,
+                run.bayes_primary is run.primary,
+            )
+        )  # fmt: skip
     for text in distal_methods(run):
         rep.p(text)
     rep.section("Reproducibility")
@@ -640,7 +645,7 @@ def _prior_sensitivity(f, scales, sampler, progress, caught: list[str]) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def _methods(plan, fits, primary, sampler, meta, family) -> str:
+def _methods(plan, fits, primary, sampler, meta, family, is_primary: bool = True) -> str:
     f = fits[primary["name"]]
     cfg = f["model"].config()
     v = meta["versions"]
@@ -673,7 +678,8 @@ def _methods(plan, fits, primary, sampler, meta, family) -> str:
         f"Causal excursion effects (Boruvka et al. 2018; Qian et al. 2022) were estimated with a "
         f"hierarchical Bayesian model with {', '.join(re_terms)} and {lik}; the treatment "
         f"indicator was centred at its randomization probability and only available decision "
-        f"points entered the likelihood. The primary estimand's effect model was "
+        f"points entered the likelihood. The "
+        f"{'primary' if is_primary else repr(primary['name'])} estimand's effect model was "
         f"{primary.get('moderators', '~ 1')} with controls {primary.get('controls', '~ 1')}, "
         f"{_lag_words(primary)}. "
         f"Priors were weakly informative and scaled to the outcome's spread (effect terms "
