@@ -240,6 +240,10 @@ def test_distal_kinds_validate_and_shipped_syntax(tmp_path):
          r"'X2' in controls .* not a column"),
         ('data = { outcome = "Y" }\nlincombs', 'data = { outcome = "YY" }\nlincombs',
          "estimands[distal_by_dp].data.outcome", r"column 'YY' is not in the data"),
+        ('moderators = "~ dp"\ncontrols = "~ X"\nlearner = "lm"',
+         'moderators = "~ dp + X"\ncontrols = "~ X"\nlearner = "lm"\n'
+         'curve = { variable = "dp", from = 1, to = 10 }',
+         "estimands[distal_by_dp].curve", r"varies only 'dp'.*also use 'X'.*remove the curve"),
         ('lincombs = { "dp 10" = { Intercept = 1, dp = 10 } }',
          'lincombs = { "dp 10" = { Intercept = 1, day = 10 } }',
          "estimands[distal_by_dp].lincombs.dp 10.day", r"'day' is not an effect term.*dp"),

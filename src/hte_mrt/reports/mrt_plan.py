@@ -102,6 +102,15 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
                         )
                     )
         curve = e.get("curve")
+        if curve and e.get("type") in ("distal", "mediation"):
+            extra = [c for c in formula_columns(e.get("moderators", "~ 1"))
+                     if c != curve["variable"]]  # fmt: skip
+            if extra:
+                problems.append((("estimands", i, "curve"), f"the curve varies only "
+                                 f"'{curve['variable']}', but moderators = {e['moderators']!r} "
+                                 f"also use {', '.join(map(repr, extra))}: remove the curve (the "
+                                 "table has the coefficients) or moderate by the curve's "
+                                 "variable alone."))  # fmt: skip
         if curve:
             var = curve["variable"]
             if var not in formula_columns(e.get("moderators", "~ 1")):
