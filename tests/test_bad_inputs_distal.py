@@ -205,8 +205,25 @@ def test_a_good_call_of_each_passes(ctx):
 
 def test_mediator_in_the_wrong_formulas_warns(ctx):
     """As MRTAnalysis' mcee_general: q and mu need the mediator, p, eta and nu must not have it
-    (legal but almost surely a mistake: a warning that names the mediator and the nuisance)."""
+    (legal but almost surely a mistake: a warning that names the mediator and the nuisance).
+    Only formulas given per nuisance are used as written, so only they can warn."""
     with pytest.warns(hm.HteMrtWarning, match=r"'M' is not in the formula of q and mu.*controls="):
-        hm.mcee(ctx.data, "M", "~ 1", "~ S")
+        hm.mcee(ctx.data, "M", "~ 1", {"default": "~ S", "q": "~ S", "mu": "~ S"})
     with pytest.warns(hm.HteMrtWarning, match=r"'M' is in the formula of eta.*remove 'M'"):
         hm.mcee(ctx.data, "M", "~ 1", {"default": "~ S + M", "eta": "~ S + M"})
+
+
+def test_mcee_adds_the_mediator_to_q_and_mu_quietly(ctx):
+    """controls without the mediator (the default "~ 1" included): q and mu get it as a linear
+    term, no warning (pyproject turns HteMrtWarning into errors); the fit is the one with the
+    mediator written out, to the last bit (the same formulas reach the same solver)."""
+    for quiet, explicit in (("~ S", "~ S + M"), ("~ 1", "~ M")):
+        a = hm.mcee(ctx.data, "M", "~ 1", quiet)
+        b = hm.mcee(ctx.data, "M", "~ 1", explicit)
+        np.testing.assert_array_equal(a.theta, b.theta)
+        np.testing.assert_array_equal(a.cov_theta, b.cov_theta)
+        assert a.info["controls"] == b.info["controls"]
+    # the same in a per-nuisance table's default
+    c = hm.mcee(ctx.data, "M", "~ 1", {"default": "~ S"})
+    np.testing.assert_array_equal(c.theta, hm.mcee(ctx.data, "M", "~ 1", "~ S + M").theta)
+    assert c.info["controls"]["q"] == "~ S + M" and c.info["controls"]["eta"] == "~ 1 + S"

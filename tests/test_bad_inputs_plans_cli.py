@@ -106,7 +106,39 @@ power = 0.8
 power_table = [30, 40]
 """
 
-BASES = {"mrt": MRT, "crt": CRT, "size": SIZE}
+#: the distal kinds (checked by the schema only: validate(check_data=False))
+DISTAL = (
+    BASE_MRT
+    + """
+[[estimands]]
+name = "distal"
+type = "distal"
+moderators = "~ study_day_nogap"
+controls = "~ jbsteps30pre_log"
+learner = "rf"
+cross_fit = 5
+curve = { variable = "study_day_nogap", from = 0, to = 41, points = 5 }
+data = { outcome = "steps_total" }
+
+[[estimands]]
+name = "mediation"
+type = "mediation"
+mediator = "jbsteps30_log"
+moderators = "~ 1"
+controls = "~ study_day_nogap"
+learner = "glm"
+data = { outcome = "steps_total" }
+
+[[estimands]]
+name = "size"
+type = "effect_size"
+controls = "~ jbsteps30pre_log"
+span = 0.25
+n_boot = 200
+"""
+)
+
+BASES = {"mrt": MRT, "crt": CRT, "size": SIZE, "distal": DISTAL}
 
 
 def _edit(base: str, *pairs: tuple[str, str]) -> str:
@@ -246,6 +278,50 @@ PLAN_CASES = [
      "data.missing", [r'one of "error", "drop", "indicator"']),
     ("mrt_estimand_in_crt", "crt", [('type = "cate"', 'type = "marginal"')],
      "estimands[cate].type", [r"an MRT estimand", r"a CRT plan", r"use type = 'cate'"]),
+    # the distal kinds: each with its own keys (learner, cross_fit, mediator, span, n_boot)
+    ("distal_learner_unknown", "distal", [('learner = "rf"', 'learner = "forest"')],
+     "estimands[distal].learner", [r'one of "lm", "glm", "gam", "rf", "gb"']),
+    ("distal_cross_fit_one", "distal", [("cross_fit = 5", "cross_fit = 1")],
+     "estimands[distal].cross_fit", [r"integer >= 2", r"got 1"]),
+    ("distal_cross_fit_bool", "distal", [("cross_fit = 5", "cross_fit = true")],
+     "estimands[distal].cross_fit", [r"integer >= 2", r"got True"]),
+    ("distal_cross_fit_quoted", "distal", [("cross_fit = 5", 'cross_fit = "5"')],
+     "estimands[distal].cross_fit", [r"write 5 without quotes"]),
+    ("distal_lag_key", "distal", [('learner = "rf"', 'learner = "rf"\nlag = 1')],
+     "estimands[distal].lag", [r"unknown key 'lag' in a \"distal\" estimand",
+                               r"allowed here: name, label, type, moderators"]),
+    ("distal_learner_typo_key", "distal", [('learner = "rf"', 'lerner = "rf"')],
+     "estimands[distal].lerner", [r"did you mean 'learner'"]),
+    ("distal_curve_without_moderator", "distal",
+     [('moderators = "~ study_day_nogap"\ncontrols = "~ jbsteps30pre_log"\nlearner',
+       'moderators = "~ 1"\ncontrols = "~ jbsteps30pre_log"\nlearner')],
+     "estimands[distal].curve", [r"a curve needs a moderator"]),
+    ("distal_outcome_override_number", "distal",
+     [('learner = "rf"\ncross_fit = 5\ncurve = { variable = "study_day_nogap", from = 0, '
+       'to = 41, points = 5 }\ndata = { outcome = "steps_total" }',
+       'learner = "rf"\ncross_fit = 5\ncurve = { variable = "study_day_nogap", from = 0, '
+       'to = 41, points = 5 }\ndata = { outcome = 3 }')],
+     "estimands[distal].data.outcome", [r"must be a text in quotes"]),
+    ("mediation_missing_mediator", "distal", [('mediator = "jbsteps30_log"\n', "")],
+     "estimands[mediation]", [r"a \"mediation\" estimand needs 'mediator'",
+                              r'add mediator = "m"']),
+    ("mediation_mediator_is_outcome", "distal",
+     [('mediator = "jbsteps30_log"', 'mediator = "steps_total"')],
+     "estimands[mediation].mediator", [r"also the estimand's outcome",
+                                       r'data = \{ outcome = "<distal column>" \}']),
+    ("mediation_learner_dict", "distal", [('learner = "glm"', 'learner = { q = "rf" }')],
+     "estimands[mediation].learner", [r'must be one of "lm", "glm"', r"got \{'q': 'rf'\}"]),
+    ("effect_size_span_zero", "distal", [("span = 0.25", "span = 0")],
+     "estimands[size].span", [r"a number > 0 and <= 1", r"got 0"]),
+    ("effect_size_n_boot_negative", "distal", [("n_boot = 200", "n_boot = -1")],
+     "estimands[size].n_boot", [r"non-negative integer"]),
+    ("effect_size_moderators", "distal", [("span = 0.25", 'span = 0.25\nmoderators = "~ day"')],
+     "estimands[size].moderators", [r"unknown key 'moderators' in an \"effect_size\" estimand",
+                                    r"allowed here: name, label, type, controls, smooth"]),
+    ("effect_size_smooth_string", "distal", [("span = 0.25", 'span = 0.25\nsmooth = "yes"')],
+     "estimands[size].smooth", [r"true or false", r"write true without quotes"]),
+    ("distal_type_typo", "distal", [('name = "marginal"', 'name = "marginal"\ntype = "distl"')],
+     "estimands[marginal].type", [r"did you mean 'distal'"]),
     # sample-size plans
     ("design_key_typo", "size", [("per_day = 5", "per_dya = 5")], "design.per_dya",
      [r"unknown key 'per_dya'", r"did you mean 'per_day'", r"allowed here: days, per_day"]),
@@ -278,7 +354,8 @@ def _write(tmp_path: Path, text: str, name: str = "plan.toml") -> Path:
 
 def _check_key_and_line(err: PlanError, text: str, key: str) -> None:
     assert err.key == key, (err.key, str(err))
-    if f"[{key}" not in text and "." not in key:  # a missing table has no line
+    # a missing table has no line (an estimand missing a key: the estimand's line)
+    if f"[{key}" not in text and "." not in key and not key.startswith("estimands["):
         assert err.line is None
         return
     assert err.line is not None, str(err)
@@ -443,6 +520,15 @@ WCLS = ["--id", "user", "--time", "decision_index_nogap", "--treatment", "send",
         "jbsteps30_log", "--prob", "rand_prob", "--availability", "avail"]  # fmt: skip
 
 
+def _mediation_trial() -> list[str]:
+    """MRTAnalysis' mediation reference data (distal outcome Y) as --data and roles."""
+    from tests.conftest import SHARED
+
+    csv = SHARED / "MRTAnalysis_data_time_varying_mediator_distal_outcome.csv"
+    return ["--data", str(csv), "--id", "id", "--time", "dp", "--treatment", "A", "--outcome",
+            "Y", "--prob", "p_A", "--availability", "I"]  # fmt: skip
+
+
 def _bad_plan(tmp_path: Path) -> Path:
     return _write(tmp_path, _edit("mrt", ("random_slope = true", 'random_slope = "no"')))
 
@@ -502,6 +588,26 @@ CLI_CASES = [
     ("wcls_output_unwritable", lambda t: ["wcls", "--data", "heartsteps", *WCLS, "--output",
                                           str(t / "no" / "dir" / "x.csv")], 3,
      [r"--output: cannot write", r"folder that exists"]),
+    # dcee / mcee / effect-size: the trial arguments as wcls, their own as the estimators
+    ("dcee_missing_csv", lambda t: ["dcee", "--data", str(t / "nothere.csv"), *WCLS], 3,
+     [r"^error: --data: file '.*nothere\.csv' not found"]),
+    ("dcee_proximal_outcome", lambda t: ["dcee", "--data", "heartsteps", *WCLS], 3,
+     [r"'jbsteps30_log' \(distal outcome\) varies within participant", r"Give the distal"]),
+    ("dcee_cross_fit_one", lambda t: ["dcee", "--data", "heartsteps", *WCLS, "--cross-fit", "1"],
+     2, [r"argument --cross-fit: must be >= 2"]),
+    ("dcee_learner_unknown", lambda t: ["dcee", "--data", "heartsteps", *WCLS, "--learner",
+                                        "forest"], 2, [r"argument --learner: invalid choice"]),
+    ("mcee_without_mediator", lambda t: ["mcee", "--data", "heartsteps", *WCLS], 2,
+     [r"the following arguments are required: --mediator"]),
+    ("mcee_mediator_absent", lambda t: ["mcee", *_mediation_trial(), "--mediator", "MM"], 3,
+     [r"^error: .*'MM'", r"mediator"]),
+    ("mcee_mediator_is_outcome", lambda t: ["mcee", *_mediation_trial(), "--mediator", "Y"], 3,
+     [r"^error: mediator='Y' is a role column", r"give the mediator's own column"]),
+    ("effect_size_negative_boot", lambda t: ["effect-size", "--data", "heartsteps", *WCLS,
+                                             "--n-boot", "-1"], 2,
+     [r"argument --n-boot: must be >= 0"]),
+    ("effect_size_span_zero", lambda t: ["effect-size", "--data", "heartsteps", *WCLS,
+                                         "--span", "0", "--no-progress"], 3, [r"span"]),
     ("samplesize_no_turn_day", lambda t: ["samplesize", *DESIGN, "--effect-mean", "0.1",
                                           "--effect-shape", "quadratic"], 2,
      [r"^error: --effect-turn-day is needed", r"add --effect-turn-day DAY"]),
@@ -614,7 +720,10 @@ def test_cli_ok_commands(capsys):
     assert capsys.readouterr().out.startswith("OK: samplesize_reference")
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "wcls", "samplesize", "power", "demo"])
+@pytest.mark.parametrize(
+    "command",
+    ["run", "validate", "wcls", "dcee", "mcee", "effect-size", "samplesize", "power", "demo"],
+)
 def test_cli_help(command, capsys):
     with pytest.raises(SystemExit) as ei:
         main([command, "--help"])
@@ -622,6 +731,44 @@ def test_cli_help(command, capsys):
     out = capsys.readouterr().out
     assert "exit codes: 0 ok, 2 usage error, 3 data" in out
     assert out.count("--") >= 1 and "usage: hte-mrt " + command in out
+
+
+def test_cli_distal_commands(tmp_path, capsys):
+    """dcee / mcee / effect-size print the estimator's summary and write its table and figure;
+    mcee's numbers are MRTAnalysis' reference call (the mediator added to q and mu)."""
+    from tests.test_distal import R_NDEE
+
+    out = tmp_path / "mcee.csv"
+    argv = ["mcee", *_mediation_trial(), "--mediator", "M", "--controls", "~ dp + X"]
+    assert main([*argv, "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "natural direct" in text.lower() and "Wrote" in text
+    tab = pd.read_csv(out).set_index("term")
+    assert tab.loc["direct:Intercept", "estimate"] == pytest.approx(R_NDEE["estimate"], rel=1e-7)
+    assert list(tab["effect"]) == ["direct", "indirect"]
+    argv = ["dcee", *_mediation_trial(), "--moderators", "~ dp", "--controls", "~ X",
+            "--learner", "rf", "--cross-fit", "2", "--seed", "4"]  # fmt: skip
+    assert main([*argv, "--output", str(tmp_path / "a.csv")]) == 0
+    assert main([*argv, "--output", str(tmp_path / "b.csv")]) == 0  # seeded: the same numbers
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
+    assert "cross-fit folds" in capsys.readouterr().out
+    fig = tmp_path / "es.png"
+    argv = ["effect-size", "--data", "heartsteps", *WCLS, "--n-boot", "20", "--seed", "1",
+            "--no-progress", "--figure", str(fig),
+            "--output", str(tmp_path / "es.csv")]  # fmt: skip
+    assert main(argv) == 0
+    assert fig.stat().st_size > 5000
+    es = pd.read_csv(tmp_path / "es.csv")
+    assert {"decision_index_nogap", "estimate", "lcl", "ucl"} <= set(es.columns)
+
+
+def test_cli_run_help_lists_the_estimand_kinds(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    for kind in ("marginal", "moderated", "time_varying", "lagged", "distal", "mediation",
+                 "effect_size", 'data = { outcome = "Y" }'):  # fmt: skip
+        assert kind in out, kind
 
 
 def test_cli_as_a_process_prints_no_traceback(tmp_path):

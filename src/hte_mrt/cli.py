@@ -1,8 +1,9 @@
 """Command-line interface: ``hte-mrt <command>``.
 
 Commands: ``run`` and ``validate`` (analysis plans, ``models/*.toml``), ``wcls`` (one causal
-excursion effect from a CSV or a bundled dataset), ``samplesize`` and ``power`` (MRT design),
-``datasets`` and ``demo``.
+excursion effect from a CSV or a bundled dataset), ``dcee`` and ``mcee`` (distal and mediated
+excursion effects), ``effect-size`` (standardized proximal effect over time), ``samplesize``
+and ``power`` (MRT design), ``datasets`` and ``demo``.
 
 Exit codes scripts can rely on:
 
@@ -67,16 +68,16 @@ def _load_frame(data: str):
     return load_dataset(data)
 
 
-def _cmd_wcls(args: argparse.Namespace) -> int:
+def _trial(args: argparse.Namespace):
+    """The trial of ``wcls`` / ``dcee`` / ``mcee`` / ``effect-size`` from its arguments."""
     from hte_mrt.data import MRTData
-    from hte_mrt.estimators.wcls import wcls
 
     frame = _load_frame(args.data)
     try:
         prob: float | str = float(args.prob)
     except ValueError:
         prob = args.prob
-    data = MRTData(
+    return MRTData(
         frame,
         id=args.id,
         time=args.time,
@@ -86,6 +87,84 @@ def _cmd_wcls(args: argparse.Namespace) -> int:
         availability=args.availability,
         missing=args.missing,
     )
+
+
+def _print_fit(fit, args: argparse.Namespace) -> int:
+    print(fit.summary())
+    if args.output:
+        _write_csv(fit.table(conf_level=args.conf_level), args.output)
+        print(f"Wrote {args.output}")
+    return 0
+
+
+def _cmd_dcee(args: argparse.Namespace) -> int:
+    from hte_mrt.estimators.distal import dcee
+
+    fit = dcee(
+        _trial(args),
+        args.moderators,
+        args.controls,
+        learner=args.learner,
+        cross_fit=args.cross_fit or False,
+        seed=args.seed,
+        conf_level=args.conf_level,
+    )
+    return _print_fit(fit, args)
+
+
+def _cmd_mcee(args: argparse.Namespace) -> int:
+    from hte_mrt.estimators.distal import mcee
+
+    fit = mcee(
+        _trial(args),
+        args.mediator,
+        args.moderators,
+        args.controls,
+        learner=args.learner,
+        cross_fit=args.cross_fit or False,
+        seed=args.seed,
+        conf_level=args.conf_level,
+    )
+    return _print_fit(fit, args)
+
+
+def _cmd_effect_size(args: argparse.Namespace) -> int:
+    from hte_mrt.estimators.effect_size import effect_size
+
+    fit = effect_size(
+        _trial(args),
+        args.controls,
+        smooth=not args.no_smooth,
+        span=args.span,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        conf_level=args.conf_level,
+        progress=not args.no_progress,
+    )
+    print(fit.summary())
+    print(fit.table().to_string(index=False))
+    if args.output:
+        _write_csv(fit.table(), args.output)
+        print(f"Wrote {args.output}")
+    if args.figure:
+        try:
+            fit.plot().savefig(args.figure, bbox_inches="tight")
+        except OSError as e:
+            raise DataError(
+                f"--figure: cannot write {args.figure!r} ({e.strerror or e}); give a path in a "
+                "folder that exists and that you can write to."
+            ) from None
+        except ValueError as e:  # an unknown image format
+            raise UsageError(f"--figure {args.figure!r}: {e}; end the name with .png, .svg or "
+                             ".pdf.") from None  # fmt: skip
+        print(f"Wrote {args.figure}")
+    return 0
+
+
+def _cmd_wcls(args: argparse.Namespace) -> int:
+    from hte_mrt.estimators.wcls import wcls
+
+    data = _trial(args)
     num = None
     if args.numerator is not None:
         try:
@@ -301,6 +380,56 @@ def _design_args(sp: argparse.ArgumentParser) -> None:
     g.add_argument("--alpha", type=_number, default=0.05, help="type I error rate (default: 0.05)")
 
 
+def _trial_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
+    """The trial's arguments (data and column roles), as ``wcls`` has them."""
+    sp.add_argument(
+        "--data", required=True, metavar="CSV|NAME",
+        help="a CSV file (.csv in any case) or a bundled dataset's name (hte-mrt datasets)",
+    )  # fmt: skip
+    sp.add_argument("--id", required=True, metavar="COLUMN", help="participant id column")
+    sp.add_argument("--time", required=True, metavar="COLUMN", help="decision point column")
+    sp.add_argument("--treatment", required=True, metavar="COLUMN", help="binary treatment column")
+    sp.add_argument("--outcome", required=True, metavar="COLUMN", help=outcome_help)
+    sp.add_argument(
+        "--prob", required=True, help="randomization probability: a number in (0, 1) or a column"
+    )
+    sp.add_argument(
+        "--availability", default=None, metavar="COLUMN",
+        help="availability column (default: always available)",
+    )  # fmt: skip
+    sp.add_argument(
+        "--missing", choices=["error", "drop"], default="error",
+        help="rows with missing values: stop with an error (default) or drop them",
+    )  # fmt: skip
+    sp.add_argument(
+        "--conf-level", type=_number, default=0.95, help="interval level (default: 0.95)"
+    )
+    sp.add_argument(
+        "--output", default=None, metavar="CSV", help="also write the table to this CSV file"
+    )
+
+
+def _distal_args(sp: argparse.ArgumentParser, learner: str, moderators_help: str) -> None:
+    """``dcee`` / ``mcee``: effect and nuisance models, cross-fitting, seed."""
+    sp.add_argument("--moderators", default="~ 1", metavar="FORMULA", help=moderators_help)
+    sp.add_argument(
+        "--controls", default="~ 1", metavar="FORMULA",
+        help="covariates of the nuisance models, e.g. '~ dp + X' (default: '~ 1')",
+    )  # fmt: skip
+    sp.add_argument(
+        "--learner", choices=["lm", "glm", "gam", "rf", "gb"], default=learner,
+        help=f"nuisance learner (default: {learner}); gam takes s(x) terms in --controls",
+    )  # fmt: skip
+    sp.add_argument(
+        "--cross-fit", type=_int_at_least(2), default=None, metavar="K",
+        help="cross-fit the nuisance models over K participant folds (default: no cross-fitting)",
+    )  # fmt: skip
+    sp.add_argument(
+        "--seed", type=_int_at_least(0), default=None,
+        help="random seed of the folds and the random learners",
+    )  # fmt: skip
+
+
 EPILOG = (
     "exit codes: 0 ok, 2 usage error, 3 data / model / design error, 4 invalid analysis plan, "
     "5 power not reachable. A user error prints one line 'error: ...' on stderr."
@@ -331,6 +460,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Run an analysis plan and write its report folder (report.html, report.md, tables.tex, "
         "figures/,\nposteriors, metadata.json); the headline estimates are printed at the end.\n"
         "The plan is validated first: an invalid plan exits with 4 before anything runs.\n\n"
+        "estimand kinds of an MRT plan ([[estimands]] type = ...):\n"
+        "  marginal, moderated, time_varying, lagged   proximal effects: WCLS (EMEE) and the\n"
+        "                                              Bayesian model, cross-checked\n"
+        "  distal       distal causal excursion effect (dcee; keys moderators, controls,\n"
+        '               learner, cross_fit; the distal outcome as data = { outcome = "Y" })\n'
+        "  mediation    natural direct and indirect effects through a mediator (mcee; keys\n"
+        "               mediator, moderators, controls, learner, cross_fit, data)\n"
+        "  effect_size  standardized proximal effect over decision points (keys controls,\n"
+        "               smooth, span, n_boot)\n\n"
         "example: hte-mrt run models/heartsteps_v1_primary.toml --quick",
     )
     r.add_argument("plan", help="the plan file, e.g. models/heartsteps_v1_primary.toml")
@@ -417,6 +555,76 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, metavar="CSV", help="also write the table to this CSV file"
     )
     w.set_defaults(func=_cmd_wcls)
+
+    dc = add(
+        "dcee",
+        "fit a distal causal excursion effect (Qian 2025; MRTAnalysis dcee)",
+        "The effect of the treatment at a decision point on a distal outcome (one value per\n"
+        "participant, repeated on their rows), other treatments following the randomization\n"
+        "policy: two-stage estimator with nuisance outcome models, sandwich variance, t on\n"
+        "n - p df (Qian 2025, Biometrics; MRTAnalysis dcee).\n\n"
+        "example: hte-mrt dcee --data trial.csv --id userid --time dp --treatment A \\\n"
+        "  --outcome Y --prob prob_A --availability avail --controls '~ X + Z'",
+    )
+    _trial_args(dc, "distal outcome column (constant within participant)")
+    _distal_args(dc, "lm", "effect moderators, e.g. '~ dp' (default: '~ 1', the marginal effect)")
+    dc.set_defaults(func=_cmd_dcee)
+
+    mc = add(
+        "mcee",
+        "fit natural direct and indirect excursion effects on a distal outcome (MRTAnalysis mcee)",
+        "The effect of the treatment at a decision point on a distal outcome split into a part\n"
+        "through a time-varying mediator (indirect, NIEE) and the rest (direct, NDEE); multiply\n"
+        "robust estimating equations, sandwich variance, t on n - 2p df (Qian et al. 2025,\n"
+        "arXiv:2506.20027; MRTAnalysis mcee). The mediator is added to the nuisance models that\n"
+        "must condition on it (q, mu) and removed from the others.\n\n"
+        "example: hte-mrt mcee --data trial.csv --id id --time dp --treatment A --outcome Y \\\n"
+        "  --prob p_A --availability I --mediator M --controls '~ dp + X'",
+    )
+    _trial_args(mc, "distal outcome column (constant within participant)")
+    mc.add_argument(
+        "--mediator", required=True, metavar="COLUMN",
+        help="mediator column, measured after each decision (often the proximal outcome)",
+    )  # fmt: skip
+    _distal_args(mc, "glm", "moderators of the direct and indirect effects, e.g. '~ dp' "
+                 "(default: '~ 1')")  # fmt: skip
+    mc.set_defaults(func=_cmd_mcee)
+
+    es = add(
+        "effect-size",
+        "standardized proximal effect over decision points (Luers et al. 2019)",
+        "The standardized causal excursion effect at each decision point (the IPW effect divided\n"
+        "by the outcome's pooled sd, both LOESS-smoothed) with participant-bootstrap percentile\n"
+        "intervals (Luers et al. 2019; MRTAnalysis calculate_mrt_effect_size).\n\n"
+        "example: hte-mrt effect-size --data heartsteps --id user --time decision_index_nogap \\\n"
+        "  --treatment send --outcome jbsteps30_log --prob rand_prob --availability avail \\\n"
+        "  --n-boot 200 --figure effect_size.png",
+    )
+    _trial_args(es, "proximal outcome column")
+    es.add_argument(
+        "--controls", default="~ 1", metavar="FORMULA",
+        help="covariates adjusting the effect at each decision point (default: '~ 1')",
+    )  # fmt: skip
+    es.add_argument(
+        "--no-smooth", action="store_true",
+        help="do not smooth effect and sd over decision points (default: LOESS)",
+    )  # fmt: skip
+    es.add_argument(
+        "--span", type=_number, default=0.25, help="LOESS span, in (0, 1] (default: 0.25)"
+    )
+    es.add_argument(
+        "--n-boot", type=_int_at_least(0), default=1000,
+        help="participant-bootstrap replicates (default: 1000; 0 for none)",
+    )  # fmt: skip
+    es.add_argument(
+        "--seed", type=_int_at_least(0), default=None, help="random seed of the bootstrap"
+    )
+    es.add_argument(
+        "--figure", default=None, metavar="PNG|SVG|PDF",
+        help="also draw the effect over decision points with its band to this file",
+    )  # fmt: skip
+    es.add_argument("--no-progress", action="store_true", help="hide the bootstrap progress bar")
+    es.set_defaults(func=_cmd_effect_size)
 
     ss = add(
         "samplesize",

@@ -295,6 +295,18 @@ def _drop_term(rhs: str, var: str, where: str) -> str:
     return " + ".join(["1", *[t for t in kept if t != "1"]])
 
 
+def _add_mediator(rhs: str, var: str, where: str) -> str:
+    """The formula with the mediator ``var`` added as a linear term when no term uses it: the
+    models that must condition on the mediator (q, mu) always see it."""
+    try:
+        used = _required_columns(Formula(split_smooth(rhs, ["gam"], where)[0]))
+    except FormulaicError as e:
+        raise FormulaError(f"Cannot parse the {where} formula '~ {rhs}': {e}") from e
+    if var in used:
+        return rhs
+    return var if rhs.strip() in ("1", "") else f"{rhs} + {var}"
+
+
 def _default_grid(trial: _Trial) -> list[float]:
     return sorted(float(v) for v in pd.unique(trial.frame[trial.data.roles.time]))
 
@@ -523,13 +535,16 @@ def mcee(
     moderators : str
         Formula of f(t), usually of the decision point, e.g. ``"~ 1"`` or ``"~ dp"``.
     controls : str or dict
-        Formula of the nuisance covariates *with* the mediator, e.g. ``"~ dp + M + X"``
-        (every term that uses the mediator, e.g. ``M``, ``s(M)``, ``M:X``, is dropped for p, eta
-        and nu; MRTAnalysis' ``mcee`` drops only a term labelled ``M``); or
-        ``{nuisance: formula}`` per nuisance ("p", "q", "eta", "mu", "nu": ``mcee_general``),
-        missing names taking ``controls["default"]`` if given. A warning
-        (:class:`~hte_mrt.HteMrtWarning`) says when q or mu lacks the mediator, or p, eta or nu
-        has it.
+        Formula of the nuisance covariates, e.g. ``"~ dp + X"`` or ``"~ dp + M + X"``. The
+        models that must condition on the mediator (q and mu) always get it: when no term
+        uses it, ``M`` is added as a linear term (so the default ``"~ 1"`` means q and mu on
+        ``M`` alone, p, eta and nu on an intercept). Every term that uses the mediator (``M``,
+        ``s(M)``, ``M:X``, ...) is dropped for p, eta and nu (MRTAnalysis' ``mcee`` drops only
+        a term labelled ``M``). Or ``{nuisance: formula}`` per nuisance ("p", "q", "eta",
+        "mu", "nu": ``mcee_general``), missing names taking ``controls["default"]`` (with the
+        same rules) if given; formulas given per nuisance are used as written, and a warning
+        (:class:`~hte_mrt.HteMrtWarning`) says when such a q or mu formula lacks the mediator,
+        or a p, eta or nu formula has it.
     learner : str, estimator or dict
         ``"glm"`` (default: logistic for p and q, least squares for eta, mu, nu), ``"lm"``,
         ``"gam"``, ``"rf"``, ``"gb"``, an estimator, or ``{nuisance: learner}`` (others
@@ -634,12 +649,16 @@ def mcee(
                 rhs[k] = trial.rhs(controls[k], f"controls[{k!r}]")
             elif "default" in controls:
                 full = trial.rhs(controls["default"], "controls['default']")
-                rhs[k] = full if k in ("q", "mu") else _drop_term(full, mediator, "control")
+                rhs[k] = (
+                    _add_mediator(full, mediator, "control")
+                    if k in ("q", "mu")
+                    else _drop_term(full, mediator, "control")
+                )
             else:
                 rhs[k] = None
         ctl_text = {k: (f"~ {v}" if v is not None else None) for k, v in rhs.items()}
     else:
-        full = trial.rhs(controls, "controls")
+        full = _add_mediator(trial.rhs(controls, "controls"), mediator, "control")
         without = _drop_term(full, mediator, "control")
         rhs = {"p": without, "q": full, "eta": without, "mu": full, "nu": without}
         ctl_text = f"~ {full}"

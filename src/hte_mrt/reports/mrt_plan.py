@@ -85,6 +85,10 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
                 if role == "prob" and _is_number(col):
                     continue
                 problems.append((("estimands", i, "data", role), _missing_column(col, frame)))
+        if isinstance(e.get("mediator"), str) and e["mediator"] not in frame.columns:
+            problems.append(
+                (("estimands", i, "mediator"), _missing_column(e["mediator"], frame, "mediator"))
+            )
         if isinstance(e.get("numerator"), str) and e["numerator"] not in frame.columns:
             problems.append((("estimands", i, "numerator"), _missing_column(e["numerator"], frame)))
         for part in ("moderators", "controls"):
@@ -98,6 +102,15 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
                         )
                     )
         curve = e.get("curve")
+        if curve and e.get("type") in ("distal", "mediation"):
+            extra = [c for c in formula_columns(e.get("moderators", "~ 1"))
+                     if c != curve["variable"]]  # fmt: skip
+            if extra:
+                problems.append((("estimands", i, "curve"), f"the curve varies only "
+                                 f"'{curve['variable']}', but moderators = {e['moderators']!r} "
+                                 f"also use {', '.join(map(repr, extra))}: remove the curve (the "
+                                 "table has the coefficients) or moderate by the curve's "
+                                 "variable alone."))  # fmt: skip
         if curve:
             var = curve["variable"]
             if var not in formula_columns(e.get("moderators", "~ 1")):
@@ -108,13 +121,18 @@ def check_columns(plan: Plan, frame: pd.DataFrame) -> None:
         raise plan_error(plan.text, plan.raw, problems, str(plan.path or plan.name))
 
 
-def frequentist_fits(plan: Plan, data_for) -> dict[str, Any]:
-    """Each estimand's frequentist fit (WCLS; EMEE for a Bernoulli model), seconds in all,
-    with each ``lincombs`` entry checked against the estimand's effect terms (a
-    :class:`~hte_mrt.errors.PlanError` naming every unknown term). ``data_for(override)``
-    gives the trial data with an estimand's role overrides."""
+def frequentist_fits(
+    plan: Plan, data_for, *, quick: bool = False, dry: bool = False
+) -> dict[str, Any]:
+    """Each estimand's frequentist fit (WCLS; EMEE for a Bernoulli model; ``dcee``, ``mcee``
+    or ``effect_size`` for the distal kinds, seeded by the plan's seed plus the estimand's
+    position), seconds in all, with each ``lincombs`` entry checked against the estimand's
+    effect terms (a :class:`~hte_mrt.errors.PlanError` naming every unknown term).
+    ``data_for(override)`` gives the trial data with an estimand's role overrides; ``dry``
+    (validation) skips the effect size's bootstrap."""
     from hte_mrt.estimators.emee import emee
     from hte_mrt.estimators.wcls import wcls
+    from hte_mrt.reports.distal_plan import check_distal_outcome, fit_distal, is_distal
     from hte_mrt.reports.plan_schema import suggest
     from hte_mrt.reports.plans import plan_error
 
@@ -122,14 +140,26 @@ def frequentist_fits(plan: Plan, data_for) -> dict[str, Any]:
     fits: dict[str, Any] = {}
     problems: list = []
     for i, e in enumerate(plan.estimands):
-        fit = (emee if family == "bernoulli" else wcls)(
-            data_for(e.get("data")),
-            e.get("moderators", "~ 1"),
-            e.get("controls", "~ 1"),
-            numerator=e.get("numerator"),
-            lag=e.get("lag", 0),
-        )
+        data = data_for(e.get("data"))
+        if is_distal(e):
+            msg = check_distal_outcome(e, data)
+            if msg:
+                key = ("estimands", i, "data", "outcome") if (e.get("data") or {}).get(
+                    "outcome") else ("estimands", i, "type")  # fmt: skip
+                problems.append((key, msg))
+                continue
+            fit = fit_distal(e, data, plan.seed + i, quick=quick, dry=dry)
+        else:
+            fit = (emee if family == "bernoulli" else wcls)(
+                data,
+                e.get("moderators", "~ 1"),
+                e.get("controls", "~ 1"),
+                numerator=e.get("numerator"),
+                lag=e.get("lag", 0),
+            )
         fits[e["name"]] = fit
+        if e.get("type") == "effect_size":
+            continue
         terms = [str(t) for t in fit.table()["term"]]
         for name, weights in (e.get("lincombs") or {}).items():
             for term in weights:
@@ -158,7 +188,7 @@ def dry_check(plan: Plan, frame: pd.DataFrame) -> None:
         return built[key]
 
     _check_family(plan, frame)
-    frequentist_fits(plan, data_for)
+    frequentist_fits(plan, data_for, dry=True)
 
 
 def _check_family(plan: Plan, frame: pd.DataFrame) -> None:
@@ -167,8 +197,14 @@ def _check_family(plan: Plan, frame: pd.DataFrame) -> None:
 
     if plan.section("model").get("family", "gaussian") != "bernoulli":
         return
-    outcomes = [plan.section("data").get("outcome")]
-    outcomes += [(e.get("data") or {}).get("outcome") for e in plan.estimands]
+    from hte_mrt.reports.distal_plan import is_distal
+
+    # the outcomes of the proximal estimands (the distal kinds are not fitted by EMEE)
+    outcomes = [
+        (e.get("data") or {}).get("outcome") or plan.section("data").get("outcome")
+        for e in plan.estimands
+        if not is_distal(e)
+    ]
     for col in dict.fromkeys(c for c in outcomes if isinstance(c, str)):
         if col not in frame.columns:
             continue
@@ -239,6 +275,8 @@ class _MRTRun:
     caught: list[str] = field(default_factory=list)
     fits: dict[str, dict[str, Any]] = field(default_factory=dict)
     freq: dict[str, Any] = field(default_factory=dict)
+    distal: dict[str, Any] = field(default_factory=dict)
+    distal_cc: dict[str, pd.DataFrame] = field(default_factory=dict)
     _data: dict[str, MRTData] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -248,8 +286,16 @@ class _MRTRun:
         self.family = self.model_cfg.get("family", "gaussian")
         self.sampler = _settings(self.plan, self.quick)
         self.cc_cfg = {"threshold": 1.0, "bootstrap": False, **self.plan.section("crosscheck")}
+        from hte_mrt.reports.distal_plan import is_distal
+
         self.primary = next(
             (e for e in self.plan.estimands if e.get("primary")), self.plan.estimands[0]
+        )
+        # the Bayesian model's primary estimand (robustness, methods): the primary if it is a
+        # proximal one, else the first proximal estimand (None: a plan of distal kinds only)
+        proximal = [e for e in self.plan.estimands if not is_distal(e)]
+        self.bayes_primary = (
+            self.primary if self.primary in proximal else (proximal[0] if proximal else None)
         )
         self.est = "EMEE" if self.family == "bernoulli" else "WCLS"
 
@@ -266,6 +312,8 @@ def run_mrt(
     plan: Plan, frame: pd.DataFrame, out: Path, meta: dict, *, quick: bool, progress: bool
 ) -> tuple[Report, dict[str, pd.DataFrame], dict[str, Path]]:
     """Run an MRT plan: its steps in order (one progress bar over them), then the report."""
+    from hte_mrt.reports.distal_plan import distal_section, is_distal
+
     run = _MRTRun(plan, frame, out, meta, quick, progress)
     steps: list[tuple[str, Any]] = [
         ("trial summary", _trial_section),
@@ -274,9 +322,11 @@ def run_mrt(
     steps += [
         (f"fit '{e['name']}'", partial(_fit_estimand, k=k, e=e))
         for k, e in enumerate(plan.estimands)
+        if not is_distal(e)
     ]
     steps += [
         ("effects", _effects_section),
+        ("distal effects", distal_section),
         ("heterogeneity", _heterogeneity_section),
         ("diagnostics", _diagnostics_section),
         ("robustness", _robustness_section),
@@ -311,8 +361,21 @@ def _trial_section(run: _MRTRun) -> None:
 
 
 def _frequentist_step(run: _MRTRun) -> None:
-    """WCLS / EMEE for every estimand (seconds), before the first posterior is sampled."""
-    run.freq = frequentist_fits(run.plan, run.data)
+    """WCLS / EMEE for every proximal estimand and the distal kinds' fits (seconds), before the
+    first posterior is sampled; the distal fits' Bayesian-bootstrap cross-check if asked."""
+    from hte_mrt.reports.distal_plan import crosscheck_table, is_distal
+
+    fits = frequentist_fits(run.plan, run.data, quick=run.quick)
+    for k, e in enumerate(run.plan.estimands):
+        if not is_distal(e):
+            run.freq[e["name"]] = fits[e["name"]]
+            continue
+        run.distal[e["name"]] = fits[e["name"]]
+        if run.cc_cfg["bootstrap"] and e["type"] != "effect_size":
+            run.distal_cc[e["name"]] = crosscheck_table(
+                fits[e["name"]], run.plan.seed + k, quick=run.quick,
+                threshold=float(run.cc_cfg["threshold"]),
+            )  # fmt: skip
 
 
 def _fit_estimand(run: _MRTRun, k: int, e: dict) -> None:
@@ -384,6 +447,8 @@ def _fit_estimand(run: _MRTRun, k: int, e: dict) -> None:
 def _effects_section(run: _MRTRun) -> None:
     """Per estimand: the cross-check table (with Pr(effect > 0)) and the effect curve."""
     rep, est = run.rep, run.est
+    if not run.fits:
+        return
     rep.section("Causal excursion effects")
     scale = "log relative risk" if run.family == "bernoulli" else "outcome scale"
     rep.p(
@@ -423,7 +488,9 @@ def _heterogeneity_section(run: _MRTRun) -> None:
         return
     rep = run.rep
     rep.section("Participant heterogeneity")
-    f = run.fits[run.primary["name"]]
+    if run.bayes_primary is None:
+        return
+    f = run.fits[run.bayes_primary["name"]]
     pe = f["post"].participant_effects()
     sd_u = f["post"].posterior["sd_u"].values.ravel()
     rep.p(
@@ -443,6 +510,8 @@ def _heterogeneity_section(run: _MRTRun) -> None:
 def _diagnostics_section(run: _MRTRun) -> None:
     """Sampler diagnostics per estimand and the convergence warnings in plain language."""
     rep = run.rep
+    if not run.fits:
+        return
     rep.section("Diagnostics")
     rows = []
     for name, f in run.fits.items():
@@ -482,9 +551,9 @@ def _robustness_section(run: _MRTRun) -> None:
     rt_cfg, ps = rob.get("randomization_test"), rob.get("prior_sensitivity")
     rt_cfg = {} if rt_cfg is True else rt_cfg
     ps = {} if ps is True else ps
-    if rt_cfg in (None, False) and ps in (None, False):
+    if (rt_cfg in (None, False) and ps in (None, False)) or run.bayes_primary is None:
         return
-    rep, e = run.rep, run.primary
+    rep, e = run.rep, run.bayes_primary
     f = run.fits[e["name"]]
     rep.section("Robustness")
     if rt_cfg not in (None, False):
@@ -526,9 +595,19 @@ def _robustness_section(run: _MRTRun) -> None:
 
 def _methods_section(run: _MRTRun) -> None:
     """The methods paragraph and the reproducibility block."""
+    from hte_mrt.reports.distal_plan import methods as distal_methods
+
     plan, meta, rep = run.plan, run.meta, run.rep
     rep.section("Methods")
-    rep.p(_methods(plan, run.fits, run.primary, run.sampler, meta, run.family))
+    if run.bayes_primary is not None:
+        rep.p(
+            _methods(
+                plan, run.fits, run.bayes_primary, run.sampler, meta, run.family,
+                run.bayes_primary is run.primary,
+            )
+        )  # fmt: skip
+    for text in distal_methods(run):
+        rep.p(text)
     rep.section("Reproducibility")
     rep.pre(
         f"plan {plan.path or plan.name}  sha256 {plan.sha256}\n"
@@ -575,7 +654,7 @@ def _prior_sensitivity(f, scales, sampler, progress, caught: list[str]) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def _methods(plan, fits, primary, sampler, meta, family) -> str:
+def _methods(plan, fits, primary, sampler, meta, family, is_primary: bool = True) -> str:
     f = fits[primary["name"]]
     cfg = f["model"].config()
     v = meta["versions"]
@@ -608,7 +687,8 @@ def _methods(plan, fits, primary, sampler, meta, family) -> str:
         f"Causal excursion effects (Boruvka et al. 2018; Qian et al. 2022) were estimated with a "
         f"hierarchical Bayesian model with {', '.join(re_terms)} and {lik}; the treatment "
         f"indicator was centred at its randomization probability and only available decision "
-        f"points entered the likelihood. The primary estimand's effect model was "
+        f"points entered the likelihood. The "
+        f"{'primary' if is_primary else repr(primary['name'])} estimand's effect model was "
         f"{primary.get('moderators', '~ 1')} with controls {primary.get('controls', '~ 1')}, "
         f"{_lag_words(primary)}. "
         f"Priors were weakly informative and scaled to the outcome's spread (effect terms "

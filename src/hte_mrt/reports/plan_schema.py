@@ -349,7 +349,13 @@ def check_table(schema: type, raw: Any, path: Path) -> list[Problem]:
 
 # ----------------------------------------------------------------------------- sections
 PLAN_KINDS = ("mrt", "crt", "samplesize")
-MRT_ESTIMAND_TYPES = ("marginal", "moderated", "time_varying", "lagged")
+#: proximal estimands (WCLS / EMEE and the Bayesian model) and the distal kinds (dcee, mcee,
+#: effect_size), each with its own keys
+MRT_PROXIMAL_TYPES = ("marginal", "moderated", "time_varying", "lagged")
+MRT_DISTAL_TYPES = ("distal", "mediation", "effect_size")
+MRT_ESTIMAND_TYPES = MRT_PROXIMAL_TYPES + MRT_DISTAL_TYPES
+#: nuisance learners a plan may name for dcee / mcee
+DISTAL_LEARNERS = ("lm", "glm", "gam", "rf", "gb")
 CRT_ESTIMAND_TYPES = ("cate",)
 
 
@@ -585,6 +591,110 @@ class MRTEstimand:
                 )
             )
         return out
+
+
+_CROSS_FIT = Int(2)
+
+
+def _curve_needs_moderator(raw, path, bad) -> list[Problem]:
+    mods = raw.get("moderators", "~ 1")
+    trivial = isinstance(mods, str) and mods.replace(" ", "") in ("~1", "~")
+    if "curve" in raw and "curve" not in bad and "moderators" not in bad and trivial:
+        return [
+            (
+                (*path, "curve"),
+                "a curve needs a moderator: set moderators = "
+                '"~ <curve variable>" or remove the curve.',
+            )
+        ]
+    return []
+
+
+@dataclass(kw_only=True)
+class DistalEstimand:
+    """``type = "distal"``: the distal causal excursion effect (``hm.dcee``; Qian 2025). The
+    distal outcome is the estimand's ``data = { outcome = "<column>" }`` (else the plan's
+    outcome), constant within participant."""
+
+    where = 'a "distal" estimand'
+    example: ClassVar[dict[str, str]] = {"name": '"distal"'}
+    name: str = key(Str())
+    label: str = key(Str(), None)
+    type: str = key(Str(MRT_ESTIMAND_TYPES))
+    moderators: str = key(Formula(), "~ 1", "f(S): moderators of the effect")
+    controls: str = key(Formula(), "~ 1", "covariates of the nuisance outcome models")
+    learner: str = key(Str(DISTAL_LEARNERS), "lm", "nuisance learner")
+    cross_fit: int = key(_CROSS_FIT, None, "participant folds K (absent: no cross-fitting)")
+    primary: bool = key(Bool(), False)
+    curve: dict = key(Table(EffectCurve), None)
+    lincombs: dict = key(MapOf(MapOf(Num(), min_len=1), min_len=1), None)
+    data: dict = key(Table(MRTRoleOverride), None)
+
+    @staticmethod
+    def rules(raw, path, bad):
+        return _curve_needs_moderator(raw, path, bad)
+
+
+@dataclass(kw_only=True)
+class MediationEstimand:
+    """``type = "mediation"``: natural direct and indirect excursion effects through a
+    time-varying mediator (``hm.mcee``; Qian et al. 2025, arXiv:2506.20027)."""
+
+    where = 'a "mediation" estimand'
+    example: ClassVar[dict[str, str]] = {"name": '"mediation"', "mediator": '"m"'}
+    name: str = key(Str())
+    label: str = key(Str(), None)
+    type: str = key(Str(MRT_ESTIMAND_TYPES))
+    mediator: str = key(_COL, doc="the mediator column (often the proximal outcome)")
+    moderators: str = key(Formula(), "~ 1", "f(t): moderators of the direct / indirect effects")
+    controls: str = key(Formula(), "~ 1", "covariates of the nuisance models")
+    learner: str = key(Str(DISTAL_LEARNERS), "glm", "nuisance learner")
+    cross_fit: int = key(_CROSS_FIT, None, "participant folds K (absent: no cross-fitting)")
+    primary: bool = key(Bool(), False)
+    curve: dict = key(Table(EffectCurve), None)
+    lincombs: dict = key(MapOf(MapOf(Num(), min_len=1), min_len=1), None)
+    data: dict = key(Table(MRTRoleOverride), None)
+
+    @staticmethod
+    def rules(raw, path, bad):
+        out = _curve_needs_moderator(raw, path, bad)
+        m, o = raw.get("mediator"), (raw.get("data") or {}).get("outcome")
+        if "mediator" not in bad and isinstance(m, str) and isinstance(o, str) and m == o:
+            out.append(
+                (
+                    (*path, "mediator"),
+                    f"the mediator {m!r} is also the estimand's outcome: the outcome is the "
+                    'distal outcome (data = { outcome = "<distal column>" }), the mediator the '
+                    "column measured after each decision (often the proximal outcome).",
+                )
+            )
+        return out
+
+
+@dataclass(kw_only=True)
+class EffectSizeEstimand:
+    """``type = "effect_size"``: the standardized proximal effect over decision points with
+    participant-bootstrap intervals (``hm.effect_size``; Luers et al. 2019)."""
+
+    where = 'an "effect_size" estimand'
+    example: ClassVar[dict[str, str]] = {"name": '"effect_size"'}
+    name: str = key(Str())
+    label: str = key(Str(), None)
+    type: str = key(Str(MRT_ESTIMAND_TYPES))
+    controls: str = key(Formula(), "~ 1", "covariates adjusting the effect at each decision")
+    smooth: bool = key(Bool(), True, "LOESS-smooth effect and scale over decision points")
+    span: float = key(Num(0, 1, open_min=True), 0.25, "LOESS span")
+    n_boot: int = key(Int(0), 1000, "participant-bootstrap replicates")
+    primary: bool = key(Bool(), False)
+    data: dict = key(Table(MRTRoleOverride), None)
+
+
+#: the schema of each estimand kind of an MRT plan (the proximal kinds share MRTEstimand)
+DISTAL_SCHEMAS: dict[str, type] = {
+    "distal": DistalEstimand,
+    "mediation": MediationEstimand,
+    "effect_size": EffectSizeEstimand,
+}
 
 
 @dataclass(kw_only=True)
@@ -1090,7 +1200,7 @@ def check_estimands(ests: Any, kind: str) -> list[Problem]:
                     )
                 )
                 continue
-        out += check_table(schema, e, path)
+        out += check_table(DISTAL_SCHEMAS.get(t, schema) if kind == "mrt" else schema, e, path)
         n = e.get("name")
         if isinstance(n, str):
             if n in seen:
