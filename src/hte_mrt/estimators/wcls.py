@@ -180,10 +180,14 @@ def wcls(
                                term  estimate
     0  Intercept + 20*study_day_nogap     0.138
     """
-    check_mrt_data(data, "wcls")
+    check_mrt_data(data, "wcls", large=True)
     check_conf_level(conf_level)
     check_bool("small_sample", small_sample, allow=("auto",))
     est = resolve_estimand(estimand, moderators, controls, lag, numerator)
+    if not isinstance(data, MRTData):  # partitioned (LargeMRTData): map-reduce on Dask
+        from hte_mrt.estimators.large import wcls_large
+
+        return wcls_large(data, est, small_sample, conf_level)
     design = build_design(data, est)
     note = degenerate_outcome_note(design, data)
     res = fit_design(
@@ -239,14 +243,24 @@ def fit_design(
     )
 
 
-def _check_finite_fit(design: Design, theta: np.ndarray, cov: np.ndarray) -> None:
+def _check_finite_fit(
+    design: Any,
+    theta: np.ndarray,
+    cov: np.ndarray,
+    *,
+    y_max: float | None = None,
+    x_max: float | None = None,
+) -> None:
     """An estimate or standard error that overflowed (inf / NaN) is not a result: say which
-    scale is to blame and how to fix it."""
+    scale is to blame and how to fix it (``y_max``, ``x_max``: the largest |y| and |x| when
+    the design's rows are not at hand)."""
     se2 = np.diag(cov)
     if np.all(np.isfinite(theta)) and np.all(np.isfinite(se2)):
         return
-    y_max = float(np.nanmax(np.abs(design.y))) if design.y.size else 0.0
-    x_max = float(np.nanmax(np.abs(design.X))) if design.X.size else 0.0
+    if y_max is None:
+        y_max = float(np.nanmax(np.abs(design.y))) if design.y.size else 0.0
+    if x_max is None:
+        x_max = float(np.nanmax(np.abs(design.X))) if design.X.size else 0.0
     if y_max >= x_max:
         what = f"the outcome (largest |value| {y_max:.3g})"
         fix = "Rescale the outcome (e.g. divide it by a power of 10, or take a log)"

@@ -1,0 +1,222 @@
+"""Partitioned trials (MRTData.from_parquet / from_dask): the same numbers and the same named
+errors as in memory.
+
+Tolerances: WCLS and EMEE on partitions differ from the in-memory fit only by the order of
+floating-point summation (per-partition sums of the same per-participant terms), i.e. a few
+units of 1e-16 relative per operation, amplified by the condition number of B (~1e2 here):
+1e-10 relative is far above that and far below any real difference (a wrong row or weight
+changes estimates at 1e-3 or more). The randomization test draws the same uniforms (the same
+stream, jumped to each row's place), so its t statistics agree to the same tolerance.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hte_mrt as hm
+from hte_mrt.data.large import LargeMRTData, PartitionWarning
+from hte_mrt.errors import (
+    DataError,
+    MissingColumnError,
+    MissingValueError,
+    ProbabilityError,
+)
+
+pytest.importorskip("dask")
+pytest.importorskip("distributed")
+pytest.importorskip("pyarrow")
+
+RTOL = 1e-10
+ROLES = dict(id="id", time="t", treatment="A", outcome="y", availability="avail")
+
+
+def _frame(seed: int = 3, n: int = 48, T: int = 15) -> pd.DataFrame:
+    sim = hm.MRTSimulation(n_participants=n, n_decisions=T, n_clusters=6, sd_cluster=0.3)
+    f = sim.simulate(seed=seed)
+    rng = np.random.default_rng(seed)
+    f["loc"] = np.where(f["S"] > 0.6, "out", np.where(f["S"] < -0.6, "home", "work"))
+    f["p"] = np.where(f["avail"] == 1, 0.5, np.nan)  # a probability column
+    f["yb"] = (f["y"] > 0.2).astype(float)
+    f["w"] = rng.normal(size=len(f))
+    return f
+
+
+def _write(frame: pd.DataFrame, folder, n_parts: int = 4) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = np.sort(frame["id"].unique())
+    for k, chunk in enumerate(np.array_split(ids, n_parts)):
+        frame[frame["id"].isin(chunk)].to_parquet(folder / f"part-{k}.parquet")
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory):
+    frame = _frame()
+    # a level of 'loc' missing from one partition: levels must still be fixed trial-wide
+    ids = np.sort(frame["id"].unique())
+    first = frame["id"].isin(np.array_split(ids, 4)[0])
+    frame.loc[first & (frame["loc"] == "home"), "loc"] = "work"
+    folder = tmp_path_factory.mktemp("trial")
+    _write(frame, folder)
+    big = hm.MRTData.from_parquet(folder, prob=0.5, client="sync", **ROLES)
+    return frame, folder, big, big.to_memory()
+
+
+def _close(a, b, rtol=RTOL):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    scale = np.max(np.abs(b))
+    assert np.max(np.abs(a - b)) <= rtol * scale, (a, b)
+
+
+def _same_fit(a, b):
+    assert a.names_effect == b.names_effect and a.names_control == b.names_control
+    assert (a.n, a.df, a.small_sample, a.method) == (b.n, b.df, b.small_sample, b.method)
+    _close(a.theta, b.theta)
+    _close(a.cov_theta, b.cov_theta)
+    assert a.n_excluded == b.n_excluded
+
+
+def test_first_pass_matches_memory(trial):
+    _, _, big, mem = trial
+    assert isinstance(big, LargeMRTData)
+    assert (big.n_participants, big.n_rows, big.n_partitions) == (mem.n_participants, 720, 4)
+    assert list(big.id_values) == list(mem.id_values)
+    assert big.categories["loc"] == ["home", "out", "work"]
+    assert big.is_binary and big.level_values == mem.level_values
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(moderators="~ 1", controls="~ S"),
+        dict(moderators="~ S + tfrac", controls="~ S + w", small_sample=False),
+        dict(moderators="~ C(loc)", controls="~ S"),  # a level absent from one partition
+        dict(moderators="~ S", controls="~ loc", lag=2),
+        dict(moderators="~ 1", controls="~ S", numerator=0.4),
+    ],
+    ids=["marginal", "moderated-uncorrected", "categorical", "lag", "numerator"],
+)
+def test_wcls_equals_memory(trial, kw):
+    _, _, big, mem = trial
+    _same_fit(hm.wcls(big, **kw), hm.wcls(mem, **kw))
+
+
+def test_wcls_through_estimand_and_effect_curve(trial):
+    _, _, big, mem = trial
+    est = hm.ExcursionEffect("~ S", "~ S")
+    a, b = est.fit(big, estimator="wcls"), est.fit(mem, estimator="wcls")
+    _same_fit(a, b)
+    grid = pd.DataFrame({"S": [-1.0, 0.0, 1.0]})
+    _close(a.effect_curve(grid)["estimate"], b.effect_curve(grid)["estimate"])
+    assert "partitions" in a.info
+
+
+@pytest.mark.parametrize("variant", ["emee", "emee2"])
+def test_emee_equals_memory(trial, tmp_path, variant):
+    frame = trial[0]
+    _write(frame, tmp_path / "b")
+    roles = ROLES | {"outcome": "yb"}
+    big = hm.MRTData.from_parquet(tmp_path / "b", prob="p", client="sync", **roles)
+    mem = big.to_memory()
+    kw = dict(moderators="~ S", controls="~ S", variant=variant, numerator=0.5)
+    a, b = hm.emee(big, **kw), hm.emee(mem, **kw)
+    _same_fit(a, b)
+    assert a.info["newton_steps"] == b.info["newton_steps"]
+
+
+def test_local_cluster_and_dask_frame(trial):
+    """The one test that starts a (threaded, in-process) LocalCluster: parquet and a dask
+    DataFrame, participant-partitioned and not (shuffled once, with a warning)."""
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    frame, folder, _, mem = trial
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        big = hm.MRTData.from_parquet(folder, prob=0.5, client=client, **ROLES)
+        ref = hm.wcls(mem, "~ S", "~ C(loc)")
+        _same_fit(hm.wcls(big, "~ S", "~ C(loc)"), ref)
+        ordered = dd.from_pandas(frame.sort_values(["id", "t"]), npartitions=3, sort=False)
+        assert len(ordered.partitions[0].compute()) % 15 == 0  # whole participants
+        big2 = hm.MRTData.from_dask(ordered, prob=0.5, client=client, **ROLES)
+        _same_fit(hm.wcls(big2, "~ S", "~ C(loc)"), ref)
+        mixed = dd.from_pandas(frame.sample(frac=1, random_state=2), npartitions=3, sort=False)
+        with pytest.warns(PartitionWarning, match="shuffled by participant once"):
+            big3 = hm.MRTData.from_dask(mixed, prob=0.5, client=client, **ROLES)
+        assert big3.n_partitions == 3
+        _same_fit(hm.wcls(big3, "~ S", "~ C(loc)"), ref)
+
+
+def _corrupt_missing_column(f):
+    return f.drop(columns=["y"])
+
+
+def _corrupt_nan_id(f):
+    f = f.astype({"id": float})
+    f.loc[f.index[4], "id"] = np.nan
+    return f
+
+
+def _corrupt_prob(f):
+    f.loc[f.index[f["avail"].to_numpy() == 1][2], "p"] = 1.3
+    return f
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "exc", "patterns"),
+    [
+        (_corrupt_missing_column, MissingColumnError, [r"part-2\.parquet", r"'y'"]),
+        (_corrupt_nan_id, MissingValueError, [r"part-2\.parquet", r"'id' \(id\)"]),
+        (_corrupt_prob, ProbabilityError, [r"part-2\.parquet", r"'p'", r"\(0, 1\)"]),
+    ],
+    ids=["missing-column", "nan-id", "prob-out-of-range"],
+)
+def test_corrupt_partition_named(trial, tmp_path, corrupt, exc, patterns):
+    frame = trial[0]
+    _write(frame, tmp_path)
+    part = pd.read_parquet(tmp_path / "part-2.parquet")
+    corrupt(part).to_parquet(tmp_path / "part-2.parquet")
+    with pytest.raises(exc) as info:
+        hm.MRTData.from_parquet(tmp_path, prob="p", client="sync", **ROLES)
+    for pat in patterns:
+        assert re.search(pat, str(info.value)), str(info.value)
+    # the same class in memory
+    if corrupt is not _corrupt_missing_column:
+        frames = [pd.read_parquet(tmp_path / f"part-{k}.parquet") for k in range(4)]
+        with pytest.raises(exc):
+            hm.MRTData(pd.concat(frames, ignore_index=True), prob="p", **ROLES)
+
+
+def test_exclusions_and_never_available(trial, tmp_path):
+    frame = trial[0].copy()
+    frame.loc[frame.index[[5, 400]], "y"] = np.nan
+    frame.loc[frame["id"] == frame["id"].max(), "avail"] = 0
+    frame.loc[frame["id"] == frame["id"].max(), "A"] = 0
+    _write(frame, tmp_path)
+    with pytest.warns(hm.errors.DegenerateDataWarning, match="never available"):
+        big = hm.MRTData.from_parquet(tmp_path, prob=0.5, missing="drop", client="sync", **ROLES)
+    with pytest.warns(hm.errors.DegenerateDataWarning, match="never available"):
+        mem = hm.MRTData(frame, prob=0.5, missing="drop", **ROLES)
+    pd.testing.assert_frame_equal(big.exclusions, mem.exclusions, check_dtype=False)
+    a, b = hm.wcls(big, "~ S", "~ S"), hm.wcls(mem, "~ S", "~ S")
+    _same_fit(a, b)
+    assert a.design.participants_without_rows == b.design.participants_without_rows
+
+
+def test_trial_wide_checks(trial):
+    _, _, big, _ = trial
+    with pytest.raises(hm.errors.DesignError, match="lag=40 decision points is longer"):
+        hm.wcls(big, lag=40)
+    with pytest.raises(hm.errors.DesignError, match="collinear"):
+        hm.wcls(big, "~ S", "~ I(2 * S)")
+    with pytest.raises(hm.errors.DesignError, match="fitted on the data"):
+        hm.wcls(big, "~ 1", "~ center(S)")
+    with pytest.raises(DataError, match="does not run on partitioned data"):
+        hm.bayesian_bootstrap(big, n_boot=10, progress=False)
