@@ -220,3 +220,36 @@ def test_trial_wide_checks(trial):
         hm.wcls(big, "~ 1", "~ center(S)")
     with pytest.raises(DataError, match="does not run on partitioned data"):
         hm.bayesian_bootstrap(big, n_boot=10, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [dict(moderators="~ S", controls="~ S"), dict(controls="~ S", lag=1, small_sample=False)],
+    ids=["moderated", "lag-uncorrected"],
+)
+def test_randomization_redraw_equals_memory(trial, tmp_path, kw):
+    """Participants scattered over partitions (id mod 3): each row still gets its in-memory
+    uniform, so the null t statistics are the in-memory ones."""
+    frame = trial[0]
+    tmp_path.mkdir(exist_ok=True)
+    for k in range(3):
+        frame[frame["id"] % 3 == k].to_parquet(tmp_path / f"p{k}.parquet")
+    big = hm.MRTData.from_parquet(tmp_path, prob=0.5, client="sync", **ROLES)
+    a = hm.randomization_test(big, n_resamples=200, seed=11, progress=False, **kw)
+    b = hm.randomization_test(trial[3], n_resamples=200, seed=11, progress=False, **kw)
+    _close(a.t_null, b.t_null)
+    pd.testing.assert_frame_equal(a.table(), b.table(), rtol=1e-9)
+
+
+def test_randomization_permute_partition_invariant(trial, tmp_path):
+    """``permute`` draws a stream per participant: the same numbers however the trial is
+    partitioned (not the in-memory stream, as documented)."""
+    frame, _, big, _ = trial
+    for k in range(2):
+        frame[frame["id"] % 2 == k].to_parquet(tmp_path / f"p{k}.parquet")
+    other = hm.MRTData.from_parquet(tmp_path, prob=0.5, client="sync", **ROLES)
+    kw = dict(scheme="permute", n_resamples=100, seed=4, progress=False)
+    a, b = hm.randomization_test(big, **kw), hm.randomization_test(other, **kw)
+    _close(a.t_null, b.t_null)
+    c = hm.randomization_test(big, **(kw | {"seed": 5}))
+    assert np.max(np.abs(a.t_null - c.t_null)) > 0.1

@@ -289,9 +289,13 @@ class LargeMRTData:
         out = self._runner.gather(handles)
         return out
 
-    def map_handles(self, fn: Callable[..., Any], handles: list, *args: Any) -> list:
-        """``fn(result, *args)`` for every kept per-partition result, gathered here."""
-        return self._runner.gather(self._runner.map(fn, handles, *args))
+    def map_handles(
+        self, fn: Callable[..., Any], handles: list, *args: Any, keep: bool = False
+    ) -> list:
+        """``fn(result, *args)`` for every kept per-partition result (an item may also be a
+        tuple of a kept result and per-partition arguments), gathered here unless ``keep``."""
+        out = self._runner.map(fn, handles, *args)
+        return out if keep else self._runner.gather(out)
 
     def release(self, handles: list) -> None:
         """Free kept per-partition results on the cluster."""

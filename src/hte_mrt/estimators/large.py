@@ -526,3 +526,224 @@ def emee_large(
     if note is not None:
         info_d["degenerate"] = note
     return ExcursionResult(theta=theta, cov_theta=cov, info=info_d, **common)
+
+
+# ---------------------------------------------------------------------------- randomization
+def _rt_state(part: MRTData, est: ExcursionEffect, scheme: str) -> dict | None:
+    """Per-partition statistics of the re-randomization test, built once: the rows' WCLS
+    pieces at the reference level (summed per participant) and their changes per level."""
+    from hte_mrt.estimators.randomization import _row_stats
+
+    design = _design_of(part, est, True)
+    if design is None:
+        return None
+    starts = group_starts(design.group)
+    ends = np.r_[starts[1:], len(design.y)]
+    if scheme == "permute":
+        for lo, hi in zip(starts, ends, strict=True):
+            if np.ptp(design.prob[lo:hi], axis=0).max() > 1e-12:
+                raise DesignError(
+                    "scheme='permute' needs constant randomization probabilities within each "
+                    "participant; use scheme='redraw'."
+                )
+    phi = _row_stats(design)
+    return {
+        "base": np.add.reduceat(phi[0], starts, axis=0),
+        "delta": phi[1:] - phi[:1],
+        "starts": starts,
+        "ends": ends,
+        "cum": np.cumsum(design.prob, axis=1),
+        "a_index": design.a_index,
+        "ids": design.group_values.to_numpy(),
+        "T": ends - starts,
+        "n_levels": design.n_levels,
+        "d": design.dim,
+    }
+
+
+def _rt_ids(state: dict | None) -> Any:
+    return None if state is None else (state["ids"], state["T"])
+
+
+def _rt_levels(state: dict, plan: dict, r0: int, nb: int) -> np.ndarray:
+    """The redrawn levels of the partition's rows for resamples r0 .. r0 + nb - 1.
+
+    ``redraw``: the uniforms of the in-memory stream (``default_rng(seed).random((R, rows))``,
+    row-major, one 64-bit output per double), PCG64 jumped to each run of rows. ``permute``:
+    a stream per participant and batch (SeedSequence(seed, spawn_key=(participant, batch)))."""
+    rows = len(state["a_index"])
+    if plan["scheme"] == "redraw":
+        bg = np.random.PCG64(np.random.SeedSequence(plan["entropy"]))
+        state0 = bg.state
+        gen = np.random.Generator(bg)
+        u = np.empty((nb, rows))
+        total = plan["total"]
+        for r in range(nb):
+            for g0, l0, length in plan["runs"]:
+                bg.state = state0
+                bg.advance((r0 + r) * total + g0)
+                u[r, l0 : l0 + length] = gen.random(length)
+        out = np.zeros((nb, rows), dtype=np.int8)
+        cum = state["cum"]
+        for k in range(state["n_levels"] - 1):
+            out += u >= cum[None, :, k]
+        return out
+    out = np.empty((nb, rows), dtype=np.int64)
+    a = state["a_index"]
+    for gidx, lo, hi in zip(plan["gidx"], state["starts"], state["ends"], strict=True):
+        ss = np.random.SeedSequence(plan["entropy"], spawn_key=(int(gidx), int(plan["batch"])))
+        rng = np.random.default_rng(ss)
+        out[:, lo:hi] = rng.permuted(np.broadcast_to(a[lo:hi], (nb, hi - lo)), axis=1)
+    return out
+
+
+def _rt_batch(item: Any, r0: int, nb: int, batch: int) -> Any:
+    state, plan = item
+    if state is None:
+        return None
+    plan = plan | {"batch": batch}
+    levels = _rt_levels(state, plan, r0, nb)
+    base, delta = state["base"], state["delta"]
+    S = np.broadcast_to(base, (nb, *base.shape)).copy()
+    for k in range(1, state["n_levels"]):
+        ind = (levels == k).astype(float)
+        for i, (lo, hi) in enumerate(zip(state["starts"], state["ends"], strict=True)):
+            S[:, i, :] += ind[:, lo:hi] @ delta[k - 1, lo:hi]
+    return S
+
+
+def _rt_sums(S: Any, d: int) -> Any:
+    if S is None:
+        return None
+    return {"B": S[..., : d * d].sum(axis=1).reshape(-1, d, d), "b": S[..., d * d :].sum(axis=1)}
+
+
+def _rt_meat(S: Any, d: int, theta: np.ndarray, B: np.ndarray, small: bool) -> Any:
+    if S is None:
+        return None
+    nb, N = S.shape[:2]
+    C = S[..., : d * d].reshape(nb, N, d, d)
+    s = S[..., d * d :] - np.einsum("rnij,rj->rni", C, theta)
+    if small:
+        try:
+            u = np.linalg.solve(B[:, None] - C, s[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            return {"meat": None}
+        return {"meat": np.einsum("rni,rnj->rij", u, u)}
+    return {"meat": np.einsum("rni,rnj->rij", s, s)}
+
+
+def randomization_large(
+    data: LargeMRTData,
+    est: ExcursionEffect,
+    *,
+    n_resamples: int,
+    scheme: str,
+    alpha: float,
+    small_sample: Any,
+    conf_level: float,
+    seed: int | None,
+    progress: bool,
+):
+    """:func:`hm.randomization_test <hte_mrt.randomization_test>` on a :class:`LargeMRTData`.
+
+    ``scheme="redraw"`` gives the in-memory numbers for the same seed (the same uniforms reach
+    the same rows, whatever the partitioning); ``scheme="permute"`` draws one stream per
+    participant (reproducible and independent of the partitioning, but not the in-memory
+    stream)."""
+    from hte_mrt._util import tqdm
+    from hte_mrt.estimators.wcls import resolve_small_sample
+    from hte_mrt.results.randomization import RandomizationResult
+
+    observed = wcls_large(data, est, small_sample, conf_level)
+    note = observed.info.get("degenerate")
+    info = lag_info(data, est.lag)
+    est_p = resolve_numerator(data, est, info)
+    design = observed.design
+    d, q, N = design.dim, len(design.g_names), design.n_groups
+    small = resolve_small_sample(small_sample, N)
+    entropy = seed if seed is not None else np.random.SeedSequence().entropy
+    states = data.map(_rt_state, est_p, scheme, categories=info.categories, keep=True)
+    t_all = np.empty((n_resamples, d - q))
+    est_all = np.empty((n_resamples, d - q))
+    try:
+        id_T = data.map_handles(_rt_ids, states)
+        # every participant's first analysed row in the in-memory (id-sorted) order
+        all_ids = np.concatenate([x[0] for x in id_T if x is not None])
+        all_T = np.concatenate([x[1] for x in id_T if x is not None])
+        order = sorted(range(len(all_ids)), key=lambda i: _sort_key(all_ids[i]))
+        offset = np.empty(len(all_ids), dtype=np.int64)
+        offset[order] = np.r_[0, np.cumsum(all_T[order])[:-1]]
+        rank = np.empty(len(all_ids), dtype=np.int64)
+        rank[order] = np.arange(len(all_ids))
+        plans, k0 = [], 0
+        for x in id_T:
+            if x is None:
+                plans.append(None)
+                continue
+            n_p = len(x[0])
+            go, T = offset[k0 : k0 + n_p], x[1]
+            lo = np.r_[0, np.cumsum(T)[:-1]]
+            runs: list[list[int]] = []
+            for g0, l0, t in zip(go, lo, T, strict=True):
+                if runs and runs[-1][0] + runs[-1][2] == g0 and runs[-1][1] + runs[-1][2] == l0:
+                    runs[-1][2] += int(t)
+                else:
+                    runs.append([int(g0), int(l0), int(t)])
+            plans.append(
+                {
+                    "scheme": scheme,
+                    "entropy": entropy,
+                    "total": info.n_rows,
+                    "runs": runs,
+                    "gidx": rank[k0 : k0 + n_p],
+                }
+            )
+            k0 += n_p
+        n_max = max(len(x[0]) for x in id_T if x is not None)
+        r_max = max(int(x[1].sum()) for x in id_T if x is not None)
+        per_draw = 8 * (n_max * (d * d + d) * 3 + r_max * (design.n_levels + 2))
+        batch = int(max(1, min(n_resamples, 150e6 // per_draw)))
+        items = list(zip(states, plans, strict=True))
+        bar = tqdm(total=n_resamples, disable=not progress, desc="Re-randomizing", unit="fit")
+        for j, r0 in enumerate(range(0, n_resamples, batch)):
+            nb = min(batch, n_resamples - r0)
+            S = data.map_handles(_rt_batch, items, r0, nb, j, keep=True)
+            try:
+                sums = data.map_handles(_rt_sums, S, d)
+                B = _sum(sums, "B")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    try:
+                        theta = np.linalg.solve(B, _sum(sums, "b")[..., None])[..., 0]
+                    except np.linalg.LinAlgError:
+                        raise EstimationError(
+                            "The weighted design is singular in a re-randomized trial "
+                            "(a term constant on the analysed rows): drop or recode it."
+                        ) from None
+                    meats = data.map_handles(_rt_meat, S, d, theta, B, small)
+                    if any(m is not None and m["meat"] is None for m in meats):
+                        raise EstimationError(
+                            "The Mancl-DeRouen correction needs the model to be identified "
+                            "without any single participant (B - C_i invertible); use "
+                            "small_sample=False or drop that term."
+                        )
+                    meat = _sum(meats, "meat")
+                    if small:
+                        cov = meat
+                    else:
+                        Binv = np.linalg.inv(B)
+                        cov = Binv @ meat @ np.swapaxes(Binv, -1, -2)
+                    se = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+                    est_all[r0 : r0 + nb] = theta[:, q:]
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        t_all[r0 : r0 + nb] = theta[:, q:] / se[:, q:]
+            finally:
+                data.release(S)
+            bar.update(nb)
+        bar.close()
+    finally:
+        data.release(states)
+    if note:
+        est_all[:] = 0.0
+        t_all[:] = np.nan
+    return RandomizationResult(observed, t_all, est_all, alpha=alpha, scheme=scheme, seed=seed)

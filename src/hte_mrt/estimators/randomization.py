@@ -150,7 +150,7 @@ def randomization_test(
             term     t     p  p_randomization
     0  Intercept  1.95  0.06             0.07
     """
-    check_mrt_data(data, "randomization_test")
+    check_mrt_data(data, "randomization_test", large=True)
     n_resamples = check_int("n_resamples", n_resamples, 1)
     if not isinstance(scheme, str) or scheme not in ("redraw", "permute"):
         raise DesignError(f"scheme must be 'redraw' or 'permute', got {scheme!r}.")
@@ -160,6 +160,13 @@ def randomization_test(
     check_seed(seed)
     progress = check_bool("progress", progress)
     est = resolve_estimand(estimand, moderators, controls, lag, numerator)
+    if not isinstance(data, MRTData):  # partitioned (LargeMRTData): map-reduce on Dask
+        from hte_mrt.estimators.large import randomization_large
+
+        return randomization_large(
+            data, est, n_resamples=n_resamples, scheme=scheme, alpha=alpha,
+            small_sample=small_sample, conf_level=conf_level, seed=seed, progress=progress,
+        )  # fmt: skip
     design = build_design(data, est)
     note = degenerate_outcome_note(design, data)
     observed = fit_design(
