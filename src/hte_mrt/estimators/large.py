@@ -64,6 +64,11 @@ class LargeDesign:
     n_partitions: int
     exclusions: pd.DataFrame = field(repr=False)
     participants_without_rows: list = field(default_factory=list, repr=False)
+    #: Bayesian model only: participants (analysed, in id order), the mean f(S) of each, and
+    #: the means / standard deviations of y, G, F (default priors, centring)
+    group_values: pd.Index | None = field(default=None, repr=False)
+    fbar: np.ndarray | None = field(default=None, repr=False)
+    moments: dict | None = field(default=None, repr=False)
 
     f_matrix = Design.f_matrix
 
@@ -747,3 +752,114 @@ def randomization_large(
         est_all[:] = 0.0
         t_all[:] = np.nan
     return RandomizationResult(observed, t_all, est_all, alpha=alpha, scheme=scheme, seed=seed)
+
+
+# ---------------------------------------------------------------------------- BayesMRT
+def _moments(M: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(n, column means, column sums of squared deviations) for Chan's parallel combination."""
+    m = M.mean(axis=0)
+    return len(M), m, ((M - m) ** 2).sum(axis=0)
+
+
+def _combine(a: tuple, b: tuple) -> tuple:
+    na, ma, Ma = a
+    nb, mb, Mb = b
+    n = na + nb
+    delta = mb - ma
+    return n, ma + delta * (nb / n), Ma + Mb + delta**2 * (na * nb / n)
+
+
+def _bayes_part(part: MRTData, est: ExcursionEffect, slope: bool, use_cluster: bool) -> Any:
+    """A partition's per-participant sufficient statistics of the collapsed Gaussian model
+    (:func:`~hte_mrt.estimators.bayes.collapsed.collapsed_stats`), the mean f(S) of each
+    participant, and the moments of y, G, F."""
+    from hte_mrt.estimators.bayes.collapsed import collapsed_stats
+
+    design = _design_of(part, est, True)
+    if design is None:
+        return None
+    X, y = design.X, design.y
+    at = (design.a_index == 1).astype(float) - design.num[:, 1] if slope else np.zeros(len(y))
+    st = collapsed_stats(X, at, y, design.group)
+    starts = group_starts(design.group)
+    counts = np.diff(np.r_[starts, len(y)])
+    cl = None
+    if use_cluster:
+        cl = part.frame[part.roles.cluster].to_numpy()[design.rows][starts]
+    return {
+        "ids": design.group_values.to_numpy(),
+        "cluster": cl,
+        "stats": {k: getattr(st, k) for k in ("T", "ZZ", "XZ", "Zy", "XX", "Xy", "yy")},
+        "fbar": np.add.reduceat(design.F, starts, axis=0) / counts[:, None],
+        "y": _moments(y[:, None]),
+        "G": _moments(design.G),
+        "F": _moments(design.F),
+        "xx": (X * X).sum(axis=0),
+        "meta": _names_meta(design),
+        "specs": {"f_spec": design.f_spec, "g_spec": design.g_spec},
+        "GG": design.G.T @ design.G,
+        "FF": design.F.T @ design.F,
+    }
+
+
+def bayes_inputs(data: LargeMRTData, est: ExcursionEffect, slope: bool, use_cluster: bool):
+    """What :class:`hm.BayesMRT <hte_mrt.BayesMRT>` needs of a partitioned trial: a
+    :class:`LargeDesign` (names, moments, participants, mean f(S)), the collapsed model's
+    sufficient statistics over all participants (in the in-memory order: ids ascending), the
+    cluster labels and each participant's cluster code. The sampler never sees a row."""
+    from hte_mrt.estimators.bayes.collapsed import CollapsedStats
+
+    info = lag_info(data, est.lag)
+    est_p = resolve_numerator(data, est, info)
+    parts = [p for p in data.map(_bayes_part, est_p, slope, use_cluster,
+                                 categories=info.categories) if p is not None]  # fmt: skip
+    meta = _check_names([p["meta"] for p in parts], data)
+    _global_checks({k: _sum(parts, k) for k in ("GG", "FF")}, info, meta)
+    ids = np.concatenate([p["ids"] for p in parts])
+    order = np.array(sorted(range(len(ids)), key=lambda i: _sort_key(ids[i])), dtype=np.int64)
+    cat = {
+        k: np.concatenate([p["stats"][k] for p in parts])[order]
+        for k in ("T", "ZZ", "XZ", "Zy", "XX", "Xy", "yy")
+    }
+    mom = {}
+    for key in ("y", "G", "F"):
+        acc = parts[0][key]
+        for p in parts[1:]:
+            acc = _combine(acc, p[key])
+        mom[key] = (acc[1], np.sqrt(acc[2] / acc[0]))
+    n_obs = int(cat["T"].sum())
+    cluster_values = cluster_of = None
+    if use_cluster:
+        cl = np.concatenate([p["cluster"] for p in parts])[order]
+        cluster_values, cluster_of = np.unique(cl, return_inverse=True)
+        cluster_values = list(cluster_values)
+    g_names, f_names, levels = meta["g_names"], meta["f_names"], meta["levels"]
+    effect_names = (
+        list(f_names)
+        if len(levels) == 1 and levels[0] == "1"
+        else [f"{lev}:{f}" for lev in levels for f in f_names]
+    )
+    y_sd = float(mom["y"][1][0])
+    stats = CollapsedStats(
+        n_obs=n_obs,
+        groups=np.arange(len(ids)),
+        cluster=None if cluster_of is None else cluster_of.astype(np.int64),
+        cluster_labels=None if cluster_of is None else np.arange(len(cluster_values)),
+        coef_names=tuple([f"control:{n}" for n in g_names] + effect_names),
+        y_mean=float(mom["y"][0][0]),
+        y_sd=y_sd if n_obs > 1 and y_sd > 0 else 1.0,
+        x_rms=np.sqrt(_sum(parts, "xx") / n_obs),
+        **cat,
+    )
+    design = _large_design(data, info, meta, parts[0]["specs"])
+    design.group_values = pd.Index(ids[order], name=data.roles.id)
+    design.fbar = np.concatenate([p["fbar"] for p in parts])[order]
+    design.moments = {
+        "y_mean": float(mom["y"][0][0]),
+        "y_sd": float(mom["y"][1][0]),
+        "G_mean": mom["G"][0],
+        "G_sd": mom["G"][1],
+        "F_mean": mom["F"][0],
+        "F_sd": mom["F"][1],
+    }
+    return design, stats, cluster_values, cluster_of

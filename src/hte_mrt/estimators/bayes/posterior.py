@@ -79,10 +79,12 @@ def posterior_result(
             post["c"] = (("chain", "draw", "cluster"), re["c"].reshape(chains, draws, -1))
         flat.update({k: post[k].values.reshape(S, -1) for k in ("b", "u", "c") if k in post})
     # participant average effect (first treated level)
-    p = design.F.shape[1]
-    starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
-    counts = np.diff(np.r_[starts, len(design.group)])
-    fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
+    p = len(design.f_names)
+    fbar = getattr(design, "fbar", None)  # partitioned trials: reduced per participant
+    if fbar is None:
+        starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
+        counts = np.diff(np.r_[starts, len(design.group)])
+        fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
     pe = flat["beta"][:, :p] @ fbar.T
     if "u" in flat:
         pe = pe + flat["u"]
@@ -103,7 +105,7 @@ def posterior_result(
         "sampler": sampler,
         "target_accept": target_accept,
         "n_participants": int(design.n_groups),
-        "n_rows": len(design.y),
+        "n_rows": int(getattr(design, "n_rows", None) or len(design.y)),
         "effect_names": list(design.effect_names),
         "control_names": list(design.g_names),
         "f_names": list(design.f_names),
