@@ -309,3 +309,22 @@ def test_bayes_refuses_row_level_models(clustered):
     big, _ = clustered
     with pytest.raises(hm.errors.DesignError, match="collapsed Gaussian"):
         hm.BayesMRT("~ 1", family="bernoulli", progress=False).fit(big)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "pattern"),
+    [
+        (lambda f: hm.MRTData.from_parquet(f / "nowhere", prob=0.5, **ROLES), DataError,
+         "No Parquet file or folder"),
+        (lambda f: hm.MRTData.from_parquet(f, prob=0.5, client=42, **ROLES), DataError,
+         "client= must be a distributed.Client"),
+        (lambda f: hm.MRTData.from_parquet(f, client="sync", **ROLES), DataError,
+         "Give the randomization probability"),
+        (lambda f: hm.MRTData.from_parquet(f, prob=0.5, client="sync", **(ROLES | {"id": 3})),
+         DataError, "id= must be the name of a column"),
+    ],
+    ids=["no-files", "bad-client", "no-prob", "id-not-a-name"],
+)  # fmt: skip
+def test_bad_arguments_named(trial, call, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        call(trial[1])

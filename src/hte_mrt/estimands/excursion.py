@@ -383,6 +383,21 @@ class Design:
         idx = np.arange(len(self.y))
         return self.num[idx, lev] / self.prob[idx, lev]
 
+    def x_block(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo:hi of :attr:`X` (the observed treatment), without building all of X."""
+        lev = self.a_index[lo:hi]
+        parts = [self.G[lo:hi]]
+        for k in range(1, self.n_levels):
+            c = (lev == k).astype(float) - self.num[lo:hi, k]
+            parts.append(c[:, None] * self.F[lo:hi])
+        return np.hstack(parts)
+
+    def w_block(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo:hi of :attr:`W`."""
+        lev = self.a_index[lo:hi]
+        idx = np.arange(hi - lo)
+        return self.num[lo:hi][idx, lev] / self.prob[lo:hi][idx, lev]
+
     @property
     def X(self) -> np.ndarray:
         return self.x_for(self.a_index)
@@ -766,8 +781,15 @@ def build_design(
     if lost_rows is not None and len(lost_rows):
         excl.append(lost_rows)
     rows = np.flatnonzero(used)
-    sub = df.iloc[rows]
     mod_rhs, ctl_rhs = _rhs(est.moderators), _rhs(est.controls)
+    # only the columns the formulas read (and the keys for messages) are copied to the
+    # analysed rows: memory does not grow with the width of the frame
+    try:
+        needed = _required_columns(Formula(mod_rhs)) | _required_columns(Formula(ctl_rhs))
+        cols = [c for c in df.columns if c in needed or c in (r.id, r.time, "_row")]
+    except FormulaicError:  # reported with its parse error by _model_matrix
+        cols = list(df.columns)
+    sub = df[cols].iloc[rows]
     _check_role_columns(mod_rhs, "moderator", data)
     _check_role_columns(ctl_rhs, "control", data)
     seen = np.unique(data.a_index[rows])

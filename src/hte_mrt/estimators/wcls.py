@@ -30,7 +30,7 @@ from hte_mrt.estimands.excursion import (
     outcome_degeneracy,
     register_estimator,
 )
-from hte_mrt.estimators.sandwich import group_crossprod, group_starts, wls_sandwich
+from hte_mrt.estimators.sandwich import design_crossprod, group_starts, wls_sandwich
 from hte_mrt.results.frequentist import ExcursionResult
 
 SMALL_SAMPLE_THRESHOLD = 50
@@ -220,7 +220,7 @@ def fit_design(
     """WCLS on a prepared :class:`Design` (reuse the design across refits)."""
     check_conf_level(conf_level)
     starts = group_starts(design.group)
-    C, b = group_crossprod(design.X, design.W, design.y, starts)
+    C, b = design_crossprod(design, starts)
     n = design.n_groups
     small = resolve_small_sample(small_sample, n)
     with np.errstate(over="ignore", invalid="ignore"):

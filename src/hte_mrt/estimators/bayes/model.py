@@ -525,7 +525,9 @@ class BayesMRT:
             self.family,
             moments=design.moments if large else None,
         )
-        X = None if large else design.X
+        collapsed = self.family == "gaussian" and self.method == "collapsed"
+        # the collapsed model builds its statistics block by block: X is never held whole
+        X = None if large or collapsed else design.X
         effect_names = design.effect_names
         at = None
         if self.random_slope and not large:
@@ -581,17 +583,18 @@ class BayesMRT:
             stats = None
             if self.family == "gaussian" and self.method == "collapsed":
                 from hte_mrt.estimators.bayes._op import collapsed_logp_op
-                from hte_mrt.estimators.bayes.collapsed import collapsed_stats, packed_data
+                from hte_mrt.estimators.bayes.collapsed import (
+                    collapsed_stats_design,
+                    packed_data,
+                )
 
                 sigma = sc["sigma"]
                 if large:
                     stats = large_stats
                 else:
-                    stats = collapsed_stats(
-                        X,
+                    stats = collapsed_stats_design(
+                        design,
                         at if at is not None else np.zeros(len(y)),
-                        y,
-                        design.group,
                         cluster_of,
                         coef_names=[f"control:{n}" for n in design.g_names] + effect_names,
                     )
