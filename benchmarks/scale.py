@@ -58,7 +58,7 @@ def write_trial(
     *,
     n_moderators: int = 3,
     n_clusters: int = 50,
-    rows_per_file: int = 1_000_000,
+    rows_per_file: int = 250_000,
     seed: int = 1,
 ) -> Path:
     """Write a simulated MRT as Parquet files of whole participants, block by block.
@@ -153,7 +153,7 @@ def run_one(folder: str, estimator: str, args: argparse.Namespace) -> dict:
         out["all_mb"] = out["driver_mb"]
         return out
     cluster = LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, dashboard_address=None,
+        n_workers=args.workers, threads_per_worker=1, dashboard_address=":0",
         memory_limit=args.worker_memory,
     )  # fmt: skip
     client = Client(cluster)

@@ -136,7 +136,7 @@ def test_local_cluster_and_dask_frame(trial):
     frame, folder, _, mem = trial
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -328,3 +328,19 @@ def test_bayes_refuses_row_level_models(clustered):
 def test_bad_arguments_named(trial, call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call(trial[1])
+
+
+def test_categorical_treatment_equals_memory(trial, tmp_path):
+    """Three treatment levels (probabilities 0.4 / 0.3 / 0.3): WCLS and the redraws agree."""
+    frame = trial[0].copy()
+    rng = np.random.default_rng(8)
+    lev = rng.choice(["none", "walk", "rest"], p=[0.4, 0.3, 0.3], size=len(frame))
+    frame["arm"] = np.where(frame["avail"] == 1, lev, "none")
+    _write(frame, tmp_path, n_parts=3)
+    roles = ROLES | {"treatment": "arm"}
+    levels = {"none": 0.4, "walk": 0.3, "rest": 0.3}
+    big = hm.MRTData.from_parquet(tmp_path, levels=levels, client="sync", **roles)
+    mem = big.to_memory()
+    _same_fit(hm.wcls(big, "~ S", "~ S"), hm.wcls(mem, "~ S", "~ S"))
+    kw = dict(n_resamples=50, seed=2, progress=False)
+    _close(hm.randomization_test(big, **kw).t_null, hm.randomization_test(mem, **kw).t_null)

@@ -133,6 +133,34 @@ def run_on_partition(
         raise renamed(e, part.name) from None
 
 
+def used_scan(part: MRTData, used: np.ndarray, lost: Any, cat_cols: list[str]) -> dict:
+    """What the trial-wide checks of an analysis need from a partition's analysed rows
+    ``used`` (available, with an outcome at the lag): counts, treatment levels seen,
+    probability ranges, the first row's probabilities, participants without analysed rows,
+    the text values present."""
+    df = part.frame
+    out: dict[str, Any] = {
+        "n_avail": int(part.available.sum()),
+        "n_used": int(used.sum()),
+        "max_decision": int(part.decision_index.max()),
+        "lost": lost,
+    }
+    if not used.any():
+        out["without"] = list(part.id_values)
+        return out
+    probs = part.probs[used]
+    out["seen"] = np.unique(part.a_index[used])
+    out["p_min"], out["p_max"] = probs.min(axis=0), probs.max(axis=0)
+    first = int(np.flatnonzero(used)[0])
+    out["first"] = (df[part.roles.id].iloc[first], part.probs[first])
+    has = np.zeros(part.n_participants, dtype=bool)
+    has[part.id_codes[used]] = True
+    out["without"] = list(part.id_values[~has])
+    out["n_groups"] = int(has.sum())
+    out["cats"] = {c: set(pd.unique(df.loc[used, c].dropna())) for c in cat_cols if c in df}
+    return out
+
+
 def _scan(data: MRTData, spec: _Spec) -> dict:
     """First pass: what the trial-wide checks and the level encoding need from a partition."""
     r = spec.roles
@@ -162,6 +190,9 @@ def _scan(data: MRTData, spec: _Spec) -> dict:
         "level_values": data.level_values,
         "prob_columns": data.prob_columns,
         "columns": [c for c in df.columns if c != "_row"],
+        # the analysed rows of a lag-0 analysis are the available ones: scanned now, so that
+        # an estimator at lag 0 needs no pass of its own for the trial-wide checks
+        "lag0": used_scan(data, data.available, None, list(cats)),
     }
 
 
@@ -332,6 +363,7 @@ class LargeMRTData:
         self.clusters = (
             _sorted_levels([c for s in scans for c in s["clusters"]]) if r.cluster else None
         )
+        self._lag_scans = {0: [s.pop("lag0") for s in scans]}
         for s in scans:
             del s["exclusions"]
         self._warn_never_available(avail_any)

@@ -626,7 +626,8 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
         if np.any(spread > PROB_TOL):
             raise numerator_varies_error()
         return np.broadcast_to(probs[:1], probs.shape).copy()
-    frame = data.frame.loc[used]
+    frame = data.frame
+    n_used = int(np.count_nonzero(used))
 
     def one(v: float | str, lev: object) -> np.ndarray:
         if isinstance(v, str):
@@ -636,9 +637,9 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
                     "Add the column, or give a constant such as numerator=0.5.",
                     column=v,
                 )
-            x = pd.to_numeric(frame[v], errors="coerce").to_numpy(dtype=float)
+            x = pd.to_numeric(frame[v][used], errors="coerce").to_numpy(dtype=float)
         else:
-            x = np.full(len(frame), float(v))
+            x = np.full(n_used, float(v))
         if np.any(np.isnan(x)) or np.any((x <= 0) | (x >= 1)):
             raise DesignError(
                 f"Numerator probability for level {lev!r} must lie in (0, 1) on every analysed "

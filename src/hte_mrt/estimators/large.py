@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hte_mrt.data.large import LargeMRTData
+from hte_mrt.data.large import LargeMRTData, used_scan
 from hte_mrt.data.schema import PROB_TOL, MRTData
 from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
 from hte_mrt.estimands.excursion import (
@@ -90,27 +90,7 @@ class LargeDesign:
 # ---------------------------------------------------------------------------- first pass
 def _lag_scan(part: MRTData, lag: int, cat_cols: list[str]) -> dict:
     used, _, lost = analysed_rows(part, lag, partial=True)
-    df = part.frame
-    out: dict[str, Any] = {
-        "n_avail": int(part.available.sum()),
-        "n_used": int(used.sum()),
-        "max_decision": int(part.decision_index.max()),
-        "lost": lost,
-    }
-    if not used.any():
-        out["without"] = list(part.id_values)
-        return out
-    probs = part.probs[used]
-    out["seen"] = np.unique(part.a_index[used])
-    out["p_min"], out["p_max"] = probs.min(axis=0), probs.max(axis=0)
-    first = int(np.flatnonzero(used)[0])
-    out["first"] = (df[part.roles.id].iloc[first], part.probs[first])
-    has = np.zeros(part.n_participants, dtype=bool)
-    has[part.id_codes[used]] = True
-    out["without"] = list(part.id_values[~has])
-    out["n_groups"] = int(has.sum())
-    out["cats"] = {c: set(pd.unique(df.loc[used, c].dropna())) for c in cat_cols if c in df}
-    return out
+    return used_scan(part, used, lost, cat_cols)
 
 
 @dataclass
@@ -127,7 +107,9 @@ def lag_info(data: LargeMRTData, lag: int) -> _LagInfo:
     """Trial-wide facts of the analysed rows at this lag (cached on the data)."""
     if lag in data._scans:
         return data._scans[lag]
-    scans = data.map(_lag_scan, lag, list(data.categories))
+    scans = data._lag_scans.get(lag)
+    if scans is None:
+        scans = data.map(_lag_scan, lag, list(data.categories))
     r = data.roles
     if sum(s["n_avail"] for s in scans) == 0:
         raise no_available_error(r.availability)
