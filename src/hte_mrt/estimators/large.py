@@ -9,7 +9,9 @@ Every statistic these estimators need is a sum of per-participant pieces:
   theta are known. One pass over the data builds C_i, b_i, kept on the workers; a second pass
   over those (not the data) sums the meat.
 * EMEE: every damped Newton step is one map-reduce of the estimating function U and its
-  Jacobian J (and one of U per step-halving); the sandwich as for WCLS.
+  Jacobian J (and one of U per step-halving) over the partitions' designs, built once and
+  kept on the workers for the fit (about the size of the analysed columns); the sandwich as
+  for WCLS.
 * Randomization test: the redraws of every row come from the same random stream as in memory
   (PCG64 jumped ahead to the row's place), so the same seed gives the same numbers.
 
@@ -389,10 +391,13 @@ def _emee_check(part: MRTData, est: ExcursionEffect) -> dict | None:
     }
 
 
-def _emee_UJ(part: MRTData, est: ExcursionEffect, variant: str, theta: np.ndarray, jac: bool):
+def _emee_design(part: MRTData, est: ExcursionEffect) -> Design | None:
+    return _design_of(part, est, False)
+
+
+def _emee_UJ(design: Design | None, variant: str, theta: np.ndarray, jac: bool):
     from hte_mrt.estimators.emee import _pieces
 
-    design = _design_of(part, est, False)
     if design is None:
         return None
     D, r, dr, dD_r = _pieces(design, theta, variant)
@@ -402,10 +407,9 @@ def _emee_UJ(part: MRTData, est: ExcursionEffect, variant: str, theta: np.ndarra
     return out
 
 
-def _emee_sK(part: MRTData, est: ExcursionEffect, variant: str, theta: np.ndarray) -> Any:
+def _emee_sK(design: Design | None, variant: str, theta: np.ndarray) -> Any:
     from hte_mrt.estimators.emee import _pieces
 
-    design = _design_of(part, est, False)
     if design is None:
         return None
     D, r, dr, _ = _pieces(design, theta, variant)
@@ -483,22 +487,29 @@ def emee_large(
             **common,
         )
 
+    # the partitions' designs stay on the workers for the Newton steps (each step is then a
+    # map-reduce over them, not over the files)
+    designs = data.map(_emee_design, est_p, categories=cats, keep=True)
+
     def eval_UJ(theta):
-        res = data.map(_emee_UJ, est_p, variant, theta, True, categories=cats)
+        res = data.map_handles(_emee_UJ, designs, variant, theta, True)
         return _sum(res, "U"), _sum(res, "J")
 
     def eval_U(theta):
-        res = data.map(_emee_UJ, est_p, variant, theta, False, categories=cats)
+        res = data.map_handles(_emee_UJ, designs, variant, theta, False)
         return _sum(res, "U"), all(p["finite"] for p in res if p)
 
-    names = [*design.g_names, *design.effect_names]
-    theta, n_iter = newton(eval_UJ, eval_U, d, names, n, start, tol, maxiter)
-    _, J = eval_UJ(theta)
-    handles = data.map(_emee_sK, est_p, variant, theta, categories=cats, keep=True)
     try:
-        meats = data.map_handles(_emee_meat, handles, J, small_sample)
+        names = [*design.g_names, *design.effect_names]
+        theta, n_iter = newton(eval_UJ, eval_U, d, names, n, start, tol, maxiter)
+        _, J = eval_UJ(theta)
+        handles = data.map_handles(_emee_sK, designs, variant, theta, keep=True)
+        try:
+            meats = data.map_handles(_emee_meat, handles, J, small_sample)
+        finally:
+            data.release(handles)
     finally:
-        data.release(handles)
+        data.release(designs)
     if any(m is not None and m["meat"] is None for m in meats):
         raise EstimationError(
             "Small-sample correction failed: J - K_i is singular for some participant."
