@@ -344,3 +344,28 @@ def test_categorical_treatment_equals_memory(trial, tmp_path):
     _same_fit(hm.wcls(big, "~ S", "~ S"), hm.wcls(mem, "~ S", "~ S"))
     kw = dict(n_resamples=50, seed=2, progress=False)
     _close(hm.randomization_test(big, **kw).t_null, hm.randomization_test(mem, **kw).t_null)
+
+
+@pytest.mark.parametrize(
+    "block", [4_000_000, 500, 7], ids=["one-block", "blocks", "per-participant"]
+)
+def test_in_memory_blocks_are_bit_identical(trial, monkeypatch, block):
+    """In memory, WCLS's and the collapsed model's statistics are built block by block of
+    participants: the same numbers, bit for bit, as from the whole design matrix."""
+    import hte_mrt.estimators.sandwich as sandwich
+    from hte_mrt.estimands.excursion import ExcursionEffect, build_design
+    from hte_mrt.estimators.bayes.collapsed import collapsed_stats, collapsed_stats_design
+
+    monkeypatch.setattr(sandwich, "BLOCK_ELEMENTS", block)
+    mem = trial[3]
+    design = build_design(mem, ExcursionEffect("~ S + C(loc)", "~ S + w"))
+    starts = sandwich.group_starts(design.group)
+    whole = sandwich.group_crossprod(design.X, design.W, design.y, starts)
+    blocked = sandwich.design_crossprod(design, starts)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, blocked, strict=True))
+    at = (design.a_index == 1) - design.num[:, 1]
+    a = collapsed_stats(design.X, at, design.y, design.group)
+    b = collapsed_stats_design(design, at)
+    for k in ("T", "ZZ", "XZ", "Zy", "XX", "Xy", "yy", "x_rms", "groups"):
+        assert np.array_equal(getattr(a, k), getattr(b, k)), k
+    assert (a.y_mean, a.y_sd, a.n_obs) == (b.y_mean, b.y_sd, b.n_obs)

@@ -50,7 +50,7 @@ def group_crossprod(
 
 
 #: rows per block of participants when statistics are built from a design in bounded memory
-BLOCK_ELEMENTS = 20_000_000
+BLOCK_ELEMENTS = 4_000_000
 
 
 def participant_blocks(starts: np.ndarray, n: int, width: int) -> list[tuple[int, int]]:
