@@ -369,3 +369,18 @@ def test_in_memory_blocks_are_bit_identical(trial, monkeypatch, block):
     for k in ("T", "ZZ", "XZ", "Zy", "XX", "Xy", "yy", "x_rms", "groups"):
         assert np.array_equal(getattr(a, k), getattr(b, k)), k
     assert (a.y_mean, a.y_sd, a.n_obs) == (b.y_mean, b.y_sd, b.n_obs)
+
+
+def test_empty_partitions_are_left_out(trial):
+    import dask.dataframe as dd
+
+    frame = trial[0]
+    ddf = dd.from_pandas(frame.sort_values(["id", "t"]), npartitions=4, sort=False)
+    ddf = ddf[ddf["id"] < ddf["id"].max().compute() // 2]  # the later partitions empty
+    big = hm.MRTData.from_dask(ddf, prob=0.5, client="sync", **ROLES)
+    sub = frame[frame["id"] < frame["id"].max() // 2]
+    small = hm.MRTData(sub, prob=0.5, **ROLES)
+    assert big.n_partitions < 4 and big.n_participants == small.n_participants
+    _same_fit(hm.wcls(big, "~ S", "~ S"), hm.wcls(small, "~ S", "~ S"))
+    with pytest.raises(DataError, match="Every partition is empty"):
+        hm.MRTData.from_dask(ddf[ddf["id"] < -1], prob=0.5, client="sync", **ROLES)

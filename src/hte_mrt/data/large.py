@@ -125,8 +125,12 @@ def run_on_partition(
     categories: Mapping[str, list] | None,
     frame: pd.DataFrame | None = None,
 ) -> Any:
-    """``fn(MRTData of the partition, *args)``; errors name the partition."""
-    data = partition_data(_frame(part.source) if frame is None else frame, part, spec, categories)
+    """``fn(MRTData of the partition, *args)``; errors name the partition. An empty partition
+    (common after filtering a dask DataFrame) gives None: the first pass drops it."""
+    frame = _frame(part.source) if frame is None else frame
+    if len(frame) == 0:
+        return None
+    data = partition_data(frame, part, spec, categories)
     try:
         return fn(data, *args)
     except HteMrtError as e:
@@ -335,6 +339,17 @@ class LargeMRTData:
     def _first_pass(self) -> None:
         spec = self._spec
         scans = self.map(_scan, spec, categories={})
+        keep = [k for k, sc in enumerate(scans) if sc is not None]
+        if not keep:
+            raise DataError(
+                "Every partition is empty: the trial has no rows. Check the path (or the filter "
+                "that produced the dask DataFrame)."
+            )
+        if len(keep) < len(scans):  # empty partitions are left out of every later pass
+            self.partitions = [self.partitions[k] for k in keep]
+            if self._ddf_parts is not None:
+                self._ddf_parts = [self._ddf_parts[k] for k in keep]
+            scans = [scans[k] for k in keep]
         r = spec.roles
         ids = [s["ids"] for s in scans]
         all_ids = np.concatenate(ids) if ids else np.array([])
