@@ -384,3 +384,17 @@ def test_empty_partitions_are_left_out(trial):
     _same_fit(hm.wcls(big, "~ S", "~ S"), hm.wcls(small, "~ S", "~ S"))
     with pytest.raises(DataError, match="Every partition is empty"):
         hm.MRTData.from_dask(ddf[ddf["id"] < -1], prob=0.5, client="sync", **ROLES)
+
+
+def test_describe_matches_memory(trial):
+    _, _, big, mem = trial
+    a, b = big.describe(), mem.describe()
+    assert (a.n_participants, a.n_rows, a.decision_points) == (
+        b.n_participants,
+        b.n_rows,
+        b.decision_points,
+    )
+    assert a.availability_rate == pytest.approx(b.availability_rate, rel=1e-12)
+    pd.testing.assert_frame_equal(a.randomization, b.randomization)
+    assert a.decisions_per_participant.to_dict() == b.decisions_per_participant.to_dict()
+    assert str(a) == str(b)

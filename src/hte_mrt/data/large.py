@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from hte_mrt.data.checks import exclusions_table
-from hte_mrt.data.schema import MRTData, ProbSpec, Roles
+from hte_mrt.data.schema import MRTData, ProbSpec, Roles, TrialSummary
 from hte_mrt.errors import (
     DataError,
     DegenerateDataWarning,
@@ -182,7 +182,12 @@ def _scan(data: MRTData, spec: _Spec) -> dict:
             cats[col] = list(pd.unique(s.dropna()))
     avail_any = np.zeros(data.n_participants, dtype=bool)
     np.logical_or.at(avail_any, data.id_codes, data.available)
+    av = data.available
     return {
+        "per": df.groupby(r.id, sort=False).size(),
+        "n_available": int(av.sum()),
+        "a_counts": np.bincount(data.a_index[av], minlength=len(data.level_values)),
+        "p_sums": data.probs[av].sum(axis=0),
         "ids": data.id_values.to_numpy(),
         "avail_any": avail_any,
         "n_rows": len(df),
@@ -379,6 +384,13 @@ class LargeMRTData:
             _sorted_levels([c for s in scans for c in s["clusters"]]) if r.cluster else None
         )
         self._lag_scans = {0: [s.pop("lag0") for s in scans]}
+        per = pd.concat([s.pop("per") for s in scans])
+        self._per = per.sort_index(kind="stable")
+        self._randomization = (
+            sum(s.pop("n_available") for s in scans),
+            sum(s.pop("a_counts") for s in scans),
+            sum(s.pop("p_sums") for s in scans),
+        )
         for s in scans:
             del s["exclusions"]
         self._warn_never_available(avail_any)
@@ -430,6 +442,40 @@ class LargeMRTData:
         """Every input row removed during validation, with the reason; ``row`` counts rows
         over the partitions in order."""
         return exclusions_table(self._exclusions, [self.roles.id, self.roles.time])
+
+    def describe(self) -> TrialSummary:
+        """Trial summary as :meth:`MRTData.describe <hte_mrt.MRTData.describe>` gives it,
+        from the first pass (no pass over the data)."""
+        n_av, counts, p_sums = self._randomization
+        rows = []
+        for k, lev in enumerate(self.level_values):
+            if self.is_binary and k == 0:
+                continue
+            obs = counts[k] / n_av if n_av else np.nan
+            stated = p_sums[k] / n_av if n_av else np.nan
+            rows.append(
+                {
+                    "level": str(lev),
+                    "n_available": int(n_av),
+                    "observed": round(float(obs), 4),
+                    "stated": round(float(stated), 4),
+                    "difference_se": round(
+                        float((obs - stated) / np.sqrt(stated * (1 - stated) / n_av)), 2
+                    )
+                    if n_av
+                    else np.nan,
+                }
+            )
+        return TrialSummary(
+            n_participants=self.n_participants,
+            n_clusters=len(self.clusters) if self.clusters is not None else None,
+            n_rows=self.n_rows,
+            decision_points=self.time_range,
+            decisions_per_participant=self._per,
+            availability_rate=n_av / self.n_rows,
+            randomization=pd.DataFrame(rows),
+            exclusions=self.exclusions,
+        )
 
     def to_memory(self) -> MRTData:
         """All partitions as one in-memory :class:`~hte_mrt.data.schema.MRTData` (small trials,
