@@ -258,7 +258,11 @@ class Runner:
         if self.sync:
             return list(handles)
         client = default_client() if self.client is None else self.client
-        return client.gather(handles)
+        try:
+            return client.gather(handles)
+        except BaseException:
+            client.cancel(handles)  # the other partitions' tasks: no longer needed
+            raise
 
     def release(self, handles: list) -> None:
         if not self.sync:
