@@ -18,11 +18,12 @@ import pandas as pd
 import pytest
 
 import hte_mrt as hm
-from hte_mrt.data.large import LargeMRTData, PartitionWarning
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.errors import (
     DataError,
     MissingColumnError,
     MissingValueError,
+    PartitionWarning,
     ProbabilityError,
 )
 

@@ -8,7 +8,8 @@ every text / categorical column, fixed so that every partition encodes a moderat
 
 Partitions must hold whole participants (every estimator sums per-participant pieces). Data
 partitioned by participant are used as they are; otherwise they are shuffled by participant
-once, into Parquet files in a temporary folder (a :class:`PartitionWarning` says so).
+once, into Parquet files in a temporary folder (a :class:`~hte_mrt.errors.PartitionWarning`
+says so).
 
 The map-reduce itself (a function applied to every partition, as an in-memory ``MRTData`` of
 whole participants, on a ``distributed`` cluster) is :meth:`LargeMRTData.map`; the estimators
@@ -35,13 +36,9 @@ from hte_mrt.errors import (
     DataError,
     DegenerateDataWarning,
     HteMrtError,
-    HteMrtWarning,
     MissingColumnError,
+    PartitionWarning,
 )
-
-
-class PartitionWarning(HteMrtWarning):
-    """The partitions do not hold whole participants: the data are shuffled by participant once."""
 
 
 @dataclass(frozen=True)

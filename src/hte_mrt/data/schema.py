@@ -298,7 +298,7 @@ class MRTData:
         path : str or path
             A ``.parquet`` file or a folder of them (searched recursively, in sorted order).
             Each file is one partition and should hold whole participants; otherwise the
-            trial is shuffled by participant once (a :class:`~hte_mrt.data.large.PartitionWarning`
+            trial is shuffled by participant once (a :class:`~hte_mrt.errors.PartitionWarning`
             says so).
         id, time, treatment, outcome, prob, levels, availability, cluster, missing
             As for :class:`MRTData`.
