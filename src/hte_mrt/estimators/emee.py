@@ -29,6 +29,7 @@ import numpy as np
 
 from hte_mrt._contract import check_conf_level
 from hte_mrt.data.checks import check_bool, check_int, check_number
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
 from hte_mrt.estimands.excursion import (
@@ -129,7 +130,7 @@ def newton(eval_UJ, eval_U, d: int, names: list[str], n: int, start, tol: float,
 
 
 def emee(
-    data: MRTData,
+    data: MRTData | LargeMRTData,
     moderators: str = "~ 1",
     controls: str = "~ 1",
     *,
@@ -164,8 +165,10 @@ def emee(
 
     Parameters
     ----------
-    data : MRTData
-        A validated trial with a binary (0/1) outcome and a binary treatment.
+    data : MRTData or LargeMRTData
+        A validated trial with a binary (0/1) outcome and a binary treatment; a partitioned
+        trial (:meth:`hm.MRTData.from_parquet <hte_mrt.MRTData.from_parquet>`) runs each
+        Newton step as a map-reduce on its Dask cluster.
     moderators, controls : str
         Formulas of f(S) and of the control terms g.
     numerator : float, str or None

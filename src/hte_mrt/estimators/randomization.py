@@ -26,6 +26,7 @@ import numpy as np
 from hte_mrt._contract import check_conf_level
 from hte_mrt._util import tqdm
 from hte_mrt.data.checks import check_bool, check_int, check_number, check_seed
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 from hte_mrt.estimands.excursion import (
@@ -80,7 +81,7 @@ def _draw(
 
 
 def randomization_test(
-    data: MRTData,
+    data: MRTData | LargeMRTData,
     moderators: str = "~ 1",
     controls: str = "~ 1",
     *,
@@ -110,8 +111,13 @@ def randomization_test(
 
     Parameters
     ----------
-    data : MRTData
-        A validated trial.
+    data : MRTData or LargeMRTData
+        A validated trial, or a partitioned one (:meth:`hm.MRTData.from_parquet
+        <hte_mrt.MRTData.from_parquet>`): the redraws are made partition by partition on its
+        Dask cluster. With ``scheme="redraw"`` every row gets the uniform it gets in memory
+        (the generator is jumped to its place), so the same seed gives the same numbers;
+        ``scheme="permute"`` then draws one stream per participant (reproducible and
+        independent of the partitioning, but not the in-memory permutations).
     moderators, controls, numerator, lag
         The estimand, as for :func:`hm.wcls <hte_mrt.wcls>`.
     n_resamples : int, default 5000

@@ -19,6 +19,7 @@ import numpy as np
 
 from hte_mrt._contract import check_conf_level
 from hte_mrt.data.checks import check_bool
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DegenerateDataWarning, DesignError, EstimationError
 from hte_mrt.estimands.excursion import (
@@ -91,7 +92,7 @@ def degenerate_outcome_note(
 
 
 def wcls(
-    data: MRTData,
+    data: MRTData | LargeMRTData,
     moderators: str = "~ 1",
     controls: str = "~ 1",
     *,
@@ -125,8 +126,11 @@ def wcls(
 
     Parameters
     ----------
-    data : MRTData
-        A validated trial (:class:`hm.MRTData <hte_mrt.MRTData>`).
+    data : MRTData or LargeMRTData
+        A validated trial (:class:`hm.MRTData <hte_mrt.MRTData>`), or a partitioned one
+        (:meth:`hm.MRTData.from_parquet <hte_mrt.MRTData.from_parquet>`): the
+        per-participant sums are then computed on its Dask cluster (the same numbers up to
+        summation order).
     moderators, controls : str
         Formulas of f(S) and of the control terms g (moderator main effects are added to the
         controls automatically, as R's ``*`` does).

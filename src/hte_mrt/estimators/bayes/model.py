@@ -41,6 +41,7 @@ import numpy as np
 import xarray as xr
 
 from hte_mrt.data.checks import check_bool, check_int
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, OutcomeTypeError, PriorError
 from hte_mrt.estimands.excursion import (
@@ -765,13 +766,17 @@ class BayesMRT:
         return pt.concatenate(parts), np.column_stack(cols), rebuild
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: MRTData, estimand: ExcursionEffect | None = None) -> BayesResult:
+    def fit(
+        self, data: MRTData | LargeMRTData, estimand: ExcursionEffect | None = None
+    ) -> BayesResult:
         """Sample the posterior of the excursion effect.
 
         Parameters
         ----------
-        data : MRTData
-            The trial.
+        data : MRTData or LargeMRTData
+            The trial; a partitioned one (:meth:`hm.MRTData.from_parquet
+            <hte_mrt.MRTData.from_parquet>`, collapsed Gaussian models only) has its
+            per-participant statistics computed on its Dask cluster.
         estimand : ExcursionEffect, optional
             Take the moderators, controls, lag and numerator from this estimand (formulas given
             to the constructor as well must agree with it).
