@@ -323,8 +323,10 @@ def test_bayes_refuses_row_level_models(clustered):
          "Give the randomization probability"),
         (lambda f: hm.MRTData.from_parquet(f, prob=0.5, client="sync", **(ROLES | {"id": 3})),
          DataError, "id= must be the name of a column"),
+        (lambda f: hm.MRTData.from_parquet(f, prob=0.5, missing="skip", client="sync", **ROLES),
+         DataError, "missing must be 'error'"),
     ],
-    ids=["no-files", "bad-client", "no-prob", "id-not-a-name"],
+    ids=["no-files", "bad-client", "no-prob", "id-not-a-name", "bad-missing"],
 )  # fmt: skip
 def test_bad_arguments_named(trial, call, exc, pattern):
     with pytest.raises(exc, match=pattern):

@@ -593,6 +593,11 @@ def open_trial(
             f"client= must be a distributed.Client, 'sync' (run here, partition by partition) "
             f"or None (the running client, else a LocalCluster), got {type(client).__name__}."
         )
+    if not isinstance(missing, str) or missing not in ("error", "drop"):
+        raise DataError(
+            f"missing must be 'error' (a missing outcome raises) or 'drop' (such rows are "
+            f"removed and listed in .exclusions), got {missing!r}."
+        )
     MRTData._prob_specs(prob, levels)  # the same argument errors as in memory
     roles = Roles(id, time, treatment, outcome, availability, cluster)
     spec = _Spec(roles, prob, dict(levels) if levels is not None else None, missing)
