@@ -115,6 +115,12 @@ class DegenerateDataWarning(HteMrtWarning):
     estimate is missing or uninformative (never an unexplained NaN)."""
 
 
+class PartitionWarning(HteMrtWarning):
+    """A partitioned trial (``MRTData.from_parquet`` / ``from_dask``) whose partitions split
+    participants: it is shuffled by participant once (time and disk), the estimates are
+    unaffected."""
+
+
 class EstimationError(HteMrtError, RuntimeError):
     """A numerical solve failed (singular bread, no convergence)."""
 

@@ -16,10 +16,11 @@ checks on treatment, probability and outcome apply to available rows; unavailabl
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ from hte_mrt.errors import (
     ProbabilityError,
     TreatmentError,
 )
+
+if TYPE_CHECKING:
+    from hte_mrt.data.large import LargeMRTData
 
 ProbSpec = float | str
 PROB_TOL = 1e-6
@@ -257,6 +261,147 @@ class MRTData:
         self.id_values = pd.Index(uniques, name=id)
         self._check_clusters(df, key)
         self._warn_never_available()
+
+    # ------------------------------------------------------------------ trials beyond memory
+    @classmethod
+    def from_parquet(
+        cls,
+        path: str | os.PathLike,
+        *,
+        id: str,
+        time: str,
+        treatment: str,
+        outcome: str,
+        prob: ProbSpec | None = None,
+        levels: Mapping[object, ProbSpec] | None = None,
+        availability: str | None = None,
+        cluster: str | None = None,
+        missing: Literal["error", "drop"] = "error",
+        client: Any = None,
+        shuffle_dir: str | os.PathLike | None = None,
+    ) -> LargeMRTData:
+        r"""A trial kept as partitioned Parquet, for :func:`hm.wcls <hte_mrt.wcls>`,
+        :func:`hm.emee <hte_mrt.emee>`, :func:`hm.randomization_test
+        <hte_mrt.randomization_test>` and :class:`hm.BayesMRT <hte_mrt.BayesMRT>` on Dask.
+
+        The column roles are those of :class:`MRTData` (same arguments, same meaning). No row is
+        loaded here: a first pass over the partitions (on the Dask cluster) validates each one
+        as an in-memory ``MRTData`` of whole participants, so bad data raise the same named
+        errors as in memory, with the partition's file in the message; it also fixes the
+        levels of every text column, so that every partition encodes a categorical moderator
+        alike. The estimators then sum per-participant statistics over the partitions
+        (map-reduce): WCLS, EMEE and the collapsed Bayesian model give the in-memory numbers
+        up to summation order.
+
+        Parameters
+        ----------
+        path : str or path
+            A ``.parquet`` file or a folder of them (searched recursively, in sorted order).
+            Each file is one partition and should hold whole participants; otherwise the
+            trial is shuffled by participant once (a :class:`~hte_mrt.errors.PartitionWarning`
+            says so).
+        id, time, treatment, outcome, prob, levels, availability, cluster, missing
+            As for :class:`MRTData`.
+        client : distributed.Client, "sync" or None
+            Where partitions are processed: the given client; ``"sync"`` runs them here, one
+            after the other; ``None`` (default) uses the running client, else starts a
+            ``distributed.LocalCluster`` (one single-threaded worker per core, at most 4).
+        shuffle_dir : path, optional
+            Where the shuffled partitions go (default: a temporary folder).
+
+        Returns
+        -------
+        LargeMRTData
+            Trial-wide attributes as ``MRTData`` (``n_participants``, ``exclusions``,
+            ``level_values`` ...); ``to_memory()`` loads it all.
+
+        Raises
+        ------
+        MissingColumnError, MissingValueError, ProbabilityError, TreatmentError, DataError
+            As in memory, the message starting with the partition (``partition file ...``).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import hte_mrt as hm
+        >>> frame = hm.MRTSimulation(n_participants=40, n_decisions=20).simulate(seed=1)
+        >>> folder = tempfile.mkdtemp()
+        >>> for k in range(4):  # four files of ten whole participants each
+        ...     part = frame[frame["id"] // 10 == k]
+        ...     part.to_parquet(f"{folder}/part-{k}.parquet")
+        >>> big = hm.MRTData.from_parquet(folder, id="id", time="t", treatment="A",
+        ...                               outcome="y", prob=0.5, availability="avail",
+        ...                               client="sync")
+        >>> big
+        <LargeMRTData: 40 participants, 800 rows, 4 partitions, binary treatment 'A', outcome 'y'>
+        >>> fit = hm.wcls(big, "~ S", "~ S")
+        >>> small = hm.wcls(big.to_memory(), "~ S", "~ S")
+        >>> bool(abs(fit.params - small.params).max() < 1e-12)
+        True
+        """
+        from hte_mrt.data.large import open_trial
+
+        return open_trial(
+            path, kind="parquet", id=id, time=time, treatment=treatment, outcome=outcome,
+            prob=prob, levels=levels, availability=availability, cluster=cluster,
+            missing=missing, client=client, shuffle_dir=shuffle_dir,
+        )  # fmt: skip
+
+    @classmethod
+    def from_dask(
+        cls,
+        ddf: Any,
+        *,
+        id: str,
+        time: str,
+        treatment: str,
+        outcome: str,
+        prob: ProbSpec | None = None,
+        levels: Mapping[object, ProbSpec] | None = None,
+        availability: str | None = None,
+        cluster: str | None = None,
+        missing: Literal["error", "drop"] = "error",
+        client: Any = None,
+        shuffle_dir: str | os.PathLike | None = None,
+    ) -> LargeMRTData:
+        r"""A trial held as a ``dask.dataframe.DataFrame``, for the estimators on Dask.
+
+        As :meth:`from_parquet`, with the DataFrame's partitions as the partitions (errors
+        name ``partition k of the dask DataFrame``). A DataFrame whose partitions split
+        participants is shuffled by participant once, into Parquet files in ``shuffle_dir``
+        (default: a temporary folder).
+
+        Parameters
+        ----------
+        ddf : dask.dataframe.DataFrame
+            Long data, one row per participant and decision point.
+        id, time, treatment, outcome, prob, levels, availability, cluster, missing
+            As for :class:`MRTData`.
+        client, shuffle_dir
+            As for :meth:`from_parquet`.
+
+        Returns
+        -------
+        LargeMRTData
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> import hte_mrt as hm
+        >>> frame = hm.MRTSimulation(n_participants=30, n_decisions=20).simulate(seed=2)
+        >>> ddf = dd.from_pandas(frame, npartitions=3, sort=False)  # rows in participant order
+        >>> big = hm.MRTData.from_dask(ddf, id="id", time="t", treatment="A", outcome="y",
+        ...                            prob=0.5, availability="avail", client="sync")
+        >>> big.n_participants, big.n_partitions
+        (30, 3)
+        """
+        from hte_mrt.data.large import open_trial
+
+        return open_trial(
+            ddf, kind="dask", id=id, time=time, treatment=treatment, outcome=outcome,
+            prob=prob, levels=levels, availability=availability, cluster=cluster,
+            missing=missing, client=client, shuffle_dir=shuffle_dir,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ validation steps
     @staticmethod

@@ -209,7 +209,7 @@ class ExcursionEffect:
         The estimator's result: an :class:`~hte_mrt.ExcursionResult` for WCLS / EMEE, a
         bootstrap result, a :class:`~hte_mrt.BayesResult` for ``BayesMRT``.
         """
-        check_mrt_data(data, "ExcursionEffect.fit")
+        check_mrt_data(data, "ExcursionEffect.fit", large=True)
         if isinstance(estimator, str):
             fn = _ESTIMATORS.get(estimator.lower())
             if fn is None:
@@ -270,10 +270,21 @@ def _check_numerator_spec(spec: Any) -> None:
     one(spec, "numerator")
 
 
-def check_mrt_data(data: Any, where: str) -> None:
-    """Refuse anything but :class:`MRTData` with a :class:`DataError` saying how to wrap it."""
+def check_mrt_data(data: Any, where: str, *, large: bool = False) -> None:
+    """Refuse anything but :class:`MRTData` with a :class:`DataError` saying how to wrap it
+    (``large``: a partitioned :class:`~hte_mrt.data.large.LargeMRTData` is accepted too)."""
     if isinstance(data, MRTData):
         return
+    from hte_mrt.data.large import LargeMRTData
+
+    if isinstance(data, LargeMRTData):
+        if large:
+            return
+        raise DataError(
+            f"{where} does not run on partitioned data (LargeMRTData) yet: use hm.wcls, "
+            "hm.emee, hm.randomization_test or hm.BayesMRT (collapsed Gaussian), or load a "
+            "trial that fits in memory with data.to_memory()."
+        )
     if isinstance(data, pd.DataFrame):
         raise DataError(
             f"{where} needs validated trial data, got a pandas DataFrame: wrap it first, e.g. "
@@ -296,16 +307,21 @@ def outcome_degeneracy(design: Design, outcome: str, *, binary: bool = False) ->
     y = design.y
     if len(y) == 0 or np.ptp(y) > 0:
         return None
-    v = float(y[0])
+    return degeneracy_message(float(y[0]), len(y), outcome, binary=binary)
+
+
+def degeneracy_message(v: float, n_rows: int, outcome: str, *, binary: bool = False) -> str:
+    """The note of :func:`outcome_degeneracy` for an outcome equal to ``v`` on all ``n_rows``
+    analysed rows (also used by the partitioned path, which never holds every row)."""
     if binary and v == 0.0:
         return (
-            f"Column '{outcome}' (outcome) is 0 on all {len(y)} analysed decision points: "
+            f"Column '{outcome}' (outcome) is 0 on all {n_rows} analysed decision points: "
             "the risk is 0 under both treatments, so the log relative risk is undefined and "
             "is reported as NaN. Check the outcome coding (1 = event), or analyse a more "
             "common event."
         )
     return (
-        f"Column '{outcome}' (outcome) is constant (= {v:g}) on all {len(y)} analysed decision "
+        f"Column '{outcome}' (outcome) is constant (= {v:g}) on all {n_rows} analysed decision "
         "points: the estimated effect is exactly 0 with standard error 0, so t and p are "
         "undefined (NaN) and the interval is the single point 0. Check that outcome= names the "
         "right column and that the outcome was recorded."
@@ -366,6 +382,21 @@ class Design:
         lev = np.broadcast_to(np.asarray(level), self.y.shape)
         idx = np.arange(len(self.y))
         return self.num[idx, lev] / self.prob[idx, lev]
+
+    def x_block(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo:hi of :attr:`X` (the observed treatment), without building all of X."""
+        lev = self.a_index[lo:hi]
+        parts = [self.G[lo:hi]]
+        for k in range(1, self.n_levels):
+            c = (lev == k).astype(float) - self.num[lo:hi, k]
+            parts.append(c[:, None] * self.F[lo:hi])
+        return np.hstack(parts)
+
+    def w_block(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo:hi of :attr:`W`."""
+        lev = self.a_index[lo:hi]
+        idx = np.arange(hi - lo)
+        return self.num[lo:hi][idx, lev] / self.prob[lo:hi][idx, lev]
 
     @property
     def X(self) -> np.ndarray:
@@ -526,17 +557,30 @@ def _check_role_columns(rhs: str, role: str, data: MRTData) -> None:
         )
 
 
-def _check_rank(M: np.ndarray, names: list[str], role: str) -> None:
-    """Refuse collinear columns, naming those that are combinations of the others."""
+def _check_rank(
+    M: np.ndarray,
+    names: list[str],
+    role: str,
+    *,
+    scale: np.ndarray | None = None,
+    n_rows: int | None = None,
+) -> None:
+    """Refuse collinear columns, naming those that are combinations of the others.
+
+    ``scale`` and ``n_rows`` are given when M is already scaled (:func:`check_rank_gram`)."""
     from scipy.linalg import qr
 
     if M.shape[1] == 0:
         return
-    scale = np.sqrt((M**2).mean(axis=0))
-    Ms = M / np.where(scale > 0, scale, 1.0)
+    if scale is None:
+        scale = np.sqrt((M**2).mean(axis=0))
+        Ms = M / np.where(scale > 0, scale, 1.0)
+    else:
+        Ms = M
     _, R, piv = qr(Ms, mode="economic", pivoting=True)
     diag = np.abs(np.diag(R))
-    rank = int((diag > diag[0] * 1e-9 * max(M.shape)).sum()) if diag.size else 0
+    big = max(M.shape) if n_rows is None else max(n_rows, M.shape[1])
+    rank = int((diag > diag[0] * 1e-9 * big).sum()) if diag.size else 0
     if np.any(scale == 0) or rank < M.shape[1]:
         bad = [names[j] for j in piv[rank:]] or [
             n for n, sc in zip(names, scale, strict=True) if sc == 0
@@ -549,6 +593,30 @@ def _check_rank(M: np.ndarray, names: list[str], role: str) -> None:
         )
 
 
+def check_rank_gram(gram: np.ndarray, n: int, names: list[str], role: str) -> None:
+    """:func:`_check_rank` from the cross-product M'M of the n x d matrix M (partitioned data:
+    M is never held whole). A pivoted QR of any A with A'A = M'M has the same R as M's, so
+    the symmetric square root of the scaled Gram stands in for M."""
+    d = gram.shape[0]
+    if d == 0:
+        return
+    scale = np.sqrt(np.clip(np.diag(gram), 0.0, None) / n)
+    s = np.where(scale > 0, scale, 1.0)
+    gs = gram / n / np.outer(s, s)
+    lam, U = np.linalg.eigh((gs + gs.T) / 2)
+    A = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
+    _check_rank(A, names, role, scale=scale, n_rows=n)
+
+
+def numerator_varies_error() -> DesignError:
+    return DesignError(
+        "The randomization probability varies across available decision points, so the "
+        "numerator probability must be chosen explicitly: numerator=<constant>, a column "
+        "that depends only on the moderators, or {level: ...}. (MRTAnalysis silently uses "
+        "0.5; pass numerator=0.5 to reproduce it.)"
+    )
+
+
 def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> np.ndarray:
     """Numerator probabilities (n_used x K)."""
     probs = data.probs[used]
@@ -556,14 +624,10 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
     if spec is None:
         spread = probs.max(axis=0) - probs.min(axis=0)
         if np.any(spread > PROB_TOL):
-            raise DesignError(
-                "The randomization probability varies across available decision points, so the "
-                "numerator probability must be chosen explicitly: numerator=<constant>, a column "
-                "that depends only on the moderators, or {level: ...}. (MRTAnalysis silently uses "
-                "0.5; pass numerator=0.5 to reproduce it.)"
-            )
+            raise numerator_varies_error()
         return np.broadcast_to(probs[:1], probs.shape).copy()
-    frame = data.frame.loc[used]
+    frame = data.frame
+    n_used = int(np.count_nonzero(used))
 
     def one(v: float | str, lev: object) -> np.ndarray:
         if isinstance(v, str):
@@ -573,9 +637,9 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
                     "Add the column, or give a constant such as numerator=0.5.",
                     column=v,
                 )
-            x = pd.to_numeric(frame[v], errors="coerce").to_numpy(dtype=float)
+            x = pd.to_numeric(frame[v][used], errors="coerce").to_numpy(dtype=float)
         else:
-            x = np.full(len(frame), float(v))
+            x = np.full(n_used, float(v))
         if np.any(np.isnan(x)) or np.any((x <= 0) | (x >= 1)):
             raise DesignError(
                 f"Numerator probability for level {lev!r} must lie in (0, 1) on every analysed "
@@ -604,21 +668,106 @@ def _resolve_numerator(data: MRTData, spec: NumeratorSpec, used: np.ndarray) -> 
     return np.column_stack([1 - p1, p1])
 
 
+def no_available_error(col: str | None) -> DesignError:
+    return DesignError(
+        f"Column '{col}' (availability) is 0 on every row: no decision point was "
+        "randomized, so there is nothing to analyse. Check that availability= names the "
+        "right column and that 1 means available."
+    )
+
+
+def lag_too_long_error(lag: int, n_dec: int) -> DesignError:
+    return DesignError(
+        f"lag={lag} decision points is longer than the trial: no participant has "
+        f"more than {n_dec} decision points, so no outcome lies {lag} decision "
+        f"point(s) after a treatment. Use a lag below {n_dec}."
+    )
+
+
+def lag_loses_all_error(lag: int) -> DesignError:
+    return DesignError(
+        f"lag={lag}: no available decision point has an outcome {lag} decision "
+        "point(s) later (each participant's last decision points have none). Use a "
+        "smaller lag."
+    )
+
+
+def treatment_constant_error(treatment: str, absent: list[str]) -> TreatmentError:
+    return TreatmentError(
+        f"Column '{treatment}' (treatment) does not vary among the available decision "
+        f"points analysed: level(s) {absent} never occur, so no treatment effect can be "
+        "estimated. Check that treatment= names the randomized treatment and that "
+        "availability= marks the decision points that were randomized.",
+        column=treatment,
+    )
+
+
+def too_few_participants_error(n_groups: int, dim: int, q: int) -> DesignError:
+    return DesignError(
+        f"{n_groups} participants contribute available decision points, but the model "
+        f"has {dim} parameters ({q} control + {dim - q} effect). WCLS "
+        "needs more participants than parameters (its t tests use n - dim degrees of freedom): "
+        "simplify the moderator or control formula."
+    )
+
+
+def analysed_rows(
+    data: MRTData, lag: int, *, partial: bool = False
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+    """The analysed rows (available, with an outcome ``lag`` decision points later), the
+    (lagged) outcome and the record of rows lost to the lag (None without a lag).
+
+    ``partial``: ``data`` is one partition of a larger trial (whole participants), so the
+    trial-wide checks (any available row, lag shorter than the trial) are left to the caller.
+    """
+    r = data.roles
+    df = data.frame
+    y = data.y.copy()
+    used = data.available.copy()
+    lost_rows = None
+    if not used.any() and not partial:
+        raise no_available_error(r.availability)
+    if lag:
+        # lag counts decision points (rows in time order within participant), not units of
+        # the time column: the outcome of the decision point ``lag`` positions later
+        pos = data.decision_index
+        n_dec = int(pos.max()) + 1
+        if lag >= n_dec and not partial:
+            raise lag_too_long_error(lag, n_dec)
+        lookup = pd.Series(data.y, index=pd.MultiIndex.from_arrays([data.id_codes, pos]))
+        target = pd.MultiIndex.from_arrays([data.id_codes, pos + lag])
+        y = lookup.reindex(target).to_numpy(dtype=float)
+        lost = used & np.isnan(y)
+        lost_rows = df.loc[lost, ["_row", r.id, r.time]].rename(columns={"_row": "row"})
+        lost_rows["reason"] = f"no outcome {lag} decision point(s) later (lag {lag})"
+        used &= ~np.isnan(y)
+        if not used.any() and not partial:
+            raise lag_loses_all_error(lag)
+    return used, y, lost_rows
+
+
 def build_design(
-    data: MRTData, est: ExcursionEffect, *, add_moderator_main_effects: bool = True
-) -> Design:
+    data: MRTData,
+    est: ExcursionEffect,
+    *,
+    add_moderator_main_effects: bool = True,
+    partial: bool = False,
+) -> Design | None:
     """Rows, outcome, control/moderator matrices and probabilities for an excursion effect.
 
     ``add_moderator_main_effects`` (WCLS) puts every moderator term into g as R's ``*`` does;
     EMEE uses the control formula exactly as given.
+
+    ``partial``: ``data`` is one partition (whole participants) of a partitioned trial. The
+    trial-wide checks (treatment levels seen, rank, participants > parameters, a constant
+    stated probability for ``numerator=None``) are the caller's, done on the reduced
+    statistics; the numerator must then be resolved (not None); a partition without an
+    analysed row gives None.
     """
     check_mrt_data(data, "build_design")
     r = data.roles
     df = data.frame
     key = [r.id, r.time]
-    y = data.y.copy()
-    excl = [data.exclusions]
-    used = data.available.copy()
     if not isinstance(est, ExcursionEffect):
         raise DesignError(
             f"estimand must be an hm.ExcursionEffect(moderators, controls, lag=...), got "
@@ -626,54 +775,28 @@ def build_design(
         )
     if len(df) == 0:
         raise DataError("The trial has no rows left to analyse.")
-    if not used.any():
-        col = r.availability
-        raise DesignError(
-            f"Column '{col}' (availability) is 0 on every row: no decision point was "
-            "randomized, so there is nothing to analyse. Check that availability= names the "
-            "right column and that 1 means available."
-        )
-    if est.lag:
-        # lag counts decision points (rows in time order within participant), not units of
-        # the time column: the outcome of the decision point ``lag`` positions later
-        pos = data.decision_index
-        n_dec = int(pos.max()) + 1
-        if est.lag >= n_dec:
-            raise DesignError(
-                f"lag={est.lag} decision points is longer than the trial: no participant has "
-                f"more than {n_dec} decision points, so no outcome lies {est.lag} decision "
-                f"point(s) after a treatment. Use a lag below {n_dec}."
-            )
-        lookup = pd.Series(data.y, index=pd.MultiIndex.from_arrays([data.id_codes, pos]))
-        target = pd.MultiIndex.from_arrays([data.id_codes, pos + est.lag])
-        y = lookup.reindex(target).to_numpy(dtype=float)
-        lost = used & np.isnan(y)
-        if lost.any():
-            ex = df.loc[lost, ["_row", r.id, r.time]].rename(columns={"_row": "row"})
-            ex["reason"] = f"no outcome {est.lag} decision point(s) later (lag {est.lag})"
-            excl.append(ex)
-        used &= ~np.isnan(y)
-        if not used.any():
-            raise DesignError(
-                f"lag={est.lag}: no available decision point has an outcome {est.lag} decision "
-                "point(s) later (each participant's last decision points have none). Use a "
-                "smaller lag."
-            )
+    used, y, lost_rows = analysed_rows(data, est.lag, partial=partial)
+    if partial and not used.any():
+        return None
+    excl = [data.exclusions]
+    if lost_rows is not None and len(lost_rows):
+        excl.append(lost_rows)
     rows = np.flatnonzero(used)
-    sub = df.iloc[rows]
     mod_rhs, ctl_rhs = _rhs(est.moderators), _rhs(est.controls)
+    # only the columns the formulas read (and the keys for messages) are copied to the
+    # analysed rows: memory does not grow with the width of the frame
+    try:
+        needed = _required_columns(Formula(mod_rhs)) | _required_columns(Formula(ctl_rhs))
+        cols = [c for c in df.columns if c in needed or c in (r.id, r.time, "_row")]
+    except FormulaicError:  # reported with its parse error by _model_matrix
+        cols = list(df.columns)
+    sub = df[cols].iloc[rows]
     _check_role_columns(mod_rhs, "moderator", data)
     _check_role_columns(ctl_rhs, "control", data)
     seen = np.unique(data.a_index[rows])
-    if len(seen) < len(data.level_values):
+    if len(seen) < len(data.level_values) and not partial:
         absent = [data.treatment_labels[k] for k in range(len(data.level_values)) if k not in seen]
-        raise TreatmentError(
-            f"Column '{r.treatment}' (treatment) does not vary among the available decision "
-            f"points analysed: level(s) {absent} never occur, so no treatment effect can be "
-            "estimated. Check that treatment= names the randomized treatment and that "
-            "availability= marks the decision points that were randomized.",
-            column=r.treatment,
-        )
+        raise treatment_constant_error(r.treatment, absent)
     F, f_names, f_spec = _model_matrix(mod_rhs, sub, "moderator", sub, key)
     g_rhs = f"{ctl_rhs} + {mod_rhs}" if add_moderator_main_effects else ctl_rhs
     G, g_names, g_spec = _model_matrix(g_rhs, sub, "control", sub, key)
@@ -703,14 +826,11 @@ def build_design(
         else data.exclusions,
         participants_without_rows=list(data.id_values[~data.id_values.isin(uniq)]),
     )
+    if partial:
+        return design
     _check_rank(G, g_names, "control (controls + moderator main effects)")
     _check_rank(F, f_names, "moderator")
     dim = design.dim
     if design.n_groups <= dim:
-        raise DesignError(
-            f"{design.n_groups} participants contribute available decision points, but the model "
-            f"has {dim} parameters ({len(g_names)} control + {dim - len(g_names)} effect). WCLS "
-            "needs more participants than parameters (its t tests use n - dim degrees of freedom): "
-            "simplify the moderator or control formula."
-        )
+        raise too_few_participants_error(design.n_groups, dim, len(g_names))
     return design

@@ -31,7 +31,7 @@ from hte_mrt.estimands.excursion import (
     check_mrt_data,
     register_estimator,
 )
-from hte_mrt.estimators.sandwich import group_crossprod, group_starts
+from hte_mrt.estimators.sandwich import design_crossprod, group_starts
 from hte_mrt.estimators.wcls import degenerate_outcome_note, resolve_estimand
 from hte_mrt.results.bootstrap import BootstrapResult
 
@@ -125,7 +125,7 @@ def bayesian_bootstrap(
         note = degenerate_outcome_note(design, data)
         if note:
             notes.append(note)
-    C, b = group_crossprod(design.X, design.W, design.y, group_starts(design.group))
+    C, b = design_crossprod(design, group_starts(design.group))
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, design.dim))
     step = max(1, int(2e7 // (design.n_groups * design.dim**2)))

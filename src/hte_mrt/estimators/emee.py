@@ -29,6 +29,7 @@ import numpy as np
 
 from hte_mrt._contract import check_conf_level
 from hte_mrt.data.checks import check_bool, check_int, check_number
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
 from hte_mrt.estimands.excursion import (
@@ -75,6 +76,22 @@ def _pieces(design: Design, theta: np.ndarray, variant: str):
 def _solve(design: Design, variant: str, start: np.ndarray | None, tol: float, maxiter: int):
     d = design.dim
     names = [*design.g_names, *design.effect_names]
+    n = design.n_participants_total
+
+    def eval_UJ(th: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        D, r, dr, dD_r = _pieces(design, th, variant)
+        return D.T @ r, dD_r + D.T @ dr
+
+    def eval_U(th: np.ndarray) -> tuple[np.ndarray, bool]:
+        Dc, rc, _, _ = _pieces(design, th, variant)
+        return Dc.T @ rc, bool(np.all(np.isfinite(rc)))
+
+    return newton(eval_UJ, eval_U, d, names, n, start, tol, maxiter)
+
+
+def newton(eval_UJ, eval_U, d: int, names: list[str], n: int, start, tol: float, maxiter: int):
+    """Damped Newton on the estimating function U (``eval_UJ(theta) -> (U, J)``,
+    ``eval_U(theta) -> (U, all residuals finite)``): in memory, or map-reduced over partitions."""
     try:
         theta = np.zeros(d) if start is None else np.array(start, dtype=float).reshape(-1)
     except (TypeError, ValueError):
@@ -87,13 +104,10 @@ def _solve(design: Design, variant: str, start: np.ndarray | None, tol: float, m
         )
     if not np.all(np.isfinite(theta)):
         raise DesignError(f"start must be finite numbers (controls then effects: {names}).")
-    n = design.n_participants_total
     for it in range(maxiter):
-        D, r, dr, dD_r = _pieces(design, theta, variant)
-        U = D.T @ r
+        U, J = eval_UJ(theta)
         if np.max(np.abs(U)) / n < tol:
             return theta, it
-        J = dD_r + D.T @ dr
         try:
             step = np.linalg.solve(J, U)
         except np.linalg.LinAlgError:
@@ -103,8 +117,8 @@ def _solve(design: Design, variant: str, start: np.ndarray | None, tol: float, m
         norm0, lam = np.linalg.norm(U), 1.0
         while lam > 1e-8:  # damped Newton: accept the first step that reduces |U|
             cand = theta - lam * step
-            Dc, rc, _, _ = _pieces(design, cand, variant)
-            if np.all(np.isfinite(rc)) and np.linalg.norm(Dc.T @ rc) < norm0:
+            Uc, finite = eval_U(cand)
+            if finite and np.linalg.norm(Uc) < norm0:
                 break
             lam /= 2
         theta = cand
@@ -116,7 +130,7 @@ def _solve(design: Design, variant: str, start: np.ndarray | None, tol: float, m
 
 
 def emee(
-    data: MRTData,
+    data: MRTData | LargeMRTData,
     moderators: str = "~ 1",
     controls: str = "~ 1",
     *,
@@ -151,8 +165,10 @@ def emee(
 
     Parameters
     ----------
-    data : MRTData
-        A validated trial with a binary (0/1) outcome and a binary treatment.
+    data : MRTData or LargeMRTData
+        A validated trial with a binary (0/1) outcome and a binary treatment; a partitioned
+        trial (:meth:`hm.MRTData.from_parquet <hte_mrt.MRTData.from_parquet>`) runs each
+        Newton step as a map-reduce on its Dask cluster.
     moderators, controls : str
         Formulas of f(S) and of the control terms g.
     numerator : float, str or None
@@ -203,7 +219,7 @@ def emee(
     >>> round(float(np.exp(fit.params["Intercept"])), 3)  # the risk ratio
     1.048
     """
-    check_mrt_data(data, "emee")
+    check_mrt_data(data, "emee", large=True)
     check_conf_level(conf_level)
     small_sample = check_bool("small_sample", small_sample)
     check_number("tol", tol, low=0.0, example="1e-12")
@@ -220,6 +236,12 @@ def emee(
     design_est = est
     if variant == "emee2" and est.numerator is None:
         design_est = replace(est, numerator=0.5)  # unused by emee2
+    if not isinstance(data, MRTData):  # partitioned (LargeMRTData): map-reduce on Dask
+        from hte_mrt.estimators.large import emee_large
+
+        return emee_large(
+            data, est, design_est, variant, small_sample, conf_level, start, tol, maxiter
+        )
     design = build_design(data, design_est, add_moderator_main_effects=False)
     bad = ~np.isin(design.y, (0.0, 1.0))
     if bad.any():

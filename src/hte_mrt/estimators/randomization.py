@@ -26,6 +26,7 @@ import numpy as np
 from hte_mrt._contract import check_conf_level
 from hte_mrt._util import tqdm
 from hte_mrt.data.checks import check_bool, check_int, check_number, check_seed
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 from hte_mrt.estimands.excursion import (
@@ -80,7 +81,7 @@ def _draw(
 
 
 def randomization_test(
-    data: MRTData,
+    data: MRTData | LargeMRTData,
     moderators: str = "~ 1",
     controls: str = "~ 1",
     *,
@@ -110,8 +111,13 @@ def randomization_test(
 
     Parameters
     ----------
-    data : MRTData
-        A validated trial.
+    data : MRTData or LargeMRTData
+        A validated trial, or a partitioned one (:meth:`hm.MRTData.from_parquet
+        <hte_mrt.MRTData.from_parquet>`): the redraws are made partition by partition on its
+        Dask cluster. With ``scheme="redraw"`` every row gets the uniform it gets in memory
+        (the generator is jumped to its place), so the same seed gives the same numbers;
+        ``scheme="permute"`` then draws one stream per participant (reproducible and
+        independent of the partitioning, but not the in-memory permutations).
     moderators, controls, numerator, lag
         The estimand, as for :func:`hm.wcls <hte_mrt.wcls>`.
     n_resamples : int, default 5000
@@ -150,7 +156,7 @@ def randomization_test(
             term     t     p  p_randomization
     0  Intercept  1.95  0.06             0.07
     """
-    check_mrt_data(data, "randomization_test")
+    check_mrt_data(data, "randomization_test", large=True)
     n_resamples = check_int("n_resamples", n_resamples, 1)
     if not isinstance(scheme, str) or scheme not in ("redraw", "permute"):
         raise DesignError(f"scheme must be 'redraw' or 'permute', got {scheme!r}.")
@@ -160,6 +166,13 @@ def randomization_test(
     check_seed(seed)
     progress = check_bool("progress", progress)
     est = resolve_estimand(estimand, moderators, controls, lag, numerator)
+    if not isinstance(data, MRTData):  # partitioned (LargeMRTData): map-reduce on Dask
+        from hte_mrt.estimators.large import randomization_large
+
+        return randomization_large(
+            data, est, n_resamples=n_resamples, scheme=scheme, alpha=alpha,
+            small_sample=small_sample, conf_level=conf_level, seed=seed, progress=progress,
+        )  # fmt: skip
     design = build_design(data, est)
     note = degenerate_outcome_note(design, data)
     observed = fit_design(

@@ -49,6 +49,41 @@ def group_crossprod(
     return C, b
 
 
+#: rows per block of participants when statistics are built from a design in bounded memory
+BLOCK_ELEMENTS = 4_000_000
+
+
+def participant_blocks(starts: np.ndarray, n: int, width: int) -> list[tuple[int, int]]:
+    """Consecutive ranges (g0, g1) of participants whose rows hold about
+    ``BLOCK_ELEMENTS / width`` rows (at least one participant each)."""
+    rows = max(1, BLOCK_ELEMENTS // max(1, width))
+    ends = np.r_[starts[1:], n]
+    out, g0 = [], 0
+    N = len(starts)
+    while g0 < N:
+        g1 = int(np.searchsorted(ends, starts[g0] + rows, side="right"))
+        g1 = max(g1, g0 + 1)
+        out.append((g0, min(g1, N)))
+        g0 = min(g1, N)
+    return out
+
+
+def design_crossprod(design, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_crossprod` of the design's X, W, y, built block by block of participants
+    (bounded memory: X is never held whole). Each participant's sums are those of the whole
+    computation, bit for bit."""
+    n, d = len(design.y), design.dim
+    ends = np.r_[starts[1:], n]
+    C = np.empty((len(starts), d, d))
+    b = np.empty((len(starts), d))
+    for g0, g1 in participant_blocks(starts, n, d * d + 2 * d):
+        lo, hi = int(starts[g0]), int(ends[g1 - 1])
+        C[g0:g1], b[g0:g1] = group_crossprod(
+            design.x_block(lo, hi), design.w_block(lo, hi), design.y[lo:hi], starts[g0:g1] - lo
+        )
+    return C, b
+
+
 def wls_sandwich(C: np.ndarray, b: np.ndarray, small_sample: bool) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares and its cluster sandwich from per-participant statistics.
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from hte_mrt._contract import check_conf_level
 from hte_mrt.data.checks import check_bool
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DegenerateDataWarning, DesignError, EstimationError
 from hte_mrt.estimands.excursion import (
@@ -30,7 +31,7 @@ from hte_mrt.estimands.excursion import (
     outcome_degeneracy,
     register_estimator,
 )
-from hte_mrt.estimators.sandwich import group_crossprod, group_starts, wls_sandwich
+from hte_mrt.estimators.sandwich import design_crossprod, group_starts, wls_sandwich
 from hte_mrt.results.frequentist import ExcursionResult
 
 SMALL_SAMPLE_THRESHOLD = 50
@@ -91,7 +92,7 @@ def degenerate_outcome_note(
 
 
 def wcls(
-    data: MRTData,
+    data: MRTData | LargeMRTData,
     moderators: str = "~ 1",
     controls: str = "~ 1",
     *,
@@ -125,8 +126,11 @@ def wcls(
 
     Parameters
     ----------
-    data : MRTData
-        A validated trial (:class:`hm.MRTData <hte_mrt.MRTData>`).
+    data : MRTData or LargeMRTData
+        A validated trial (:class:`hm.MRTData <hte_mrt.MRTData>`), or a partitioned one
+        (:meth:`hm.MRTData.from_parquet <hte_mrt.MRTData.from_parquet>`): the
+        per-participant sums are then computed on its Dask cluster (the same numbers up to
+        summation order).
     moderators, controls : str
         Formulas of f(S) and of the control terms g (moderator main effects are added to the
         controls automatically, as R's ``*`` does).
@@ -180,10 +184,14 @@ def wcls(
                                term  estimate
     0  Intercept + 20*study_day_nogap     0.138
     """
-    check_mrt_data(data, "wcls")
+    check_mrt_data(data, "wcls", large=True)
     check_conf_level(conf_level)
     check_bool("small_sample", small_sample, allow=("auto",))
     est = resolve_estimand(estimand, moderators, controls, lag, numerator)
+    if not isinstance(data, MRTData):  # partitioned (LargeMRTData): map-reduce on Dask
+        from hte_mrt.estimators.large import wcls_large
+
+        return wcls_large(data, est, small_sample, conf_level)
     design = build_design(data, est)
     note = degenerate_outcome_note(design, data)
     res = fit_design(
@@ -216,7 +224,7 @@ def fit_design(
     """WCLS on a prepared :class:`Design` (reuse the design across refits)."""
     check_conf_level(conf_level)
     starts = group_starts(design.group)
-    C, b = group_crossprod(design.X, design.W, design.y, starts)
+    C, b = design_crossprod(design, starts)
     n = design.n_groups
     small = resolve_small_sample(small_sample, n)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -239,14 +247,24 @@ def fit_design(
     )
 
 
-def _check_finite_fit(design: Design, theta: np.ndarray, cov: np.ndarray) -> None:
+def _check_finite_fit(
+    design: Any,
+    theta: np.ndarray,
+    cov: np.ndarray,
+    *,
+    y_max: float | None = None,
+    x_max: float | None = None,
+) -> None:
     """An estimate or standard error that overflowed (inf / NaN) is not a result: say which
-    scale is to blame and how to fix it."""
+    scale is to blame and how to fix it (``y_max``, ``x_max``: the largest |y| and |x| when
+    the design's rows are not at hand)."""
     se2 = np.diag(cov)
     if np.all(np.isfinite(theta)) and np.all(np.isfinite(se2)):
         return
-    y_max = float(np.nanmax(np.abs(design.y))) if design.y.size else 0.0
-    x_max = float(np.nanmax(np.abs(design.X))) if design.X.size else 0.0
+    if y_max is None:
+        y_max = float(np.nanmax(np.abs(design.y))) if design.y.size else 0.0
+    if x_max is None:
+        x_max = float(np.nanmax(np.abs(design.X))) if design.X.size else 0.0
     if y_max >= x_max:
         what = f"the outcome (largest |value| {y_max:.3g})"
         fix = "Rescale the outcome (e.g. divide it by a power of 10, or take a log)"

@@ -157,6 +157,84 @@ def collapsed_stats(
     )
 
 
+def collapsed_stats_design(
+    design,
+    At: np.ndarray,
+    cluster: np.ndarray | None = None,
+    *,
+    coef_names: Sequence[str] | None = None,
+) -> CollapsedStats:
+    """:func:`collapsed_stats` of a design's X (participant-sorted rows), built block by block
+    of participants so that X and the (rows x d x 2) temporaries are never held whole. The
+    numbers are those of ``collapsed_stats(design.X, At, design.y, design.group, ...)``, bit
+    for bit: per-participant sums see the same rows in the same order, and the column sums of
+    X * X continue numpy's row-by-row accumulation across blocks."""
+    from hte_mrt.estimators.sandwich import participant_blocks
+
+    group = np.asarray(design.group)
+    y = np.asarray(design.y, dtype=float)
+    n, d = len(y), design.dim
+    if n == 0 or np.any(np.diff(group) < 0):  # not participant-sorted: the plain path
+        return collapsed_stats(design.X, At, y, group, cluster, coef_names=coef_names)
+    At = np.asarray(At, dtype=float).ravel()
+    starts = group_starts(group)
+    ends = np.r_[starts[1:], n]
+    N = len(starts)
+    T = ends - starts
+    ZZ, XZ, Zy = np.empty((N, 2, 2)), np.empty((N, d, 2)), np.empty((N, 2))
+    XX, Xy, yy = np.empty((N, d, d)), np.empty((N, d)), np.empty(N)
+    xx = None
+    for g0, g1 in participant_blocks(starts, n, d * d + 4 * d + 8):
+        lo, hi = int(starts[g0]), int(ends[g1 - 1])
+        Xb = design.x_block(lo, hi)
+        for name, arr in (("X", Xb), ("At", At[lo:hi]), ("y", y[lo:hi])):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                raise DataError(
+                    f"{name} has {int(bad.any(axis=-1).sum()) if arr.ndim > 1 else int(bad.sum())} "
+                    "non-finite rows; drop or impute them first.",
+                    column=name,
+                )
+        st = collapsed_stats(Xb, At[lo:hi], y[lo:hi], group[lo:hi])
+        ZZ[g0:g1], XZ[g0:g1], Zy[g0:g1] = st.ZZ, st.XZ, st.Zy
+        XX[g0:g1], Xy[g0:g1], yy[g0:g1] = st.XX, st.Xy, st.yy
+        # collapsed_stats sums X * X of its row-ordered (C-contiguous) copy of X: numpy adds
+        # row after row, an accumulation continued here across blocks
+        sq = np.ascontiguousarray(Xb * Xb)
+        xx = sq.sum(axis=0) if xx is None else np.vstack([xx[None], sq]).sum(axis=0)
+    cl = cl_labels = None
+    if cluster is not None:
+        cluster = np.asarray(cluster)
+        if len(cluster) != N:
+            raise DataError(
+                f"cluster has {len(cluster)} entries but there are {N} participants; "
+                "give one cluster label per participant, in np.unique(groups) order.",
+                column="cluster",
+            )
+        cl_labels, cl = np.unique(cluster, return_inverse=True)
+    if coef_names is None:
+        coef_names = tuple(f"x{j}" for j in range(d))
+    if len(coef_names) != d:
+        raise DataError(f"{len(coef_names)} coef_names for {d} columns of X.")
+    return CollapsedStats(
+        n_obs=n,
+        T=T,
+        ZZ=ZZ,
+        XZ=XZ,
+        Zy=Zy,
+        XX=XX,
+        Xy=Xy,
+        yy=yy,
+        groups=np.unique(group),
+        cluster=cl,
+        cluster_labels=cl_labels,
+        coef_names=tuple(coef_names),
+        y_mean=float(y.mean()),
+        y_sd=float(y.std()) if n > 1 and y.std() > 0 else 1.0,
+        x_rms=np.sqrt(xx / n),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # pytensor log-density
 # --------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ import numpy as np
 import xarray as xr
 
 from hte_mrt.data.checks import check_bool, check_int
+from hte_mrt.data.large import LargeMRTData
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError, OutcomeTypeError, PriorError
 from hte_mrt.estimands.excursion import (
@@ -161,7 +162,7 @@ class BuiltModel:
                 col = col * np.asarray(draws[mult]).reshape(S)
             cols.append(col)
         theta = np.column_stack(cols) @ self.theta_map.T
-        q = self.design.G.shape[1]
+        q = len(self.design.g_names)
         return theta[:, :q], theta[:, q:]
 
 
@@ -454,8 +455,16 @@ class BayesMRT:
         cl = data.roles.cluster
         if self.cluster_intercept and cl is None:
             raise DesignError("cluster_intercept=True but the data have no cluster column.")
+        large = not isinstance(data, MRTData)
+        if large and (self.family != "gaussian" or self.method != "collapsed"):
+            raise DesignError(
+                "On partitioned data (LargeMRTData) BayesMRT fits the collapsed Gaussian model "
+                "(family='gaussian', method='collapsed'): its likelihood needs only "
+                "per-participant sums. Use those settings, or load a trial that fits in memory "
+                "with data.to_memory()."
+            )
         if cl is not None and self.cluster_intercept is not False:
-            n_cl = data.frame[cl].nunique()
+            n_cl = len(data.clusters) if large else data.frame[cl].nunique()
             if n_cl < 2:
                 raise DesignError(
                     f"Cluster column '{cl}' has a single cluster: a cluster random intercept is "
@@ -468,28 +477,17 @@ class BayesMRT:
         return self._resolve(estimand)._build(data)
 
     def _build(self, data: MRTData) -> BuiltModel:
-        import pymc as pm
-        import pytensor.tensor as pt
-
         self._check(data)
-        design = build_design(
-            data, ExcursionEffect(self.moderators, self.controls, self.lag, self.numerator)
-        )
-        y = design.y
-        if self.family == "bernoulli" and not np.isin(y, (0.0, 1.0)).all():
-            col = data.roles.outcome
-            raise OutcomeTypeError(
-                f"Column '{col}' (outcome) must be 0/1 for family='bernoulli'; "
-                f"{int((~np.isin(y, (0.0, 1.0))).sum())} analysed rows are not.",
-                column=col,
-            )
-        pri = resolve_priors(self.priors, y, design.G, design.g_names, design.F, self.family)
-        X = design.X
-        effect_names = design.effect_names
-        at = None
-        if self.random_slope:
-            at = (design.a_index == 1).astype(float) - design.num[:, 1]
         use_cluster = data.roles.cluster is not None and self.cluster_intercept is not False
+        est = ExcursionEffect(self.moderators, self.controls, self.lag, self.numerator)
+        if not isinstance(data, MRTData):  # partitioned: per-participant sums, reduced
+            from hte_mrt.estimators.large import bayes_inputs
+
+            design, large_stats, cluster_values, cluster_of = bayes_inputs(
+                data, est, self.random_slope, use_cluster
+            )
+            return self._build_model(data, design, large_stats, cluster_values, cluster_of)
+        design = build_design(data, est)
         cluster_of = cluster_values = None
         if use_cluster:
             cl = data.frame[data.roles.cluster].to_numpy()[design.rows]
@@ -497,6 +495,45 @@ class BayesMRT:
             cl_per_part = cl[first]
             cluster_values, cluster_of = np.unique(cl_per_part, return_inverse=True)
             cluster_values = list(cluster_values)
+        return self._build_model(data, design, None, cluster_values, cluster_of)
+
+    def _build_model(
+        self,
+        data: Any,
+        design: Any,
+        large_stats: Any,
+        cluster_values: list | None,
+        cluster_of: np.ndarray | None,
+    ) -> BuiltModel:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        large = large_stats is not None
+        y = None if large else design.y
+        if self.family == "bernoulli" and not np.isin(y, (0.0, 1.0)).all():
+            col = data.roles.outcome
+            raise OutcomeTypeError(
+                f"Column '{col}' (outcome) must be 0/1 for family='bernoulli'; "
+                f"{int((~np.isin(y, (0.0, 1.0))).sum())} analysed rows are not.",
+                column=col,
+            )
+        pri = resolve_priors(
+            self.priors,
+            y,
+            None if large else design.G,
+            design.g_names,
+            None if large else design.F,
+            self.family,
+            moments=design.moments if large else None,
+        )
+        collapsed = self.family == "gaussian" and self.method == "collapsed"
+        # the collapsed model builds its statistics block by block: X is never held whole
+        X = None if large or collapsed else design.X
+        effect_names = design.effect_names
+        at = None
+        if self.random_slope and not large:
+            at = (design.a_index == 1).astype(float) - design.num[:, 1]
+        use_cluster = cluster_of is not None
         coords = {
             "control_term": design.g_names,
             "term": effect_names,
@@ -547,17 +584,21 @@ class BayesMRT:
             stats = None
             if self.family == "gaussian" and self.method == "collapsed":
                 from hte_mrt.estimators.bayes._op import collapsed_logp_op
-                from hte_mrt.estimators.bayes.collapsed import collapsed_stats, packed_data
+                from hte_mrt.estimators.bayes.collapsed import (
+                    collapsed_stats_design,
+                    packed_data,
+                )
 
                 sigma = sc["sigma"]
-                stats = collapsed_stats(
-                    X,
-                    at if at is not None else np.zeros(len(y)),
-                    y,
-                    design.group,
-                    cluster_of,
-                    coef_names=[f"control:{n}" for n in design.g_names] + effect_names,
-                )
+                if large:
+                    stats = large_stats
+                else:
+                    stats = collapsed_stats_design(
+                        design,
+                        at if at is not None else np.zeros(len(y)),
+                        cluster_of,
+                        coef_names=[f"control:{n}" for n in design.g_names] + effect_names,
+                    )
                 # all statistics travel in one shared vector: the compiled kernel is data-free
                 packed = sh.add_data("collapsed_data", packed_data(stats))
                 zero = pt.constant(0.0)
@@ -725,13 +766,17 @@ class BayesMRT:
         return pt.concatenate(parts), np.column_stack(cols), rebuild
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: MRTData, estimand: ExcursionEffect | None = None) -> BayesResult:
+    def fit(
+        self, data: MRTData | LargeMRTData, estimand: ExcursionEffect | None = None
+    ) -> BayesResult:
         """Sample the posterior of the excursion effect.
 
         Parameters
         ----------
-        data : MRTData
-            The trial.
+        data : MRTData or LargeMRTData
+            The trial; a partitioned one (:meth:`hm.MRTData.from_parquet
+            <hte_mrt.MRTData.from_parquet>`, collapsed Gaussian models only) has its
+            per-participant statistics computed on its Dask cluster.
         estimand : ExcursionEffect, optional
             Take the moderators, controls, lag and numerator from this estimand (formulas given
             to the constructor as well must agree with it).
@@ -751,7 +796,7 @@ class BayesMRT:
 
         from hte_mrt.estimators.bayes.posterior import posterior_result
 
-        check_mrt_data(data, "BayesMRT.fit")
+        check_mrt_data(data, "BayesMRT.fit", large=True)
         model = self._resolve(estimand)
         built = model._build(data)
         target_accept = model.target_accept
@@ -937,11 +982,12 @@ def _theta_map(design: Design, Tb: np.ndarray) -> np.ndarray:
     The sampler sees columns centred within the control block and within each effect block
     (x_j = x_cj + m_j), so an intercept absorbs -sum_j m_j coef_j; beta_c = Tb r_b.
     """
-    q = design.G.shape[1]
+    moments = getattr(design, "moments", None)  # partitioned trials: reduced column means
+    q = len(design.g_names)
     Ug = np.eye(q)
     if "Intercept" in design.g_names:
         i0 = design.g_names.index("Intercept")
-        m = design.G.mean(axis=0)
+        m = np.array(moments["G_mean"]) if moments else design.G.mean(axis=0)
         m[i0] = 0.0
         Ug[i0] -= m
     pe = Tb.shape[0]
@@ -949,7 +995,7 @@ def _theta_map(design: Design, Tb: np.ndarray) -> np.ndarray:
     if "Intercept" in design.f_names:
         p = len(design.f_names)
         j0 = design.f_names.index("Intercept")
-        m = design.F.mean(axis=0)
+        m = np.array(moments["F_mean"]) if moments else design.F.mean(axis=0)
         m[j0] = 0.0
         for k in range(len(design.levels)):
             Uf[k * p + j0, k * p : (k + 1) * p] -= m

@@ -67,11 +67,18 @@ def posterior_result(
         # temporaries, which must not all be alive at once for large trials
         rng = np.random.default_rng(seed)
         step = max(1, int(_RE_CHUNK // max(1, design.n_groups)))
-        chunks = [
-            draw_random_effects(built.stats, {k: v[s0 : s0 + step] for k, v in params.items()}, rng)
-            for s0 in range(0, S, step)
-        ]
-        re = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        # each chunk's draws go straight into the (draws x participants) arrays: no list of
+        # chunks alive beside their concatenation (memory: one copy, not two)
+        re: dict[str, np.ndarray] = {}
+        for s0 in range(0, S, step):
+            chunk = draw_random_effects(
+                built.stats, {k: v[s0 : s0 + step] for k, v in params.items()}, rng
+            )
+            for k, v in chunk.items():
+                if k not in re:
+                    re[k] = np.empty((S, *v.shape[1:]), dtype=v.dtype)
+                re[k][s0 : s0 + len(v)] = v
+            del chunk
         post["b"] = (("chain", "draw", "participant"), re["b"].reshape(chains, draws, -1))
         if "sd_u" in flat:
             post["u"] = (("chain", "draw", "participant"), re["u"].reshape(chains, draws, -1))
@@ -79,13 +86,15 @@ def posterior_result(
             post["c"] = (("chain", "draw", "cluster"), re["c"].reshape(chains, draws, -1))
         flat.update({k: post[k].values.reshape(S, -1) for k in ("b", "u", "c") if k in post})
     # participant average effect (first treated level)
-    p = design.F.shape[1]
-    starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
-    counts = np.diff(np.r_[starts, len(design.group)])
-    fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
+    p = len(design.f_names)
+    fbar = getattr(design, "fbar", None)  # partitioned trials: reduced per participant
+    if fbar is None:
+        starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
+        counts = np.diff(np.r_[starts, len(design.group)])
+        fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
     pe = flat["beta"][:, :p] @ fbar.T
     if "u" in flat:
-        pe = pe + flat["u"]
+        pe += flat["u"]  # in place: the same sums, one (draws x participants) array fewer
     post["participant_effect"] = (
         ("chain", "draw", "participant"),
         pe.reshape(chains, draws, -1),
@@ -103,7 +112,7 @@ def posterior_result(
         "sampler": sampler,
         "target_accept": target_accept,
         "n_participants": int(design.n_groups),
-        "n_rows": len(design.y),
+        "n_rows": int(getattr(design, "n_rows", None) or len(design.y)),
         "effect_names": list(design.effect_names),
         "control_names": list(design.g_names),
         "f_names": list(design.f_names),

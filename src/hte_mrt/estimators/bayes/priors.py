@@ -121,21 +121,32 @@ def default_priors(
     g_names: list[str],
     F: np.ndarray,
     family: str = "gaussian",
+    *,
+    moments: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Weakly informative defaults (module docstring), as plain data (JSON-serializable)."""
+    """Weakly informative defaults (module docstring), as plain data (JSON-serializable).
+
+    ``moments``: the means and (population) standard deviations of y, G and F
+    (``y_mean``, ``y_sd``, ``G_sd``, ``F_sd``) when the rows are not at hand (partitioned
+    trials); ``y``, ``G`` and ``F`` are then ignored."""
+    if moments is not None:
+        y_mean, y_sd = float(moments["y_mean"]), float(moments["y_sd"])
+        G_sd, F_sd = np.asarray(moments["G_sd"]), np.asarray(moments["F_sd"])
+    else:
+        y_mean, y_sd = float(np.mean(y)), float(np.std(y))
+        G_sd, F_sd = G.std(axis=0), F.std(axis=0)
     if family == "bernoulli":
-        m = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+        m = float(np.clip(y_mean, 1e-3, 1 - 1e-3))
         sy, my = 1.0, math.log(m / (1 - m))
     else:
-        sy, my = float(np.std(y)) or 1.0, float(np.mean(y))
+        sy, my = y_sd or 1.0, y_mean
 
-    def col_sd(M: np.ndarray) -> list[float]:
-        s = M.std(axis=0)
+    def col_sd(s: np.ndarray) -> list[float]:
         return [float(v) if v > 1e-12 else 1.0 for v in s]
 
     keep = [j for j, n in enumerate(g_names) if n != "Intercept"]
-    g_sd = col_sd(G[:, keep]) if keep else []
-    f_sd = col_sd(F)
+    g_sd = col_sd(G_sd[keep]) if keep else []
+    f_sd = col_sd(F_sd)
     return {
         "intercept": {"dist": "normal", "mu": my, "sigma": 2.5 * sy},
         "alpha": {"dist": "normal", "mu": 0.0, "sigma": [2.5 * sy / s for s in g_sd]},
@@ -156,9 +167,11 @@ def resolve_priors(
     g_names: list[str],
     F: np.ndarray,
     family: str,
+    moments: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Defaults overridden by the (validated) user entries."""
-    pri = default_priors(y, G, g_names, F, family)
+    """Defaults overridden by the (validated) user entries (``moments``: see
+    :func:`default_priors`)."""
+    pri = default_priors(y, G, g_names, F, family, moments=moments)
     users = validate_priors(user)
     n_terms = {
         "alpha": sum(n != "Intercept" for n in g_names),
