@@ -64,6 +64,10 @@ def _nan_mediator(df):
     df.loc[df.index[5], "M"] = np.nan
 
 
+def _only_id1(df):
+    df["only1"] = (df["id"] == df["id"].iloc[0]).astype(float)
+
+
 def _categorical(df):
     df["arm"] = np.where(df["A"] == 1, "walk", "none")
 
@@ -139,6 +143,11 @@ CASES = [
     Case("cross-fit-string", lambda c: hm.dcee(c.data, cross_fit="5"), DesignError,
          ["cross_fit", "pass the number itself"]),
     Case("seed-string", lambda c: hm.dcee(c.data, seed="1"), DesignError, ["seed"]),
+    Case("small-sample-string", lambda c: hm.mcee(c.data, "M", small_sample="yes"), DesignError,
+         ["small_sample"]),
+    Case("small-sample-one-participant-term",
+         lambda c: hm.dcee(trial(c, _only_id1), "~ only1", small_sample=True), EstimationError,
+         ["small_sample", "without any single participant", "small_sample=False"]),
     Case("conf-level-percent", lambda c: hm.dcee(c.data, conf_level=95), DesignError,
          ["conf_level", "did you mean 0.95"]),
     # ----------------------------------------------------------------- weights, known values

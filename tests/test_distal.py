@@ -5,6 +5,8 @@ data_time_varying_mediator_distal_outcome, printed to 10 significant digits: rel
 within that precision) and the vignettes' printed output (``mrt-distal-causal-effect`` and
 ``mrt-mediated-causal-effect-on-distal-outcome``, MRTAnalysis 0.3.1; tolerance half a unit of
 the last printed digit). Reference data are read from ../shared/data (GPL; never shipped).
+Every comparison with R passes ``small_sample=False`` (MRTAnalysis' plain sandwich); the
+default ``"auto"`` adds the Mancl-DeRouen correction with 50 participants or fewer.
 """
 
 from __future__ import annotations
@@ -94,14 +96,14 @@ def _row(tab: pd.DataFrame, term: str) -> pd.Series:
 
 # ----------------------------------------------------------------------------- R references
 def test_dcee_matches_mrtanalysis(distal):
-    fit = hm.dcee(distal, "~ 1", "~ X + Z", learner="lm")
+    fit = hm.dcee(distal, "~ 1", "~ X + Z", learner="lm", small_sample=False)
     row = _row(fit.table(), "Intercept")
     assert_matches_reference(row, R_DCEE, rel=1e-7)
     assert int(row["df"]) == 49 and row["effect"] == "distal"
 
 
 def test_mcee_matches_mrtanalysis(mediator):
-    fit = hm.mcee(mediator, "M", "~ 1", "~ dp + M + X", learner="glm")
+    fit = hm.mcee(mediator, "M", "~ 1", "~ dp + M + X", learner="glm", small_sample=False)
     tab = fit.table()
     assert_matches_reference(_row(tab, "direct:Intercept"), R_NDEE, rel=1e-7)
     assert_matches_reference(_row(tab, "indirect:Intercept"), R_NIEE, rel=1e-7)
@@ -112,7 +114,7 @@ def test_mcee_matches_mrtanalysis(mediator):
 def test_dcee_moderated_matches_the_vignette(distal):
     """Vignette: dcee(moderator_formula = ~Z, control_formula = ~Z + X, "lm") and
     summary(lincomb = c(1, 1)), df 48."""
-    fit = hm.dcee(distal, "~ Z", "~ Z + X")
+    fit = hm.dcee(distal, "~ Z", "~ Z + X", small_sample=False)
     tab = fit.table()
     for term, est, lcl, ucl, se in [
         ("Intercept", "-0.0968", "-1.4528", "1.2592", "0.6744"),
@@ -135,7 +137,7 @@ def test_dcee_moderated_matches_the_vignette(distal):
 
 def test_mcee_matches_the_vignette(vignette):
     """Vignette section 5.1 / 6: constant effects on the data with unequal T_i."""
-    fit = hm.mcee(_data_mediator(vignette), "M", "~ 1", "~ dp + M + X")
+    fit = hm.mcee(_data_mediator(vignette), "M", "~ 1", "~ dp + M + X", small_sample=False)
     d, i = _row(fit.table(), "direct:Intercept"), _row(fit.table(), "indirect:Intercept")
     for key, val in (
         ("estimate", "0.180"),
@@ -180,7 +182,7 @@ def test_mcee_time_varying_matches_the_vignette(vignette):
     same numbers from per-nuisance formulas (mcee_general, 7.1) and from user-supplied nuisance
     values (mcee_userfit_nuisance, 7.2)."""
     data = _data_mediator(vignette)
-    fit = hm.mcee(data, "M", "~ dp", "~ dp + M + X")
+    fit = hm.mcee(data, "M", "~ dp", "~ dp + M + X", small_sample=False)
     tab = fit.table()
     want = {
         "direct:Intercept": ("0.75643", "0.17719", "1.33568", "0.28777", "2.62863"),
@@ -202,6 +204,7 @@ def test_mcee_time_varying_matches_the_vignette(vignette):
         "M",
         "~ dp",
         {"q": "~ dp + X + M", "eta": "~ dp + X", "mu": "~ dp + X + M", "nu": "~ dp + X"},
+        small_sample=False,
     )
     np.testing.assert_allclose(general.theta, fit.theta, rtol=1e-10)
     np.testing.assert_allclose(general.cov_theta, fit.cov_theta, rtol=1e-10)
@@ -209,7 +212,7 @@ def test_mcee_time_varying_matches_the_vignette(vignette):
     known = fit.nuisance_values.sort_index()[
         ["p1", "q1", "eta1", "eta0", "mu1", "mu0", "nu1", "nu0"]
     ]
-    user = hm.mcee(data, "M", "~ dp", nuisance=known.reset_index(drop=True))
+    user = hm.mcee(data, "M", "~ dp", nuisance=known.reset_index(drop=True), small_sample=False)
     np.testing.assert_allclose(user.theta, fit.theta, rtol=1e-12)
     np.testing.assert_allclose(user.cov_theta, fit.cov_theta, rtol=1e-12)
     assert "known" in user.summary().notes[-1].lower()
@@ -218,7 +221,9 @@ def test_mcee_time_varying_matches_the_vignette(vignette):
 def test_mcee_specific_decision_points_match_the_vignette(vignette):
     """Vignette 5.4: specific_dp_only = c(1, 2) is a 0/1 row weight."""
     frame = vignette.assign(w=vignette["dp"].isin([1, 2]).astype(float))
-    fit = hm.mcee(_data_mediator(frame), "M", "~ 1", "~ dp + M + X", row_weights="w")
+    fit = hm.mcee(
+        _data_mediator(frame), "M", "~ 1", "~ dp + M + X", row_weights="w", small_sample=False
+    )
     d, i = _row(fit.table(), "direct:Intercept"), _row(fit.table(), "indirect:Intercept")
     for key, val in (("estimate", "0.712"), ("lcl", "0.119"), ("ucl", "1.305"), ("se", "0.295")):
         _printed(d[key], val, f"NDEE {key}")
@@ -231,7 +236,7 @@ def test_dcee_gam_matches_the_vignette(distal):
     (mgcv's smooth of X is linear here); our P-spline smooth with GCV finds the same to the
     printed 4 decimals. The Z estimate lies on a rounding boundary (lm: 1.2100495), so it is
     checked to one unit of the last printed digit."""
-    tab = hm.dcee(distal, "~ Z", "~ s(X) + Z", learner="gam").table()
+    tab = hm.dcee(distal, "~ Z", "~ s(X) + Z", learner="gam", small_sample=False).table()
     for term, est, se in [("Intercept", "-0.0968", "0.6744"), ("Z", "1.2100", "1.0643")]:
         _printed(_row(tab, term)["se"], se, f"{term} se")
         if term == "Z":
@@ -256,6 +261,7 @@ def test_mcee_gam_is_close_to_the_vignette(vignette):
             "~ dp",
             dict.fromkeys(["q", "eta", "mu", "nu"], f),
             learner="gam",
+            small_sample=False,
         )
     tab = fit.table().set_index("term")
     r_gam = {
@@ -404,12 +410,124 @@ def test_cross_fitted_predictions_are_out_of_fold(distal):
     np.testing.assert_allclose(again.theta, fit.theta, rtol=1e-12)
 
 
+# ----------------------------------------------------------------------------- small sample
+def _brute_force_cov(F, W, D, ids, small_sample):
+    """Stage-2 sandwich written out per participant: the k equations stacked as one weighted
+    least-squares problem with design blockdiag(F, ..., F), participant i's T_i x T_i (times k)
+    hat matrix H_ii = X_i (X'WX)^-1 X_i' W_i formed directly, residuals (I - H_ii)^-1 r_i."""
+    k = D.shape[1]
+    X = np.kron(np.eye(k), F)  # rows: equation-major
+    w = np.tile(W, k)
+    y = D.T.ravel()
+    g = np.tile(ids, k)
+    B = X.T @ (w[:, None] * X)
+    Binv = np.linalg.inv(B)
+    theta = Binv @ X.T @ (w * y)
+    meat = np.zeros_like(B)
+    for i in np.unique(ids):
+        rows = g == i
+        Xi, wi, ri = X[rows], w[rows], y[rows] - X[rows] @ theta
+        if small_sample:
+            H = Xi @ Binv @ Xi.T * wi[None, :]
+            ri = np.linalg.solve(np.eye(len(ri)) - H, ri)
+        si = Xi.T @ (wi * ri)
+        meat += np.outer(si, si)
+    return theta, Binv @ meat @ Binv
+
+
+def test_small_sample_equals_brute_force_hat_matrices(med_frame):
+    """small_sample=True is the Mancl-DeRouen sandwich (nuisance fits held fixed) computed with
+    each participant's hat matrix formed and inverted directly (the estimator uses the exact
+    O(n p^3) push-through identity instead); small_sample=False the plain sandwich. Agreement
+    to 1e-9 relative: the two are algebraically equal, only rounding differs (condition numbers
+    of the T_i x T_i solves ~1e1)."""
+    raw = shared_csv("MRTAnalysis_data_distal_continuous.csv")
+    small = _data_distal(raw[raw["userid"].isin(raw["userid"].unique()[:15])])
+    for ss in (True, False):
+        fit = hm.dcee(small, "~ Z", "~ X + Z", small_sample=ss)
+        f = small.frame
+        nv = fit.nuisance_values.loc[f["_row"]].to_numpy()
+        a, p1, av, y = (f[c].to_numpy(float) for c in ("A", "prob_A", "avail", "Y"))
+        pa = np.where(a == 1, p1, 1 - p1)
+        d = np.where(
+            av == 1,
+            (2 * a - 1) / np.where(av == 1, pa, 1) * (y - (1 - p1) * nv[:, 1] - p1 * nv[:, 0]),
+            0,
+        )
+        F = np.column_stack([np.ones(len(f)), f["Z"].to_numpy(float)])
+        W = np.full(len(f), small.n_participants / len(f))
+        theta, cov = _brute_force_cov(F, W, d[:, None], f["userid"].to_numpy(), ss)
+        np.testing.assert_allclose(fit.theta, theta, rtol=1e-9)
+        np.testing.assert_allclose(fit.cov_theta, cov, rtol=1e-9)
+        assert fit.small_sample is ss
+    # mediation: two stacked equations; unequal T_i (first 12 participants, rows dropped) and
+    # unequal row weights (omega = dp)
+    m = med_frame[med_frame["id"] <= 12]
+    m = m[~((m["id"] == 1) & (m["dp"] > 6)) & ~((m["id"] == 2) & (m["dp"] == 3))]
+    data = _data_mediator(m.reset_index(drop=True))
+    for ss in (True, False):
+        fit = hm.mcee(data, "M", "~ dp", "~ dp + M + X", small_sample=ss, row_weights="dp")
+        f = data.frame
+        v = fit.nuisance_values.loc[f["_row"]]
+        a, av, y = (f[c].to_numpy(float) for c in ("A", "I", "Y"))
+        on = av == 1
+        p1 = np.where(on, f["p_A"], 1.0)
+        p0 = np.where(on, 1 - p1, 1.0)
+        q1 = v["q1"].to_numpy()
+        q0 = np.where(on, 1 - q1, 1.0)
+        i1, i0 = ((a == 1) | ~on).astype(float), (a == 0).astype(float)
+        phi11 = i1 / p1 * y - (i1 - p1) / p1 * v["eta1"].to_numpy()
+        phi00 = i0 / p0 * y - (i0 - p0) / p0 * v["eta0"].to_numpy()
+        mu1, nu1 = v["mu1"].to_numpy(), v["nu1"].to_numpy()
+        phi10 = i1 * q0 * (y - mu1) / (p0 * q1) + i0 * (mu1 - nu1) / p0 + nu1
+        D = np.column_stack([phi10 - phi00, phi11 - phi10])
+        F = np.column_stack([np.ones(len(f)), f["dp"].to_numpy(float)])
+        theta, cov = _brute_force_cov(F, f["dp"].to_numpy(float), D, f["id"].to_numpy(), ss)
+        np.testing.assert_allclose(fit.theta, theta, rtol=1e-9)
+        np.testing.assert_allclose(fit.cov_theta, cov, rtol=1e-9, atol=1e-15)
+
+
+def test_small_sample_correction_vanishes_as_n_grows():
+    """The correction inflates participant i's residuals by about (1 - h_i)^-1, where the
+    leverages h_i sum to p over participants, so SE ratio - 1 = O(p / n): at most 5 p / n here
+    (observed about 1 / n to 2 / n; 5x allows for unequal leverage). When every participant has
+    the same moderator rows (``~ dp`` on complete, unweighted data: C_i = B / n), the corrected
+    SE is exactly n / (n - 1) times the plain one."""
+    from hte_mrt.data.simulate_distal import DistalSimulation, MediationSimulation
+
+    excess = []
+    for n in (25, 400):
+        data = DistalSimulation(n_participants=n, n_decisions=10).mrt_data(3)
+        corr = hm.dcee(data, "~ S", "~ S + Z", small_sample=True)
+        plain = hm.dcee(data, "~ S", "~ S + Z", small_sample=False)
+        np.testing.assert_array_equal(corr.theta, plain.theta)
+        ratio = corr.bse / plain.bse
+        assert np.all(ratio > 1) and np.all(ratio - 1 < 5 * 2 / n), (n, ratio)
+        excess.append(float((ratio - 1).max()))
+        auto = hm.dcee(data, "~ S", "~ S + Z")  # "auto": corrected up to 50 participants
+        want = corr if n <= 50 else plain
+        np.testing.assert_array_equal(auto.cov_theta, want.cov_theta)
+        assert auto.small_sample is (n <= 50)
+    assert excess[1] < excess[0] / 4  # 16x the participants
+    med = MediationSimulation(n_participants=30, n_decisions=8).mrt_data(4)
+    corr = hm.mcee(med, "M", "~ dp", "~ dp + M + X", small_sample=True)
+    plain = hm.mcee(med, "M", "~ dp", "~ dp + M + X", small_sample=False)
+    np.testing.assert_allclose(corr.bse / plain.bse, 30 / 29, rtol=1e-10)
+    assert "Mancl-DeRouen" in str(corr.summary()) and "uncorrected" in str(plain.summary())
+
+
 # ----------------------------------------------------------------------------- robust posterior
 def test_bayesian_bootstrap_agrees_with_the_sandwich(distal, mediator):
     """4000 draws: the bootstrap mean's Monte Carlo error is SE / sqrt(4000) ~ 0.016 SE and the
     bootstrap SD's ~1.1%, so the 0.1 SE agreement (issue 20) and an SE ratio within 10% leave
-    room for the Dirichlet weights' (n - 1) / (n + 1) variance (SE ratio ~0.98 at n = 50)."""
-    for fit in (hm.dcee(distal, "~ 1", "~ X + Z"), hm.mcee(mediator, "M", "~ 1", "~ dp + M + X")):
+    room for the Dirichlet weights' (n - 1) / (n + 1) variance (SE ratio ~0.98 at n = 50). The
+    bootstrap reweights the plain estimating equation, so it is compared with the plain
+    sandwich (small_sample=False; the corrected one is ~2% wider here)."""
+    fits = (
+        hm.dcee(distal, "~ 1", "~ X + Z", small_sample=False),
+        hm.mcee(mediator, "M", "~ 1", "~ dp + M + X", small_sample=False),
+    )
+    for fit in fits:
         boot = fit.bayesian_bootstrap(n_boot=4000, seed=1, progress=False)
         assert isinstance(boot, DistalBootstrapResult)
         cc = hm.crosscheck(fit, boot)
@@ -458,6 +576,8 @@ def test_result_contract(mediator, tmp_path):
     path = fit.to_netcdf(tmp_path / "mcee.nc")
     back = DistalResult.from_netcdf(path)
     pd.testing.assert_frame_equal(back.table(), fit.table())
+    assert fit.small_sample is True and back.small_sample is True  # "auto" at n = 50
+    assert "Mancl-DeRouen" in str(back.summary())
     pd.testing.assert_frame_equal(back.effect_curve(), curve)
     with pytest.raises(hm.DesignError, match="refit"):
         back.bayesian_bootstrap(n_boot=10, progress=False)

@@ -2,6 +2,7 @@
 
     python tests/validation/distal_study.py --reps 500 --n-jobs 2
     python tests/validation/distal_study.py --reps 50 --scenarios dcee_lm,mcee_glm   # a pilot
+    python tests/validation/distal_study.py --reps 500 --small-sample false   # R's plain sandwich
 
 Trials of 50 participants with known truth (:mod:`hte_mrt.data.simulate_distal`):
 
@@ -18,9 +19,15 @@ Trials of 50 participants with known truth (:mod:`hte_mrt.data.simulate_distal`)
 Per term: bias with its Monte Carlo SE (sd / sqrt(R)), empirical SE (sd of the estimates) vs
 the mean reported SE, and the coverage of the 95% intervals with its Monte Carlo SE
 sqrt(c (1 - c) / R). Replicate r of every scenario uses seed SeedSequence(--seed).spawn(R)[r],
-so scenarios share trials and a rerun reproduces every number. Writes
-``benchmarks/results/distal_study/`` (``raw.csv.gz`` one row per replicate and term,
-``table.csv``, ``summary.md``, ``settings.json``).
+so scenarios share trials and a rerun reproduces every number.
+
+``--small-sample`` (``auto``, the estimators' default, ``true`` or ``false``) is passed to
+``hm.dcee`` / ``hm.mcee`` as ``small_sample``: the Mancl-DeRouen corrected sandwich or
+MRTAnalysis' plain one. With 50 participants ``auto`` corrects. Writes (unless ``--out``)
+``benchmarks/results/distal_study/`` for the plain sandwich and
+``benchmarks/results/distal_study_small_sample/`` for the corrected one (``raw.csv.gz`` one row
+per replicate and term, ``table.csv``, ``summary.md``, ``settings.json``; every table has a
+``small_sample`` column), so both variants are kept.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from hte_mrt.data.simulate_distal import DistalSimulation, MediationSimulation
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "results" / "distal_study"
+OUT_SMALL = ROOT / "benchmarks" / "results" / "distal_study_small_sample"
+SMALL_SAMPLE = {"auto": "auto", "true": True, "false": False}
 N = 50
 DCEE_SIM = DistalSimulation(n_participants=N, n_decisions=30)
 MED_SIM = MediationSimulation(n_participants=N, n_decisions=20)
@@ -64,7 +73,9 @@ def truth_table() -> pd.DataFrame:
     return pd.concat([d, m], ignore_index=True).rename(columns={"estimate": "truth"})
 
 
-def one(name: str, spec: dict, rep: int, seed: np.random.SeedSequence) -> pd.DataFrame:
+def one(
+    name: str, spec: dict, rep: int, seed: np.random.SeedSequence, small_sample: bool | str
+) -> pd.DataFrame:
     """One replicate of one scenario: the estimator's tidy table with the replicate's ids."""
     t0 = time.perf_counter()
     fit_seed = int(seed.generate_state(1)[0])
@@ -75,12 +86,12 @@ def one(name: str, spec: dict, rep: int, seed: np.random.SeedSequence) -> pd.Dat
                 data = DCEE_SIM.mrt_data(seed)
                 res = hm.dcee(data, moderators=DCEE_MOD, controls=DCEE_CTRL,
                               learner=spec["learner"], cross_fit=spec["cross_fit"],
-                              seed=fit_seed)  # fmt: skip
+                              seed=fit_seed, small_sample=small_sample)  # fmt: skip
             else:
                 data = MED_SIM.mrt_data(seed)
                 res = hm.mcee(data, mediator="M", moderators=MED_EFFECT, controls=MED_CTRL,
                               learner=spec["learner"], cross_fit=spec["cross_fit"],
-                              seed=fit_seed)  # fmt: skip
+                              seed=fit_seed, small_sample=small_sample)  # fmt: skip
             tab = res.table(conf_level=0.95)
             err = ""
         except Exception as e:  # a failed fit is recorded (raw.csv.gz, summary.md)
@@ -92,6 +103,7 @@ def one(name: str, spec: dict, rep: int, seed: np.random.SeedSequence) -> pd.Dat
     tab["effect"] = tab["effect"].map(lambda e: EFFECT_NAMES.get(e, e))
     tab.insert(0, "scenario", name)
     tab.insert(1, "rep", rep)
+    tab.insert(2, "small_sample", str(small_sample).lower())
     tab["error"] = err
     tab["seconds"] = time.perf_counter() - t0
     return tab
@@ -107,7 +119,8 @@ def summarize(raw: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         how="left",
     )
     rows = []
-    for (sc, eff, term), g in merged.groupby(["scenario", "effect", "term"], sort=False):
+    keys = ["scenario", "small_sample", "effect", "term"]
+    for (sc, ss, eff, term), g in merged.groupby(keys, sort=False):
         R = len(g)
         tr = g["truth"].iloc[0]
         est = g["estimate"].to_numpy()
@@ -116,6 +129,7 @@ def summarize(raw: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "scenario": sc,
+                "small_sample": ss,
                 "effect": eff,
                 "term": term,
                 "n_reps": R,
@@ -150,6 +164,9 @@ def write_markdown(
         "mean reported SE over the empirical SE. Acceptance (issue 20): |bias| within Monte "
         "Carlo error, coverage in [0.93, 0.97].",
         "",
+        f"Variance: {_variant(settings['small_sample'])} (`small_sample="
+        f"{settings['small_sample']}`).",
+        "",
         "| scenario | effect | term | truth | bias (MCSE) | emp. SE | mean SE | SE ratio | "
         "coverage (MCSE) | failed | s/fit |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -167,6 +184,15 @@ def write_markdown(
     path.write_text("\n".join(lines) + "\n")
 
 
+def _variant(small_sample: str) -> str:
+    corrected = small_sample == "true" or (small_sample == "auto" and N <= 50)
+    return (
+        "Mancl-DeRouen corrected sandwich"
+        if corrected
+        else "plain sandwich (MRTAnalysis, no small-sample correction)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=500)
@@ -175,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default="dcee_lm,dcee_rf,mcee_glm,mcee_rf")
     ap.add_argument("--rf-learner", default="rf", help="the random-forest learner's name")
     ap.add_argument("--folds", type=int, default=5, help="cross-fitting folds (K)")
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--small-sample",
+        choices=sorted(SMALL_SAMPLE),
+        default="auto",
+        help="small_sample= of hm.dcee / hm.mcee (auto: the estimators' default)",
+    )
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default by variant)")
     args = ap.parse_args(argv)
 
     missing = [f for f in ("dcee", "mcee") if not hasattr(hm, f)]
@@ -194,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     seeds = np.random.SeedSequence(args.seed).spawn(args.reps)
-    jobs = [(name, specs[name], r, seeds[r]) for name in chosen for r in range(args.reps)]
+    small = SMALL_SAMPLE[args.small_sample]
+    if args.out is None:
+        args.out = OUT_SMALL if _variant(args.small_sample).startswith("Mancl") else OUT
+    jobs = [(name, specs[name], r, seeds[r], small) for name in chosen for r in range(args.reps)]
     t0 = time.time()
     parts = Parallel(n_jobs=args.n_jobs, verbose=0 if args.n_jobs == 1 else 5)(
         delayed(one)(*job) for job in jobs
@@ -209,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_reps": args.reps,
         "seed": args.seed,
         "n_participants": N,
+        "small_sample": args.small_sample,
         "scenarios": {k: specs[k] for k in chosen},
         "dcee": {"simulation": repr(DCEE_SIM), "moderators": DCEE_MOD, "controls": DCEE_CTRL},
         "mcee": {"simulation": repr(MED_SIM), "moderators": MED_EFFECT, "controls": MED_CTRL},

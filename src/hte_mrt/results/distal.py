@@ -52,8 +52,10 @@ class DistalResult(Result):
     total effect (direct + indirect). ``bayesian_bootstrap()`` gives draws for
     :func:`hm.crosscheck <hte_mrt.crosscheck>`. ``nuisance_values`` holds the stage-1 values
     (DCEE: mu0, mu1; mediation: p1, q1, eta1, eta0, mu1, mu0, nu1, nu0; indexed by input row,
-    so it can be passed back as ``nuisance=``). ``to_netcdf`` / ``DistalResult.from_netcdf``
-    save and restore the estimates (not the bootstrap pieces or nuisance values).
+    so it can be passed back as ``nuisance=``). ``small_sample`` is True when the covariance is
+    the Mancl-DeRouen corrected sandwich (MRTAnalysis: never). ``to_netcdf`` /
+    ``DistalResult.from_netcdf`` save and restore the estimates (not the bootstrap pieces or
+    nuisance values).
 
     Examples
     --------
@@ -82,6 +84,7 @@ class DistalResult(Result):
     df: int
     n: int
     conf_level: float = 0.95
+    small_sample: bool = False
     info: dict = field(default_factory=dict)
     spec: Any = field(default=None, repr=False)
     pieces: Any = field(default=None, repr=False)
@@ -107,7 +110,11 @@ class DistalResult(Result):
         info = {
             "participants": self.n,
             "df": self.df,
-            "variance": "sandwich (participants; nuisance held fixed, as MRTAnalysis)",
+            "variance": (
+                "sandwich (participants; nuisance held fixed), Mancl-DeRouen small-sample corrected"
+                if self.small_sample
+                else "sandwich (participants; nuisance held fixed), uncorrected (as MRTAnalysis)"
+            ),
             "learner": _learner_text(self.info.get("learner")),
             "cross-fit folds": self.info.get("cross_fit") or "none",
         }
@@ -372,6 +379,7 @@ class DistalResult(Result):
                 "method": self.method,
                 "df": int(self.df),
                 "n": int(self.n),
+                "small_sample": int(bool(self.small_sample)),
                 "hte_mrt_class": type(self).__name__,
             },
         )
@@ -385,6 +393,7 @@ class DistalResult(Result):
             "df": int(self.df),
             "n": int(self.n),
             "conf_level": float(self.conf_level),
+            "small_sample": bool(self.small_sample),
             "info": self.info,
         }
 
@@ -407,6 +416,7 @@ class DistalResult(Result):
             df=int(meta["df"]),
             n=int(meta["n"]),
             conf_level=float(meta["conf_level"]),
+            small_sample=bool(meta.get("small_sample", False)),
             info=dict(meta.get("info") or {}),
         )
 
