@@ -57,6 +57,7 @@ lincombs = {{ "dp 10" = {{ Intercept = 1, dp = 10 }} }}
 [[estimands]]
 name = "mediation"
 type = "mediation"
+small_sample = false
 mediator = "M"
 moderators = "~ 1"
 controls = "~ dp + X"
@@ -103,6 +104,7 @@ availability = "avail"
 name = "dcee"
 type = "distal"
 controls = "~ X + Z"
+small_sample = false
 primary = true
 
 [[estimands]]
@@ -142,7 +144,7 @@ def test_mixed_plan_matches_the_estimators_and_r(mixed):
     frame = pd.read_csv(MEDIATION_CSV)
     y = hm.MRTData(frame, id="id", time="dp", treatment="A", outcome="Y", prob="p_A",
                    availability="I")  # fmt: skip
-    direct = hm.dcee(y, "~ dp", "~ X", learner="lm", seed=11 + 1).table()
+    direct = hm.dcee(y, "~ dp", "~ X", learner="lm", seed=11 + 1).table()  # "auto" as the plan
     pd.testing.assert_frame_equal(mixed.tables["effects_distal_by_dp"], direct)
     lc = mixed.tables["lincomb_distal_by_dp_dp 10"].iloc[0]
     assert lc["estimate"] == pytest.approx(

@@ -74,7 +74,8 @@ def fit_distal(e: dict, data: MRTData, seed: int, *, quick: bool, dry: bool = Fa
         )
     from hte_mrt.estimators.distal import dcee, mcee
 
-    kw = dict(cross_fit=folds(e, quick or dry), seed=seed)  # validation: the quick folds
+    kw = dict(cross_fit=folds(e, quick or dry), seed=seed,  # validation: the quick folds
+              small_sample=e.get("small_sample", "auto"))  # fmt: skip
     if e["type"] == "distal":
         return dcee(
             data,

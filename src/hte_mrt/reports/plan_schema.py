@@ -610,6 +610,13 @@ def _curve_needs_moderator(raw, path, bad) -> list[Problem]:
     return []
 
 
+_SMALL_SAMPLE = AnyOf(
+    (Bool(), Str(("auto",))),
+    (lambda v: isinstance(v, bool), lambda v: True),
+    label='true, false or "auto"',
+)
+
+
 @dataclass(kw_only=True)
 class DistalEstimand:
     """``type = "distal"``: the distal causal excursion effect (``hm.dcee``; Qian 2025). The
@@ -625,6 +632,7 @@ class DistalEstimand:
     controls: str = key(Formula(), "~ 1", "covariates of the nuisance outcome models")
     learner: str = key(Str(DISTAL_LEARNERS), "lm", "nuisance learner")
     cross_fit: int = key(_CROSS_FIT, None, "participant folds K (absent: no cross-fitting)")
+    small_sample: Any = key(_SMALL_SAMPLE, "auto", "Mancl-DeRouen correction (false: as R)")
     primary: bool = key(Bool(), False)
     curve: dict = key(Table(EffectCurve), None)
     lincombs: dict = key(MapOf(MapOf(Num(), min_len=1), min_len=1), None)
@@ -650,6 +658,7 @@ class MediationEstimand:
     controls: str = key(Formula(), "~ 1", "covariates of the nuisance models")
     learner: str = key(Str(DISTAL_LEARNERS), "glm", "nuisance learner")
     cross_fit: int = key(_CROSS_FIT, None, "participant folds K (absent: no cross-fitting)")
+    small_sample: Any = key(_SMALL_SAMPLE, "auto", "Mancl-DeRouen correction (false: as R)")
     primary: bool = key(Bool(), False)
     curve: dict = key(Table(EffectCurve), None)
     lincombs: dict = key(MapOf(MapOf(Num(), min_len=1), min_len=1), None)
