@@ -22,6 +22,7 @@ NAMES = [
     "02_heterogeneity",
     "03_tassh_cate",
     "04_designing_an_mrt",
+    "05_jit_study",
 ]
 # the public surface only: `import hte_mrt as hm`, then hm.<name>
 INTERNAL_IMPORT = re.compile(
