@@ -131,7 +131,41 @@ def summarize(designs: dict, out: Path) -> str:
         lines.append(f"| {k} | {r[k]:.3f} | {cov[k]:.3f} | `{designs[k].label()}` |")
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
+    cand = _candidates(raw, out)
+    if cand:
+        text += "\n" + cand
     _figures(per, ratios, out)
+    return text
+
+
+def _candidates(raw: pd.DataFrame, out: Path) -> str:
+    """``candidates.md``: the settings of the default learner that were compared on the same
+    trials (``<out>/candidates/<name>.csv.gz``, new-cluster rows of ``run_study`` with only
+    that learner, at learner position 0: the same seeds as the default's here)."""
+    files = sorted((out / "candidates").glob("*.csv.gz"))
+    if not files:
+        return ""
+    bcf = raw[raw["learner"] == "bcf_stochtree"].groupby("scenario")["pehe"].mean()
+    lines = [
+        "## Candidates for the default (same trials), against stochtree BCF",
+        "",
+        "| candidate | PEHE <= BCF | median PEHE ratio | median coverage | designs with "
+        "coverage >= 0.90 | mean coverage | ATE coverage | median fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in files:
+        d = pd.read_csv(f)
+        d = d[d["sample"] == "new_clusters"]
+        g = d.groupby("scenario")
+        r = (g["pehe"].mean() / bcf).dropna()
+        c = g["coverage_cate"].mean()
+        lines.append(
+            f"| {f.name.split('.csv')[0]} | {np.mean(r <= 1):.0%} | {r.median():.3f} | "
+            f"{c.median():.3f} | {np.mean(c >= 0.90):.0%} | {c.mean():.3f} | "
+            f"{g['coverage_ate_ind'].mean().mean():.3f} | {d['fit_seconds'].median():.2f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (out / "candidates.md").write_text(text)
     return text
 
 

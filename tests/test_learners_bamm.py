@@ -196,7 +196,7 @@ def test_prob_homogeneous_point_mass_on_no_heterogeneity(fitted):
     # the CATE under "constant" is the ATE: the intervals of all individuals nearly coincide
     tab = m0.cate().table()
     assert (tab["ucl"] - tab["lcl"]).std() < 0.1 * (tab["ucl"] - tab["lcl"]).mean()
-    assert BayesianAdditiveMixedModel(seed=1).get_params()["prob_homogeneous"] == 0.0
+    assert BayesianAdditiveMixedModel(seed=1).get_params()["prob_homogeneous"] == 0.25
 
 
 def test_no_covariates_is_the_random_intercept_model():
