@@ -184,6 +184,14 @@ def test_crt_plan_report(crt_run):
     assert set(r.tables["importance"]["covariate"]) >= {"age", "female", "urban"}
     cal = r.tables["calibration_cate"].set_index("term")
     assert (cal["splits"] == 2).all()  # quick: at most 2 splits
+    # the report names the primary learner and why, and sets its ATE beside the published one
+    assert "## Learners" in md and "the package default" in md
+    ref = r.tables["reference_ate_cate"].set_index("analysis")
+    pub = ref.loc["Ogedegbe et al. 2018, adjusted analysis"]
+    assert (pub["estimate"], pub["lcl"], pub["ucl"]) == (-3.6, -6.1, -0.5)
+    mine = ref.iloc[0]
+    assert mine["estimate"] == pytest.approx(ate.loc[("bamm", "individual"), "estimate"])
+    assert "Why the two can differ" in md
 
 
 @pytest.mark.requires_browser
