@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from hte_mrt.errors import DataError, HteMrtError, PlanError
 
@@ -97,11 +99,12 @@ def _print_fit(fit, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_dcee(args: argparse.Namespace) -> int:
-    from hte_mrt.estimators.distal import dcee
-
-    fit = dcee(
+def _fit_distal(fn: Callable[..., Any], args: argparse.Namespace, *columns: str) -> int:
+    """``dcee`` / ``mcee`` (``fn``) with the arguments of :func:`_distal_args`; ``columns``
+    come between the trial and the moderators (mcee's mediator)."""
+    fit = fn(
         _trial(args),
+        *columns,
         args.moderators,
         args.controls,
         learner=args.learner,
@@ -110,22 +113,18 @@ def _cmd_dcee(args: argparse.Namespace) -> int:
         conf_level=args.conf_level,
     )
     return _print_fit(fit, args)
+
+
+def _cmd_dcee(args: argparse.Namespace) -> int:
+    from hte_mrt.estimators.distal import dcee
+
+    return _fit_distal(dcee, args)
 
 
 def _cmd_mcee(args: argparse.Namespace) -> int:
     from hte_mrt.estimators.distal import mcee
 
-    fit = mcee(
-        _trial(args),
-        args.mediator,
-        args.moderators,
-        args.controls,
-        learner=args.learner,
-        cross_fit=args.cross_fit or False,
-        seed=args.seed,
-        conf_level=args.conf_level,
-    )
-    return _print_fit(fit, args)
+    return _fit_distal(mcee, args, args.mediator)
 
 
 def _cmd_effect_size(args: argparse.Namespace) -> int:
