@@ -242,6 +242,19 @@ def _sum(parts: list[dict], key: str) -> Any:
     return out
 
 
+def _sandwich(meats: list, bread: np.ndarray, small: bool, failed: str) -> np.ndarray:
+    """The sandwich covariance from the partitions' ``meats`` and the summed ``bread`` (stacked
+    over leading axes allowed); with ``small`` the meats are already Mancl-DeRouen corrected
+    covariances. A partition whose correction failed (``meat`` None) raises ``failed``."""
+    if any(m is not None and m["meat"] is None for m in meats):
+        raise EstimationError(failed)
+    meat = _sum(meats, "meat")
+    if small:
+        return meat
+    inv = np.linalg.inv(bread)
+    return inv @ meat @ np.swapaxes(inv, -1, -2)
+
+
 # ---------------------------------------------------------------------------- WCLS
 def _wcls_part(part: MRTData, est: ExcursionEffect) -> dict | None:
     design = _design_of(part, est, True)
@@ -320,18 +333,12 @@ def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf
                     "term constant on the analysed rows): drop or recode the offending term."
                 ) from None
             meats = data.map_handles(_wcls_meat, handles, theta, B, small)
-            if any(m is not None and m["meat"] is None for m in meats):
-                raise EstimationError(
-                    "The Mancl-DeRouen correction needs the model to be identified without any "
-                    "single participant (B - C_i invertible); a term is driven by one "
-                    "participant. Use small_sample=False or drop that term."
-                )
-            meat = _sum(meats, "meat")
-            if small:
-                cov = meat
-            else:
-                Binv = np.linalg.inv(B)
-                cov = Binv @ meat @ Binv.T
+            cov = _sandwich(
+                meats, B, small,
+                "The Mancl-DeRouen correction needs the model to be identified without any "
+                "single participant (B - C_i invertible); a term is driven by one "
+                "participant. Use small_sample=False or drop that term.",
+            )  # fmt: skip
     finally:
         data.release(handles)
     spec0 = next(p["specs"] for p in parts if p)
@@ -510,16 +517,10 @@ def emee_large(
             data.release(handles)
     finally:
         data.release(designs)
-    if any(m is not None and m["meat"] is None for m in meats):
-        raise EstimationError(
-            "Small-sample correction failed: J - K_i is singular for some participant."
-        )
-    meat = _sum(meats, "meat")
-    if small_sample:
-        cov = meat
-    else:
-        Jinv = np.linalg.inv(J)
-        cov = Jinv @ meat @ Jinv.T
+    cov = _sandwich(
+        meats, J, small_sample,
+        "Small-sample correction failed: J - K_i is singular for some participant.",
+    )  # fmt: skip
     info_d = {"lag": est.lag, "newton_steps": n_iter, "partitions": data.n_partitions}
     if note is not None:
         info_d["degenerate"] = note
@@ -719,18 +720,12 @@ def randomization_large(
                             "(a term constant on the analysed rows): drop or recode it."
                         ) from None
                     meats = data.map_handles(_rt_meat, S, d, theta, B, small)
-                    if any(m is not None and m["meat"] is None for m in meats):
-                        raise EstimationError(
-                            "The Mancl-DeRouen correction needs the model to be identified "
-                            "without any single participant (B - C_i invertible); use "
-                            "small_sample=False or drop that term."
-                        )
-                    meat = _sum(meats, "meat")
-                    if small:
-                        cov = meat
-                    else:
-                        Binv = np.linalg.inv(B)
-                        cov = Binv @ meat @ np.swapaxes(Binv, -1, -2)
+                    cov = _sandwich(
+                        meats, B, small,
+                        "The Mancl-DeRouen correction needs the model to be identified "
+                        "without any single participant (B - C_i invertible); use "
+                        "small_sample=False or drop that term.",
+                    )  # fmt: skip
                     se = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
                     est_all[r0 : r0 + nb] = theta[:, q:]
                     with np.errstate(divide="ignore", invalid="ignore"):
