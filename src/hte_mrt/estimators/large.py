@@ -53,7 +53,7 @@ from hte_mrt.estimators.sandwich import group_crossprod, group_starts
 @dataclass
 class LargeDesign:
     """What a result keeps of the design of a partitioned fit: names, encodings, counts (the
-    rows stay in the partitions). ``f_matrix`` works as :meth:`Design.f_matrix`."""
+    rows stay in the partitions). ``f_matrix`` and ``effect_names`` work as in :class:`Design`."""
 
     g_names: list[str]
     f_names: list[str]
@@ -73,16 +73,11 @@ class LargeDesign:
     moments: dict | None = field(default=None, repr=False)
 
     f_matrix = Design.f_matrix
+    effect_names = Design.effect_names
 
     @property
     def n_levels(self) -> int:
         return len(self.levels) + 1
-
-    @property
-    def effect_names(self) -> list[str]:
-        if len(self.levels) == 1 and self.levels[0] == "1":
-            return list(self.f_names)
-        return [f"{lev}:{f}" for lev in self.levels for f in self.f_names]
 
     @property
     def dim(self) -> int:
