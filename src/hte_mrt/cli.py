@@ -379,8 +379,8 @@ def _design_args(sp: argparse.ArgumentParser) -> None:
     g.add_argument("--alpha", type=_number, default=0.05, help="type I error rate (default: 0.05)")
 
 
-def _trial_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
-    """The trial's arguments (data and column roles), as ``wcls`` has them."""
+def _role_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
+    """The trial's data and column roles (``--data`` to ``--availability``)."""
     sp.add_argument(
         "--data", required=True, metavar="CSV|NAME",
         help="a CSV file (.csv in any case) or a bundled dataset's name (hte-mrt datasets)",
@@ -396,6 +396,11 @@ def _trial_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
         "--availability", default=None, metavar="COLUMN",
         help="availability column (default: always available)",
     )  # fmt: skip
+
+
+def _trial_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
+    """The trial's arguments (data and column roles), as ``wcls`` has them."""
+    _role_args(sp, outcome_help)
     sp.add_argument(
         "--missing", choices=["error", "drop"], default="error",
         help="rows with missing values: stop with an error (default) or drop them",
@@ -511,21 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  --treatment send --outcome jbsteps30_log --prob rand_prob --availability avail \\\n"
         "  --moderators '~ study_day_nogap' --controls '~ jbsteps30pre_log'",
     )
-    w.add_argument(
-        "--data", required=True, metavar="CSV|NAME",
-        help="a CSV file (.csv in any case) or a bundled dataset's name (hte-mrt datasets)",
-    )  # fmt: skip
-    w.add_argument("--id", required=True, metavar="COLUMN", help="participant id column")
-    w.add_argument("--time", required=True, metavar="COLUMN", help="decision point column")
-    w.add_argument("--treatment", required=True, metavar="COLUMN", help="binary treatment column")
-    w.add_argument("--outcome", required=True, metavar="COLUMN", help="proximal outcome column")
-    w.add_argument(
-        "--prob", required=True, help="randomization probability: a number in (0, 1) or a column"
-    )
-    w.add_argument(
-        "--availability", default=None, metavar="COLUMN",
-        help="availability column (default: always available)",
-    )  # fmt: skip
+    _role_args(w, "proximal outcome column")
     w.add_argument(
         "--moderators", default="~ 1", metavar="FORMULA",
         help="effect moderators, e.g. '~ day' (default: '~ 1', the marginal effect)",
