@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
-from hte_mrt.data.checks import check_int, check_number, check_seed
+from hte_mrt.data.checks import check_int, check_seed
+from hte_mrt.data.checks import check_setting as _check
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 
@@ -56,15 +57,6 @@ SeedLike = int | np.random.SeedSequence | np.random.Generator | None
 def default_distal_baseline(z: np.ndarray) -> np.ndarray:
     """g(z) = z + sin(2 z): the distal outcome's nonlinear dependence on the baseline covariate."""
     return z + np.sin(2.0 * z)
-
-
-def _check(cls: str, kind: str, name: str, value: Any, **kw: Any) -> Any:
-    try:
-        if kind == "int":
-            return check_int(name, value, kw.get("minimum", 1))
-        return check_number(name, value, **kw)
-    except DesignError as e:
-        raise DesignError(f"{cls}: {e}") from None
 
 
 def _check_settings(
