@@ -280,18 +280,24 @@ def _wcls_summary(res: dict | None) -> dict | None:
     }
 
 
-def _wcls_meat(res: dict | None, theta: np.ndarray, B: np.ndarray, small: bool):
-    if res is None:
-        return None
-    C, b = res["C"], res["b"]
-    s = b - np.einsum("nij,j->ni", C, theta)
+def _meat(s: np.ndarray, bread: np.ndarray, pieces: np.ndarray, small: bool) -> dict:
+    """A partition's meat from its participants' scores ``s`` (n x d): sum s_i s_i', or with
+    ``small`` the Mancl-DeRouen sum u_i u_i' with u_i = (bread - pieces_i)^-1 s_i (``meat``
+    None when a participant's bread is singular)."""
     if small:
         try:
-            u = np.linalg.solve(B[None] - C, s[..., None])[..., 0]
+            u = np.linalg.solve(bread[None] - pieces, s[..., None])[..., 0]
         except np.linalg.LinAlgError:
             return {"meat": None}
         return {"meat": u.T @ u}
     return {"meat": s.T @ s}
+
+
+def _wcls_meat(res: dict | None, theta: np.ndarray, B: np.ndarray, small: bool):
+    if res is None:
+        return None
+    C, b = res["C"], res["b"]
+    return _meat(b - np.einsum("nij,j->ni", C, theta), B, C, small)
 
 
 def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf_level: float):
@@ -424,14 +430,7 @@ def _emee_sK(design: Design | None, variant: str, theta: np.ndarray) -> Any:
 def _emee_meat(res: Any, J: np.ndarray, small: bool) -> Any:
     if res is None:
         return None
-    s, K = res["s"], res["K"]
-    if small:
-        try:
-            u = np.linalg.solve(J[None] - K, s[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            return {"meat": None}
-        return {"meat": u.T @ u}
-    return {"meat": s.T @ s}
+    return _meat(res["s"], J, res["K"], small)
 
 
 def emee_large(
