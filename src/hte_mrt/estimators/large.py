@@ -525,7 +525,7 @@ def emee_large(
 def _rt_state(part: MRTData, est: ExcursionEffect, scheme: str) -> dict | None:
     """Per-partition statistics of the re-randomization test, built once: the rows' WCLS
     pieces at the reference level (summed per participant) and their changes per level."""
-    from hte_mrt.estimators.randomization import _row_stats
+    from hte_mrt.estimators.randomization import _check_permutable, _row_stats
 
     design = _design_of(part, est, True)
     if design is None:
@@ -533,12 +533,7 @@ def _rt_state(part: MRTData, est: ExcursionEffect, scheme: str) -> dict | None:
     starts = group_starts(design.group)
     ends = np.r_[starts[1:], len(design.y)]
     if scheme == "permute":
-        for lo, hi in zip(starts, ends, strict=True):
-            if np.ptp(design.prob[lo:hi], axis=0).max() > 1e-12:
-                raise DesignError(
-                    "scheme='permute' needs constant randomization probabilities within each "
-                    "participant; use scheme='redraw'."
-                )
+        _check_permutable(design, starts)
     phi = _row_stats(design)
     return {
         "base": np.add.reduceat(phi[0], starts, axis=0),
