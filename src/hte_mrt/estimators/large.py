@@ -25,6 +25,7 @@ cross-products. Results are the in-memory result objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -305,8 +306,7 @@ def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf
     import warnings
 
     from hte_mrt.errors import DegenerateDataWarning
-    from hte_mrt.estimators.wcls import _check_finite_fit, resolve_small_sample
-    from hte_mrt.results.frequentist import ExcursionResult
+    from hte_mrt.estimators.wcls import _check_finite_fit, excursion_result, resolve_small_sample
 
     info = lag_info(data, est.lag)
     est_p = resolve_numerator(data, est, info)
@@ -351,21 +351,10 @@ def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf
         y_max=max(p["y_abs"] for p in parts if p),
         x_max=max(p["x_abs"] for p in parts if p),
     )
-    res = ExcursionResult(
-        method="WCLS",
-        scale="difference",
-        names_control=design.g_names,
-        names_effect=design.effect_names,
-        theta=theta,
-        cov_theta=cov,
-        df=n - design.dim,
-        n=n,
-        conf_level=conf_level,
-        small_sample=small,
-        design=design,
-        info={"lag": est.lag, "partitions": data.n_partitions},
-        estimand=est,
-    )
+    res = excursion_result(
+        "WCLS", "difference", design, n, conf_level, small, est, theta, cov,
+        {"lag": est.lag, "partitions": data.n_partitions},
+    )  # fmt: skip
     if note:
         from hte_mrt.estimators.wcls import exact_constant_fit
 
@@ -449,7 +438,7 @@ def emee_large(
 
     from hte_mrt.errors import DegenerateDataWarning
     from hte_mrt.estimators.emee import newton
-    from hte_mrt.results.frequentist import ExcursionResult
+    from hte_mrt.estimators.wcls import excursion_result
 
     info = lag_info(data, est.lag)
     est_p = resolve_numerator(data, design_est, info)
@@ -468,24 +457,14 @@ def emee_large(
         warnings.warn(note, DegenerateDataWarning, stacklevel=3)
     n = data.n_participants
     d = design.dim
-    common = {
-        "method": variant.upper(),
-        "scale": "log_rr",
-        "names_control": design.g_names,
-        "names_effect": design.effect_names,
-        "df": n - d,
-        "n": n,
-        "conf_level": conf_level,
-        "small_sample": small_sample,
-        "design": design,
-        "estimand": est,
-    }
+    result = partial(
+        excursion_result, variant.upper(), "log_rr", design, n, conf_level, small_sample, est
+    )
     if note is not None and y_min == 0.0:
-        return ExcursionResult(
-            theta=np.full(d, np.nan),
-            cov_theta=np.full((d, d), np.nan),
-            info={"lag": est.lag, "newton_steps": 0, "degenerate": note},
-            **common,
+        return result(
+            np.full(d, np.nan),
+            np.full((d, d), np.nan),
+            {"lag": est.lag, "newton_steps": 0, "degenerate": note},
         )
 
     # the partitions' designs stay on the workers for the Newton steps (each step is then a
@@ -518,7 +497,7 @@ def emee_large(
     info_d = {"lag": est.lag, "newton_steps": n_iter, "partitions": data.n_partitions}
     if note is not None:
         info_d["degenerate"] = note
-    return ExcursionResult(theta=theta, cov_theta=cov, info=info_d, **common)
+    return result(theta, cov, info_d)
 
 
 # ---------------------------------------------------------------------------- randomization
