@@ -247,15 +247,7 @@ def emee(
             data, est, design_est, variant, small_sample, conf_level, start, tol, maxiter
         )
     design = build_design(data, design_est, add_moderator_main_effects=False)
-    bad = ~np.isin(design.y, (0.0, 1.0))
-    if bad.any():
-        col = data.roles.outcome
-        raise OutcomeTypeError(
-            f"Column '{col}' (outcome) must be 0/1 for EMEE; {bad.sum()} analysed row(s) are not "
-            f"(e.g. {design.y[bad][0]:g}). Use wcls() for continuous outcomes.",
-            column=col,
-            n_rows=int(bad.sum()),
-        )
+    check_binary_outcome(design.y, data.roles.outcome)
     note = degenerate_outcome_note(design, data, binary=True)
     n = design.n_participants_total
     if note is not None and design.y[0] == 0.0:
@@ -282,6 +274,18 @@ def emee(
     return excursion_result(
         variant.upper(), "log_rr", design, n, conf_level, small_sample, est, theta, cov, info
     )
+
+
+def check_binary_outcome(y: np.ndarray, col: str) -> None:
+    """EMEE's outcome ``y`` (the analysed rows of column ``col``) must be 0/1."""
+    bad = ~np.isin(y, (0.0, 1.0))
+    if bad.any():
+        raise OutcomeTypeError(
+            f"Column '{col}' (outcome) must be 0/1 for EMEE; {bad.sum()} analysed row(s) are not "
+            f"(e.g. {y[bad][0]:g}). Use wcls() for continuous outcomes.",
+            column=col,
+            n_rows=int(bad.sum()),
+        )
 
 
 def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> ExcursionResult:

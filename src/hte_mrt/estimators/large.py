@@ -33,7 +33,7 @@ import pandas as pd
 
 from hte_mrt.data.large import LargeMRTData, used_scan
 from hte_mrt.data.schema import PROB_TOL, MRTData
-from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
+from hte_mrt.errors import DesignError, EstimationError
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,
@@ -261,14 +261,22 @@ def _wcls_part(part: MRTData, est: ExcursionEffect) -> dict | None:
     return {
         "C": C,
         "b": b,
+        **_part_summary(design),
+        "y_abs": float(np.abs(y).max()),
+        "x_abs": float(np.abs(X).max()),
+    }
+
+
+def _part_summary(design: Design) -> dict:
+    """What every estimator's first pass takes from a partition's design: the names, the
+    formula specs, G'G and F'F (for the trial-wide rank checks) and the outcome's range."""
+    return {
         "meta": _names_meta(design),
         "specs": {"f_spec": design.f_spec, "g_spec": design.g_spec},
         "GG": design.G.T @ design.G,
         "FF": design.F.T @ design.F,
-        "y_min": float(y.min()),
-        "y_max": float(y.max()),
-        "y_abs": float(np.abs(y).max()),
-        "x_abs": float(np.abs(X).max()),
+        "y_min": float(design.y.min()),
+        "y_max": float(design.y.max()),
     }
 
 
@@ -368,24 +376,10 @@ def _emee_check(part: MRTData, est: ExcursionEffect) -> dict | None:
     design = _design_of(part, est, False)
     if design is None:
         return None
-    y = design.y
-    bad = ~np.isin(y, (0.0, 1.0))
-    if bad.any():
-        col = part.roles.outcome
-        raise OutcomeTypeError(
-            f"Column '{col}' (outcome) must be 0/1 for EMEE; {bad.sum()} analysed row(s) are not "
-            f"(e.g. {y[bad][0]:g}). Use wcls() for continuous outcomes.",
-            column=col,
-            n_rows=int(bad.sum()),
-        )
-    return {
-        "meta": _names_meta(design),
-        "specs": {"f_spec": design.f_spec, "g_spec": design.g_spec},
-        "GG": design.G.T @ design.G,
-        "FF": design.F.T @ design.F,
-        "y_min": float(y.min()),
-        "y_max": float(y.max()),
-    }
+    from hte_mrt.estimators.emee import check_binary_outcome
+
+    check_binary_outcome(design.y, part.roles.outcome)
+    return _part_summary(design)
 
 
 def _emee_design(part: MRTData, est: ExcursionEffect) -> Design | None:
