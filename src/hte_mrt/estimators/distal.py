@@ -366,6 +366,32 @@ def _result(
     )
 
 
+def _fit_rows(
+    lrn: Any,
+    mat: tuple[np.ndarray, list[str], Any],
+    rows: np.ndarray,
+    y: np.ndarray,
+    pred: np.ndarray,
+    binomial: bool | None,
+    seed: int,
+    where: str,
+) -> np.ndarray:
+    """One nuisance fit: ``lrn`` on the ``rows`` of ``mat`` = (X, names, smooth terms) and
+    ``y``, predicted on the ``pred`` rows."""
+    X, names, smooth = mat
+    return fit_predict(
+        lrn,
+        X[rows],
+        y[rows],
+        X[pred],
+        binomial=binomial,
+        names=names,
+        smooth=smooth,
+        seed=seed,
+        where=where,
+    )
+
+
 def _known_values(values: Any, names: tuple[str, ...], trial: _Trial) -> dict[str, np.ndarray]:
     """``nuisance=``: a DataFrame or dict of known nuisance values -> {name: row array}."""
     if values is None:
@@ -558,17 +584,10 @@ def dcee(
             for k in need:
                 a = 1.0 if k == "mu1" else 0.0
                 rows = train & (A == a)
-                pred[k][held] = fit_predict(
-                    lrn,
-                    X[rows],
-                    y[rows],
-                    X[held],
-                    binomial=None,
-                    names=x_names,
-                    smooth=smooth,
-                    seed=lseed + j,
-                    where=f"dcee nuisance {k}",
-                )
+                pred[k][held] = _fit_rows(
+                    lrn, (X, x_names, smooth), rows, y, held, None, lseed + j,
+                    f"dcee nuisance {k}",
+                )  # fmt: skip
         mu |= pred
     p1 = trial.p1
     pA = np.where(trial.A == 1, p1, 1 - p1)
@@ -920,24 +939,13 @@ def _mcee_stage1(
         j: int,
         label: str,
     ) -> np.ndarray:
-        X, names, smooth = mats[kind]
         lrn = lrns[kind]
         fam = (
             binom
             if (lrn.estimator is None and lrn.name in ("glm", "gam"))
             else (True if binom else None)
         )
-        return fit_predict(
-            lrn,
-            X[rows],
-            y[rows],
-            X[pred],
-            binomial=fam,
-            names=names,
-            smooth=smooth,
-            seed=lseed + j,
-            where=f"mcee nuisance {label}",
-        )
+        return _fit_rows(lrn, mats[kind], rows, y, pred, fam, lseed + j, f"mcee nuisance {label}")
 
     for j, (train, held) in enumerate(groups):
         if "p1" in todo:
