@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,6 +26,7 @@ from hte_mrt.errors import (
     MissingValueError,
 )
 from hte_mrt.results.distal import DistalResult
+from tests.test_bad_inputs_mrt import Case
 
 SPEC = {"id": "id", "time": "t", "treatment": "A", "outcome": "yd", "prob": "prob",
         "availability": "avail"}  # fmt: skip
@@ -70,14 +70,6 @@ def _only_id1(df):
 
 def _categorical(df):
     df["arm"] = np.where(df["A"] == 1, "walk", "none")
-
-
-@dataclass
-class Case:
-    id: str
-    call: Callable
-    exc: type[HteMrtError]
-    patterns: list[str] = field(default_factory=list)
 
 
 CASES = [

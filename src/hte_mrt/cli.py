@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from hte_mrt.errors import DataError, HteMrtError, PlanError
 
@@ -97,11 +99,12 @@ def _print_fit(fit, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_dcee(args: argparse.Namespace) -> int:
-    from hte_mrt.estimators.distal import dcee
-
-    fit = dcee(
+def _fit_distal(fn: Callable[..., Any], args: argparse.Namespace, *columns: str) -> int:
+    """``dcee`` / ``mcee`` (``fn``) with the arguments of :func:`_distal_args`; ``columns``
+    come between the trial and the moderators (mcee's mediator)."""
+    fit = fn(
         _trial(args),
+        *columns,
         args.moderators,
         args.controls,
         learner=args.learner,
@@ -110,22 +113,18 @@ def _cmd_dcee(args: argparse.Namespace) -> int:
         conf_level=args.conf_level,
     )
     return _print_fit(fit, args)
+
+
+def _cmd_dcee(args: argparse.Namespace) -> int:
+    from hte_mrt.estimators.distal import dcee
+
+    return _fit_distal(dcee, args)
 
 
 def _cmd_mcee(args: argparse.Namespace) -> int:
     from hte_mrt.estimators.distal import mcee
 
-    fit = mcee(
-        _trial(args),
-        args.mediator,
-        args.moderators,
-        args.controls,
-        learner=args.learner,
-        cross_fit=args.cross_fit or False,
-        seed=args.seed,
-        conf_level=args.conf_level,
-    )
-    return _print_fit(fit, args)
+    return _fit_distal(mcee, args, args.mediator)
 
 
 def _cmd_effect_size(args: argparse.Namespace) -> int:
@@ -380,8 +379,8 @@ def _design_args(sp: argparse.ArgumentParser) -> None:
     g.add_argument("--alpha", type=_number, default=0.05, help="type I error rate (default: 0.05)")
 
 
-def _trial_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
-    """The trial's arguments (data and column roles), as ``wcls`` has them."""
+def _role_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
+    """The trial's data and column roles (``--data`` to ``--availability``)."""
     sp.add_argument(
         "--data", required=True, metavar="CSV|NAME",
         help="a CSV file (.csv in any case) or a bundled dataset's name (hte-mrt datasets)",
@@ -397,6 +396,11 @@ def _trial_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
         "--availability", default=None, metavar="COLUMN",
         help="availability column (default: always available)",
     )  # fmt: skip
+
+
+def _trial_args(sp: argparse.ArgumentParser, outcome_help: str) -> None:
+    """The trial's arguments (data and column roles), as ``wcls`` has them."""
+    _role_args(sp, outcome_help)
     sp.add_argument(
         "--missing", choices=["error", "drop"], default="error",
         help="rows with missing values: stop with an error (default) or drop them",
@@ -512,21 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  --treatment send --outcome jbsteps30_log --prob rand_prob --availability avail \\\n"
         "  --moderators '~ study_day_nogap' --controls '~ jbsteps30pre_log'",
     )
-    w.add_argument(
-        "--data", required=True, metavar="CSV|NAME",
-        help="a CSV file (.csv in any case) or a bundled dataset's name (hte-mrt datasets)",
-    )  # fmt: skip
-    w.add_argument("--id", required=True, metavar="COLUMN", help="participant id column")
-    w.add_argument("--time", required=True, metavar="COLUMN", help="decision point column")
-    w.add_argument("--treatment", required=True, metavar="COLUMN", help="binary treatment column")
-    w.add_argument("--outcome", required=True, metavar="COLUMN", help="proximal outcome column")
-    w.add_argument(
-        "--prob", required=True, help="randomization probability: a number in (0, 1) or a column"
-    )
-    w.add_argument(
-        "--availability", default=None, metavar="COLUMN",
-        help="availability column (default: always available)",
-    )  # fmt: skip
+    _role_args(w, "proximal outcome column")
     w.add_argument(
         "--moderators", default="~ 1", metavar="FORMULA",
         help="effect moderators, e.g. '~ day' (default: '~ 1', the marginal effect)",

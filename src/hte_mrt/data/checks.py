@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -148,6 +150,18 @@ def check_number(
     if bad:
         raise DesignError(f"{name} must be a number{rng}{eg}, got {value!r}.")
     return v
+
+
+def check_setting(where: str, kind: str, name: str, value: Any, **kw: Any) -> Any:
+    """:func:`check_int` (``kind="int"``, ``minimum=`` in ``kw``, default 1) or
+    :func:`check_number` (any other kind, bounds in ``kw``) of a simulation setting, the
+    message prefixed with ``where`` (the class), e.g. ``"DistalSimulation: prob must be ..."``."""
+    try:
+        if kind == "int":
+            return check_int(name, value, kw.get("minimum", 1))
+        return check_number(name, value, **kw)
+    except DesignError as e:
+        raise DesignError(f"{where}: {e}") from None
 
 
 def check_seed(value: object, name: str = "seed") -> object:

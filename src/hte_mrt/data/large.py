@@ -51,6 +51,22 @@ class _Spec:
     missing: str
     categories: Mapping[str, list] = field(default_factory=dict)
 
+    def mrt_data(self, frame: pd.DataFrame) -> MRTData:
+        """``frame`` as an :class:`MRTData` with these roles and probabilities."""
+        r = self.roles
+        return MRTData(
+            frame,
+            id=r.id,
+            time=r.time,
+            treatment=r.treatment,
+            outcome=r.outcome,
+            prob=self.prob,
+            levels=self.levels,
+            availability=r.availability,
+            cluster=r.cluster,
+            missing=self.missing,  # type: ignore[arg-type]
+        )
+
 
 @dataclass(frozen=True)
 class Partition:
@@ -83,7 +99,6 @@ def partition_data(
 ) -> MRTData:
     """A partition as validated in-memory :class:`MRTData` (levels fixed, never-available
     participants not warned about here: the trial-wide check does that)."""
-    r = spec.roles
     cats = spec.categories if categories is None else categories
     if cats:
         frame = frame.copy()
@@ -93,18 +108,7 @@ def partition_data(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DegenerateDataWarning)
-            data = MRTData(
-                frame,
-                id=r.id,
-                time=r.time,
-                treatment=r.treatment,
-                outcome=r.outcome,
-                prob=spec.prob,
-                levels=spec.levels,
-                availability=r.availability,
-                cluster=r.cluster,
-                missing=spec.missing,  # type: ignore[arg-type]
-            )
+            data = spec.mrt_data(frame)
     except HteMrtError as e:
         raise renamed(e, part.name) from None
     if part.row_offset:
@@ -484,19 +488,7 @@ class LargeMRTData:
         frames = [_frame(p.source if self._ddf_parts is None else d)
                   for p, d in zip(self.partitions, self._ddf_parts or self.partitions,
                                   strict=True)]  # fmt: skip
-        s, r = self._spec, self.roles
-        return MRTData(
-            pd.concat(frames, ignore_index=True),
-            id=r.id,
-            time=r.time,
-            treatment=r.treatment,
-            outcome=r.outcome,
-            prob=s.prob,
-            levels=s.levels,
-            availability=r.availability,
-            cluster=r.cluster,
-            missing=s.missing,  # type: ignore[arg-type]
-        )
+        return self._spec.mrt_data(pd.concat(frames, ignore_index=True))
 
     def __repr__(self) -> str:
         r = self.roles

@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
-from hte_mrt.data.checks import check_int, check_number, check_seed
+from hte_mrt.data.checks import check_int, check_seed
+from hte_mrt.data.checks import check_setting as _check
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 
@@ -58,13 +59,58 @@ def default_distal_baseline(z: np.ndarray) -> np.ndarray:
     return z + np.sin(2.0 * z)
 
 
-def _check(cls: str, kind: str, name: str, value: Any, **kw: Any) -> Any:
-    try:
-        if kind == "int":
-            return check_int(name, value, kw.get("minimum", 1))
-        return check_number(name, value, **kw)
-    except DesignError as e:
-        raise DesignError(f"{cls}: {e}") from None
+def _check_settings(
+    obj: Any,
+    c: str,
+    pair: tuple[str, str],
+    ar: str,
+    numbers: tuple[str, ...],
+    sds: tuple[str, ...],
+) -> None:
+    """The settings checks both simulations share: sizes, probabilities, the 2-tuple effect
+    ``pair`` = (attribute, what it must be), the AR coefficient ``ar``, free ``numbers``,
+    standard deviations ``sds`` and the baseline function; messages start with ``c``."""
+    _check(c, "int", "n_participants", obj.n_participants, minimum=2)
+    _check(c, "int", "n_decisions", obj.n_decisions, minimum=1)
+    _check(c, "num", "prob", obj.prob, low=0.0, high=1.0, example="0.5")
+    _check(c, "num", "availability", obj.availability, low=0.0, high=1.0,
+           high_open=False, example="0.8")  # fmt: skip
+    name, shape = pair
+    value = getattr(obj, name)
+    if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 2:
+        raise DesignError(f"{c}: {name} must be {shape}, got {value!r}.")
+    for k, v in enumerate(value):
+        _check(c, "num", f"{name}[{k}]", v)
+    _check(c, "num", ar, getattr(obj, ar), low=-1.0, high=1.0, example="0.5")
+    for name in numbers:
+        _check(c, "num", name, getattr(obj, name))
+    for name in sds:
+        _check(c, "num", name, getattr(obj, name), low=0.0, low_open=False,
+               example="1.0 (a standard deviation, 0 or more)")  # fmt: skip
+    if not callable(obj.baseline):
+        raise DesignError(f"{c}: baseline must be a function g(z) -> array, got {obj.baseline!r}.")
+
+
+def _long_columns(r: dict, n: int, T: int, prob: float, varying: tuple[str, ...]) -> dict[str, Any]:
+    """The long frame's columns from one ``_run`` result ``r`` (arrays T x n): ``id``, ``dp``,
+    ``A``, ``prob``, ``avail``, the time-varying columns ``varying``, ``Z``, ``Y``."""
+    cols: dict[str, Any] = {
+        "id": np.repeat(np.arange(n), T),
+        "dp": np.tile(np.arange(1, T + 1), n),
+        "A": r["A"].T.reshape(-1).astype(np.int64),
+        "prob": float(prob),
+        "avail": r["I"].T.reshape(-1).astype(np.int64),
+    }
+    for name in varying:
+        cols[name] = r[name].T.reshape(-1)
+    cols["Z"] = np.repeat(r["Z"], T)
+    cols["Y"] = np.repeat(r["Y"], T)
+    return cols
+
+
+def _as_mrt_data(frame: pd.DataFrame) -> MRTData:
+    return MRTData(frame, id="id", time="dp", treatment="A", outcome="Y", prob="prob",
+                   availability="avail")  # fmt: skip
 
 
 def _geometric(r: float, n: np.ndarray) -> np.ndarray:
@@ -187,30 +233,9 @@ class DistalSimulation:
     sd_y: float = 1.0
 
     def __post_init__(self) -> None:
-        c = "DistalSimulation"
-        _check(c, "int", "n_participants", self.n_participants, minimum=2)
-        _check(c, "int", "n_decisions", self.n_decisions, minimum=1)
-        _check(c, "num", "prob", self.prob, low=0.0, high=1.0, example="0.5")
-        _check(c, "num", "availability", self.availability, low=0.0, high=1.0,
-               high_open=False, example="0.8")  # fmt: skip
-        if (
-            isinstance(self.effect, str)
-            or not hasattr(self.effect, "__len__")
-            or len(self.effect) != 2
-        ):
-            raise DesignError(f"{c}: effect must be (gamma0, gamma1), got {self.effect!r}.")
-        for k, v in enumerate(self.effect):
-            _check(c, "num", f"effect[{k}]", v)
-        _check(c, "num", "s_ar", self.s_ar, low=-1.0, high=1.0, example="0.5")
-        for name in ("s_treatment", "s_baseline", "s_effect", "intercept"):
-            _check(c, "num", name, getattr(self, name))
-        for name in ("sd_s", "sd_y"):
-            _check(c, "num", name, getattr(self, name), low=0.0, low_open=False,
-                   example="1.0 (a standard deviation, 0 or more)")  # fmt: skip
-        if not callable(self.baseline):
-            raise DesignError(
-                f"{c}: baseline must be a function g(z) -> array, got {self.baseline!r}."
-            )
+        _check_settings(self, "DistalSimulation", ("effect", "(gamma0, gamma1)"), "s_ar",
+                        ("s_treatment", "s_baseline", "s_effect", "intercept"),
+                        ("sd_s", "sd_y"))  # fmt: skip
 
     # ------------------------------------------------------------------ simulation core
     def _draws(self, n: int, seed: SeedLike) -> dict[str, np.ndarray]:
@@ -256,26 +281,15 @@ class DistalSimulation:
         n, T = int(self.n_participants), int(self.n_decisions)
         r = self._run(self._draws(n, seed))
         tau = self._tau(r["S"], np.arange(T)[:, None]) * r["I"]
-        return pd.DataFrame(
-            {
-                "id": np.repeat(np.arange(n), T),
-                "dp": np.tile(np.arange(1, T + 1), n),
-                "A": r["A"].T.reshape(-1).astype(np.int64),
-                "prob": float(self.prob),
-                "avail": r["I"].T.reshape(-1).astype(np.int64),
-                "S": r["S"].T.reshape(-1),
-                "Z": np.repeat(r["Z"], T),
-                "Y": np.repeat(r["Y"], T),
-                "tau": tau.T.reshape(-1),
-            }
-        )
+        cols = _long_columns(r, n, T, self.prob, ("S",))
+        cols["tau"] = tau.T.reshape(-1)
+        return pd.DataFrame(cols)
 
     def mrt_data(self, seed: SeedLike = None) -> MRTData:
         """One simulated trial as :class:`MRTData`: id ``id``, time ``dp``, treatment ``A``,
         outcome ``Y`` (distal, constant within participant), prob ``prob``, availability
         ``avail``."""
-        return MRTData(self.simulate(seed), id="id", time="dp", treatment="A", outcome="Y",
-                       prob="prob", availability="avail")  # fmt: skip
+        return _as_mrt_data(self.simulate(seed))
 
     # ------------------------------------------------------------------ truth
     def _future(self, t: np.ndarray) -> np.ndarray:
@@ -438,31 +452,10 @@ class MediationSimulation:
     sd_y: float = 1.0
 
     def __post_init__(self) -> None:
-        c = "MediationSimulation"
-        _check(c, "int", "n_participants", self.n_participants, minimum=2)
-        _check(c, "int", "n_decisions", self.n_decisions, minimum=1)
-        _check(c, "num", "prob", self.prob, low=0.0, high=1.0, example="0.5")
-        _check(c, "num", "availability", self.availability, low=0.0, high=1.0,
-               high_open=False, example="0.8")  # fmt: skip
-        if (
-            isinstance(self.direct, str)
-            or not hasattr(self.direct, "__len__")
-            or len(self.direct) != 2
-        ):
-            raise DesignError(f"{c}: direct must be (theta0, theta1), got {self.direct!r}.")
-        for k, v in enumerate(self.direct):
-            _check(c, "num", f"direct[{k}]", v)
-        _check(c, "num", "x_ar", self.x_ar, low=-1.0, high=1.0, example="0.5")
-        for name in ("m_intercept", "m_treatment", "m_covariate", "x_treatment", "x_mediator",
-                     "y_mediator", "y_covariate", "intercept"):  # fmt: skip
-            _check(c, "num", name, getattr(self, name))
-        for name in ("sd_m", "sd_x", "sd_y"):
-            _check(c, "num", name, getattr(self, name), low=0.0, low_open=False,
-                   example="1.0 (a standard deviation, 0 or more)")  # fmt: skip
-        if not callable(self.baseline):
-            raise DesignError(
-                f"{c}: baseline must be a function g(z) -> array, got {self.baseline!r}."
-            )
+        _check_settings(self, "MediationSimulation", ("direct", "(theta0, theta1)"), "x_ar",
+                        ("m_intercept", "m_treatment", "m_covariate", "x_treatment",
+                         "x_mediator", "y_mediator", "y_covariate", "intercept"),
+                        ("sd_m", "sd_x", "sd_y"))  # fmt: skip
 
     def _draws(self, n: int, seed: SeedLike) -> dict[str, np.ndarray]:
         check_seed(seed)
@@ -510,25 +503,12 @@ class MediationSimulation:
         constant within participant)."""
         n, T = int(self.n_participants), int(self.n_decisions)
         r = self._run(self._draws(n, seed))
-        return pd.DataFrame(
-            {
-                "id": np.repeat(np.arange(n), T),
-                "dp": np.tile(np.arange(1, T + 1), n),
-                "A": r["A"].T.reshape(-1).astype(np.int64),
-                "prob": float(self.prob),
-                "avail": r["I"].T.reshape(-1).astype(np.int64),
-                "M": r["M"].T.reshape(-1),
-                "X": r["X"].T.reshape(-1),
-                "Z": np.repeat(r["Z"], T),
-                "Y": np.repeat(r["Y"], T),
-            }
-        )
+        return pd.DataFrame(_long_columns(r, n, T, self.prob, ("M", "X")))
 
     def mrt_data(self, seed: SeedLike = None) -> MRTData:
         """One simulated trial as :class:`MRTData` (id ``id``, time ``dp``, treatment ``A``,
         outcome ``Y``, prob ``prob``, availability ``avail``; mediator column ``M``)."""
-        return MRTData(self.simulate(seed), id="id", time="dp", treatment="A", outcome="Y",
-                       prob="prob", availability="avail")  # fmt: skip
+        return _as_mrt_data(self.simulate(seed))
 
     def effects_by_decision(self) -> pd.DataFrame:
         """NDE_t and NIE_t per decision point (``dp`` = t + 1), and their availability-weighted

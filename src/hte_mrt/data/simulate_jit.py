@@ -71,12 +71,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from hte_mrt.data.checks import check_int, check_number, check_seed
+from hte_mrt.data.checks import check_int, check_seed, check_setting
 from hte_mrt.data.schema import MRTData
 from hte_mrt.errors import DesignError
 
@@ -187,14 +187,7 @@ class JITSimulation:
 
     def __post_init__(self) -> None:
         c = "JITSimulation"
-
-        def chk(kind: str, name: str, value: Any, **kw: Any) -> Any:
-            try:
-                if kind == "int":
-                    return check_int(name, value, kw.get("minimum", 1))
-                return check_number(name, value, **kw)
-            except DesignError as e:
-                raise DesignError(f"{c}: {e}") from None
+        chk = partial(check_setting, c)
 
         chk("int", "n_participants", self.n_participants, minimum=2)
         chk("int", "n_days", self.n_days, minimum=1)

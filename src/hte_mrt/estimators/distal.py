@@ -276,6 +276,122 @@ def _learner_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
+def _setup(
+    data: MRTData, where: str, seed: Any, conf_level: float, small_sample: Any
+) -> tuple[np.random.Generator, _Trial, bool]:
+    """The checks both estimators start with: seed and level, the trial, ``small_sample``."""
+    rng = _check_seed_conf(seed, conf_level)
+    trial = _Trial(data, where)
+    return rng, trial, resolve_small_sample(small_sample, trial.n)
+
+
+def _moderator_matrix(trial: _Trial, moderators: Any) -> tuple[str, np.ndarray, list[str], Any]:
+    """``moderators=`` -> its right-hand side, the full-rank matrix f, its names and spec."""
+    mod_rhs = trial.rhs(moderators, "moderators")
+    F, f_names, f_spec = trial.matrix(mod_rhs, "moderator")
+    _check_rank(F, f_names, "moderator")
+    return mod_rhs, F, f_names, f_spec
+
+
+def _fold_groups(folds: np.ndarray | None, m: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, held-out rows) per fold; one group of all rows without cross-fitting."""
+    if folds is None:
+        return [(np.ones(m, bool), np.ones(m, bool))]
+    return [(folds != j, folds == j) for j in range(int(folds.max()) + 1)]
+
+
+def _fit_info(
+    trial: _Trial,
+    head: dict[str, Any],
+    cross_fit: Any,
+    folds: np.ndarray | None,
+    seed: Any,
+    mod_rhs: str,
+    controls: Any,
+    extra: dict[str, Any],
+    known: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """The result's ``info``: ``head`` (learners), the fit's settings, ``extra``, the trial."""
+    roles = trial.data.roles
+    return {
+        **head,
+        "cross_fit": int(cross_fit) if folds is not None else 0,
+        "seed": seed if isinstance(seed, int | type(None)) else str(seed),
+        "moderators": f"~ {mod_rhs}",
+        "controls": controls,
+        **extra,
+        "outcome": roles.outcome,
+        "time": roles.time,
+        "rows": len(trial.frame),
+        "known": sorted(known),
+        "decision_points": _default_grid(trial),
+    }
+
+
+def _result(
+    method: str,
+    effects: list[str],
+    trial: _Trial,
+    f_names: list[str],
+    f_spec: Any,
+    core: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    conf_level: float,
+    small: bool,
+    info: dict[str, Any],
+    nuisance: dict[str, np.ndarray],
+) -> DistalResult:
+    """The :class:`DistalResult` of one effect per name in ``effects`` (each with the terms
+    ``f_names``, prefixed ``effect:`` when there are several) from :func:`_core`'s output."""
+    theta, cov, Ai, bi = core
+    p = len(f_names)
+    if len(effects) == 1:
+        terms = list(f_names)
+    else:
+        terms = [f"{e}:{t}" for e in effects for t in f_names]
+    return DistalResult(
+        method=method,
+        terms=terms,
+        effects=[e for e in effects for _ in range(p)],
+        basis=list(f_names),
+        theta=theta,
+        cov_theta=cov,
+        df=trial.n - len(effects) * p,
+        n=trial.n,
+        conf_level=float(conf_level),
+        small_sample=small,
+        info=info,
+        spec=f_spec,
+        pieces=(Ai, bi),
+        nuisance_values=pd.DataFrame(nuisance, index=trial.frame["_row"].to_numpy()),
+    )
+
+
+def _fit_rows(
+    lrn: Any,
+    mat: tuple[np.ndarray, list[str], Any],
+    rows: np.ndarray,
+    y: np.ndarray,
+    pred: np.ndarray,
+    binomial: bool | None,
+    seed: int,
+    where: str,
+) -> np.ndarray:
+    """One nuisance fit: ``lrn`` on the ``rows`` of ``mat`` = (X, names, smooth terms) and
+    ``y``, predicted on the ``pred`` rows."""
+    X, names, smooth = mat
+    return fit_predict(
+        lrn,
+        X[rows],
+        y[rows],
+        X[pred],
+        binomial=binomial,
+        names=names,
+        smooth=smooth,
+        seed=seed,
+        where=where,
+    )
+
+
 def _known_values(values: Any, names: tuple[str, ...], trial: _Trial) -> dict[str, np.ndarray]:
     """``nuisance=``: a DataFrame or dict of known nuisance values -> {name: row array}."""
     if values is None:
@@ -443,12 +559,8 @@ def dcee(
     29
     """
     where = "dcee"
-    rng = _check_seed_conf(seed, conf_level)
-    trial = _Trial(data, where)
-    small = resolve_small_sample(small_sample, trial.n)
-    mod_rhs = trial.rhs(moderators, "moderators")
-    F, f_names, f_spec = trial.matrix(mod_rhs, "moderator")
-    _check_rank(F, f_names, "moderator")
+    rng, trial, small = _setup(data, where, seed, conf_level, small_sample)
+    mod_rhs, F, f_names, f_spec = _moderator_matrix(trial, moderators)
     known = _known_values(nuisance, DCEE_VALUES, trial)
     if isinstance(learner, Mapping):
         raise DesignError(
@@ -468,27 +580,14 @@ def dcee(
         X, x_names, _ = trial.matrix(ctl_plain, "control")
         y, A = trial.y, trial.A
         pred = {k: np.empty(len(y)) for k in need}
-        groups = (
-            [np.ones(len(y), bool)]
-            if folds is None
-            else [folds == j for j in range(int(folds.max()) + 1)]
-        )
-        for j, held in enumerate(groups):
-            train = ~held if folds is not None else held
+        for j, (train, held) in enumerate(_fold_groups(folds, len(y))):
             for k in need:
                 a = 1.0 if k == "mu1" else 0.0
                 rows = train & (A == a)
-                pred[k][held] = fit_predict(
-                    lrn,
-                    X[rows],
-                    y[rows],
-                    X[held],
-                    binomial=None,
-                    names=x_names,
-                    smooth=smooth,
-                    seed=lseed + j,
-                    where=f"dcee nuisance {k}",
-                )
+                pred[k][held] = _fit_rows(
+                    lrn, (X, x_names, smooth), rows, y, held, None, lseed + j,
+                    f"dcee nuisance {k}",
+                )  # fmt: skip
         mu |= pred
     p1 = trial.p1
     pA = np.where(trial.A == 1, p1, 1 - p1)
@@ -501,34 +600,13 @@ def dcee(
     _finite(d, "the DCEE pseudo-outcome", trial)
     omega = trial.row_weights(row_weights, trial.n / len(trial.frame))
     theta, cov, Ai, bi = _core(F, omega, d[:, None], trial.starts, trial.n, small)
-    info = {
-        "learner": lrn.name,
-        "cross_fit": int(cross_fit) if folds is not None else 0,
-        "seed": seed if isinstance(seed, int | type(None)) else str(seed),
-        "moderators": f"~ {mod_rhs}",
-        "controls": f"~ {ctl_rhs}",
-        "outcome": data.roles.outcome,
-        "time": data.roles.time,
-        "rows": len(trial.frame),
-        "known": sorted(known),
-        "decision_points": _default_grid(trial),
-    }
-    return DistalResult(
-        method="DCEE",
-        terms=list(f_names),
-        effects=["distal"] * len(f_names),
-        basis=list(f_names),
-        theta=theta,
-        cov_theta=cov,
-        df=trial.n - len(f_names),
-        n=trial.n,
-        conf_level=float(conf_level),
-        small_sample=small,
-        info=info,
-        spec=f_spec,
-        pieces=(Ai, bi),
-        nuisance_values=pd.DataFrame(mu, index=trial.frame["_row"].to_numpy()),
+    info = _fit_info(
+        trial, {"learner": lrn.name}, cross_fit, folds, seed, mod_rhs, f"~ {ctl_rhs}", {}, known
     )
+    return _result(
+        "DCEE", ["distal"], trial, f_names, f_spec, (theta, cov, Ai, bi), conf_level, small,
+        info, mu,
+    )  # fmt: skip
 
 
 def _finite(v: np.ndarray, what: str, trial: _Trial, hint: str = "") -> None:
@@ -655,9 +733,7 @@ def mcee(
     28
     """
     where = "mcee"
-    rng = _check_seed_conf(seed, conf_level)
-    trial = _Trial(data, where)
-    small = resolve_small_sample(small_sample, trial.n)
+    rng, trial, small = _setup(data, where, seed, conf_level, small_sample)
     if not isinstance(mediator, str):
         raise DesignError(f"mediator must be the name of a column, got {mediator!r}.")
     require_column(trial.frame, mediator, "mediator")
@@ -679,9 +755,7 @@ def mcee(
             n_rows=int(bad.sum()),
             examples=ex,
         )
-    mod_rhs = trial.rhs(moderators, "moderators")
-    F, f_names, f_spec = trial.matrix(mod_rhs, "moderator")
-    _check_rank(F, f_names, "moderator")
+    mod_rhs, F, f_names, f_spec = _moderator_matrix(trial, moderators)
     known = _known_values(nuisance, MCEE_VALUES, trial)
 
     # learners per nuisance
@@ -782,41 +856,20 @@ def mcee(
     _finite(D.sum(axis=1), "a mediation pseudo-outcome", trial)
     omega = trial.row_weights(row_weights, 1.0)
     theta, cov, Ai, bi = _core(F, omega, D, trial.starts, trial.n, small)
-    p = len(f_names)
-    terms = [f"direct:{t}" for t in f_names] + [f"indirect:{t}" for t in f_names]
-    info = {
+    head = {
         "learner": {k: (v.name) for k, v in lrns.items()}
         if isinstance(learner, Mapping)
         else lrns["q"].name,
         "p": "fitted" if fit_p and "p1" not in known else "known",
-        "cross_fit": int(cross_fit) if folds is not None else 0,
-        "seed": seed if isinstance(seed, int | type(None)) else str(seed),
-        "moderators": f"~ {mod_rhs}",
-        "controls": ctl_text,
-        "mediator": mediator,
-        "outcome": data.roles.outcome,
-        "time": data.roles.time,
-        "rows": len(trial.frame),
-        "known": sorted(known),
-        "decision_points": _default_grid(trial),
     }
-    nv = {"p1": p1, "q1": q1} | {k: values[k] for k in ("eta1", "eta0", "mu1", "mu0", "nu1", "nu0")}
-    return DistalResult(
-        method="MCEE",
-        terms=terms,
-        effects=["direct"] * p + ["indirect"] * p,
-        basis=list(f_names),
-        theta=theta,
-        cov_theta=cov,
-        df=trial.n - 2 * p,
-        n=trial.n,
-        conf_level=float(conf_level),
-        small_sample=small,
-        info=info,
-        spec=f_spec,
-        pieces=(Ai, bi),
-        nuisance_values=pd.DataFrame(nv, index=trial.frame["_row"].to_numpy()),
+    info = _fit_info(
+        trial, head, cross_fit, folds, seed, mod_rhs, ctl_text, {"mediator": mediator}, known
     )
+    nv = {"p1": p1, "q1": q1} | {k: values[k] for k in ("eta1", "eta0", "mu1", "mu0", "nu1", "nu0")}
+    return _result(
+        "MCEE", ["direct", "indirect"], trial, f_names, f_spec, (theta, cov, Ai, bi), conf_level,
+        small, info, nv,
+    )  # fmt: skip
 
 
 def _lint_mediator(rhs: dict[str, str | None], mediator: str) -> None:
@@ -875,11 +928,7 @@ def _mcee_stage1(
         out[k] = np.empty(m)
     arm1 = (A == 1) | ~av
     arm0 = A == 0
-    groups = (
-        [(np.ones(m, bool), np.ones(m, bool))]
-        if folds is None
-        else [(folds != j, folds == j) for j in range(int(folds.max()) + 1)]
-    )
+    groups = _fold_groups(folds, m)
 
     def fit(
         kind: str,
@@ -890,24 +939,13 @@ def _mcee_stage1(
         j: int,
         label: str,
     ) -> np.ndarray:
-        X, names, smooth = mats[kind]
         lrn = lrns[kind]
         fam = (
             binom
             if (lrn.estimator is None and lrn.name in ("glm", "gam"))
             else (True if binom else None)
         )
-        return fit_predict(
-            lrn,
-            X[rows],
-            y[rows],
-            X[pred],
-            binomial=fam,
-            names=names,
-            smooth=smooth,
-            seed=lseed + j,
-            where=f"mcee nuisance {label}",
-        )
+        return _fit_rows(lrn, mats[kind], rows, y, pred, fam, lseed + j, f"mcee nuisance {label}")
 
     for j, (train, held) in enumerate(groups):
         if "p1" in todo:

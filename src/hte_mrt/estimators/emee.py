@@ -41,7 +41,11 @@ from hte_mrt.estimands.excursion import (
     register_estimator,
 )
 from hte_mrt.estimators.sandwich import corrected_cov, group_starts, plain_cov
-from hte_mrt.estimators.wcls import degenerate_outcome_note, resolve_estimand
+from hte_mrt.estimators.wcls import (
+    degenerate_outcome_note,
+    excursion_result,
+    resolve_estimand,
+)
 from hte_mrt.results.frequentist import ExcursionResult
 
 
@@ -243,35 +247,17 @@ def emee(
             data, est, design_est, variant, small_sample, conf_level, start, tol, maxiter
         )
     design = build_design(data, design_est, add_moderator_main_effects=False)
-    bad = ~np.isin(design.y, (0.0, 1.0))
-    if bad.any():
-        col = data.roles.outcome
-        raise OutcomeTypeError(
-            f"Column '{col}' (outcome) must be 0/1 for EMEE; {bad.sum()} analysed row(s) are not "
-            f"(e.g. {design.y[bad][0]:g}). Use wcls() for continuous outcomes.",
-            column=col,
-            n_rows=int(bad.sum()),
-        )
+    check_binary_outcome(design.y, data.roles.outcome)
     note = degenerate_outcome_note(design, data, binary=True)
     n = design.n_participants_total
     if note is not None and design.y[0] == 0.0:
         # never an event: log E[Y] = -inf, the log relative risk is undefined (said in the note)
         nan = np.full(design.dim, np.nan)
-        return ExcursionResult(
-            method=variant.upper(),
-            scale="log_rr",
-            names_control=design.g_names,
-            names_effect=design.effect_names,
-            theta=nan,
-            cov_theta=np.full((design.dim, design.dim), np.nan),
-            df=n - design.dim,
-            n=n,
-            conf_level=conf_level,
-            small_sample=small_sample,
-            design=design,
-            info={"lag": lag, "newton_steps": 0, "degenerate": note},
-            estimand=est,
-        )
+        return excursion_result(
+            variant.upper(), "log_rr", design, n, conf_level, small_sample, est, nan,
+            np.full((design.dim, design.dim), np.nan),
+            {"lag": lag, "newton_steps": 0, "degenerate": note},
+        )  # fmt: skip
     theta, n_iter = _solve(design, variant, start, tol, maxiter)
     D, r, dr, dD_r = _pieces(design, theta, variant)
     J = dD_r + D.T @ dr
@@ -285,21 +271,21 @@ def emee(
     info = {"lag": lag, "newton_steps": n_iter}
     if note is not None:
         info["degenerate"] = note
-    return ExcursionResult(
-        method=variant.upper(),
-        scale="log_rr",
-        names_control=design.g_names,
-        names_effect=design.effect_names,
-        theta=theta,
-        cov_theta=cov,
-        df=n - design.dim,
-        n=n,
-        conf_level=conf_level,
-        small_sample=small_sample,
-        design=design,
-        info=info,
-        estimand=est,
+    return excursion_result(
+        variant.upper(), "log_rr", design, n, conf_level, small_sample, est, theta, cov, info
     )
+
+
+def check_binary_outcome(y: np.ndarray, col: str) -> None:
+    """EMEE's outcome ``y`` (the analysed rows of column ``col``) must be 0/1."""
+    bad = ~np.isin(y, (0.0, 1.0))
+    if bad.any():
+        raise OutcomeTypeError(
+            f"Column '{col}' (outcome) must be 0/1 for EMEE; {bad.sum()} analysed row(s) are not "
+            f"(e.g. {y[bad][0]:g}). Use wcls() for continuous outcomes.",
+            column=col,
+            n_rows=int(bad.sum()),
+        )
 
 
 def _fit_estimand(data: MRTData, estimand: ExcursionEffect, **options) -> ExcursionResult:

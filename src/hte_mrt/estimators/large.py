@@ -25,6 +25,7 @@ cross-products. Results are the in-memory result objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import pandas as pd
 
 from hte_mrt.data.large import LargeMRTData, used_scan
 from hte_mrt.data.schema import PROB_TOL, MRTData
-from hte_mrt.errors import DesignError, EstimationError, OutcomeTypeError
+from hte_mrt.errors import DesignError, EstimationError
 from hte_mrt.estimands.excursion import (
     Design,
     ExcursionEffect,
@@ -53,7 +54,7 @@ from hte_mrt.estimators.sandwich import group_crossprod, group_starts
 @dataclass
 class LargeDesign:
     """What a result keeps of the design of a partitioned fit: names, encodings, counts (the
-    rows stay in the partitions). ``f_matrix`` works as :meth:`Design.f_matrix`."""
+    rows stay in the partitions). ``f_matrix`` and ``effect_names`` work as in :class:`Design`."""
 
     g_names: list[str]
     f_names: list[str]
@@ -73,16 +74,11 @@ class LargeDesign:
     moments: dict | None = field(default=None, repr=False)
 
     f_matrix = Design.f_matrix
+    effect_names = Design.effect_names
 
     @property
     def n_levels(self) -> int:
         return len(self.levels) + 1
-
-    @property
-    def effect_names(self) -> list[str]:
-        if len(self.levels) == 1 and self.levels[0] == "1":
-            return list(self.f_names)
-        return [f"{lev}:{f}" for lev in self.levels for f in self.f_names]
 
     @property
     def dim(self) -> int:
@@ -242,6 +238,19 @@ def _sum(parts: list[dict], key: str) -> Any:
     return out
 
 
+def _sandwich(meats: list, bread: np.ndarray, small: bool, failed: str) -> np.ndarray:
+    """The sandwich covariance from the partitions' ``meats`` and the summed ``bread`` (stacked
+    over leading axes allowed); with ``small`` the meats are already Mancl-DeRouen corrected
+    covariances. A partition whose correction failed (``meat`` None) raises ``failed``."""
+    if any(m is not None and m["meat"] is None for m in meats):
+        raise EstimationError(failed)
+    meat = _sum(meats, "meat")
+    if small:
+        return meat
+    inv = np.linalg.inv(bread)
+    return inv @ meat @ np.swapaxes(inv, -1, -2)
+
+
 # ---------------------------------------------------------------------------- WCLS
 def _wcls_part(part: MRTData, est: ExcursionEffect) -> dict | None:
     design = _design_of(part, est, True)
@@ -252,14 +261,22 @@ def _wcls_part(part: MRTData, est: ExcursionEffect) -> dict | None:
     return {
         "C": C,
         "b": b,
+        **_part_summary(design),
+        "y_abs": float(np.abs(y).max()),
+        "x_abs": float(np.abs(X).max()),
+    }
+
+
+def _part_summary(design: Design) -> dict:
+    """What every estimator's first pass takes from a partition's design: the names, the
+    formula specs, G'G and F'F (for the trial-wide rank checks) and the outcome's range."""
+    return {
         "meta": _names_meta(design),
         "specs": {"f_spec": design.f_spec, "g_spec": design.g_spec},
         "GG": design.G.T @ design.G,
         "FF": design.F.T @ design.F,
-        "y_min": float(y.min()),
-        "y_max": float(y.max()),
-        "y_abs": float(np.abs(y).max()),
-        "x_abs": float(np.abs(X).max()),
+        "y_min": float(design.y.min()),
+        "y_max": float(design.y.max()),
     }
 
 
@@ -272,18 +289,24 @@ def _wcls_summary(res: dict | None) -> dict | None:
     }
 
 
-def _wcls_meat(res: dict | None, theta: np.ndarray, B: np.ndarray, small: bool):
-    if res is None:
-        return None
-    C, b = res["C"], res["b"]
-    s = b - np.einsum("nij,j->ni", C, theta)
+def _meat(s: np.ndarray, bread: np.ndarray, pieces: np.ndarray, small: bool) -> dict:
+    """A partition's meat from its participants' scores ``s`` (n x d): sum s_i s_i', or with
+    ``small`` the Mancl-DeRouen sum u_i u_i' with u_i = (bread - pieces_i)^-1 s_i (``meat``
+    None when a participant's bread is singular)."""
     if small:
         try:
-            u = np.linalg.solve(B[None] - C, s[..., None])[..., 0]
+            u = np.linalg.solve(bread[None] - pieces, s[..., None])[..., 0]
         except np.linalg.LinAlgError:
             return {"meat": None}
         return {"meat": u.T @ u}
     return {"meat": s.T @ s}
+
+
+def _wcls_meat(res: dict | None, theta: np.ndarray, B: np.ndarray, small: bool):
+    if res is None:
+        return None
+    C, b = res["C"], res["b"]
+    return _meat(b - np.einsum("nij,j->ni", C, theta), B, C, small)
 
 
 def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf_level: float):
@@ -291,8 +314,7 @@ def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf
     import warnings
 
     from hte_mrt.errors import DegenerateDataWarning
-    from hte_mrt.estimators.wcls import _check_finite_fit, resolve_small_sample
-    from hte_mrt.results.frequentist import ExcursionResult
+    from hte_mrt.estimators.wcls import _check_finite_fit, excursion_result, resolve_small_sample
 
     info = lag_info(data, est.lag)
     est_p = resolve_numerator(data, est, info)
@@ -320,18 +342,12 @@ def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf
                     "term constant on the analysed rows): drop or recode the offending term."
                 ) from None
             meats = data.map_handles(_wcls_meat, handles, theta, B, small)
-            if any(m is not None and m["meat"] is None for m in meats):
-                raise EstimationError(
-                    "The Mancl-DeRouen correction needs the model to be identified without any "
-                    "single participant (B - C_i invertible); a term is driven by one "
-                    "participant. Use small_sample=False or drop that term."
-                )
-            meat = _sum(meats, "meat")
-            if small:
-                cov = meat
-            else:
-                Binv = np.linalg.inv(B)
-                cov = Binv @ meat @ Binv.T
+            cov = _sandwich(
+                meats, B, small,
+                "The Mancl-DeRouen correction needs the model to be identified without any "
+                "single participant (B - C_i invertible); a term is driven by one "
+                "participant. Use small_sample=False or drop that term.",
+            )  # fmt: skip
     finally:
         data.release(handles)
     spec0 = next(p["specs"] for p in parts if p)
@@ -343,21 +359,10 @@ def wcls_large(data: LargeMRTData, est: ExcursionEffect, small_sample: Any, conf
         y_max=max(p["y_abs"] for p in parts if p),
         x_max=max(p["x_abs"] for p in parts if p),
     )
-    res = ExcursionResult(
-        method="WCLS",
-        scale="difference",
-        names_control=design.g_names,
-        names_effect=design.effect_names,
-        theta=theta,
-        cov_theta=cov,
-        df=n - design.dim,
-        n=n,
-        conf_level=conf_level,
-        small_sample=small,
-        design=design,
-        info={"lag": est.lag, "partitions": data.n_partitions},
-        estimand=est,
-    )
+    res = excursion_result(
+        "WCLS", "difference", design, n, conf_level, small, est, theta, cov,
+        {"lag": est.lag, "partitions": data.n_partitions},
+    )  # fmt: skip
     if note:
         from hte_mrt.estimators.wcls import exact_constant_fit
 
@@ -371,24 +376,10 @@ def _emee_check(part: MRTData, est: ExcursionEffect) -> dict | None:
     design = _design_of(part, est, False)
     if design is None:
         return None
-    y = design.y
-    bad = ~np.isin(y, (0.0, 1.0))
-    if bad.any():
-        col = part.roles.outcome
-        raise OutcomeTypeError(
-            f"Column '{col}' (outcome) must be 0/1 for EMEE; {bad.sum()} analysed row(s) are not "
-            f"(e.g. {y[bad][0]:g}). Use wcls() for continuous outcomes.",
-            column=col,
-            n_rows=int(bad.sum()),
-        )
-    return {
-        "meta": _names_meta(design),
-        "specs": {"f_spec": design.f_spec, "g_spec": design.g_spec},
-        "GG": design.G.T @ design.G,
-        "FF": design.F.T @ design.F,
-        "y_min": float(y.min()),
-        "y_max": float(y.max()),
-    }
+    from hte_mrt.estimators.emee import check_binary_outcome
+
+    check_binary_outcome(design.y, part.roles.outcome)
+    return _part_summary(design)
 
 
 def _emee_design(part: MRTData, est: ExcursionEffect) -> Design | None:
@@ -422,14 +413,7 @@ def _emee_sK(design: Design | None, variant: str, theta: np.ndarray) -> Any:
 def _emee_meat(res: Any, J: np.ndarray, small: bool) -> Any:
     if res is None:
         return None
-    s, K = res["s"], res["K"]
-    if small:
-        try:
-            u = np.linalg.solve(J[None] - K, s[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            return {"meat": None}
-        return {"meat": u.T @ u}
-    return {"meat": s.T @ s}
+    return _meat(res["s"], J, res["K"], small)
 
 
 def emee_large(
@@ -448,7 +432,7 @@ def emee_large(
 
     from hte_mrt.errors import DegenerateDataWarning
     from hte_mrt.estimators.emee import newton
-    from hte_mrt.results.frequentist import ExcursionResult
+    from hte_mrt.estimators.wcls import excursion_result
 
     info = lag_info(data, est.lag)
     est_p = resolve_numerator(data, design_est, info)
@@ -467,24 +451,14 @@ def emee_large(
         warnings.warn(note, DegenerateDataWarning, stacklevel=3)
     n = data.n_participants
     d = design.dim
-    common = {
-        "method": variant.upper(),
-        "scale": "log_rr",
-        "names_control": design.g_names,
-        "names_effect": design.effect_names,
-        "df": n - d,
-        "n": n,
-        "conf_level": conf_level,
-        "small_sample": small_sample,
-        "design": design,
-        "estimand": est,
-    }
+    result = partial(
+        excursion_result, variant.upper(), "log_rr", design, n, conf_level, small_sample, est
+    )
     if note is not None and y_min == 0.0:
-        return ExcursionResult(
-            theta=np.full(d, np.nan),
-            cov_theta=np.full((d, d), np.nan),
-            info={"lag": est.lag, "newton_steps": 0, "degenerate": note},
-            **common,
+        return result(
+            np.full(d, np.nan),
+            np.full((d, d), np.nan),
+            {"lag": est.lag, "newton_steps": 0, "degenerate": note},
         )
 
     # the partitions' designs stay on the workers for the Newton steps (each step is then a
@@ -510,27 +484,21 @@ def emee_large(
             data.release(handles)
     finally:
         data.release(designs)
-    if any(m is not None and m["meat"] is None for m in meats):
-        raise EstimationError(
-            "Small-sample correction failed: J - K_i is singular for some participant."
-        )
-    meat = _sum(meats, "meat")
-    if small_sample:
-        cov = meat
-    else:
-        Jinv = np.linalg.inv(J)
-        cov = Jinv @ meat @ Jinv.T
+    cov = _sandwich(
+        meats, J, small_sample,
+        "Small-sample correction failed: J - K_i is singular for some participant.",
+    )  # fmt: skip
     info_d = {"lag": est.lag, "newton_steps": n_iter, "partitions": data.n_partitions}
     if note is not None:
         info_d["degenerate"] = note
-    return ExcursionResult(theta=theta, cov_theta=cov, info=info_d, **common)
+    return result(theta, cov, info_d)
 
 
 # ---------------------------------------------------------------------------- randomization
 def _rt_state(part: MRTData, est: ExcursionEffect, scheme: str) -> dict | None:
     """Per-partition statistics of the re-randomization test, built once: the rows' WCLS
     pieces at the reference level (summed per participant) and their changes per level."""
-    from hte_mrt.estimators.randomization import _row_stats
+    from hte_mrt.estimators.randomization import _check_permutable, _row_stats
 
     design = _design_of(part, est, True)
     if design is None:
@@ -538,12 +506,7 @@ def _rt_state(part: MRTData, est: ExcursionEffect, scheme: str) -> dict | None:
     starts = group_starts(design.group)
     ends = np.r_[starts[1:], len(design.y)]
     if scheme == "permute":
-        for lo, hi in zip(starts, ends, strict=True):
-            if np.ptp(design.prob[lo:hi], axis=0).max() > 1e-12:
-                raise DesignError(
-                    "scheme='permute' needs constant randomization probabilities within each "
-                    "participant; use scheme='redraw'."
-                )
+        _check_permutable(design, starts)
     phi = _row_stats(design)
     return {
         "base": np.add.reduceat(phi[0], starts, axis=0),
@@ -719,18 +682,12 @@ def randomization_large(
                             "(a term constant on the analysed rows): drop or recode it."
                         ) from None
                     meats = data.map_handles(_rt_meat, S, d, theta, B, small)
-                    if any(m is not None and m["meat"] is None for m in meats):
-                        raise EstimationError(
-                            "The Mancl-DeRouen correction needs the model to be identified "
-                            "without any single participant (B - C_i invertible); use "
-                            "small_sample=False or drop that term."
-                        )
-                    meat = _sum(meats, "meat")
-                    if small:
-                        cov = meat
-                    else:
-                        Binv = np.linalg.inv(B)
-                        cov = Binv @ meat @ np.swapaxes(Binv, -1, -2)
+                    cov = _sandwich(
+                        meats, B, small,
+                        "The Mancl-DeRouen correction needs the model to be identified "
+                        "without any single participant (B - C_i invertible); use "
+                        "small_sample=False or drop that term.",
+                    )  # fmt: skip
                     se = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
                     est_all[r0 : r0 + nb] = theta[:, q:]
                     with np.errstate(divide="ignore", invalid="ignore"):

@@ -61,6 +61,17 @@ def _row_stats(design: Design) -> np.ndarray:
     return np.stack(out)
 
 
+def _check_permutable(design: Design, starts: np.ndarray) -> None:
+    """scheme='permute' needs each participant's randomization probabilities constant."""
+    ends = np.r_[starts[1:], len(design.y)]
+    for lo, hi in zip(starts, ends, strict=True):
+        if np.ptp(design.prob[lo:hi], axis=0).max() > 1e-12:
+            raise DesignError(
+                "scheme='permute' needs constant randomization probabilities within each "
+                "participant; use scheme='redraw'."
+            )
+
+
 def _draw(
     rng: np.random.Generator, design: Design, n: int, scheme: str, starts: np.ndarray
 ) -> np.ndarray:
@@ -183,13 +194,7 @@ def randomization_test(
         observed.info["degenerate"] = note
     starts = group_starts(design.group)
     if scheme == "permute":
-        ends = np.r_[starts[1:], len(design.y)]
-        for lo, hi in zip(starts, ends, strict=True):
-            if np.ptp(design.prob[lo:hi], axis=0).max() > 1e-12:
-                raise DesignError(
-                    "scheme='permute' needs constant randomization probabilities within each "
-                    "participant; use scheme='redraw'."
-                )
+        _check_permutable(design, starts)
     small = resolve_small_sample(small_sample, design.n_groups)
     phi = _row_stats(design)
     base = np.add.reduceat(phi[0], starts, axis=0)  # all rows at the reference level

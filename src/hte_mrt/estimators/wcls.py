@@ -230,9 +230,28 @@ def fit_design(
     with np.errstate(over="ignore", invalid="ignore"):
         theta, cov = wls_sandwich(C, b, small)
     _check_finite_fit(design, theta, cov)
+    return excursion_result(
+        "WCLS", "difference", design, n, conf_level, small, estimand, theta, cov, {"lag": lag}
+    )
+
+
+def excursion_result(
+    method: str,
+    scale: str,
+    design: Any,
+    n: int,
+    conf_level: float,
+    small_sample: bool,
+    estimand: ExcursionEffect,
+    theta: np.ndarray,
+    cov: np.ndarray,
+    info: dict,
+) -> ExcursionResult:
+    """The :class:`ExcursionResult` of a fit on ``design`` (an in-memory or partitioned one:
+    its names and dimension) over ``n`` participants (df = n - dim)."""
     return ExcursionResult(
-        method="WCLS",
-        scale="difference",
+        method=method,
+        scale=scale,
         names_control=design.g_names,
         names_effect=design.effect_names,
         theta=theta,
@@ -240,9 +259,9 @@ def fit_design(
         df=n - design.dim,
         n=n,
         conf_level=conf_level,
-        small_sample=small,
+        small_sample=small_sample,
         design=design,
-        info={"lag": lag},
+        info=info,
         estimand=estimand,
     )
 

@@ -119,18 +119,19 @@ def _label(run, e: dict) -> str:
     return e.get("label", e["name"]) + (" (primary)" if e is run.primary else "")
 
 
+def curve_grid(curve: dict) -> pd.DataFrame:
+    """The moderator grid of an estimand's ``curve = { variable, from, to, points }`` table
+    (25 points unless given)."""
+    return pd.DataFrame(
+        {curve["variable"]: np.linspace(curve["from"], curve["to"], int(curve.get("points", 25)))}
+    )
+
+
 def _curve_table(res: Any, e: dict) -> pd.DataFrame | None:
     """The effect curve to draw, or None (a constant distal effect: the table says it all)."""
     curve = e.get("curve")
     if curve:
-        grid = pd.DataFrame(
-            {
-                curve["variable"]: np.linspace(
-                    curve["from"], curve["to"], int(curve.get("points", 25))
-                )
-            }
-        )
-        return res.effect_curve(grid)
+        return res.effect_curve(curve_grid(curve))
     time = res.info.get("time")
     mods = res._moderator_columns()
     if mods and mods <= {time}:

@@ -446,6 +446,8 @@ def _fit_estimand(run: _MRTRun, k: int, e: dict) -> None:
 
 def _effects_section(run: _MRTRun) -> None:
     """Per estimand: the cross-check table (with Pr(effect > 0)) and the effect curve."""
+    from hte_mrt.reports.distal_plan import curve_grid
+
     rep, est = run.rep, run.est
     if not run.fits:
         return
@@ -466,13 +468,7 @@ def _effects_section(run: _MRTRun) -> None:
         rep.table(cc, f"{label}: {e.get('moderators', '~ 1')}, {_lag_words(e)}", f"effects_{name}")
         curve = e.get("curve")
         if curve:
-            grid = pd.DataFrame(
-                {
-                    curve["variable"]: np.linspace(
-                        curve["from"], curve["to"], int(curve.get("points", 25))
-                    )
-                }
-            )
+            grid = curve_grid(curve)
             ax = f["post"].plot_effect_curve(grid, x=curve["variable"], wcls=f["freq"])
             rep.figure(
                 ax.figure,

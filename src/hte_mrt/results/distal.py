@@ -23,14 +23,19 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from hte_mrt._contract import Result, read_sidecar
 from hte_mrt._util import tqdm
 from hte_mrt.data.checks import check_bool, check_grid, check_int, check_path, check_seed
 from hte_mrt.errors import DesignError, FormulaError
 from hte_mrt.results.bootstrap import BootstrapResult
-from hte_mrt.results.frequentist import JointTest, _t_table, contrast_matrix
+from hte_mrt.results.frequentist import (
+    JointTest,
+    _hotelling_test,
+    _lincomb_table,
+    _t_table,
+    contrast_matrix,
+)
 
 _KINDS = {
     "DCEE": "distal causal excursion effect",
@@ -166,38 +171,17 @@ class DistalResult(Result):
         estimate, se, lcl, ucl, t, df, p.
         """
         L = contrast_matrix(weights, self.terms, names)
-        M = L.to_numpy()
-        est = M @ np.asarray(self.theta, float)
-        se = np.sqrt(np.einsum("ij,jk,ik->i", M, self.cov_theta, M))
-        return _t_table(list(L.index), est, se, self.df, self._level(conf_level))
+        return _lincomb_table(
+            L, np.asarray(self.theta, float), self.cov_theta, self.df, self._level(conf_level)
+        )
 
     def joint_test(self, weights: Any = None) -> JointTest:
         """Hotelling T^2 test that every listed combination is 0 (default: every term)."""
         if weights is None:
             weights = np.eye(len(self.terms))
         L = contrast_matrix(weights, self.terms, None)
-        M = L.to_numpy()
-        d1 = M.shape[0]
-        if d1 > self.df:
-            raise DesignError(
-                f"weights: {d1} contrasts cannot be tested jointly with df = {self.df}; test "
-                "fewer contrasts at once."
-            )
-        if np.linalg.matrix_rank(M) < d1:
-            raise DesignError(
-                f"weights: the {d1} contrasts are linearly dependent; drop the redundant row(s)."
-            )
-        est = M @ np.asarray(self.theta, float)
-        V = M @ self.cov_theta @ M.T
-        if not np.all(np.isfinite(V)) or np.linalg.matrix_rank(V) < d1:
-            raise DesignError(
-                "joint_test: the covariance of the contrasts is singular, so no joint test is "
-                "possible."
-            )
-        t2 = float(est @ np.linalg.solve(V, est))
-        df2 = self.df - d1 + 1
-        f = t2 * df2 / (d1 * self.df)
-        return JointTest(L, t2, f, d1, df2, float(stats.f.sf(f, d1, df2)), method=self.method)
+        return _hotelling_test(L, np.asarray(self.theta, float), self.cov_theta, self.df,
+                               self.method)  # fmt: skip
 
     def effect_curve(
         self, grid: pd.DataFrame | None = None, conf_level: float | None = None

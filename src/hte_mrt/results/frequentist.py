@@ -223,6 +223,55 @@ class JointTest(Result):
         )
 
 
+def _lincomb_table(
+    L: pd.DataFrame, theta: np.ndarray, cov: np.ndarray, df: float, conf_level: float
+) -> pd.DataFrame:
+    """The t table of the combinations ``L`` (rows: combinations, columns: terms) of
+    ``theta`` with covariance ``cov``: term, estimate, se, lcl, ucl, t, df, p."""
+    M = L.to_numpy()
+    est = M @ theta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", M, cov, M))
+    return _t_table(list(L.index), est, se, df, conf_level)
+
+
+def _hotelling_test(
+    L: pd.DataFrame,
+    theta: np.ndarray,
+    cov: np.ndarray,
+    df: float,
+    method: str,
+    *,
+    dependent: str = "",
+    singular: str = "",
+) -> JointTest:
+    """Hotelling T^2 test that every combination in ``L`` of ``theta`` is 0 (F on d1 and
+    df - d1 + 1 df). ``dependent`` / ``singular`` extend the messages on linearly dependent
+    contrasts and on a singular contrast covariance."""
+    M = L.to_numpy()
+    d1 = M.shape[0]
+    if d1 > df:
+        raise DesignError(
+            f"weights: {d1} contrasts cannot be tested jointly with df = {df}; test "
+            "fewer contrasts at once."
+        )
+    if np.linalg.matrix_rank(M) < d1:
+        raise DesignError(
+            f"weights: the {d1} contrasts are linearly dependent{dependent and ' ' + dependent}; "
+            "drop the redundant row(s)."
+        )
+    est = M @ theta
+    V = M @ cov @ M.T
+    if not np.all(np.isfinite(V)) or np.linalg.matrix_rank(V) < d1:
+        raise DesignError(
+            f"joint_test: the covariance of the contrasts is singular{singular}, so no joint "
+            "test is possible."
+        )
+    t2 = float(est @ np.linalg.solve(V, est))
+    df2 = df - d1 + 1
+    f = t2 * df2 / (d1 * df)
+    return JointTest(L, t2, f, d1, df2, float(stats.f.sf(f, d1, df2)), method=method)
+
+
 @dataclass(eq=False, repr=False)
 class ExcursionResult(Result):
     r"""A fitted causal excursion effect (WCLS or EMEE): the result of :func:`hm.wcls
@@ -529,10 +578,9 @@ class ExcursionResult(Result):
             One row per combination: term, estimate, se, lcl, ucl, t, df, p.
         """
         L = self._contrast_matrix(weights, names)
-        M = L.to_numpy()
-        est = M @ self.params.to_numpy()
-        se = np.sqrt(np.einsum("ij,jk,ik->i", M, self.cov.to_numpy(), M))
-        return _t_table(list(L.index), est, se, self.df, self._level(conf_level))
+        return _lincomb_table(
+            L, self.params.to_numpy(), self.cov.to_numpy(), self.df, self._level(conf_level)
+        )
 
     def joint_test(self, weights: Any = None) -> JointTest:
         """Hotelling T^2 test that every listed contrast is 0 (default: all of beta).
@@ -543,31 +591,13 @@ class ExcursionResult(Result):
         if weights is None:
             weights = np.eye(len(self.names_effect))
         L = self._contrast_matrix(weights, None)
-        M = L.to_numpy()
-        d1 = M.shape[0]
-        if d1 > self.df:
-            raise DesignError(
-                f"weights: {d1} contrasts cannot be tested jointly with df = {self.df}; test "
-                "fewer contrasts at once."
-            )
-        if np.linalg.matrix_rank(M) < d1:
-            raise DesignError(
-                f"weights: the {d1} contrasts are linearly dependent (one is a combination of "
-                "the others), so the joint hypothesis is stated twice; drop the redundant "
-                "row(s)."
-            )
-        est = M @ self.params.to_numpy()
-        V = M @ self.cov.to_numpy() @ M.T
-        if not np.all(np.isfinite(V)) or np.linalg.matrix_rank(V) < d1:
-            raise DesignError(
-                "joint_test: the covariance of the contrasts is singular or undefined (e.g. a "
-                "constant outcome gives standard errors of 0; see summary()), so no joint test "
-                "is possible."
-            )
-        t2 = float(est @ np.linalg.solve(V, est))
-        df2 = self.df - d1 + 1
-        f = t2 * df2 / (d1 * self.df)
-        return JointTest(L, t2, f, d1, df2, float(stats.f.sf(f, d1, df2)), method=self.method)
+        return _hotelling_test(
+            L, self.params.to_numpy(), self.cov.to_numpy(), self.df, self.method,
+            dependent="(one is a combination of the others), so the joint hypothesis is "
+            "stated twice",
+            singular=" or undefined (e.g. a constant outcome gives standard errors of 0; see "
+            "summary())",
+        )  # fmt: skip
 
     def effect_curve(self, grid: pd.DataFrame, conf_level: float | None = None) -> pd.DataFrame:
         """beta(s) = f(s)'beta with pointwise t intervals on a grid of moderator values.

@@ -33,7 +33,7 @@ c_k | y ~ N(sd_c^2 Q_k / (1 + sd_c^2 A_k), sd_c^2 / (1 + sd_c^2 A_k)); then, wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +78,63 @@ class CollapsedStats:
         return self.XZ.shape[1]
 
 
+def _check_finite(X: np.ndarray, At: np.ndarray, y: np.ndarray) -> None:
+    for name, arr in (("X", X), ("At", At), ("y", y)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise DataError(
+                f"{name} has {int(bad.any(axis=-1).sum()) if arr.ndim > 1 else int(bad.sum())} "
+                "non-finite rows; drop or impute them first.",
+                column=name,
+            )
+
+
+def _assemble(
+    sums: tuple[np.ndarray, ...],
+    labels: np.ndarray,
+    cluster: np.ndarray | None,
+    coef_names: Sequence[str] | None,
+    y: np.ndarray,
+    x_rms: Callable[[], np.ndarray],
+) -> CollapsedStats:
+    """Check ``cluster`` (one label per participant) and ``coef_names`` (one per column of X),
+    then the :class:`CollapsedStats` of the per-participant ``sums`` (T, ZZ, XZ, Zy, XX, Xy,
+    yy); ``x_rms`` computes the columns' root mean squares."""
+    T, ZZ, XZ, Zy, XX, Xy, yy = sums
+    n, d = len(y), XZ.shape[1]
+    cl = cl_labels = None
+    if cluster is not None:
+        cluster = np.asarray(cluster)
+        if len(cluster) != len(labels):
+            raise DataError(
+                f"cluster has {len(cluster)} entries but there are {len(labels)} participants; "
+                "give one cluster label per participant, in np.unique(groups) order.",
+                column="cluster",
+            )
+        cl_labels, cl = np.unique(cluster, return_inverse=True)
+    if coef_names is None:
+        coef_names = tuple(f"x{j}" for j in range(d))
+    if len(coef_names) != d:
+        raise DataError(f"{len(coef_names)} coef_names for {d} columns of X.")
+    return CollapsedStats(
+        n_obs=n,
+        T=T,
+        ZZ=ZZ,
+        XZ=XZ,
+        Zy=Zy,
+        XX=XX,
+        Xy=Xy,
+        yy=yy,
+        groups=labels,
+        cluster=cl,
+        cluster_labels=cl_labels,
+        coef_names=tuple(coef_names),
+        y_mean=float(y.mean()),
+        y_sd=float(y.std()) if n > 1 and y.std() > 0 else 1.0,
+        x_rms=x_rms(),
+    )
+
+
 def collapsed_stats(
     X: np.ndarray,
     At: np.ndarray,
@@ -99,18 +156,11 @@ def collapsed_stats(
     At = np.asarray(At, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
     groups = np.asarray(groups)
-    n, d = X.shape
+    n, _ = X.shape
     for name, arr in (("At", At), ("y", y), ("groups", groups)):
         if len(arr) != n:
             raise DataError(f"{name} has {len(arr)} rows but X has {n}.", column=name)
-    for name, arr in (("X", X), ("At", At), ("y", y)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise DataError(
-                f"{name} has {int(bad.any(axis=-1).sum()) if arr.ndim > 1 else int(bad.sum())} "
-                "non-finite rows; drop or impute them first.",
-                column=name,
-            )
+    _check_finite(X, At, y)
     labels, code = np.unique(groups, return_inverse=True)
     order = np.argsort(code, kind="stable")
     code, X, At, y = code[order], X[order], At[order], y[order]
@@ -122,39 +172,10 @@ def collapsed_stats(
     ZZ, Zy = group_crossprod(Z, ones, y, starts)
     yy = np.add.reduceat(y * y, starts)
     T = np.diff(np.r_[starts, n])
-
-    cl = cl_labels = None
-    if cluster is not None:
-        cluster = np.asarray(cluster)
-        if len(cluster) != len(labels):
-            raise DataError(
-                f"cluster has {len(cluster)} entries but there are {len(labels)} participants; "
-                "give one cluster label per participant, in np.unique(groups) order.",
-                column="cluster",
-            )
-        cl_labels, cl = np.unique(cluster, return_inverse=True)
-
-    if coef_names is None:
-        coef_names = tuple(f"x{j}" for j in range(d))
-    if len(coef_names) != d:
-        raise DataError(f"{len(coef_names)} coef_names for {d} columns of X.")
-    return CollapsedStats(
-        n_obs=n,
-        T=T,
-        ZZ=ZZ,
-        XZ=XZ,
-        Zy=Zy,
-        XX=XX,
-        Xy=Xy,
-        yy=yy,
-        groups=labels,
-        cluster=cl,
-        cluster_labels=cl_labels,
-        coef_names=tuple(coef_names),
-        y_mean=float(y.mean()),
-        y_sd=float(y.std()) if n > 1 and y.std() > 0 else 1.0,
-        x_rms=np.sqrt(np.mean(X * X, axis=0)),
-    )
+    return _assemble(
+        (T, ZZ, XZ, Zy, XX, Xy, yy), labels, cluster, coef_names, y,
+        lambda: np.sqrt(np.mean(X * X, axis=0)),
+    )  # fmt: skip
 
 
 def collapsed_stats_design(
@@ -187,14 +208,7 @@ def collapsed_stats_design(
     for g0, g1 in participant_blocks(starts, n, d * d + 4 * d + 8):
         lo, hi = int(starts[g0]), int(ends[g1 - 1])
         Xb = design.x_block(lo, hi)
-        for name, arr in (("X", Xb), ("At", At[lo:hi]), ("y", y[lo:hi])):
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                raise DataError(
-                    f"{name} has {int(bad.any(axis=-1).sum()) if arr.ndim > 1 else int(bad.sum())} "
-                    "non-finite rows; drop or impute them first.",
-                    column=name,
-                )
+        _check_finite(Xb, At[lo:hi], y[lo:hi])
         st = collapsed_stats(Xb, At[lo:hi], y[lo:hi], group[lo:hi])
         ZZ[g0:g1], XZ[g0:g1], Zy[g0:g1] = st.ZZ, st.XZ, st.Zy
         XX[g0:g1], Xy[g0:g1], yy[g0:g1] = st.XX, st.Xy, st.yy
@@ -202,37 +216,10 @@ def collapsed_stats_design(
         # row after row, an accumulation continued here across blocks
         sq = np.ascontiguousarray(Xb * Xb)
         xx = sq.sum(axis=0) if xx is None else np.vstack([xx[None], sq]).sum(axis=0)
-    cl = cl_labels = None
-    if cluster is not None:
-        cluster = np.asarray(cluster)
-        if len(cluster) != N:
-            raise DataError(
-                f"cluster has {len(cluster)} entries but there are {N} participants; "
-                "give one cluster label per participant, in np.unique(groups) order.",
-                column="cluster",
-            )
-        cl_labels, cl = np.unique(cluster, return_inverse=True)
-    if coef_names is None:
-        coef_names = tuple(f"x{j}" for j in range(d))
-    if len(coef_names) != d:
-        raise DataError(f"{len(coef_names)} coef_names for {d} columns of X.")
-    return CollapsedStats(
-        n_obs=n,
-        T=T,
-        ZZ=ZZ,
-        XZ=XZ,
-        Zy=Zy,
-        XX=XX,
-        Xy=Xy,
-        yy=yy,
-        groups=np.unique(group),
-        cluster=cl,
-        cluster_labels=cl_labels,
-        coef_names=tuple(coef_names),
-        y_mean=float(y.mean()),
-        y_sd=float(y.std()) if n > 1 and y.std() > 0 else 1.0,
-        x_rms=np.sqrt(xx / n),
-    )
+    return _assemble(
+        (T, ZZ, XZ, Zy, XX, Xy, yy), np.unique(group), cluster, coef_names, y,
+        lambda: np.sqrt(xx / n),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
