@@ -2,7 +2,7 @@
 
     python benchmarks/scale.py                      # 1e6 and 1e7 rows (the targets)
     python benchmarks/scale.py --sizes 1e5 1e6      # smaller sizes
-    python benchmarks/scale.py --huge               # adds 1e8 rows (200,000 x 500; ~4 GB of Parquet)
+    python benchmarks/scale.py --huge               # adds 1e8 rows (200,000 x 500; ~4 GB)
     python benchmarks/scale.py --workers 2 --folder /scratch/trials
 
 Each trial is written by :func:`write_trial` as Parquet files of whole participants (one file
