@@ -459,6 +459,7 @@ plt.show()
 #
 # What Pieper et al. could not do, test H5 inside the MRT analysis, the distal and mediated
 # excursion effects do; what no estimator can do is give a trial sized for proximal effects the
-# power for a distal one. A study that cares about H5 must be sized for it (here tens of thousands of
-# participants for the effect as simulated), or must ask a distal question with a larger effect,
+# power for a distal one. A study that cares about H5 must be sized for it (here tens of
+# thousands of participants for the effect as simulated), or must ask a distal question with a
+# larger effect,
 # e.g. the effect of a whole policy of feedback rather than of a single decision.
