@@ -54,9 +54,12 @@ def site() -> dict:
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])]),
     )
     env.pop("MPLBACKEND", None)
+    warning_file = OUT.parent / "test-warnings.log"
+    warning_file.unlink(missing_ok=True)
     cmd = [
         sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
         "-E", "-a",  # read and write every page afresh: every notebook is executed again
+        "-w", str(warning_file),  # Sphinx's own warnings and errors, without the kernels' stderr
         "-d", str(OUT.parent / "test-doctrees"), str(DOCS), str(OUT),
     ]  # fmt: skip
     start = time.perf_counter()
@@ -67,16 +70,21 @@ def site() -> dict:
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"sphinx-build -W failed after {seconds:.0f} s:\n{log[-6000:]}"
     print(f"docs built in {seconds:.0f} s")
-    return {"log": log, "seconds": seconds}
+    warnings = warning_file.read_text() if warning_file.exists() else ""
+    return {"log": log, "warnings": warnings, "seconds": seconds}
 
 
 def test_site_builds_without_warnings(site):
-    warnings = [
-        line
-        for line in site["log"].splitlines()
-        if re.search(r"\bWARNING\b|\bERROR\b", line) and "IPKernelApp" not in line
-    ]
+    # Sphinx's warning file, not the build's stderr: the notebook kernels inherit that stderr, and
+    # ipykernel / tornado log there (the TCP notice at start, now and then an "Uncaught exception
+    # in ZMQStream callback" while a finished kernel shuts down). A kernel that fails a cell fails
+    # the build itself (nb_execution_raise_on_error), so nothing is lost by leaving them out.
+    warnings = [line for line in site["warnings"].splitlines() if line.strip()]
     assert not warnings, "\n".join(warnings)
+    kernel_noise = [
+        line for line in site["log"].splitlines() if re.search(r"\bWARNING\b|\bERROR\b", line)
+    ]
+    print(f"{len(kernel_noise)} kernel log lines left out of the check", *kernel_noise, sep="\n")
     for page in ["index.html", "getting-started.html", "estimands.html", "from-mrtanalysis.html"]:
         assert (OUT / page).is_file(), page
 
