@@ -44,6 +44,7 @@ SIZES = {  # rows -> (participants, decision points), as in issue 21
     1e5: (1_000, 100),
     3e5: (2_000, 150),
     1e6: (5_000, 200),
+    6e6: (20_000, 300),  # the in-memory target of issue 21
     1e7: (50_000, 200),
     1e8: (200_000, 500),
 }

@@ -23,8 +23,11 @@ from hte_mrt.estimators.bayes.collapsed import (  # noqa: E402
     _build_collapsed_model,
     collapsed_data,
     collapsed_logp,
+    draw_cluster_effects,
+    draw_unit_effects,
     packed_data,
     posterior_params,
+    subset_stats,
 )
 from hte_mrt.estimators.bayes.rowlevel import _build_rowlevel_model  # noqa: E402
 
@@ -257,6 +260,54 @@ def test_random_effect_draws_match_dense_conditional(toy):
     emp = np.cov(draws, rowvar=False)
     scale = np.sqrt(np.outer(np.diag(C), np.diag(C)))
     assert np.max(np.abs(emp - C) / scale) < 0.04
+
+
+def test_blockwise_random_effect_draws_match_dense_conditional(toy):
+    """The two stages used when participant draws are summarized (c for every cluster, then
+    (b, u) | c for blocks of participants via subset_stats) draw from the same conditional."""
+    X, At, y, g, cl, stats = toy
+    rng = np.random.default_rng(16)
+    theta, sd, sd_b, sd_u, rho, sd_c = _random_params(rng, stats.d)
+    labels, gi = np.unique(g, return_inverse=True)
+    N, K, n = len(labels), cl.max() + 1, len(y)
+    W = np.zeros((n, K + 2 * N))
+    W[np.arange(n), cl[gi]] = 1.0
+    W[np.arange(n), K + 2 * gi] = 1.0
+    W[np.arange(n), K + 2 * gi + 1] = At
+    D = np.array([[sd_b**2, rho * sd_b * sd_u], [rho * sd_b * sd_u, sd_u**2]])
+    prior_prec = np.zeros((K + 2 * N,) * 2)
+    prior_prec[:K, :K] = np.eye(K) / sd_c**2
+    for i in range(N):
+        prior_prec[K + 2 * i : K + 2 * i + 2, K + 2 * i : K + 2 * i + 2] = np.linalg.inv(D)
+    C = np.linalg.inv(prior_prec + W.T @ W / sd**2)
+    mean = C @ W.T @ (y - X @ theta) / sd**2
+    S = 40_000
+    params = {
+        "theta": np.tile(theta, (S, 1)),
+        "sd": np.full(S, sd),
+        "sd_b": np.full(S, sd_b),
+        "sd_u": np.full(S, sd_u),
+        "rho": np.full(S, rho),
+        "sd_c": np.full(S, sd_c),
+    }
+    gen = np.random.default_rng(8)
+    c = draw_cluster_effects(stats, params, gen)
+    b, u = np.empty((S, N)), np.empty((S, N))
+    for idx in np.array_split(np.arange(N), 3):  # blocks that cut across clusters
+        out = draw_unit_effects(
+            subset_stats(stats, idx), params, gen, c_units=c[:, stats.cluster[idx]]
+        )
+        b[:, idx], u[:, idx] = out["b"], out["u"]
+    draws = np.concatenate([c, np.stack([b, u], axis=2).reshape(S, 2 * N)], axis=1)
+    se = np.sqrt(np.diag(C) / S)
+    assert np.all(np.abs(draws.mean(axis=0) - mean) < 5 * se)
+    emp = np.cov(draws, rowvar=False)
+    scale = np.sqrt(np.outer(np.diag(C), np.diag(C)))
+    assert np.max(np.abs(emp - C) / scale) < 0.04
+    # a null draw (c ignored, or blocks mixed up) would miss the joint covariance
+    wrong = draw_unit_effects(stats, params, gen)
+    bad = np.concatenate([c, np.stack([wrong["b"], wrong["u"]], axis=2).reshape(S, 2 * N)], 1)
+    assert np.max(np.abs(np.cov(bad, rowvar=False) - C) / scale) > 0.1
 
 
 def test_random_effect_draws_singular_D(toy):

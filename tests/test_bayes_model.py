@@ -389,3 +389,80 @@ def test_plots_render(tmp_path, heartsteps, hs_day):
     ax2.figure.savefig(tmp_path / "participants.png")
     plt.close("all")
     assert (tmp_path / "curve.png").stat().st_size > 5000
+
+
+# --------------------------------------------------------- participant-level draws or summaries
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    sim = MRTSimulation(
+        n_participants=60, n_decisions=30, n_clusters=6, sd_cluster=0.5, sd_slope=0.3
+    )
+    return sim.mrt_data(seed=3)
+
+
+def _pd_model(participant_draws):
+    return BayesMRT(
+        "~ 1", "~ S", random_slope=True, draws=300, tune=500, chains=4, progress=False, seed=5,
+        participant_draws=participant_draws,
+    )  # fmt: skip
+
+
+# these test the post-processing of the draws, not the sampler: a chance R-hat of 1.011 is noise
+@pytest.mark.filterwarnings("ignore::hte_mrt.errors.ConvergenceWarning")
+def test_participant_summaries_match_kept_draws(clustered, monkeypatch, tmp_path):
+    """participant_draws=False keeps exact summaries of the same conditional draws: in one block
+    the same numbers as the kept draws; in blocks of 7 participants (other random numbers) the
+    same posterior within Monte Carlo error; intervals at the kept levels only."""
+    from hte_mrt.estimators.bayes import posterior
+
+    full = _pd_model(True).fit(clustered)
+    one = _pd_model(False).fit(clustered)
+    assert {"b", "u", "participant_effect"} <= set(full.posterior.data_vars)
+    assert not {"b", "u", "participant_effect"} & set(one.posterior.data_vars)
+    assert "c" in one.posterior and "participant_summary" in one.idata.children
+    pf, p1 = full.participant_effects(), one.participant_effects()
+    pd.testing.assert_frame_equal(pf, p1)  # c drawn in one chunk, units in one block
+    assert one.table().equals(full.table())
+    # blocks of 7 participants (and draws of c in chunks): new random numbers
+    monkeypatch.setattr(posterior, "_RE_CHUNK", 7 * 1200)
+    blk = _pd_model(False).fit(clustered).participant_effects()
+    mcse = pf["se"] / np.sqrt(1200)  # the theta draws are shared: an upper bound
+    assert (np.abs(blk["estimate"] - pf["estimate"]) < 5 * np.sqrt(2) * mcse).all()
+    assert np.allclose(blk["se"], pf["se"], rtol=0.15)
+    assert not np.array_equal(blk["estimate"], pf["estimate"])
+    # other levels
+    for level in (0.5, 0.8, 0.9, 0.99):
+        np.testing.assert_allclose(
+            one.participant_effects(level)[["lcl", "ucl"]],
+            full.participant_effects(level)[["lcl", "ucl"]],
+        )
+    with pytest.raises(DesignError, match=r"conf_level=0.97.*participant_draws=True"):
+        one.participant_effects(0.97)
+    # saved and loaded with its summaries; plotted from them
+    back = BayesResult.from_netcdf(one.to_netcdf(tmp_path / "summ.nc"))
+    pd.testing.assert_frame_equal(back.participant_effects(), p1)
+    assert back.config["participant_draws"] is False
+    ax = back.plot_participants()
+    assert len(ax.lines) + len(ax.collections) > 0
+
+
+@pytest.mark.filterwarnings("ignore::hte_mrt.errors.ConvergenceWarning")
+def test_participant_draws_default_depends_on_size(clustered, monkeypatch):
+    from hte_mrt.estimators.bayes import posterior
+
+    assert "participant_effect" in _pd_model(None).fit(clustered).posterior  # 1200 x 60 draws
+    monkeypatch.setattr(posterior, "PARTICIPANT_DRAWS_MAX", 1200 * 60 - 1)
+    res = _pd_model(None).fit(clustered)
+    assert "participant_effect" not in res.posterior
+    assert res.participant_effects().shape == (60, 6)
+
+
+def test_participant_draws_bad_values():
+    with pytest.raises(DesignError, match="participant_draws must be True or False"):
+        BayesMRT("~ 1", participant_draws="no")
+    with pytest.raises(DesignError, match="participant_draws=False needs the collapsed"):
+        BayesMRT("~ 1", family="bernoulli", participant_draws=False)
+    with pytest.raises(DesignError, match="participant_draws=False needs the collapsed"):
+        BayesMRT("~ 1", method="rowlevel", participant_draws=False)

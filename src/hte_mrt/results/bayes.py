@@ -33,6 +33,13 @@ from hte_mrt._util import check_ax, json_default, output_path
 from hte_mrt.data.checks import check_grid, check_path
 from hte_mrt.errors import ConvergenceWarning, DesignError
 
+#: ``BayesMRT(participant_draws=None)``: participant-level draws are kept up to this many
+#: (posterior draws x participants) elements (160 MB per array); above it, their summaries
+PARTICIPANT_DRAWS_MAX = 20_000_000
+#: probabilities of the posterior quantiles kept per participant when their draws are not
+#: (intervals at conf_level 0.5, 0.8, 0.9, 0.95 and 0.99)
+SUMMARY_PROBS = (0.005, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.995)
+
 SAMPLE_DIMS = ("chain", "draw")
 #: variance parameters reported after the effect terms, in this order
 VARIANCE_PARAMS = ("sigma", "sd_b", "sd_u", "sd_c", "rho", "smooth_sd")
@@ -321,24 +328,59 @@ class BayesResult(Result):
         interval of the between-participant sd (keys estimate, lcl, ucl).
         """
         level = check_conf_level(conf_level)
-        da = self.posterior["participant_effect"]
-        x = da.stack(sample=SAMPLE_DIMS).transpose("participant", "sample").values
-        lcl, ucl = _bounds(x, level, axis=1)
-        tab = pd.DataFrame(
-            {
-                "participant": da["participant"].values,
-                "estimate": x.mean(axis=1),
-                "se": x.std(axis=1, ddof=1),
-                "lcl": lcl,
-                "ucl": ucl,
-                "pr_positive": (x > 0).mean(axis=1),
-            }
-        )
+        if "participant_effect" in self.posterior:
+            da = self.posterior["participant_effect"]
+            x = da.stack(sample=SAMPLE_DIMS).transpose("participant", "sample").values
+            lcl, ucl = _bounds(x, level, axis=1)
+            tab = pd.DataFrame(
+                {
+                    "participant": da["participant"].values,
+                    "estimate": x.mean(axis=1),
+                    "se": x.std(axis=1, ddof=1),
+                    "lcl": lcl,
+                    "ucl": ucl,
+                    "pr_positive": (x > 0).mean(axis=1),
+                }
+            )
+        else:
+            tab = self._participant_summary_table("participant_effect", level)
         if "sd_u" in self.posterior:
             s = self.posterior["sd_u"].values.ravel()
             lo, hi = _bounds(s, level, axis=0)
             tab.attrs["sd_u"] = {"estimate": float(s.mean()), "lcl": float(lo), "ucl": float(hi)}
         return tab
+
+    def _participant_summary_table(self, quantity: str, level: float) -> pd.DataFrame:
+        """participant_effects() from the kept summaries (``participant_draws=False``)."""
+        if "participant_summary" not in self.idata.children:
+            raise DesignError(
+                "This result has neither participant-level draws nor their summaries; refit "
+                "with BayesMRT(participant_draws=True)."
+            )
+        summ = self.idata["participant_summary"].to_dataset().sel(quantity=quantity)
+        probs = summ["prob"].values
+        lo, hi = (1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0
+        k_lo, k_hi = np.flatnonzero(np.isclose(probs, lo)), np.flatnonzero(np.isclose(probs, hi))
+        if not (len(k_lo) and len(k_hi)):
+            pairs = [q for q in probs if q < 0.5 and np.isclose(probs, 1.0 - q).any()]
+            kept = sorted({round(1.0 - 2.0 * q, 6) for q in pairs})
+            raise DesignError(
+                f"conf_level={level}: participant-level draws were not kept (participant_draws="
+                f"False, or more than {PARTICIPANT_DRAWS_MAX:,} draws x participants), only "
+                f"intervals at conf_level {', '.join(str(v) for v in kept)}; use one of those, "
+                "or refit with BayesMRT(participant_draws=True)."
+            )
+        q = summ["quantile"].values
+        return pd.DataFrame(
+            {
+                "participant": summ["participant"].values,
+                "estimate": summ["mean"].values,
+                "se": summ["sd"].values,
+                "lcl": q[:, k_lo[0]],
+                "ucl": q[:, k_hi[0]],
+                "pr_positive": summ["pr_positive"].values,
+            }
+        )
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> dict:

@@ -34,7 +34,7 @@ c_k | y ~ N(sd_c^2 Q_k / (1 + sd_c^2 A_k), sd_c^2 / (1 + sd_c^2 A_k)); then, wit
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -557,23 +557,51 @@ def draw_random_effects(
     posterior.
     """
     rng = np.random.default_rng(rng)
+    out: dict[str, np.ndarray] = {}
+    c_units = None
+    if params.get("sd_c") is not None and stats.cluster is not None:
+        out["c"] = draw_cluster_effects(stats, params, rng)
+        c_units = out["c"][:, stats.cluster]  # (S, N)
+    out.update(draw_unit_effects(stats, params, rng, c_units=c_units))
+    return out
+
+
+def draw_cluster_effects(
+    stats: CollapsedStats, params: Mapping[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
+    """Exact draws of the cluster intercepts c (S, K) from p(c | y, theta, sds), the participant
+    effects integrated out (the first stage of :func:`draw_random_effects`)."""
     theta, s2, l11, l21, l22, sd_c = _prep(params)
     S = theta.shape[0]
+    pieces = _unit_pieces(stats, theta, s2, l11, l21, l22)
+    zr0, _, S00, S01, S11, det, w0, w1 = pieces
+    K = stats.n_clusters
+    a, q = _cluster_ah(stats, s2, l11, l21, l22, S00, S01, S11, det, w0, w1, zr0)
+    A = _segment_sum(a, stats.cluster, K)
+    Q = _segment_sum(q, stats.cluster, K)
+    sc2 = (sd_c**2)[:, None]
+    one_p = 1.0 + sc2 * A
+    return sc2 * Q / one_p + np.sqrt(sc2 / one_p) * rng.standard_normal((S, K))
+
+
+def draw_unit_effects(
+    stats: CollapsedStats,
+    params: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    c_units: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Exact draws of b (S, N) and u (S, N) from p(b, u | c, y, theta, sds), given each
+    participant's drawn cluster intercept ``c_units`` (S, N) (the second stage of
+    :func:`draw_random_effects`; participants are independent given c, so ``stats`` may hold
+    any subset of them)."""
+    theta, s2, l11, l21, l22, _ = _prep(params)
+    S = theta.shape[0]
     zr0, zr1, S00, S01, S11, det, w0, w1 = _unit_pieces(stats, theta, s2, l11, l21, l22)
-    out: dict[str, np.ndarray] = {}
-    if sd_c is not None:
-        K = stats.n_clusters
-        a, q = _cluster_ah(stats, s2, l11, l21, l22, S00, S01, S11, det, w0, w1, zr0)
-        A = _segment_sum(a, stats.cluster, K)
-        Q = _segment_sum(q, stats.cluster, K)
-        sc2 = (sd_c**2)[:, None]
-        one_p = 1.0 + sc2 * A
-        c = sc2 * Q / one_p + np.sqrt(sc2 / one_p) * rng.standard_normal((S, K))
-        out["c"] = c
-        ci = c[:, stats.cluster]  # (S, N)
+    if c_units is not None:
         g00, g01 = stats.ZZ[:, 0, 0], stats.ZZ[:, 0, 1]
-        zr0 = zr0 - ci * g00
-        zr1 = zr1 - ci * g01
+        zr0 = zr0 - c_units * g00
+        zr1 = zr1 - c_units * g01
         w0 = l11 * zr0 + l21 * zr1
         w1 = l22 * zr1
     # eta | . ~ N(S^-1 w, sd^2 S^-1)
@@ -589,6 +617,21 @@ def draw_random_effects(
     z = rng.standard_normal((2, S, stats.n_units))
     e0 = m0 + c11 * z[0]
     e1 = m1 + c21 * z[0] + c22 * z[1]
-    out["b"] = l11 * e0
-    out["u"] = l21 * e0 + l22 * e1
-    return out
+    return {"b": l11 * e0, "u": l21 * e0 + l22 * e1}
+
+
+def subset_stats(stats: CollapsedStats, index: np.ndarray) -> CollapsedStats:
+    """The statistics of the participants ``index`` (positions), without their cluster level."""
+    return replace(
+        stats,
+        T=stats.T[index],
+        ZZ=stats.ZZ[index],
+        XZ=stats.XZ[index],
+        Zy=stats.Zy[index],
+        XX=stats.XX[index],
+        Xy=stats.Xy[index],
+        yy=stats.yy[index],
+        groups=stats.groups[index],
+        cluster=None,
+        cluster_labels=None,
+    )

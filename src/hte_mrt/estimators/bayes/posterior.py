@@ -16,13 +16,93 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from hte_mrt.estimators.bayes.collapsed import draw_random_effects
-from hte_mrt.results.bayes import BayesResult
+from hte_mrt.estimators.bayes.collapsed import (
+    draw_cluster_effects,
+    draw_random_effects,
+    draw_unit_effects,
+    subset_stats,
+)
+from hte_mrt.results.bayes import PARTICIPANT_DRAWS_MAX, SUMMARY_PROBS, BayesResult
 
 #: elements of the (draws x participants) temporaries of the exact random-effect draws
 _RE_CHUNK = 2_000_000
 #: elements of the (draws x rows) temporaries of the standardization
 _STD_CHUNK = 20_000_000
+
+
+def _draw_all(stats, params: dict, rng: np.random.Generator, S: int) -> dict[str, np.ndarray]:
+    """b, u (S, N) and c (S, K): exact draws, chunked over posterior draws."""
+    # the exact conditional draws need ~20 (draws x participants) temporaries, which must not
+    # all be alive at once for large trials; each chunk's draws go straight into the
+    # (draws x participants) arrays (memory: one copy, not two)
+    step = max(1, int(_RE_CHUNK // max(1, stats.n_units)))
+    re: dict[str, np.ndarray] = {}
+    for s0 in range(0, S, step):
+        chunk = draw_random_effects(stats, {k: v[s0 : s0 + step] for k, v in params.items()}, rng)
+        for k, v in chunk.items():
+            if k not in re:
+                re[k] = np.empty((S, *v.shape[1:]), dtype=v.dtype)
+            re[k][s0 : s0 + len(v)] = v
+        del chunk
+    return re
+
+
+def _draw_summarized(
+    stats,
+    params: dict,
+    rng: np.random.Generator,
+    S: int,
+    beta: np.ndarray,
+    fbar: np.ndarray,
+    slope: bool,
+) -> tuple[dict[str, np.ndarray], xr.Dataset]:
+    """Exact draws of c (S, K) kept; b, u and the participant effect drawn in blocks of
+    participants and reduced to their posterior mean, sd, P(> 0) and quantiles
+    (:data:`SUMMARY_PROBS`), so memory is O(draws x block), not O(draws x participants)."""
+    N = stats.n_units
+    re: dict[str, np.ndarray] = {}
+    c_units = None
+    if params.get("sd_c") is not None and stats.cluster is not None:
+        step = max(1, int(_RE_CHUNK // max(1, N)))
+        c = np.empty((S, stats.n_clusters))
+        for s0 in range(0, S, step):
+            sub = {k: v[s0 : s0 + step] for k, v in params.items()}
+            c[s0 : s0 + step] = draw_cluster_effects(stats, sub, rng)
+        re["c"] = c
+        c_units = c
+    names = ["b", "u", "participant_effect"] if slope else ["b", "participant_effect"]
+    probs = np.asarray(SUMMARY_PROBS)
+    mean = np.empty((len(names), N))
+    sd = np.empty((len(names), N))
+    pr = np.empty((len(names), N))
+    qs = np.empty((len(names), N, len(probs)))
+    block = max(1, int(_RE_CHUNK // max(1, S)))
+    for j0 in range(0, N, block):
+        idx = np.arange(j0, min(N, j0 + block))
+        cu = None if c_units is None else c_units[:, stats.cluster[idx]]
+        out = draw_unit_effects(subset_stats(stats, idx), params, rng, c_units=cu)
+        pe = beta @ fbar[idx].T
+        if slope:
+            pe += out["u"]
+        values = {"b": out["b"], "u": out["u"], "participant_effect": pe}
+        for k, name in enumerate(names):
+            v = values[name]
+            mean[k, idx] = v.mean(axis=0)
+            sd[k, idx] = v.std(axis=0, ddof=1)
+            pr[k, idx] = (v > 0).mean(axis=0)
+            qs[k, idx] = np.quantile(v, probs, axis=0).T
+        del out, values, pe
+    summary = xr.Dataset(
+        {
+            "mean": (("quantity", "participant"), mean),
+            "sd": (("quantity", "participant"), sd),
+            "pr_positive": (("quantity", "participant"), pr),
+            "quantile": (("quantity", "participant", "prob"), qs),
+        },
+        coords={"quantity": names, "prob": probs},
+        attrs={"draws": int(S)},
+    )
+    return re, summary
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -51,6 +131,16 @@ def posterior_result(
     post["beta"] = (("chain", "draw", "term"), beta.reshape(chains, draws, -1))
     post = post.assign_coords(control_term=list(design.g_names), term=list(design.effect_names))
     flat = {k: post[k].values.reshape(S, *post[k].shape[2:]) for k in post.data_vars}
+    p = len(design.f_names)
+    fbar = getattr(design, "fbar", None)  # partitioned trials: reduced per participant
+    if fbar is None:
+        starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
+        counts = np.diff(np.r_[starts, len(design.group)])
+        fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
+    keep = built.config.get("participant_draws")
+    if keep is None:
+        keep = S * design.n_groups <= PARTICIPANT_DRAWS_MAX
+    summary = None
     if built.stats is not None:  # collapsed Gaussian model: draw b, u, c exactly
         theta = np.concatenate([flat["alpha"], flat["beta"]], axis=1)
         params = {
@@ -63,50 +153,41 @@ def posterior_result(
             params["rho"] = flat["rho"]
         if "sd_c" in flat:
             params["sd_c"] = flat["sd_c"]
-        # chunk over draws: the exact conditional draws need ~20 (draws x participants)
-        # temporaries, which must not all be alive at once for large trials
         rng = np.random.default_rng(seed)
-        step = max(1, int(_RE_CHUNK // max(1, design.n_groups)))
-        # each chunk's draws go straight into the (draws x participants) arrays: no list of
-        # chunks alive beside their concatenation (memory: one copy, not two)
-        re: dict[str, np.ndarray] = {}
-        for s0 in range(0, S, step):
-            chunk = draw_random_effects(
-                built.stats, {k: v[s0 : s0 + step] for k, v in params.items()}, rng
+        if keep:
+            re = _draw_all(built.stats, params, rng, S)
+        else:
+            re, summary = _draw_summarized(
+                built.stats, params, rng, S, flat["beta"][:, :p], fbar, "sd_u" in flat
             )
-            for k, v in chunk.items():
-                if k not in re:
-                    re[k] = np.empty((S, *v.shape[1:]), dtype=v.dtype)
-                re[k][s0 : s0 + len(v)] = v
-            del chunk
-        post["b"] = (("chain", "draw", "participant"), re["b"].reshape(chains, draws, -1))
-        if "sd_u" in flat:
+        if "b" in re:
+            post["b"] = (("chain", "draw", "participant"), re["b"].reshape(chains, draws, -1))
+        if "u" in re and "sd_u" in flat:
             post["u"] = (("chain", "draw", "participant"), re["u"].reshape(chains, draws, -1))
         if "c" in re:
             post["c"] = (("chain", "draw", "cluster"), re["c"].reshape(chains, draws, -1))
         flat.update({k: post[k].values.reshape(S, -1) for k in ("b", "u", "c") if k in post})
-    # participant average effect (first treated level)
-    p = len(design.f_names)
-    fbar = getattr(design, "fbar", None)  # partitioned trials: reduced per participant
-    if fbar is None:
-        starts = np.r_[0, np.flatnonzero(np.diff(design.group)) + 1]
-        counts = np.diff(np.r_[starts, len(design.group)])
-        fbar = np.add.reduceat(design.F, starts, axis=0) / counts[:, None]
-    pe = flat["beta"][:, :p] @ fbar.T
-    if "u" in flat:
-        pe += flat["u"]  # in place: the same sums, one (draws x participants) array fewer
-    post["participant_effect"] = (
-        ("chain", "draw", "participant"),
-        pe.reshape(chains, draws, -1),
-    )
+    if summary is None:
+        # participant average effect (first treated level)
+        pe = flat["beta"][:, :p] @ fbar.T
+        if "u" in flat:
+            pe += flat["u"]  # in place: the same sums, one (draws x participants) array fewer
+        post["participant_effect"] = (
+            ("chain", "draw", "participant"),
+            pe.reshape(chains, draws, -1),
+        )
     if built.config["family"] == "bernoulli":
         lrr, rd = standardized_effects(flat, design, built.cluster_of)
         post["log_rr"] = (("chain", "draw"), lrr.reshape(chains, draws))
         post["risk_difference"] = (("chain", "draw"), rd.reshape(chains, draws))
-    post = post.assign_coords(participant=np.asarray(design.group_values))
+    if "participant" in post.dims:
+        post = post.assign_coords(participant=np.asarray(design.group_values))
     if "cluster" in post.dims and built.cluster_values is not None:
         post = post.assign_coords(cluster=[str(c) for c in built.cluster_values])
     idata["posterior"] = xr.DataTree(post)
+    if summary is not None:
+        summary = summary.assign_coords(participant=np.asarray(design.group_values))
+        idata["participant_summary"] = xr.DataTree(summary)
     meta = {
         "seed": seed,
         "sampler": sampler,
