@@ -426,7 +426,7 @@ def test_participant_summaries_match_kept_draws(clustered, monkeypatch, tmp_path
     pd.testing.assert_frame_equal(pf, p1)  # c drawn in one chunk, units in one block
     assert one.table().equals(full.table())
     # blocks of 7 participants (and draws of c in chunks): new random numbers
-    monkeypatch.setattr(posterior, "_RE_CHUNK", 7 * 1200)
+    monkeypatch.setattr(posterior, "_SUMMARY_CHUNK", 7 * 1200)
     blk = _pd_model(False).fit(clustered).participant_effects()
     mcse = pf["se"] / np.sqrt(1200)  # the theta draws are shared: an upper bound
     assert (np.abs(blk["estimate"] - pf["estimate"]) < 5 * np.sqrt(2) * mcse).all()
@@ -466,3 +466,33 @@ def test_participant_draws_bad_values():
         BayesMRT("~ 1", family="bernoulli", participant_draws=False)
     with pytest.raises(DesignError, match="participant_draws=False needs the collapsed"):
         BayesMRT("~ 1", method="rowlevel", participant_draws=False)
+
+
+def test_crosscheck_forest_plot():
+    """CrossCheck.plot: one interval per term and result, flagged terms starred."""
+    import matplotlib.pyplot as plt
+
+    sim = MRTSimulation(
+        n_participants=60, n_decisions=100, sd_slope=1.0, s_outcome=0.4, slope_feedback=True
+    )
+    data = sim.mrt_data(seed=3)
+    post = BayesMRT("~ tfrac + S", "~ tfrac + S", random_slope=True, seed=1, **FAST).fit(data)
+    cc = crosscheck(
+        wcls(data, "~ tfrac + S", "~ tfrac + S"), post, lincombs={"S + tfrac": {"S": 1, "tfrac": 1}}
+    )
+    ax = cc.plot(conf_level=0.9)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    terms = ["Intercept", "tfrac", "S", "S + tfrac"]
+    assert labels == [t + (" *" if t in cc.flagged else "") for t in terms]
+    assert "S *" in labels  # the endogenous moderator (see the test above)
+    bars = [c for c in ax.containers if hasattr(c, "lines")]
+    assert len(bars) == 2  # WCLS, BayesMRT
+    # the drawn intervals are the table's at conf_level 0.9
+    tab = cc.table(0.9)
+    first = tab[tab["estimator"] == cc.labels[0]]
+    seg = bars[0].lines[2][0].get_segments()
+    np.testing.assert_allclose([s[0][0] for s in seg], first["lcl"])
+    np.testing.assert_allclose([s[1][0] for s in seg], first["ucl"])
+    with pytest.raises(DesignError, match="ax must be a matplotlib Axes"):
+        cc.plot(ax="left")
+    plt.close("all")

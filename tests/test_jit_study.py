@@ -92,5 +92,7 @@ def test_study_plans_write_reports_that_render(tmp_path, plan):
     chk = check_html(res.out / "report.html")
     assert chk.console_errors == [] and chk.images_broken == []
     # H5's report has its effect figures; H3/H4 (moderated by a categorical stage, no effect
-    # curve) has none yet
-    assert chk.images_total >= (1 if plan == "jit_h5" else 0)
+    # curve) a forest plot of H4's effect by stage, WCLS beside the Bayesian model
+    assert chk.images_total >= 1
+    if plan != "jit_h5":
+        assert (res.out / "figures" / "forest_h4.png").is_file()

@@ -476,6 +476,14 @@ def _effects_section(run: _MRTRun) -> None:
                 "estimate (dashed) and its 95% CI (dotted)",
                 f"curve_{name}",
             )
+        elif cc["term"].nunique() > 1:  # e.g. effects by a categorical moderator
+            ax = f["cc"].plot()
+            rep.figure(
+                ax.figure,
+                f"{label}: estimates and 95% intervals of each analysis"
+                + (" (* flagged: the analyses disagree)" if f["cc"].flagged else ""),
+                f"forest_{name}",
+            )
 
 
 def _heterogeneity_section(run: _MRTRun) -> None:

@@ -339,6 +339,55 @@ class CrossCheck(Result):
         tab = self.table(conf_level)
         return tab[tab["estimator"] == estimator].drop(columns="estimator").set_index("term")
 
+    def plot(self, ax: Any = None, conf_level: float | None = None) -> Any:
+        """Forest plot: each term (and linear combination) with every result's estimate and
+        interval side by side; flagged terms are marked with an asterisk.
+
+        Examples
+        --------
+        >>> import hte_mrt as hm
+        >>> data = hm.MRTSimulation(n_participants=30, n_decisions=20).mrt_data(seed=1)
+        >>> w = hm.wcls(data, "~ S", "~ S")
+        >>> b = hm.bayesian_bootstrap(data, "~ S", "~ S", seed=1, n_boot=200, progress=False)
+        >>> ax = hm.crosscheck(w, b).plot()
+        >>> [t.get_text() for t in ax.get_yticklabels()]
+        ['Intercept', 'S']
+        """
+        import matplotlib.pyplot as plt
+
+        from hte_mrt._util import check_ax
+
+        check_ax(ax, "CrossCheck.plot")
+        tab = self.table(conf_level)
+        terms = list(dict.fromkeys(tab["term"]))
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 1.2 + 0.5 * len(terms) * max(1, len(self.labels) / 2)))
+        n = len(self.labels)
+        offsets = (np.arange(n) - (n - 1) / 2) * (0.6 / max(n, 1))
+        pos = {t: len(terms) - 1 - k for k, t in enumerate(terms)}  # first term at the top
+        for i, lab in enumerate(self.labels):
+            sub = tab[tab["estimator"] == lab]
+            y = sub["term"].map(pos).to_numpy() + offsets[i]
+            est = sub["estimate"].to_numpy()
+            ax.errorbar(
+                est,
+                y,
+                xerr=[est - sub["lcl"].to_numpy(), sub["ucl"].to_numpy() - est],
+                fmt="os^dv"[i % 5],
+                ms=4,
+                lw=1,
+                capsize=2,
+                label=lab,
+            )
+        flagged = set(self.flagged)
+        ax.set_yticks([pos[t] for t in terms], [f"{t} *" if t in flagged else t for t in terms])
+        ax.axvline(0, color="grey", lw=0.5)
+        level = self._level(conf_level)
+        ax.set_xlabel(f"estimate and {100 * level:g}% interval")
+        ax.legend(frameon=False, fontsize=8)
+        ax.figure.tight_layout()
+        return ax
+
     @property
     def flagged(self) -> list[str]:
         """Terms (and linear combinations) on which some result is flagged."""
