@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from hte_mrt._util import first_ids, fmt_ids
+from hte_mrt._util import first_ids, fmt_ids, release_arrow_memory
 from hte_mrt.data.checks import (
     excluded_rows,
     exclusions_table,
@@ -233,6 +233,7 @@ class MRTData:
         #: names of the randomization-probability columns (none for constant probabilities)
         self.prob_columns: list[str] = [s for s in prob_specs.values() if isinstance(s, str)]
         self._require_role_columns(frame, prob_specs)
+        release_arrow_memory()  # what a Parquet read left cached, before the sorted copy
         df = self._sorted_frame(frame)
         key = [id, time]
         categorical = levels is not None

@@ -28,7 +28,7 @@ from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
 from formulaic.transforms import TRANSFORMS
 
-from hte_mrt._util import first_ids, fmt_ids
+from hte_mrt._util import first_ids, fmt_ids, release_arrow_memory
 from hte_mrt.data.schema import PROB_TOL, MRTData
 from hte_mrt.errors import (
     DataError,
@@ -557,6 +557,10 @@ def _check_role_columns(rhs: str, role: str, data: MRTData) -> None:
         )
 
 
+#: rows per block of the blockwise QR in :func:`_check_rank`
+_QR_ROWS = 100_000
+
+
 def _check_rank(
     M: np.ndarray,
     names: list[str],
@@ -573,8 +577,15 @@ def _check_rank(
     if M.shape[1] == 0:
         return
     if scale is None:
-        scale = np.sqrt((M**2).mean(axis=0))
-        Ms = M / np.where(scale > 0, scale, 1.0)
+        n_rows = len(M)
+        scale = np.sqrt(np.einsum("ij,ij->j", M, M) / n_rows)
+        s = np.where(scale > 0, scale, 1.0)
+        # tall M: the R factors of row blocks, stacked (TSQR). Orthogonal transforms keep
+        # column norms and inner products, so the pivoted QR of the stacked R has the pivots
+        # and |R| of M's own, without M-sized copies (the QR's workspace and Q)
+        Ms = np.vstack(
+            [np.linalg.qr(M[i : i + _QR_ROWS] / s, mode="r") for i in range(0, n_rows, _QR_ROWS)]
+        )
     else:
         Ms = M
     _, R, piv = qr(Ms, mode="economic", pivoting=True)
@@ -765,6 +776,8 @@ def build_design(
     analysed row gives None.
     """
     check_mrt_data(data, "build_design")
+    if not partial:
+        release_arrow_memory()  # e.g. a deleted Parquet-read frame, before the design's arrays
     r = data.roles
     df = data.frame
     key = [r.id, r.time]

@@ -26,6 +26,9 @@ from hte_mrt.results.bayes import PARTICIPANT_DRAWS_MAX, SUMMARY_PROBS, BayesRes
 
 #: elements of the (draws x participants) temporaries of the exact random-effect draws
 _RE_CHUNK = 2_000_000
+#: the same for the blocks of participants whose draws are summarized (smaller: the point of
+#: summarizing is a low peak)
+_SUMMARY_CHUNK = 500_000
 #: elements of the (draws x rows) temporaries of the standardization
 _STD_CHUNK = 20_000_000
 
@@ -63,7 +66,7 @@ def _draw_summarized(
     re: dict[str, np.ndarray] = {}
     c_units = None
     if params.get("sd_c") is not None and stats.cluster is not None:
-        step = max(1, int(_RE_CHUNK // max(1, N)))
+        step = max(1, int(_SUMMARY_CHUNK // max(1, N)))
         c = np.empty((S, stats.n_clusters))
         for s0 in range(0, S, step):
             sub = {k: v[s0 : s0 + step] for k, v in params.items()}
@@ -76,7 +79,7 @@ def _draw_summarized(
     sd = np.empty((len(names), N))
     pr = np.empty((len(names), N))
     qs = np.empty((len(names), N, len(probs)))
-    block = max(1, int(_RE_CHUNK // max(1, S)))
+    block = max(1, int(_SUMMARY_CHUNK // max(1, S)))
     for j0 in range(0, N, block):
         idx = np.arange(j0, min(N, j0 + block))
         cu = None if c_units is None else c_units[:, stats.cluster[idx]]
