@@ -7,6 +7,8 @@ MCMC here uses small data and few draws; tolerances are in units of the WCLS sta
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -496,3 +498,53 @@ def test_crosscheck_forest_plot():
     with pytest.raises(DesignError, match="ax must be a matplotlib Axes"):
         cc.plot(ax="left")
     plt.close("all")
+
+
+@pytest.mark.parametrize("rows", [10**9, 1000, 7])
+def test_blockwise_rank_check_names_the_same_terms(monkeypatch, rows):
+    """The rank check on tall designs stacks the R factors of row blocks (no design-sized QR
+    workspace): any block size names the same collinear term and passes full-rank designs."""
+    from scipy.linalg import qr
+
+    import hte_mrt.estimands.excursion as exc
+
+    monkeypatch.setattr(exc, "_QR_ROWS", rows)
+    rng = np.random.default_rng(0)
+    n = 5000
+    x, z, w = rng.normal(size=(3, n))
+    M = np.column_stack([np.ones(n), x, z, x + 2 * z, w])
+    names = ["1", "x", "z", "x + 2z", "w"]
+    # the full matrix's own pivoted QR: the term it drops
+    Ms = M / np.sqrt((M**2).mean(axis=0))
+    piv = qr(Ms, mode="economic", pivoting=True)[2]
+    dropped = names[piv[-1]]
+    with pytest.raises(DesignError, match=re.escape(f"['{dropped}'] can be written")):
+        exc._check_rank(M, names, "control")
+    exc._check_rank(M[:, [0, 1, 2, 4]], ["1", "x", "z", "w"], "control")  # full rank
+    # collinear within the first 3000 rows only: full rank, whatever the blocks
+    part = np.where(np.arange(n) < 3000, x, w)
+    exc._check_rank(np.column_stack([np.ones(n), x, part]), ["1", "x", "part"], "control")
+    with pytest.raises(DesignError, match=r"\['zero'\]"):
+        exc._check_rank(np.column_stack([np.ones(n), x, 0 * x]), ["1", "x", "zero"], "control")
+
+
+def test_release_arrow_memory_is_safe_without_and_with_pyarrow(monkeypatch):
+    import sys
+
+    from hte_mrt._util import release_arrow_memory
+
+    pa = pytest.importorskip("pyarrow")
+    calls = []
+    pool = pa.default_memory_pool()
+
+    class Pool:
+        def release_unused(self):
+            calls.append(1)
+            pool.release_unused()
+
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: Pool())
+    release_arrow_memory()
+    assert calls == [1]
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # never imported: a no-op
+    release_arrow_memory()
+    assert calls == [1]
