@@ -428,12 +428,19 @@ def test_participant_summaries_match_kept_draws(clustered, monkeypatch, tmp_path
     pd.testing.assert_frame_equal(pf, p1)  # c drawn in one chunk, units in one block
     assert one.table().equals(full.table())
     # blocks of 7 participants (and draws of c in chunks): new random numbers
-    monkeypatch.setattr(posterior, "_SUMMARY_CHUNK", 7 * 1200)
+    monkeypatch.setattr(posterior, "_SUMMARY_CHUNK", 4 * 7 * 1200)
     blk = _pd_model(False).fit(clustered).participant_effects()
     mcse = pf["se"] / np.sqrt(1200)  # the theta draws are shared: an upper bound
     assert (np.abs(blk["estimate"] - pf["estimate"]) < 5 * np.sqrt(2) * mcse).all()
     assert np.allclose(blk["se"], pf["se"], rtol=0.15)
     assert not np.array_equal(blk["estimate"], pf["estimate"])
+    # the blocks' generators are spawned in block order: threads change nothing
+    monkeypatch.setattr(posterior, "_summary_threads", lambda: 1)
+    serial = _pd_model(False).fit(clustered)
+    monkeypatch.setattr(posterior, "_summary_threads", lambda: 3)
+    threaded = _pd_model(False).fit(clustered)
+    pd.testing.assert_frame_equal(serial.participant_effects(), threaded.participant_effects())
+    np.testing.assert_array_equal(serial.posterior["c"], threaded.posterior["c"])
     # other levels
     for level in (0.5, 0.8, 0.9, 0.99):
         np.testing.assert_allclose(

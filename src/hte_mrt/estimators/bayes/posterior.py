@@ -11,6 +11,8 @@ mean_t f_it' beta + u_i over their available decision points) and, for binary ou
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,9 +28,9 @@ from hte_mrt.results.bayes import PARTICIPANT_DRAWS_MAX, SUMMARY_PROBS, BayesRes
 
 #: elements of the (draws x participants) temporaries of the exact random-effect draws
 _RE_CHUNK = 2_000_000
-#: the same for the blocks of participants whose draws are summarized (smaller: the point of
-#: summarizing is a low peak)
-_SUMMARY_CHUNK = 500_000
+#: the same for the blocks whose draws are summarized, over all threads (smaller: the point
+#: of summarizing is a low peak)
+_SUMMARY_CHUNK = 1_000_000
 #: elements of the (draws x rows) temporaries of the standardization
 _STD_CHUNK = 20_000_000
 
@@ -50,6 +52,32 @@ def _draw_all(stats, params: dict, rng: np.random.Generator, S: int) -> dict[str
     return re
 
 
+#: most threads for the blockwise summaries; each block holds _SUMMARY_CHUNK / this elements,
+#: whatever the number of threads, so the draws do not depend on the machine
+_MAX_THREADS = 4
+
+
+def _summary_threads() -> int:
+    """Threads for the blockwise summaries (numpy releases the GIL in their array work)."""
+    return max(1, min(_MAX_THREADS, os.cpu_count() or 1))
+
+
+def _run_blocks(fn, starts: list[int], rng: np.random.Generator, threads: int) -> None:
+    """``fn(start, generator)`` for every block. One block uses ``rng`` itself (the same
+    numbers as drawing everything at once); several get generators spawned from it in block
+    order, so the draws do not depend on the number of threads or their scheduling."""
+    if len(starts) == 1:
+        fn(starts[0], rng)
+        return
+    gens = rng.spawn(len(starts))
+    if threads == 1:
+        for s0, g in zip(starts, gens, strict=True):
+            fn(s0, g)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(fn, starts, gens))
+
+
 def _draw_summarized(
     stats,
     params: dict,
@@ -61,16 +89,22 @@ def _draw_summarized(
 ) -> tuple[dict[str, np.ndarray], xr.Dataset]:
     """Exact draws of c (S, K) kept; b, u and the participant effect drawn in blocks of
     participants and reduced to their posterior mean, sd, P(> 0) and quantiles
-    (:data:`SUMMARY_PROBS`), so memory is O(draws x block), not O(draws x participants)."""
+    (:data:`SUMMARY_PROBS`), so memory is O(draws x block), not O(draws x participants).
+    Blocks (a quarter of :data:`_SUMMARY_CHUNK` each) run on up to four threads."""
     N = stats.n_units
+    threads = _summary_threads()
+    chunk = max(1, _SUMMARY_CHUNK // _MAX_THREADS)
     re: dict[str, np.ndarray] = {}
     c_units = None
     if params.get("sd_c") is not None and stats.cluster is not None:
-        step = max(1, int(_SUMMARY_CHUNK // max(1, N)))
+        step = max(1, int(chunk // max(1, N)))
         c = np.empty((S, stats.n_clusters))
-        for s0 in range(0, S, step):
+
+        def cluster_chunk(s0: int, gen: np.random.Generator) -> None:
             sub = {k: v[s0 : s0 + step] for k, v in params.items()}
-            c[s0 : s0 + step] = draw_cluster_effects(stats, sub, rng)
+            c[s0 : s0 + step] = draw_cluster_effects(stats, sub, gen)
+
+        _run_blocks(cluster_chunk, list(range(0, S, step)), rng, threads)
         re["c"] = c
         c_units = c
     names = ["b", "u", "participant_effect"] if slope else ["b", "participant_effect"]
@@ -79,11 +113,12 @@ def _draw_summarized(
     sd = np.empty((len(names), N))
     pr = np.empty((len(names), N))
     qs = np.empty((len(names), N, len(probs)))
-    block = max(1, int(_SUMMARY_CHUNK // max(1, S)))
-    for j0 in range(0, N, block):
+    block = max(1, int(chunk // max(1, S)))
+
+    def unit_block(j0: int, gen: np.random.Generator) -> None:
         idx = np.arange(j0, min(N, j0 + block))
         cu = None if c_units is None else c_units[:, stats.cluster[idx]]
-        out = draw_unit_effects(subset_stats(stats, idx), params, rng, c_units=cu)
+        out = draw_unit_effects(subset_stats(stats, idx), params, gen, c_units=cu)
         pe = beta @ fbar[idx].T
         if slope:
             pe += out["u"]
@@ -94,7 +129,8 @@ def _draw_summarized(
             sd[k, idx] = v.std(axis=0, ddof=1)
             pr[k, idx] = (v > 0).mean(axis=0)
             qs[k, idx] = np.quantile(v, probs, axis=0).T
-        del out, values, pe
+
+    _run_blocks(unit_block, list(range(0, N, block)), rng, threads)
     summary = xr.Dataset(
         {
             "mean": (("quantity", "participant"), mean),
