@@ -221,53 +221,11 @@ def test_bad_inputs_raise(toy):
 # ------------------------------------------------------------- random-effect conditionals
 
 
-def test_random_effect_draws_match_dense_conditional(toy):
-    """Draws of (c, b, u) | y, params match the dense Gaussian conditional (mean and cov)."""
+def _dense_conditional(toy, seed: int, S: int = 40_000):
+    """Random parameters, their S-fold tiled draws, and the dense Gaussian conditional of
+    gamma = (c_1..c_K, b_1, u_1, ..., b_N, u_N) given y: mean, covariance, N."""
     X, At, y, g, cl, stats = toy
-    rng = np.random.default_rng(6)
-    theta, sd, sd_b, sd_u, rho, sd_c = _random_params(rng, stats.d)
-    labels, gi = np.unique(g, return_inverse=True)
-    N, K, n = len(labels), cl.max() + 1, len(y)
-    # gamma = (c_1..c_K, b_1, u_1, ..., b_N, u_N)
-    W = np.zeros((n, K + 2 * N))
-    W[np.arange(n), cl[gi]] = 1.0
-    W[np.arange(n), K + 2 * gi] = 1.0
-    W[np.arange(n), K + 2 * gi + 1] = At
-    D = np.array([[sd_b**2, rho * sd_b * sd_u], [rho * sd_b * sd_u, sd_u**2]])
-    prior_prec = np.zeros((K + 2 * N,) * 2)
-    prior_prec[:K, :K] = np.eye(K) / sd_c**2
-    Dinv = np.linalg.inv(D)
-    for i in range(N):
-        prior_prec[K + 2 * i : K + 2 * i + 2, K + 2 * i : K + 2 * i + 2] = Dinv
-    C = np.linalg.inv(prior_prec + W.T @ W / sd**2)
-    mean = C @ W.T @ (y - X @ theta) / sd**2
-
-    S = 40_000
-    params = {
-        "theta": np.tile(theta, (S, 1)),
-        "sd": np.full(S, sd),
-        "sd_b": np.full(S, sd_b),
-        "sd_u": np.full(S, sd_u),
-        "rho": np.full(S, rho),
-        "sd_c": np.full(S, sd_c),
-    }
-    re = draw_random_effects(stats, params, rng=7)
-    draws = np.concatenate(
-        [re["c"], np.stack([re["b"], re["u"]], axis=2).reshape(S, 2 * N)], axis=1
-    )
-    se = np.sqrt(np.diag(C) / S)
-    assert np.all(np.abs(draws.mean(axis=0) - mean) < 5 * se)
-    emp = np.cov(draws, rowvar=False)
-    scale = np.sqrt(np.outer(np.diag(C), np.diag(C)))
-    assert np.max(np.abs(emp - C) / scale) < 0.04
-
-
-def test_blockwise_random_effect_draws_match_dense_conditional(toy):
-    """The two stages used when participant draws are summarized (c for every cluster, then
-    (b, u) | c for blocks of participants via subset_stats) draw from the same conditional."""
-    X, At, y, g, cl, stats = toy
-    rng = np.random.default_rng(16)
-    theta, sd, sd_b, sd_u, rho, sd_c = _random_params(rng, stats.d)
+    theta, sd, sd_b, sd_u, rho, sd_c = _random_params(np.random.default_rng(seed), stats.d)
     labels, gi = np.unique(g, return_inverse=True)
     N, K, n = len(labels), cl.max() + 1, len(y)
     W = np.zeros((n, K + 2 * N))
@@ -281,7 +239,6 @@ def test_blockwise_random_effect_draws_match_dense_conditional(toy):
         prior_prec[K + 2 * i : K + 2 * i + 2, K + 2 * i : K + 2 * i + 2] = np.linalg.inv(D)
     C = np.linalg.inv(prior_prec + W.T @ W / sd**2)
     mean = C @ W.T @ (y - X @ theta) / sd**2
-    S = 40_000
     params = {
         "theta": np.tile(theta, (S, 1)),
         "sd": np.full(S, sd),
@@ -290,6 +247,36 @@ def test_blockwise_random_effect_draws_match_dense_conditional(toy):
         "rho": np.full(S, rho),
         "sd_c": np.full(S, sd_c),
     }
+    return params, mean, C, N
+
+
+def _assert_matches(draws, mean, C):
+    S = len(draws)
+    se = np.sqrt(np.diag(C) / S)
+    assert np.all(np.abs(draws.mean(axis=0) - mean) < 5 * se)
+    scale = np.sqrt(np.outer(np.diag(C), np.diag(C)))
+    assert np.max(np.abs(np.cov(draws, rowvar=False) - C) / scale) < 0.04
+    return scale
+
+
+def test_random_effect_draws_match_dense_conditional(toy):
+    """Draws of (c, b, u) | y, params match the dense Gaussian conditional (mean and cov)."""
+    stats = toy[-1]
+    params, mean, C, N = _dense_conditional(toy, 6)
+    S = len(params["sd"])
+    re = draw_random_effects(stats, params, rng=7)
+    draws = np.concatenate(
+        [re["c"], np.stack([re["b"], re["u"]], axis=2).reshape(S, 2 * N)], axis=1
+    )
+    _assert_matches(draws, mean, C)
+
+
+def test_blockwise_random_effect_draws_match_dense_conditional(toy):
+    """The two stages used when participant draws are summarized (c for every cluster, then
+    (b, u) | c for blocks of participants via subset_stats) draw from the same conditional."""
+    stats = toy[-1]
+    params, mean, C, N = _dense_conditional(toy, 16)
+    S = len(params["sd"])
     gen = np.random.default_rng(8)
     c = draw_cluster_effects(stats, params, gen)
     b, u = np.empty((S, N)), np.empty((S, N))
@@ -299,11 +286,7 @@ def test_blockwise_random_effect_draws_match_dense_conditional(toy):
         )
         b[:, idx], u[:, idx] = out["b"], out["u"]
     draws = np.concatenate([c, np.stack([b, u], axis=2).reshape(S, 2 * N)], axis=1)
-    se = np.sqrt(np.diag(C) / S)
-    assert np.all(np.abs(draws.mean(axis=0) - mean) < 5 * se)
-    emp = np.cov(draws, rowvar=False)
-    scale = np.sqrt(np.outer(np.diag(C), np.diag(C)))
-    assert np.max(np.abs(emp - C) / scale) < 0.04
+    scale = _assert_matches(draws, mean, C)
     # a null draw (c ignored, or blocks mixed up) would miss the joint covariance
     wrong = draw_unit_effects(stats, params, gen)
     bad = np.concatenate([c, np.stack([wrong["b"], wrong["u"]], axis=2).reshape(S, 2 * N)], 1)
