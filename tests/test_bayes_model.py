@@ -420,7 +420,9 @@ def test_participant_summaries_match_kept_draws(clustered, monkeypatch, tmp_path
     from hte_mrt.estimators.bayes import posterior
 
     full = _pd_model(True).fit(clustered)
+    monkeypatch.setattr(posterior, "_SUMMARY_CHUNK", 4 * 1200 * 60)  # one block
     one = _pd_model(False).fit(clustered)
+    monkeypatch.undo()
     assert {"b", "u", "participant_effect"} <= set(full.posterior.data_vars)
     assert not {"b", "u", "participant_effect"} & set(one.posterior.data_vars)
     assert "c" in one.posterior and "participant_summary" in one.idata.children

@@ -343,21 +343,21 @@ class BayesResult(Result):
                 }
             )
         else:
-            tab = self._participant_summary_table("participant_effect", level)
+            tab = self._participant_summary_table(level)
         if "sd_u" in self.posterior:
             s = self.posterior["sd_u"].values.ravel()
             lo, hi = _bounds(s, level, axis=0)
             tab.attrs["sd_u"] = {"estimate": float(s.mean()), "lcl": float(lo), "ucl": float(hi)}
         return tab
 
-    def _participant_summary_table(self, quantity: str, level: float) -> pd.DataFrame:
+    def _participant_summary_table(self, level: float) -> pd.DataFrame:
         """participant_effects() from the kept summaries (``participant_draws=False``)."""
         if "participant_summary" not in self.idata.children:
             raise DesignError(
                 "This result has neither participant-level draws nor their summaries; refit "
                 "with BayesMRT(participant_draws=True)."
             )
-        summ = self.idata["participant_summary"].to_dataset().sel(quantity=quantity)
+        summ = self.idata["participant_summary"].to_dataset()
         probs = summ["prob"].values
         lo, hi = (1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0
         k_lo, k_hi = np.flatnonzero(np.isclose(probs, lo)), np.flatnonzero(np.isclose(probs, hi))
@@ -370,15 +370,16 @@ class BayesResult(Result):
                 f"intervals at conf_level {', '.join(str(v) for v in kept)}; use one of those, "
                 "or refit with BayesMRT(participant_draws=True)."
             )
-        q = summ["quantile"].values
+        q = summ["quantile"].values  # (participant, prob), of the participant effect
+        one = summ.sel(quantity="participant_effect")
         return pd.DataFrame(
             {
                 "participant": summ["participant"].values,
-                "estimate": summ["mean"].values,
-                "se": summ["sd"].values,
+                "estimate": one["mean"].values,
+                "se": one["sd"].values,
                 "lcl": q[:, k_lo[0]],
                 "ucl": q[:, k_hi[0]],
-                "pr_positive": summ["pr_positive"].values,
+                "pr_positive": one["pr_positive"].values,
             }
         )
 
