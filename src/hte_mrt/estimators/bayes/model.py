@@ -283,7 +283,8 @@ class BayesMRT:
     participant_draws : bool, optional
         Keep the draws of the participant-level quantities (``b``, ``u`` and
         ``participant_effect`` in the posterior; collapsed Gaussian model). ``False`` keeps, per
-        participant, their posterior mean, sd, P(> 0) and quantiles (group
+        participant, their posterior mean, sd and P(> 0), and the participant effect's
+        quantiles (group
         ``participant_summary``; :meth:`BayesResult.participant_effects` then gives intervals
         at conf_level 0.5, 0.8, 0.9, 0.95 and 0.99), computed from exact draws made block by
         block, so memory no longer grows with draws x participants. Default: keep them up to
