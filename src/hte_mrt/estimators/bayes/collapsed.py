@@ -573,8 +573,7 @@ def draw_cluster_effects(
     effects integrated out (the first stage of :func:`draw_random_effects`)."""
     theta, s2, l11, l21, l22, sd_c = _prep(params)
     S = theta.shape[0]
-    pieces = _unit_pieces(stats, theta, s2, l11, l21, l22)
-    zr0, _, S00, S01, S11, det, w0, w1 = pieces
+    zr0, _, S00, S01, S11, det, w0, w1 = _unit_pieces(stats, theta, s2, l11, l21, l22)
     K = stats.n_clusters
     a, q = _cluster_ah(stats, s2, l11, l21, l22, S00, S01, S11, det, w0, w1, zr0)
     A = _segment_sum(a, stats.cluster, K)

@@ -284,11 +284,10 @@ class BayesMRT:
         Keep the draws of the participant-level quantities (``b``, ``u`` and
         ``participant_effect`` in the posterior; collapsed Gaussian model). ``False`` keeps, per
         participant, their posterior mean, sd and P(> 0), and the participant effect's
-        quantiles (group
-        ``participant_summary``; :meth:`BayesResult.participant_effects` then gives intervals
-        at conf_level 0.5, 0.8, 0.9, 0.95 and 0.99), computed from exact draws made block by
-        block, so memory no longer grows with draws x participants. Default: keep them up to
-        2 x 10^7 draws x participants (e.g. 5,000 participants at 4,000 draws), else
+        quantiles (group ``participant_summary``; :meth:`BayesResult.participant_effects` then
+        gives intervals at conf_level 0.5, 0.8, 0.9, 0.95 and 0.99), computed from exact draws
+        made block by block, so memory no longer grows with draws x participants. Default: keep
+        them up to 2 x 10^7 draws x participants (e.g. 5,000 participants at 4,000 draws), else
         summaries. The Bernoulli and row-level models sample their random effects and always
         keep them.
 
