@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from hte_mrt._util import tqdm
 from hte_mrt.estimators.bayes.collapsed import (
     draw_cluster_effects,
     draw_random_effects,
@@ -63,20 +64,25 @@ def _summary_threads() -> int:
     return max(1, min(_MAX_THREADS, os.cpu_count() or 1))
 
 
-def _run_blocks(fn, starts: list[int], rng: np.random.Generator, threads: int) -> None:
-    """``fn(start, generator)`` for every block. One block uses ``rng`` itself (the same
-    numbers as drawing everything at once); several get generators spawned from it in block
-    order, so the draws do not depend on the number of threads or their scheduling."""
+def _run_blocks(fn, starts: list[int], rng: np.random.Generator, threads: int, bar) -> None:
+    """``fn(start, generator)`` for every block, ticking ``bar``. One block uses ``rng`` itself
+    (the same numbers as drawing everything at once); several get generators spawned from it in
+    block order, so the draws do not depend on the number of threads or their scheduling."""
+
+    def one(s0: int, gen: np.random.Generator) -> None:
+        fn(s0, gen)
+        bar.update(1)
+
     if len(starts) == 1:
-        fn(starts[0], rng)
+        one(starts[0], rng)
         return
     gens = rng.spawn(len(starts))
     if threads == 1:
         for s0, g in zip(starts, gens, strict=True):
-            fn(s0, g)
+            one(s0, g)
         return
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(fn, starts, gens))
+        list(pool.map(one, starts, gens))
 
 
 def _draw_summarized(
@@ -87,6 +93,7 @@ def _draw_summarized(
     beta: np.ndarray,
     fbar: np.ndarray,
     slope: bool,
+    progress: bool = False,
 ) -> tuple[dict[str, np.ndarray], xr.Dataset]:
     """Exact draws of c (S, K) kept; b, u and the participant effect drawn in blocks of
     participants and reduced to their posterior mean, sd and P(> 0), and the participant
@@ -96,17 +103,27 @@ def _draw_summarized(
     N = stats.n_units
     threads = _summary_threads()
     chunk = max(1, _SUMMARY_CHUNK // _MAX_THREADS)
+    clustered = params.get("sd_c") is not None and stats.cluster is not None
+    step = max(1, int(chunk // max(1, N)))  # draws per block of the cluster stage
+    block = max(1, int(chunk // max(1, S)))  # participants per block of the unit stage
+    c_starts = list(range(0, S, step)) if clustered else []
+    u_starts = list(range(0, N, block))
+    bar = tqdm(
+        total=len(c_starts) + len(u_starts),
+        disable=not progress,
+        desc="participant summaries",
+        unit="block",
+    )
     re: dict[str, np.ndarray] = {}
     c_units = None
-    if params.get("sd_c") is not None and stats.cluster is not None:
-        step = max(1, int(chunk // max(1, N)))
+    if clustered:
         c = np.empty((S, stats.n_clusters))
 
         def cluster_chunk(s0: int, gen: np.random.Generator) -> None:
             sub = {k: v[s0 : s0 + step] for k, v in params.items()}
             c[s0 : s0 + step] = draw_cluster_effects(stats, sub, gen)
 
-        _run_blocks(cluster_chunk, list(range(0, S, step)), rng, threads)
+        _run_blocks(cluster_chunk, c_starts, rng, threads, bar)
         re["c"] = c
         c_units = c
     names = ["b", "u", "participant_effect"] if slope else ["b", "participant_effect"]
@@ -115,7 +132,6 @@ def _draw_summarized(
     sd = np.empty((len(names), N))
     pr = np.empty((len(names), N))
     qs = np.empty((N, len(probs)))  # of the participant effect only (its intervals)
-    block = max(1, int(chunk // max(1, S)))
 
     def unit_block(j0: int, gen: np.random.Generator) -> None:
         idx = np.arange(j0, min(N, j0 + block))
@@ -132,7 +148,8 @@ def _draw_summarized(
             pr[k, idx] = (v > 0).mean(axis=0)
         qs[idx] = np.quantile(pe, probs, axis=0).T
 
-    _run_blocks(unit_block, list(range(0, N, block)), rng, threads)
+    _run_blocks(unit_block, u_starts, rng, threads, bar)
+    bar.close()
     summary = xr.Dataset(
         {
             "mean": (("quantity", "participant"), mean),
@@ -199,7 +216,14 @@ def posterior_result(
             re = _draw_all(built.stats, params, rng, S)
         else:
             re, summary = _draw_summarized(
-                built.stats, params, rng, S, flat["beta"][:, :p], fbar, "sd_u" in flat
+                built.stats,
+                params,
+                rng,
+                S,
+                flat["beta"][:, :p],
+                fbar,
+                "sd_u" in flat,
+                progress=bool(built.config.get("progress")),
             )
         if "b" in re:
             post["b"] = (("chain", "draw", "participant"), re["b"].reshape(chains, draws, -1))
